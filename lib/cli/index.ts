@@ -1,0 +1,76 @@
+/**
+ * `mobilenet` command line. Each subcommand lives in its own module under
+ * `lib/cli/` and exports `run(args, io): Promise<number>` (the exit code:
+ * 0 success, 1 usage error, 2 some inputs failed).
+ */
+import { createRequire } from 'node:module';
+
+export interface CliIO {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+export type Command = (args: string[], io: CliIO) => Promise<number>;
+
+/** Thrown by commands for usage errors (exit code 1). */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  info: { summary: 'print architecture, parameters, multiply-adds and shapes', load: async () => (await import('./info.js')).run },
+  classify: { summary: 'classify images, files, directories or globs', load: async () => (await import('./classify.js')).run },
+  convert: { summary: 'convert weights among tfjs, h5 and keras formats', load: async () => (await import('./convert.js')).run },
+  download: { summary: 'download official Keras Applications weights', load: async () => (await import('./download.js')).run },
+  bench: { summary: 'run the benchmark suite', load: async () => (await import('./bench.js')).run },
+};
+
+function usage(): string {
+  const lines = ['Usage: mobilenet <command> [options]', '', 'Commands:'];
+  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(10)} ${c.summary}`);
+  lines.push('', 'Options:', '  --version  print the package and XNNPACK versions', '  --help     this text', '', 'Run `mobilenet <command> --help` for a command\'s options.');
+  return lines.join('\n') + '\n';
+}
+
+async function versionText(): Promise<string> {
+  const require = createRequire(import.meta.url);
+  const pkg = require('../../package.json') as { version: string };
+  let xnn = 'XNNPACK: native addon not loaded';
+  try {
+    const { xnnpackInfo } = await import('../binding.js');
+    const info = xnnpackInfo();
+    xnn = `XNNPACK: ${info.source}${info.commit ? ` ${info.commit}` : ''}${info.version ? ` (${info.version})` : ''}`;
+  } catch (e) {
+    xnn = `XNNPACK: unavailable (${(e as Error).message})`;
+  }
+  return `mobilenet-xnnpack ${pkg.version}\n${xnn}\nNode.js ${process.version}\n`;
+}
+
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(usage());
+    return name === undefined ? 1 : 0;
+  }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    io.stdout.write(await versionText());
+    return 0;
+  }
+  const cmd = commands[name];
+  if (cmd === undefined) {
+    io.stderr.write(`mobilenet: unknown command '${name}'\n\n${usage()}`);
+    return 1;
+  }
+  try {
+    return await (await cmd.load())(rest, io);
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.stderr.write(`mobilenet ${name}: ${(e as Error).message}\n`);
+      return 1;
+    }
+    io.stderr.write(`mobilenet ${name}: ${(e as Error).name}: ${(e as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Every error class the library throws. Parameter errors use the built-in
+ * TypeError (wrong type) and RangeError (out of range) with one message
+ * template, built by `lib/validate.ts`.
+ */
+
+/** Base class of the library's own errors (not of TypeError/RangeError). */
+export class MobileNetError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A graph, runtime or model was used after `dispose()`. */
+export class DisposedError extends MobileNetError {
+  constructor(what: string) {
+    super(`${what} has been disposed`);
+  }
+}
+
+/** XNNPACK returned a status other than success. */
+export class XnnpackError extends MobileNetError {
+  constructor(
+    message: string,
+    readonly status: string = 'unknown',
+    readonly node: string | undefined = undefined,
+  ) {
+    super(message);
+  }
+}
+
+/** The native addon could not be loaded. */
+export class NativeLoadError extends MobileNetError {}
+
+/** A model file (model.json, shard, .h5, .keras) is missing, corrupt or not a Keras model. */
+export class ModelFormatError extends MobileNetError {
+  constructor(
+    message: string,
+    readonly file: string | undefined = undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(file === undefined ? message : `${file}: ${message}`, options);
+  }
+}
+
+/** A Keras layer class the library cannot run. */
+export class UnsupportedLayerError extends MobileNetError {
+  constructor(
+    readonly layerName: string,
+    readonly className: string,
+    detail = '',
+  ) {
+    super(`Unsupported layer '${layerName}' of class ${className}${detail ? `: ${detail}` : ''}`);
+  }
+}
+
+/** Weights missing, extra or of the wrong shape for the model's layers. */
+export class WeightMismatchError extends MobileNetError {}
+
+/** An image that could not be decoded or is too large. */
+export class ImageDecodeError extends MobileNetError {
+  constructor(
+    message: string,
+    readonly file: string | undefined = undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(file === undefined ? message : `${file}: ${message}`, options);
+  }
+}
