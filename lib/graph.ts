@@ -151,6 +151,9 @@ export type Node =
 
 export type NodeOp = Node['op'];
 
+/** A node before its output tensor is allocated. */
+export type NodeInit = Node extends infer N ? (N extends Node ? Omit<N, 'output'> : never) : never;
+
 export interface ActivationBounds {
   /** Fused lower bound of the output (default -Infinity). */
   outputMin?: number;
@@ -357,7 +360,7 @@ export class Graph {
     this.outputId = info.id;
   }
 
-  private push(node: Omit<Node, 'output'> & { op: NodeOp }, outShape: Shape, name?: string): Tensor {
+  private push(node: NodeInit, outShape: Shape, name?: string): Tensor {
     const out = this.newTensor(outShape, true);
     this.nodeList.push({ ...(node as object), output: out.id, ...(name === undefined ? {} : { name }) } as Node);
     return out;
