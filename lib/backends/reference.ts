@@ -1,0 +1,607 @@
+/**
+ * The pure-TypeScript reference backend: plain loops over NHWC float32
+ * tensors with the batch dimension prepended. It is the test oracle of the
+ * native backend and the "JS" side of the native-vs-JS benchmark, so it aims
+ * to be obviously correct first (every sum accumulated in float64, every
+ * activation stored as float32 as XNNPACK does) and reasonably fast second
+ * (contiguous inner loops, padding handled by clipping loop bounds).
+ *
+ * It trusts `lib/graph.ts` for argument validation and shape inference.
+ */
+import type {
+  AveragePool2dNode,
+  BinaryNode,
+  ClampNode,
+  Conv2dNode,
+  DepthwiseConv2dNode,
+  FullyConnectedNode,
+  GlobalAveragePoolNode,
+  Graph,
+  Node,
+  PadNode,
+  ReshapeNode,
+  Shape,
+  UnaryNode,
+} from '../graph.js';
+import type { Backend, BackendRuntime } from '../runtime.js';
+import { DisposedError } from '../errors.js';
+
+/** A tensor of the compiled graph: its full shape (batch first for activations) and its storage. */
+interface Buffer {
+  readonly shape: readonly number[];
+  /** Whether dimension 0 is the batch dimension. */
+  readonly batched: boolean;
+  data: Float32Array;
+}
+
+function product(dims: readonly number[]): number {
+  let p = 1;
+  for (const d of dims) p *= d;
+  return p;
+}
+
+function clampValue(x: number, lo: number, hi: number): number {
+  return x < lo ? lo : x > hi ? hi : x;
+}
+
+// ---------------------------------------------------------------------------
+// Kernels. Each takes flat NHWC arrays and sizes; exported for direct use.
+// ---------------------------------------------------------------------------
+
+/** Valid kernel taps [first, last) so that `base + k * dilation` lies in [0, size). */
+function tapRange(base: number, kernel: number, dilation: number, size: number): [number, number] {
+  let k0 = 0;
+  if (base < 0) k0 = Math.ceil(-base / dilation);
+  let k1 = kernel;
+  // base + (k1 - 1) * dilation <= size - 1
+  const maxK = Math.floor((size - 1 - base) / dilation) + 1;
+  if (maxK < k1) k1 = maxK;
+  if (k1 < k0) k1 = k0;
+  return [k0, k1];
+}
+
+export interface Conv2dParams {
+  batch: number;
+  inH: number;
+  inW: number;
+  inC: number;
+  outH: number;
+  outW: number;
+  kernel: readonly [number, number];
+  stride: readonly [number, number];
+  dilation: readonly [number, number];
+  /** top, right, bottom, left */
+  padding: readonly [number, number, number, number];
+  groups: number;
+  groupInputChannels: number;
+  groupOutputChannels: number;
+  outputMin: number;
+  outputMax: number;
+}
+
+/** Grouped 2D convolution, filter OHWI [groups * goc, kh, kw, gic]. */
+export function conv2d(x: Float32Array, filter: Float32Array, bias: Float32Array | null, p: Conv2dParams, y: Float32Array): void {
+  const { batch, inH, inW, inC, outH, outW, groupInputChannels: gic, groupOutputChannels: goc, outputMin: lo, outputMax: hi } = p;
+  const [kh, kw] = p.kernel;
+  const [sy, sx] = p.stride;
+  const [dy, dx] = p.dilation;
+  const padTop = p.padding[0];
+  const padLeft = p.padding[3];
+  const outC = p.groups * goc;
+  let yOff = 0;
+  for (let n = 0; n < batch; n++) {
+    for (let oy = 0; oy < outH; oy++) {
+      const iy0 = oy * sy - padTop;
+      const [ky0, ky1] = tapRange(iy0, kh, dy, inH);
+      for (let ox = 0; ox < outW; ox++) {
+        const ix0 = ox * sx - padLeft;
+        const [kx0, kx1] = tapRange(ix0, kw, dx, inW);
+        for (let oc = 0; oc < outC; oc++) {
+          const icBase = ((oc / goc) | 0) * gic;
+          let acc = bias === null ? 0 : bias[oc]!;
+          for (let ky = ky0; ky < ky1; ky++) {
+            const rowBase = (n * inH + iy0 + ky * dy) * inW;
+            for (let kx = kx0; kx < kx1; kx++) {
+              const xo = (rowBase + ix0 + kx * dx) * inC + icBase;
+              const fo = ((oc * kh + ky) * kw + kx) * gic;
+              for (let ic = 0; ic < gic; ic++) acc += x[xo + ic]! * filter[fo + ic]!;
+            }
+          }
+          y[yOff++] = clampValue(acc, lo, hi);
+        }
+      }
+    }
+  }
+}
+
+export interface DepthwiseConv2dParams {
+  batch: number;
+  inH: number;
+  inW: number;
+  inC: number;
+  outH: number;
+  outW: number;
+  kernel: readonly [number, number];
+  stride: readonly [number, number];
+  dilation: readonly [number, number];
+  padding: readonly [number, number, number, number];
+  depthMultiplier: number;
+  outputMin: number;
+  outputMax: number;
+}
+
+/** Depthwise 2D convolution, filter [1, kh, kw, C * m]; output channel c*m + j reads input channel c. */
+export function depthwiseConv2d(
+  x: Float32Array,
+  filter: Float32Array,
+  bias: Float32Array | null,
+  p: DepthwiseConv2dParams,
+  y: Float32Array,
+): void {
+  const { batch, inH, inW, inC, outH, outW, depthMultiplier: m, outputMin: lo, outputMax: hi } = p;
+  const [kh, kw] = p.kernel;
+  const [sy, sx] = p.stride;
+  const [dy, dx] = p.dilation;
+  const padTop = p.padding[0];
+  const padLeft = p.padding[3];
+  const outC = inC * m;
+  const acc = new Float64Array(outC);
+  let yOff = 0;
+  for (let n = 0; n < batch; n++) {
+    for (let oy = 0; oy < outH; oy++) {
+      const iy0 = oy * sy - padTop;
+      const [ky0, ky1] = tapRange(iy0, kh, dy, inH);
+      for (let ox = 0; ox < outW; ox++) {
+        const ix0 = ox * sx - padLeft;
+        const [kx0, kx1] = tapRange(ix0, kw, dx, inW);
+        if (bias === null) acc.fill(0);
+        else for (let oc = 0; oc < outC; oc++) acc[oc] = bias[oc]!;
+        for (let ky = ky0; ky < ky1; ky++) {
+          const rowBase = (n * inH + iy0 + ky * dy) * inW;
+          for (let kx = kx0; kx < kx1; kx++) {
+            const xo = (rowBase + ix0 + kx * dx) * inC;
+            const fo = (ky * kw + kx) * outC;
+            if (m === 1) {
+              for (let c = 0; c < inC; c++) acc[c]! += x[xo + c]! * filter[fo + c]!;
+            } else {
+              for (let c = 0; c < inC; c++) {
+                const xv = x[xo + c]!;
+                const ocBase = c * m;
+                for (let j = 0; j < m; j++) acc[ocBase + j]! += xv * filter[fo + ocBase + j]!;
+              }
+            }
+          }
+        }
+        for (let oc = 0; oc < outC; oc++) y[yOff++] = clampValue(acc[oc]!, lo, hi);
+      }
+    }
+  }
+}
+
+/** y[r, o] = sum_i x[r, i] * w[o, i] + b[o], for `rows` rows. */
+export function fullyConnected(
+  x: Float32Array,
+  weights: Float32Array,
+  bias: Float32Array | null,
+  rows: number,
+  inC: number,
+  outC: number,
+  lo: number,
+  hi: number,
+  y: Float32Array,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const xo = r * inC;
+    for (let o = 0; o < outC; o++) {
+      const wo = o * inC;
+      let acc = bias === null ? 0 : bias[o]!;
+      for (let i = 0; i < inC; i++) acc += x[xo + i]! * weights[wo + i]!;
+      y[r * outC + o] = clampValue(acc, lo, hi);
+    }
+  }
+}
+
+/** [N, H, W, C] -> [N, 1, 1, C] mean over H and W. */
+export function globalAveragePool(x: Float32Array, batch: number, h: number, w: number, c: number, y: Float32Array): void {
+  const acc = new Float64Array(c);
+  const hw = h * w;
+  for (let n = 0; n < batch; n++) {
+    acc.fill(0);
+    const base = n * hw * c;
+    for (let p = 0; p < hw; p++) {
+      const o = base + p * c;
+      for (let ch = 0; ch < c; ch++) acc[ch]! += x[o + ch]!;
+    }
+    for (let ch = 0; ch < c; ch++) y[n * c + ch] = acc[ch]! / hw;
+  }
+}
+
+/** Average pooling with 'valid' padding. */
+export function averagePool2d(
+  x: Float32Array,
+  batch: number,
+  h: number,
+  w: number,
+  c: number,
+  pool: readonly [number, number],
+  stride: readonly [number, number],
+  outH: number,
+  outW: number,
+  y: Float32Array,
+): void {
+  const [ph, pw] = pool;
+  const [sy, sx] = stride;
+  const acc = new Float64Array(c);
+  const area = ph * pw;
+  let yOff = 0;
+  for (let n = 0; n < batch; n++) {
+    for (let oy = 0; oy < outH; oy++) {
+      for (let ox = 0; ox < outW; ox++) {
+        acc.fill(0);
+        for (let ky = 0; ky < ph; ky++) {
+          for (let kx = 0; kx < pw; kx++) {
+            const xo = ((n * h + oy * sy + ky) * w + ox * sx + kx) * c;
+            for (let ch = 0; ch < c; ch++) acc[ch]! += x[xo + ch]!;
+          }
+        }
+        for (let ch = 0; ch < c; ch++) y[yOff++] = acc[ch]! / area;
+      }
+    }
+  }
+}
+
+/** Softmax over the last dimension (size `inner`), numerically stable. */
+export function softmax(x: Float32Array, rows: number, inner: number, y: Float32Array): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * inner;
+    let max = -Infinity;
+    for (let i = 0; i < inner; i++) if (x[o + i]! > max) max = x[o + i]!;
+    let sum = 0;
+    for (let i = 0; i < inner; i++) sum += Math.exp(x[o + i]! - max);
+    for (let i = 0; i < inner; i++) y[o + i] = Math.exp(x[o + i]! - max) / sum;
+  }
+}
+
+export function hardswishValue(v: number): number {
+  return (v * Math.min(Math.max(v + 3, 0), 6)) / 6;
+}
+
+export function sigmoidValue(v: number): number {
+  // Stable for large |v|: never exp of a large positive number.
+  if (v >= 0) return 1 / (1 + Math.exp(-v));
+  const e = Math.exp(v);
+  return e / (1 + e);
+}
+
+/** Strides of `shape` (row-major), with 0 where the dimension is broadcast to `outShape`. */
+function broadcastStrides(shape: readonly number[], outShape: readonly number[]): number[] {
+  const rank = outShape.length;
+  const padded = new Array<number>(rank - shape.length).fill(1).concat(shape);
+  const strides = new Array<number>(rank).fill(0);
+  let s = 1;
+  for (let i = rank - 1; i >= 0; i--) {
+    strides[i] = padded[i] === 1 && outShape[i] !== 1 ? 0 : s;
+    s *= padded[i]!;
+  }
+  return strides;
+}
+
+/**
+ * Elementwise a (op) b with NumPy broadcasting over full shapes of equal rank
+ * (the caller aligns batch and per-sample dimensions), then clamps.
+ */
+export function binary(
+  op: 'add' | 'multiply',
+  a: Float32Array,
+  aShape: readonly number[],
+  b: Float32Array,
+  bShape: readonly number[],
+  outShape: readonly number[],
+  lo: number,
+  hi: number,
+  y: Float32Array,
+): void {
+  const rank = outShape.length;
+  const total = product(outShape);
+  if (total === 0) return;
+  const sa = broadcastStrides(aShape, outShape);
+  const sb = broadcastStrides(bShape, outShape);
+  const inner = rank === 0 ? 1 : outShape[rank - 1]!;
+  const ia = rank === 0 ? 0 : sa[rank - 1]!;
+  const ib = rank === 0 ? 0 : sb[rank - 1]!;
+  const idx = new Array<number>(Math.max(rank - 1, 0)).fill(0);
+  let oa = 0;
+  let ob = 0;
+  const isAdd = op === 'add';
+  for (let yo = 0; yo < total; yo += inner) {
+    if (isAdd) {
+      for (let i = 0; i < inner; i++) y[yo + i] = clampValue(a[oa + i * ia]! + b[ob + i * ib]!, lo, hi);
+    } else {
+      for (let i = 0; i < inner; i++) y[yo + i] = clampValue(a[oa + i * ia]! * b[ob + i * ib]!, lo, hi);
+    }
+    // Advance the odometer over the outer dimensions.
+    for (let d = rank - 2; d >= 0; d--) {
+      idx[d]!++;
+      oa += sa[d]!;
+      ob += sb[d]!;
+      if (idx[d]! < outShape[d]!) break;
+      oa -= sa[d]! * outShape[d]!;
+      ob -= sb[d]! * outShape[d]!;
+      idx[d] = 0;
+    }
+  }
+}
+
+/** Pads every dimension of `shape` (full shape); `pre`/`post` have the same rank. */
+export function pad(
+  x: Float32Array,
+  shape: readonly number[],
+  pre: readonly number[],
+  post: readonly number[],
+  value: number,
+  y: Float32Array,
+): void {
+  const rank = shape.length;
+  const outShape = shape.map((d, i) => d + pre[i]! + post[i]!);
+  y.fill(value);
+  const outStrides = new Array<number>(rank).fill(1);
+  for (let i = rank - 2; i >= 0; i--) outStrides[i] = outStrides[i + 1]! * outShape[i + 1]!;
+  const total = product(shape);
+  if (total === 0) return;
+  const inner = shape[rank - 1]!;
+  const idx = new Array<number>(rank).fill(0);
+  for (let xo = 0; xo < total; xo += inner) {
+    let yo = pre[rank - 1]!;
+    for (let d = 0; d < rank - 1; d++) yo += (idx[d]! + pre[d]!) * outStrides[d]!;
+    y.set(x.subarray(xo, xo + inner), yo);
+    for (let d = rank - 2; d >= 0; d--) {
+      idx[d]!++;
+      if (idx[d]! < shape[d]!) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The backend.
+// ---------------------------------------------------------------------------
+
+type Step = () => void;
+
+class ReferenceRuntime implements BackendRuntime {
+  readonly weightBytes: number;
+  private steps: Step[] | null;
+  private inputBuffer: Buffer;
+  private outputBuffer: Buffer;
+
+  constructor(graph: Graph, batch: number) {
+    const buffers = new Map<number, Buffer>();
+    const full = (id: number): Buffer => {
+      let b = buffers.get(id);
+      if (b !== undefined) return b;
+      const info = graph.tensors[id];
+      if (info === undefined) throw new RangeError(`Expected a tensor of this graph for node input but received ${id}`);
+      if (info.batched) {
+        const shape = [batch, ...info.shape];
+        b = { shape, batched: true, data: new Float32Array(product(shape)) };
+      } else {
+        b = { shape: [...info.shape], batched: false, data: info.data ?? new Float32Array(product(info.shape)) };
+      }
+      buffers.set(id, b);
+      return b;
+    };
+    let weightBytes = 0;
+    for (const t of graph.tensors) if (!t.batched && t.data !== undefined) weightBytes += t.data.byteLength;
+    this.inputBuffer = full(graph.inputTensor);
+    const steps: Step[] = [];
+    for (const node of graph.nodes) {
+      steps.push(this.lower(node, batch, full, buffers));
+      const w = weightsOf(node);
+      for (const a of w) weightBytes += a.byteLength;
+    }
+    this.outputBuffer = full(graph.outputTensor);
+    this.steps = steps;
+    this.weightBytes = weightBytes;
+  }
+
+  private lower(node: Node, batch: number, full: (id: number) => Buffer, buffers: Map<number, Buffer>): Step {
+    switch (node.op) {
+      case 'conv2d':
+        return lowerConv2d(node, batch, full);
+      case 'depthwiseConv2d':
+        return lowerDepthwise(node, batch, full);
+      case 'add':
+      case 'multiply':
+        return lowerBinary(node, full);
+      case 'clamp':
+        return lowerClamp(node, full);
+      case 'hardswish':
+      case 'sigmoid':
+      case 'softmax':
+        return lowerUnary(node, full);
+      case 'globalAveragePool':
+        return lowerGap(node, full);
+      case 'averagePool2d':
+        return lowerAvgPool(node, full);
+      case 'fullyConnected':
+        return lowerFc(node, full);
+      case 'pad':
+        return lowerPad(node, full);
+      case 'reshape':
+        return lowerReshape(node, full, buffers);
+      default: {
+        const op: string = (node as { op: string }).op;
+        throw new RangeError(`Expected a known graph op for node but received ${JSON.stringify(op)}`);
+      }
+    }
+  }
+
+  private live(): Step[] {
+    if (this.steps === null) throw new DisposedError('Reference runtime');
+    return this.steps;
+  }
+
+  runSync(input: Float32Array, output: Float32Array): void {
+    const steps = this.live();
+    this.inputBuffer.data.set(input);
+    for (const s of steps) s();
+    output.set(this.outputBuffer.data);
+  }
+
+  /** Runs node by node, yielding to the event loop between nodes. */
+  async run(input: Float32Array, output: Float32Array): Promise<void> {
+    const steps = this.live();
+    this.inputBuffer.data.set(input);
+    for (const s of steps) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.steps === null) throw new DisposedError('Reference runtime');
+      s();
+    }
+    output.set(this.outputBuffer.data);
+  }
+
+  dispose(): void {
+    this.steps = null;
+  }
+}
+
+function weightsOf(node: Node): Float32Array[] {
+  switch (node.op) {
+    case 'conv2d':
+    case 'depthwiseConv2d':
+      return node.bias ? [node.filter, node.bias] : [node.filter];
+    case 'fullyConnected':
+      return node.bias ? [node.weights, node.bias] : [node.weights];
+    default:
+      return [];
+  }
+}
+
+function lowerConv2d(node: Conv2dNode, batch: number, full: (id: number) => Buffer): Step {
+  const x = full(node.input);
+  const y = full(node.output);
+  const [, inH, inW, inC] = x.shape as [number, number, number, number];
+  const [, outH, outW] = y.shape as [number, number, number, number];
+  const p: Conv2dParams = {
+    batch, inH, inW, inC, outH, outW,
+    kernel: node.kernel, stride: node.stride, dilation: node.dilation, padding: node.padding,
+    groups: node.groups, groupInputChannels: node.groupInputChannels, groupOutputChannels: node.groupOutputChannels,
+    outputMin: node.outputMin, outputMax: node.outputMax,
+  };
+  const { filter, bias } = node;
+  return () => conv2d(x.data, filter, bias, p, y.data);
+}
+
+function lowerDepthwise(node: DepthwiseConv2dNode, batch: number, full: (id: number) => Buffer): Step {
+  const x = full(node.input);
+  const y = full(node.output);
+  const [, inH, inW, inC] = x.shape as [number, number, number, number];
+  const [, outH, outW] = y.shape as [number, number, number, number];
+  const p: DepthwiseConv2dParams = {
+    batch, inH, inW, inC, outH, outW,
+    kernel: node.kernel, stride: node.stride, dilation: node.dilation, padding: node.padding,
+    depthMultiplier: node.depthMultiplier, outputMin: node.outputMin, outputMax: node.outputMax,
+  };
+  const { filter, bias } = node;
+  return () => depthwiseConv2d(x.data, filter, bias, p, y.data);
+}
+
+/**
+ * Aligns an operand to the output's full rank: per-sample dimensions are
+ * right-aligned (NumPy), the batch dimension stays first (size 1 for constants).
+ */
+function alignedShape(b: Buffer, perSampleRank: number): number[] {
+  const own = b.batched ? b.shape.slice(1) : [...b.shape];
+  const padded = new Array<number>(perSampleRank - own.length).fill(1).concat(own);
+  return [b.batched ? b.shape[0]! : 1, ...padded];
+}
+
+function lowerBinary(node: BinaryNode, full: (id: number) => Buffer): Step {
+  const a = full(node.a);
+  const b = full(node.b);
+  const y = full(node.output);
+  const rank = y.shape.length - 1;
+  const aShape = alignedShape(a, rank);
+  const bShape = alignedShape(b, rank);
+  const { op, outputMin, outputMax } = node;
+  return () => binary(op, a.data, aShape, b.data, bShape, y.shape, outputMin, outputMax, y.data);
+}
+
+function lowerClamp(node: ClampNode, full: (id: number) => Buffer): Step {
+  const x = full(node.input);
+  const y = full(node.output);
+  const { min, max } = node;
+  return () => {
+    const xd = x.data;
+    const yd = y.data;
+    for (let i = 0; i < yd.length; i++) yd[i] = clampValue(xd[i]!, min, max);
+  };
+}
+
+function lowerUnary(node: UnaryNode, full: (id: number) => Buffer): Step {
+  const x = full(node.input);
+  const y = full(node.output);
+  if (node.op === 'softmax') {
+    const inner = y.shape[y.shape.length - 1]!;
+    const rows = y.data.length / inner;
+    return () => softmax(x.data, rows, inner, y.data);
+  }
+  const f = node.op === 'hardswish' ? hardswishValue : sigmoidValue;
+  return () => {
+    const xd = x.data;
+    const yd = y.data;
+    for (let i = 0; i < yd.length; i++) yd[i] = f(xd[i]!);
+  };
+}
+
+function lowerGap(node: GlobalAveragePoolNode, full: (id: number) => Buffer): Step {
+  const x = full(node.input);
+  const y = full(node.output);
+  const [n, h, w, c] = x.shape as [number, number, number, number];
+  return () => globalAveragePool(x.data, n, h, w, c, y.data);
+}
+
+function lowerAvgPool(node: AveragePool2dNode, full: (id: number) => Buffer): Step {
+  const x = full(node.input);
+  const y = full(node.output);
+  const [n, h, w, c] = x.shape as [number, number, number, number];
+  const [, outH, outW] = y.shape as [number, number, number, number];
+  const { pool, stride } = node;
+  return () => averagePool2d(x.data, n, h, w, c, pool, stride, outH, outW, y.data);
+}
+
+function lowerFc(node: FullyConnectedNode, full: (id: number) => Buffer): Step {
+  const x = full(node.input);
+  const y = full(node.output);
+  const { weights, bias, inputChannels, outputChannels, outputMin, outputMax } = node;
+  const rows = x.data.length / inputChannels;
+  return () => fullyConnected(x.data, weights, bias, rows, inputChannels, outputChannels, outputMin, outputMax, y.data);
+}
+
+function lowerPad(node: PadNode, full: (id: number) => Buffer): Step {
+  const x = full(node.input);
+  const y = full(node.output);
+  const pre = [0, ...node.prePadding];
+  const post = [0, ...node.postPadding];
+  const { value } = node;
+  return () => pad(x.data, x.shape, pre, post, value, y.data);
+}
+
+function lowerReshape(node: ReshapeNode, full: (id: number) => Buffer, buffers: Map<number, Buffer>): Step {
+  const x = full(node.input);
+  // The output shares the input's storage: a reshape moves no data.
+  const shape: Shape = [x.shape[0]!, ...node.shape];
+  buffers.set(node.output, { shape, batched: true, data: x.data });
+  const y = buffers.get(node.output)!;
+  return () => {
+    // The input buffer may have been re-bound (never, today); keep the alias exact.
+    y.data = x.data;
+  };
+}
+
+export const referenceBackend: Backend = {
+  name: 'reference',
+  compile(graph: Graph, batch: number, _threads: number): BackendRuntime {
+    return new ReferenceRuntime(graph, batch);
+  },
+};
