@@ -58,6 +58,8 @@ export interface AnalyzedLayer {
   config: Record<string, unknown>;
   /** Names of the layers feeding this one, in order. */
   inbound: string[];
+  /** Keyword arguments of the call from the inbound node (TFOpLambda: `{ y: 3 }`); empty when none. */
+  callKwargs: Record<string, unknown>;
   /** Output shape without the batch dimension. */
   outputShape: number[];
   weights: WeightSpec[];
