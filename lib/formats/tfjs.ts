@@ -1,0 +1,344 @@
+/**
+ * Reader of the TensorFlow.js *layers* format: `model.json` + binary shards.
+ *
+ * - `model.json` with `format: "layers-model"` or without `format` (older
+ *   converters); `modelTopology` is either `{keras_version, backend,
+ *   model_config, ...}` or the model config itself.
+ * - Sequential configs are converted to functional ones (`toFunctional`).
+ * - Weight bytes of a manifest group are its shard files concatenated in
+ *   order, read relative to `model.json`.
+ * - Weights are decoded exactly like tfjs-core's `io.decodeWeights`:
+ *   float32 as is; `quantization: {dtype: 'uint8'|'uint16', scale, min}` as
+ *   `q * scale + min` computed in double precision and rounded to float32;
+ *   `{dtype: 'float16'}` as IEEE half → float (exact). `{dtype, scale,
+ *   offset}` (zero-point form, no `min`) is read as `min = -offset * scale`.
+ *
+ * Every problem is a `ModelFormatError` naming the file.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { ModelFormatError } from '../errors.js';
+import type { KerasLayerConfig, KerasModelConfig, NamedWeights } from '../keras/types.js';
+
+export interface TfjsWeightEntry {
+  name: string;
+  shape: number[];
+  dtype: string;
+  quantization?: { dtype: string; scale?: number; min?: number; offset?: number; original_dtype?: string };
+}
+
+export interface TfjsWeightGroup {
+  paths: string[];
+  weights: TfjsWeightEntry[];
+}
+
+export interface TfjsModelJson {
+  /** The functional Keras model config. */
+  config: KerasModelConfig;
+  manifest: TfjsWeightGroup[];
+  kerasVersion?: string;
+  backend?: string;
+  format?: string;
+  generatedBy?: string;
+  convertedBy?: string;
+}
+
+export interface TfjsModelFile extends TfjsModelJson {
+  format: 'tfjs';
+  path: string;
+  weights: NamedWeights;
+  /** Quantization dtypes found in the manifest (empty: all float32). */
+  quantization: string[];
+}
+
+/** Reads the bytes of one shard; returns null when the file does not exist. */
+export type ShardReader = (file: string) => Promise<Uint8Array | null>;
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function fail(file: string, message: string, cause?: unknown): never {
+  throw new ModelFormatError(message, file, cause === undefined ? undefined : { cause });
+}
+
+const BYTES: Record<string, number> = { float32: 4, int32: 4, uint8: 1, uint16: 2, float16: 2 };
+
+/**
+ * Converts a Keras Sequential config (Keras 2: `config.layers` or the older
+ * bare list) into the functional form of `KerasModelConfig`. Functional
+ * configs are returned unchanged.
+ */
+export function toFunctional(modelConfig: unknown, file = 'model config'): KerasModelConfig {
+  if (!isObject(modelConfig) || typeof modelConfig.class_name !== 'string') {
+    fail(file, 'model config is not an object with a class_name');
+  }
+  const cls = modelConfig.class_name;
+  if (cls !== 'Sequential') {
+    const cfg = modelConfig.config;
+    if (!isObject(cfg) || !Array.isArray(cfg.layers)) fail(file, `model config of class ${cls} has no layers list`);
+    if (!Array.isArray(cfg.input_layers) || !Array.isArray(cfg.output_layers)) {
+      fail(file, `model config of class ${cls} has no input_layers/output_layers`);
+    }
+    for (const [i, l] of (cfg.layers as unknown[]).entries()) {
+      if (!isObject(l) || typeof l.class_name !== 'string' || !isObject(l.config)) {
+        fail(file, `layer ${i} of the model config is not {class_name, config}`);
+      }
+      const name = (l.config as Record<string, unknown>).name ?? l.name;
+      if (typeof name !== 'string') fail(file, `layer ${i} (${l.class_name}) of the model config has no name`);
+      if (!Array.isArray(l.inbound_nodes)) fail(file, `layer '${name}' of the model config has no inbound_nodes list`);
+    }
+    return modelConfig as unknown as KerasModelConfig;
+  }
+  const raw = modelConfig.config;
+  const rawLayers = Array.isArray(raw) ? raw : isObject(raw) && Array.isArray(raw.layers) ? raw.layers : null;
+  if (rawLayers === null) fail(file, 'Sequential config has no layers list');
+  const modelName = isObject(raw) && typeof raw.name === 'string' ? raw.name : 'sequential';
+  const layers: KerasLayerConfig[] = [];
+  let prev: string | null = null;
+  for (const [i, l] of rawLayers.entries()) {
+    if (!isObject(l) || typeof l.class_name !== 'string' || !isObject(l.config)) {
+      fail(file, `layer ${i} of the Sequential config is not {class_name, config}`);
+    }
+    const config = { ...(l.config as Record<string, unknown>) };
+    const name = config.name ?? l.name ?? `${l.class_name.toLowerCase()}_${i}`;
+    if (typeof name !== 'string') fail(file, `layer ${i} (${l.class_name}) of the Sequential config has no name`);
+    config.name = name;
+    if (prev === null && l.class_name !== 'InputLayer') {
+      const shape = config.batch_input_shape ?? (Array.isArray(config.input_shape) ? [null, ...config.input_shape] : undefined);
+      if (!Array.isArray(shape)) fail(file, `first layer '${name}' of the Sequential config has no batch_input_shape`);
+      const inputName = `${name}_input`;
+      layers.push({
+        class_name: 'InputLayer',
+        name: inputName,
+        config: { name: inputName, batch_input_shape: shape, dtype: config.dtype ?? 'float32', sparse: false },
+        inbound_nodes: [],
+      });
+      prev = inputName;
+    }
+    const layer: KerasLayerConfig = {
+      class_name: l.class_name,
+      name,
+      config: config as KerasLayerConfig['config'],
+      inbound_nodes: prev === null ? [] : [[[prev, 0, 0, {}]]],
+    };
+    layers.push(layer);
+    prev = name;
+  }
+  if (prev === null || layers.length === 0) fail(file, 'Sequential config has no layers');
+  const first = layers[0] as KerasLayerConfig;
+  return {
+    class_name: 'Functional',
+    config: { name: modelName, layers, input_layers: [[first.config.name, 0, 0]], output_layers: [[prev, 0, 0]] },
+  };
+}
+
+/** Parses and checks the text of a layers-format `model.json`. */
+export function parseModelJson(text: string, file: string): TfjsModelJson {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    fail(file, `not valid JSON (${(e as Error).message}); truncated or not a TF.js model.json`, e);
+  }
+  if (!isObject(json)) fail(file, 'model.json is not a JSON object');
+  const format = json.format;
+  if (format !== undefined && format !== 'layers-model') {
+    fail(file, `not a TF.js layers model: format is ${JSON.stringify(format)} (expected "layers-model")`);
+  }
+  const topology = json.modelTopology;
+  if (!isObject(topology)) fail(file, 'not a TF.js layers model: no modelTopology object');
+  if (Array.isArray(topology.node) || isObject(topology.library)) {
+    fail(file, 'not a TF.js layers model: modelTopology is a TensorFlow graph (graph model)');
+  }
+  const modelConfig = isObject(topology.model_config) ? topology.model_config : topology;
+  if (typeof modelConfig.class_name !== 'string' || !('config' in modelConfig)) {
+    fail(file, 'not a TF.js layers model: modelTopology holds no Keras model_config');
+  }
+  const config = toFunctional(modelConfig, file);
+  const manifestRaw = json.weightsManifest ?? [];
+  if (!Array.isArray(manifestRaw)) fail(file, 'weightsManifest is not a list');
+  const manifest: TfjsWeightGroup[] = manifestRaw.map((g, gi) => {
+    if (!isObject(g) || !Array.isArray(g.paths) || !Array.isArray(g.weights)) {
+      fail(file, `weightsManifest group ${gi + 1} is not {paths, weights}`);
+    }
+    for (const p of g.paths) {
+      if (typeof p !== 'string' || p.length === 0) fail(file, `weightsManifest group ${gi + 1} has a path that is not a string`);
+    }
+    const weights = g.weights.map((w, wi): TfjsWeightEntry => {
+      const where = `weightsManifest group ${gi + 1} weight ${wi + 1}`;
+      if (!isObject(w) || typeof w.name !== 'string') fail(file, `${where} has no name`);
+      if (!Array.isArray(w.shape) || !w.shape.every((d) => typeof d === 'number' && Number.isInteger(d) && d >= 0)) {
+        fail(file, `${where} (${w.name}) has an invalid shape ${JSON.stringify(w.shape)}`);
+      }
+      const dtype = w.dtype ?? 'float32';
+      if (dtype !== 'float32') fail(file, `${where} (${w.name}) has dtype ${JSON.stringify(dtype)}; only float32 weights are supported`);
+      const entry: TfjsWeightEntry = { name: w.name, shape: [...(w.shape as number[])], dtype };
+      if (w.quantization !== undefined && w.quantization !== null) {
+        const q = w.quantization;
+        if (!isObject(q) || (q.dtype !== 'uint8' && q.dtype !== 'uint16' && q.dtype !== 'float16')) {
+          fail(file, `${where} (${w.name}) has unknown quantization ${JSON.stringify(q)}; supported: uint8, uint16, float16`);
+        }
+        const quant: NonNullable<TfjsWeightEntry['quantization']> = { dtype: q.dtype };
+        if (q.dtype !== 'float16') {
+          const scale = q.scale;
+          const min = q.min;
+          const offset = q.offset;
+          if (typeof scale !== 'number' || !Number.isFinite(scale)) fail(file, `${where} (${w.name}): ${q.dtype} quantization without a finite scale`);
+          quant.scale = scale;
+          if (typeof min === 'number' && Number.isFinite(min)) quant.min = min;
+          else if (typeof offset === 'number' && Number.isFinite(offset)) quant.offset = offset;
+          else fail(file, `${where} (${w.name}): ${q.dtype} quantization without a finite min or offset`);
+        }
+        entry.quantization = quant;
+      }
+      return entry;
+    });
+    return { paths: [...(g.paths as string[])], weights };
+  });
+  const out: TfjsModelJson = { config, manifest };
+  if (typeof topology.keras_version === 'string') out.kerasVersion = topology.keras_version;
+  if (typeof topology.backend === 'string') out.backend = topology.backend;
+  if (typeof format === 'string') out.format = format;
+  if (typeof json.generatedBy === 'string') out.generatedBy = json.generatedBy;
+  if (typeof json.convertedBy === 'string') out.convertedBy = json.convertedBy;
+  return out;
+}
+
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+let halfTable: Float32Array | null = null;
+
+/** IEEE 754 binary16 → float32 (exact; the same values as tfjs-core's decoder). */
+export function halfToFloat(h: number): number {
+  if (halfTable === null) {
+    halfTable = new Float32Array(65536);
+    for (let i = 0; i < 65536; i++) {
+      const sign = i & 0x8000 ? -1 : 1;
+      const exp = (i >> 10) & 0x1f;
+      const frac = i & 0x3ff;
+      let v: number;
+      if (exp === 0) v = frac * 2 ** -24;
+      else if (exp === 31) v = frac === 0 ? Infinity : NaN;
+      else v = (1 + frac / 1024) * 2 ** (exp - 15);
+      halfTable[i] = sign * v;
+    }
+  }
+  return halfTable[h & 0xffff] as number;
+}
+
+function elementCount(shape: number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Bytes one manifest entry occupies in its group's buffer. */
+export function entryByteLength(w: TfjsWeightEntry): number {
+  const per = w.quantization ? (BYTES[w.quantization.dtype] as number) : (BYTES[w.dtype] ?? 4);
+  return elementCount(w.shape) * per;
+}
+
+/** Decodes the weights of one group from its concatenated bytes. */
+export function decodeGroup(bytes: Uint8Array, group: TfjsWeightGroup, file: string, into: NamedWeights = new Map()): NamedWeights {
+  let offset = 0;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (const w of group.weights) {
+    const n = elementCount(w.shape);
+    const len = entryByteLength(w);
+    if (offset + len > bytes.byteLength) {
+      fail(file, `weight ${w.name} needs bytes ${offset}..${offset + len} but the group has ${bytes.byteLength} bytes`);
+    }
+    const data = new Float32Array(n);
+    const q = w.quantization;
+    if (q === undefined) {
+      if (littleEndian && (bytes.byteOffset + offset) % 4 === 0) data.set(new Float32Array(bytes.buffer, bytes.byteOffset + offset, n));
+      else for (let i = 0; i < n; i++) data[i] = view.getFloat32(offset + 4 * i, true);
+    } else if (q.dtype === 'float16') {
+      for (let i = 0; i < n; i++) data[i] = halfToFloat(view.getUint16(offset + 2 * i, true));
+    } else {
+      const scale = q.scale as number;
+      const min = q.min !== undefined ? q.min : -(q.offset as number) * scale;
+      if (q.dtype === 'uint8') {
+        for (let i = 0; i < n; i++) data[i] = (bytes[offset + i] as number) * scale + min;
+      } else {
+        for (let i = 0; i < n; i++) data[i] = view.getUint16(offset + 2 * i, true) * scale + min;
+      }
+    }
+    if (into.has(w.name)) fail(file, `weight ${w.name} appears twice in the weightsManifest`);
+    into.set(w.name, { shape: [...w.shape], data });
+    offset += len;
+  }
+  return into;
+}
+
+const defaultShardReader: ShardReader = async (file) => {
+  try {
+    return await fs.readFile(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new ModelFormatError(`cannot read shard: ${(e as Error).message}`, file, { cause: e });
+  }
+};
+
+/** Reads the shards of a parsed model.json (paths relative to `dir`) and decodes every weight. */
+export async function readManifestWeights(
+  manifest: TfjsWeightGroup[],
+  dir: string,
+  modelFile: string,
+  readShard: ShardReader = defaultShardReader,
+): Promise<NamedWeights> {
+  const weights: NamedWeights = new Map();
+  for (const [gi, group] of manifest.entries()) {
+    const need = group.weights.reduce((s, w) => s + entryByteLength(w), 0);
+    if (!Number.isSafeInteger(need) || need > 2 ** 31) {
+      fail(modelFile, `weightsManifest group ${gi + 1} declares ${need} bytes of weights: too large`);
+    }
+    const parts: Uint8Array[] = [];
+    let have = 0;
+    for (const p of group.paths) {
+      const shardPath = path.resolve(dir, p);
+      const bytes = await readShard(shardPath);
+      if (bytes === null) {
+        fail(shardPath, `weight shard not found (listed in ${modelFile}, group ${gi + 1}, which needs ${need} bytes)`);
+      }
+      parts.push(bytes);
+      have += bytes.byteLength;
+    }
+    if (have < need) {
+      const names = group.paths.map((p) => path.resolve(dir, p)).join(', ');
+      fail(names, `weight shard too short: group ${gi + 1} of ${modelFile} needs ${need} bytes but its shard file(s) hold ${have} bytes`);
+    }
+    let buf: Uint8Array;
+    if (parts.length === 1) buf = parts[0] as Uint8Array;
+    else {
+      buf = new Uint8Array(have);
+      let o = 0;
+      for (const p of parts) {
+        buf.set(p, o);
+        o += p.byteLength;
+      }
+    }
+    decodeGroup(buf, group, modelFile, weights);
+  }
+  return weights;
+}
+
+/** Reads only `model.json` (no shards). */
+export async function readTfjsModelJson(file: string): Promise<TfjsModelJson> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    fail(file, code === 'ENOENT' ? 'file not found' : `cannot read: ${(e as Error).message}`, e);
+  }
+  return parseModelJson(text, file);
+}
+
+/** Reads a layers-format `model.json` and all its weights. */
+export async function readTfjs(file: string, readShard?: ShardReader): Promise<TfjsModelFile> {
+  const abs = path.resolve(file);
+  const parsed = await readTfjsModelJson(abs);
+  const weights = await readManifestWeights(parsed.manifest, path.dirname(abs), abs, readShard);
+  const quantization = [...new Set(parsed.manifest.flatMap((g) => g.weights.map((w) => w.quantization?.dtype)).filter((d): d is string => d !== undefined))];
+  return { ...parsed, format: 'tfjs', path: abs, weights, quantization };
+}
