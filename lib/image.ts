@@ -1,0 +1,229 @@
+/**
+ * Image decoding and preprocessing with sharp.
+ *
+ * Pipeline (the one `../shared/README.md` states for the reference outputs,
+ * plus EXIF orientation and alpha flattening):
+ *
+ *   sharp(input, { limitInputPixels })      decompression-bomb guard (default 0x3FFF²)
+ *     .rotate()                             EXIF orientation applied
+ *     .flatten({ background })              alpha flattened onto white (default)
+ *     .toColourspace('srgb')                ICC profile → sRGB, greyscale → 3 channels
+ *     .resize(W, H, { fit: 'cover', position: 'centre' })   'crop' (default)
+ *     .resize(W, H, { fit: 'fill' })                        'squash'
+ *     .raw()                                uint8 HWC RGB
+ *
+ * then float32 NHWC: `'tf'` → x / 127.5 - 1 (V1/V2), `'none'` → raw 0..255 (V3).
+ *
+ * Alpha: Keras's `load_img` (PIL `convert('RGB')`) drops alpha, which shows
+ * whatever colour transparent pixels happen to store (usually black). We
+ * flatten onto a background instead, white by default, the way the image
+ * looks in a browser or viewer; pass `background: 'drop'` for Keras's
+ * behaviour or another colour. Images without alpha are unaffected.
+ */
+import fs from 'node:fs';
+import sharp, { type OutputInfo, type Sharp } from 'sharp';
+import { ImageDecodeError } from './errors.js';
+import type { Preprocessing } from './keras/types.js';
+import * as v from './validate.js';
+
+export type ResizeMode = 'crop' | 'squash';
+
+/** Decoded pixels, interleaved (HWC), 8 bits per channel. */
+export interface RawPixels {
+  data: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+  /** 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA */
+  channels: 1 | 2 | 3 | 4;
+}
+
+/** A file path, an encoded image (JPEG, PNG, WebP, GIF, TIFF, AVIF, …) or raw pixels. */
+export type ImageSource = string | Uint8Array | RawPixels;
+
+export type Background = 'drop' | string | { r: number; g: number; b: number };
+
+export interface DecodeOptions {
+  /** Output width and height in pixels. */
+  width: number;
+  height: number;
+  /** 'crop' (default): shorter side to size, centre crop. 'squash': whole image stretched. */
+  resize?: ResizeMode;
+  /** What transparent pixels become: a colour (default white) or 'drop' (discard alpha like Keras). */
+  background?: Background;
+  /** sharp's decompression-bomb guard, pixels (width × height). Default 268402689 (0x3FFF²). */
+  limitInputPixels?: number;
+}
+
+export interface PreprocessOptions extends DecodeOptions {
+  /** 'tf' → x / 127.5 - 1 (default), 'none' → 0..255. */
+  preprocessing?: Preprocessing;
+}
+
+export const DEFAULT_LIMIT_INPUT_PIXELS = 0x3fff * 0x3fff;
+
+const RESIZE_MODES = ['crop', 'squash'] as const;
+const PREPROCESSINGS = ['tf', 'none'] as const;
+
+/** A short name for an image source, used in error messages and CLI output. */
+export function sourceName(src: ImageSource): string {
+  if (typeof src === 'string') return src;
+  if (src instanceof Uint8Array) return `<buffer of ${src.length} bytes>`;
+  return '<raw pixels>';
+}
+
+function isRawPixels(src: unknown): src is RawPixels {
+  return typeof src === 'object' && src !== null && !(src instanceof Uint8Array) && 'data' in src;
+}
+
+function checkRaw(raw: RawPixels): void {
+  if (!(raw.data instanceof Uint8Array || raw.data instanceof Uint8ClampedArray)) {
+    throw v.typeError('Uint8Array', 'image.data', raw.data);
+  }
+  v.positiveInteger(raw.width, 'image.width');
+  v.positiveInteger(raw.height, 'image.height');
+  if (raw.channels !== 1 && raw.channels !== 2 && raw.channels !== 3 && raw.channels !== 4) {
+    throw v.rangeError('1, 2, 3 or 4', 'image.channels', raw.channels);
+  }
+  const expected = raw.width * raw.height * raw.channels;
+  if (raw.data.length !== expected) {
+    throw v.rangeError(`${expected} bytes (width × height × channels)`, 'image.data', raw.data);
+  }
+}
+
+function checkDecodeOptions(opts: DecodeOptions): Required<Omit<DecodeOptions, 'background'>> & { background: Background } {
+  if (typeof opts !== 'object' || opts === null) throw v.typeError('object', 'options', opts);
+  const width = v.positiveInteger(opts.width, 'width');
+  const height = v.positiveInteger(opts.height, 'height');
+  const resize = opts.resize === undefined ? 'crop' : v.oneOf(opts.resize, 'resize', RESIZE_MODES);
+  const limitInputPixels =
+    opts.limitInputPixels === undefined ? DEFAULT_LIMIT_INPUT_PIXELS : v.positiveInteger(opts.limitInputPixels, 'limitInputPixels');
+  const background = opts.background ?? '#ffffff';
+  if (typeof background !== 'string' && (typeof background !== 'object' || background === null)) {
+    throw v.typeError("colour or 'drop'", 'background', background);
+  }
+  return { width, height, resize, limitInputPixels, background };
+}
+
+/** Checks a path before handing it to sharp, for clear errors (and no blocking on FIFOs). */
+async function checkFile(file: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = await fs.promises.stat(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ImageDecodeError(code === 'ENOENT' ? 'file not found' : `cannot read file (${(e as Error).message})`, file, { cause: e });
+  }
+  if (st.isDirectory()) throw new ImageDecodeError('is a directory, not an image file', file);
+  if (!st.isFile()) throw new ImageDecodeError('not a regular file', file);
+  if (st.size === 0) throw new ImageDecodeError('empty file (0 bytes)', file);
+  try {
+    await fs.promises.access(file, fs.constants.R_OK);
+  } catch (e) {
+    throw new ImageDecodeError(`cannot read file (${(e as Error).message})`, file, { cause: e });
+  }
+}
+
+function describeSharpError(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (/pixel limit/i.test(msg)) return `image too large: ${msg}`;
+  if (/unsupported image format/i.test(msg)) return 'not an image (unsupported image format)';
+  return `cannot decode image: ${msg}`;
+}
+
+/**
+ * Decodes and resizes an image to `width`×`height` RGB uint8 (HWC).
+ * Throws ImageDecodeError (naming the file) when it cannot.
+ */
+export async function decodeImage(src: ImageSource, options: DecodeOptions): Promise<Buffer> {
+  const opts = checkDecodeOptions(options);
+  const name = sourceName(src);
+  let pipeline: Sharp;
+  if (typeof src === 'string') {
+    await checkFile(src);
+    pipeline = sharp(src, { limitInputPixels: opts.limitInputPixels });
+  } else if (src instanceof Uint8Array) {
+    if (src.length === 0) throw new ImageDecodeError('empty buffer (0 bytes)', name);
+    pipeline = sharp(src, { limitInputPixels: opts.limitInputPixels });
+  } else if (isRawPixels(src)) {
+    checkRaw(src);
+    pipeline = sharp(src.data, { raw: { width: src.width, height: src.height, channels: src.channels } });
+  } else {
+    throw v.typeError('file path, Buffer/Uint8Array or { data, width, height, channels }', 'image', src);
+  }
+  pipeline = pipeline.rotate();
+  pipeline = opts.background === 'drop' ? pipeline.removeAlpha() : pipeline.flatten({ background: opts.background });
+  pipeline = pipeline
+    .toColourspace('srgb')
+    .resize(opts.width, opts.height, opts.resize === 'crop' ? { fit: 'cover', position: 'centre' } : { fit: 'fill' })
+    .raw({ depth: 'uchar' });
+  let result: { data: Buffer; info: OutputInfo };
+  try {
+    result = await pipeline.toBuffer({ resolveWithObject: true });
+  } catch (e) {
+    throw new ImageDecodeError(describeSharpError(e), name, { cause: e });
+  }
+  const { data, info } = result;
+  if (info.width !== opts.width || info.height !== opts.height || info.channels !== 3 || data.length !== opts.width * opts.height * 3) {
+    throw new ImageDecodeError(
+      `unexpected decoder output ${info.width}x${info.height}x${info.channels} (${data.length} bytes)`,
+      name,
+    );
+  }
+  return data;
+}
+
+/**
+ * x / 127.5 - 1 for every byte value, rounded once to float32 (bit-identical
+ * to `../shared/reference/cat.224.f32`; rounding the division first is not).
+ */
+const TF_TABLE = (() => {
+  const t = new Float32Array(256);
+  for (let i = 0; i < 256; i++) t[i] = Math.fround(i / 127.5 - 1);
+  return t;
+})();
+
+/**
+ * Converts uint8 RGB pixels to float32 model input, written into `out`
+ * starting at `offset` (so a batch buffer can be filled in place).
+ */
+export function pixelsToTensor(
+  rgb: Uint8Array,
+  preprocessing: Preprocessing = 'tf',
+  out?: Float32Array,
+  offset = 0,
+): Float32Array {
+  if (!(rgb instanceof Uint8Array)) throw v.typeError('Uint8Array', 'pixels', rgb);
+  v.oneOf(preprocessing, 'preprocessing', PREPROCESSINGS);
+  const n = rgb.length;
+  const target = out ?? new Float32Array(n);
+  if (!(target instanceof Float32Array)) throw v.typeError('Float32Array', 'out', target);
+  v.nonNegativeInteger(offset, 'offset');
+  if (offset + n > target.length) throw v.rangeError(`offset + ${n} <= ${target.length}`, 'offset', offset);
+  if (preprocessing === 'tf') {
+    for (let i = 0; i < n; i++) target[offset + i] = TF_TABLE[rgb[i]!]!;
+  } else {
+    for (let i = 0; i < n; i++) target[offset + i] = rgb[i]!;
+  }
+  return target;
+}
+
+/**
+ * Decodes, resizes and preprocesses one image into float32 NHWC values
+ * (`height × width × 3`), written into `out` at `offset` when given.
+ */
+export async function loadImageTensor(
+  src: ImageSource,
+  options: PreprocessOptions,
+  out?: Float32Array,
+  offset = 0,
+): Promise<Float32Array> {
+  const preprocessing = options?.preprocessing === undefined ? 'tf' : v.oneOf(options.preprocessing, 'preprocessing', PREPROCESSINGS);
+  if (out !== undefined) {
+    v.float32Array(out, 'out');
+    v.nonNegativeInteger(offset, 'offset');
+    const n = options.width * options.height * 3;
+    if (offset + n > out.length) throw v.rangeError(`offset + ${n} <= ${out.length}`, 'offset', offset);
+  }
+  const rgb = await decodeImage(src, options);
+  return pixelsToTensor(rgb, preprocessing, out, offset);
+}
