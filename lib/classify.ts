@@ -1,0 +1,235 @@
+/**
+ * Image classification on a loaded model: decode + preprocess (lib/image.ts),
+ * predict, top-k with labels (lib/labels.ts).
+ *
+ * `classifyBatch` is a bounded pipeline: two batch buffers; while the model
+ * runs on one, the next batch is decoded into the other (sharp decodes on
+ * libuv's thread pool), so at most 2 × batchSize decoded images are held.
+ * Per-image decode errors come back as results with `error`, in input order.
+ */
+import type { Preprocessing } from './keras/types.js';
+import { loadImageTensor, sourceName, type Background, type ImageSource, type ResizeMode } from './image.js';
+import { resolveLabels } from './labels.js';
+import * as v from './validate.js';
+
+/** What classification needs from a model; `Model` from lib/model.ts satisfies it. */
+export interface Predictor {
+  /** Per-sample input shape [height, width, channels]. */
+  readonly inputShape: readonly number[];
+  /** Number of outputs (classes). */
+  readonly classes: number;
+  /** How pixels become input: 'tf' (x / 127.5 - 1) or 'none' (0..255). */
+  readonly preprocessing: Preprocessing;
+  /** `input` holds `batch` samples NHWC; resolves to `batch × classes` scores. */
+  predict(input: Float32Array, options: { batch: number }): Promise<Float32Array>;
+}
+
+export interface Prediction {
+  index: number;
+  label: string;
+  probability: number;
+}
+
+export interface ClassifyOptions {
+  /** Number of predictions, highest first (default 5, at most the number of classes). */
+  topK?: number;
+  /** 'crop' (default, the reference pipeline) or 'squash' (Keras load_img(target_size)). */
+  resize?: ResizeMode;
+  /** Class names (one per output) or a path to a labels file; default ImageNet for 1000 classes. */
+  labels?: readonly string[] | string;
+  /** What transparent pixels become (default white; 'drop' discards alpha). */
+  background?: Background;
+}
+
+export interface BatchOptions extends ClassifyOptions {
+  /** Images per inference call (default 1). */
+  batchSize?: number;
+  /** Images decoded at once (default: batchSize, at most 8). */
+  concurrency?: number;
+}
+
+export interface BatchResult {
+  /** Position of the image in the input sequence. */
+  position: number;
+  source: ImageSource;
+  /** The path, or a short description of a buffer / raw pixels. */
+  name: string;
+  predictions?: Prediction[];
+  error?: Error;
+}
+
+function checkPredictor(model: unknown): Predictor {
+  const m = model as Predictor;
+  if (typeof m !== 'object' || m === null || typeof m.predict !== 'function') {
+    throw v.typeError('model with predict()', 'model', model);
+  }
+  v.shape(m.inputShape, 'model.inputShape', 3);
+  if (m.inputShape[2] !== 3) throw v.rangeError('3 input channels', 'model.inputShape', m.inputShape);
+  v.positiveInteger(m.classes, 'model.classes');
+  return m;
+}
+
+function checkTopK(topK: unknown, classes: number): number {
+  if (topK === undefined) return Math.min(5, classes);
+  return Math.min(v.positiveInteger(topK, 'topK'), classes);
+}
+
+/**
+ * The `k` highest scores of `scores[offset .. offset + count)`, highest
+ * first, ties broken by the lower index; NaN ranks below every number.
+ */
+export function topK(
+  scores: Float32Array | readonly number[],
+  k: number,
+  labels: readonly string[],
+  offset = 0,
+  count = scores.length - offset,
+): Prediction[] {
+  v.positiveInteger(k, 'k');
+  const idx: number[] = [];
+  const val: number[] = [];
+  for (let i = 0; i < count; i++) {
+    let s = scores[offset + i]!;
+    if (Number.isNaN(s)) s = -Infinity;
+    const n = idx.length;
+    // Strictly greater than the current last: ties keep the earlier (lower) index ahead.
+    if (n === k && !(s > val[n - 1]!)) continue;
+    let j = n === k ? n - 1 : n;
+    while (j > 0 && s > val[j - 1]!) {
+      if (j < k) {
+        idx[j] = idx[j - 1]!;
+        val[j] = val[j - 1]!;
+      }
+      j--;
+    }
+    idx[j] = i;
+    val[j] = s;
+  }
+  return idx.map((i) => ({ index: i, label: labels[i] ?? `class_${i}`, probability: scores[offset + i]! }));
+}
+
+/** Classifies one image: `[{ index, label, probability }]`, highest first. */
+export async function classify(model: Predictor, image: ImageSource, options: ClassifyOptions = {}): Promise<Prediction[]> {
+  const m = checkPredictor(model);
+  if (typeof options !== 'object' || options === null) throw v.typeError('object', 'options', options);
+  const k = checkTopK(options.topK, m.classes);
+  const labels = resolveLabels(options.labels, m.classes);
+  const [height, width] = m.inputShape as [number, number, number];
+  const input = await loadImageTensor(image, {
+    width,
+    height,
+    resize: options.resize,
+    background: options.background,
+    preprocessing: m.preprocessing,
+  });
+  const scores = await m.predict(input, { batch: 1 });
+  return topK(scores, k, labels, 0, m.classes);
+}
+
+interface Slot {
+  position: number;
+  source: ImageSource;
+  error?: Error;
+}
+
+function toAsyncIterator(images: Iterable<ImageSource> | AsyncIterable<ImageSource>): AsyncIterator<ImageSource> | Iterator<ImageSource> {
+  if (images !== null && typeof images === 'object' && Symbol.asyncIterator in images) {
+    return (images as AsyncIterable<ImageSource>)[Symbol.asyncIterator]();
+  }
+  if (images !== null && typeof images === 'object' && Symbol.iterator in images) {
+    return (images as Iterable<ImageSource>)[Symbol.iterator]();
+  }
+  throw v.typeError('iterable or async iterable of images', 'images', images);
+}
+
+/**
+ * Classifies a sequence of images (array, iterable or async iterable),
+ * yielding one result per image in input order. Decode errors are results
+ * with `error`; a failing model (e.g. disposed) throws.
+ */
+export async function* classifyBatch(
+  model: Predictor,
+  images: Iterable<ImageSource> | AsyncIterable<ImageSource>,
+  options: BatchOptions = {},
+): AsyncGenerator<BatchResult, void, undefined> {
+  const m = checkPredictor(model);
+  if (typeof options !== 'object' || options === null) throw v.typeError('object', 'options', options);
+  const batchSize = options.batchSize === undefined ? 1 : v.positiveInteger(options.batchSize, 'batchSize');
+  const concurrency =
+    options.concurrency === undefined ? Math.min(batchSize, 8) : v.positiveInteger(options.concurrency, 'concurrency');
+  const k = checkTopK(options.topK, m.classes);
+  const labels = resolveLabels(options.labels, m.classes);
+  const [height, width] = m.inputShape as [number, number, number];
+  const sampleSize = height * width * 3;
+  const iterator = toAsyncIterator(images);
+  const decodeOptions = { width, height, resize: options.resize, background: options.background, preprocessing: m.preprocessing };
+  // Validate decode options once, up front, rather than as N per-image errors.
+  v.oneOf(options.resize ?? 'crop', 'resize', ['crop', 'squash'] as const);
+
+  const buffers = [new Float32Array(batchSize * sampleSize), new Float32Array(batchSize * sampleSize)];
+  let position = 0;
+  let exhausted = false;
+
+  /** Pulls up to batchSize images and decodes them into `buffer`. */
+  const fill = async (buffer: Float32Array): Promise<Slot[]> => {
+    const slots: Slot[] = [];
+    while (!exhausted && slots.length < batchSize) {
+      const r = await iterator.next();
+      if (r.done) {
+        exhausted = true;
+        break;
+      }
+      slots.push({ position: position++, source: r.value });
+    }
+    let nextSlot = 0;
+    const worker = async (): Promise<void> => {
+      while (nextSlot < slots.length) {
+        const i = nextSlot++;
+        const slot = slots[i]!;
+        try {
+          await loadImageTensor(slot.source, decodeOptions, buffer, i * sampleSize);
+        } catch (e) {
+          slot.error = e instanceof Error ? e : new Error(String(e));
+          buffer.fill(0, i * sampleSize, (i + 1) * sampleSize);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, slots.length) }, worker));
+    return slots;
+  };
+
+  let current = 0;
+  let pending: Promise<Slot[]> = fill(buffers[0]!);
+  try {
+    for (;;) {
+      const slots = await pending;
+      if (slots.length === 0) return;
+      const buffer = buffers[current]!;
+      current ^= 1;
+      // Decode the next batch while this one runs.
+      pending = exhausted ? Promise.resolve([]) : fill(buffers[current]!);
+      let scores: Float32Array | null = null;
+      if (slots.some((s) => s.error === undefined)) {
+        // The last batch is padded (zeros) to batchSize so one runtime serves every call.
+        scores = await m.predict(buffer, { batch: batchSize });
+      }
+      for (let i = 0; i < slots.length; i++) {
+        const slot = slots[i]!;
+        const name = sourceName(slot.source);
+        if (slot.error !== undefined || scores === null) {
+          yield { position: slot.position, source: slot.source, name, error: slot.error };
+        } else {
+          yield {
+            position: slot.position,
+            source: slot.source,
+            name,
+            predictions: topK(scores, k, labels, i * m.classes, m.classes),
+          };
+        }
+      }
+    }
+  } finally {
+    await pending.catch(() => undefined);
+    if (!exhausted) await (iterator as AsyncIterator<ImageSource>).return?.();
+  }
+}
