@@ -81,12 +81,13 @@ export function shape(v: unknown, name: string, rank?: number): number[] {
 }
 
 export function pair(v: unknown, name: string, positive = true): [number, number] {
+  const given = v; // reported as passed (a bad number stays a number in the message)
   if (typeof v === 'number') v = [v, v];
   const what = positive ? 'positive integer or pair of positive integers' : 'non-negative integer or pair';
-  if (!Array.isArray(v) || v.length !== 2) throw typeError(what, name, v);
+  if (!Array.isArray(v) || v.length !== 2) throw typeError(what, name, given);
   for (const d of v) {
-    if (typeof d !== 'number') throw typeError(what, name, v);
-    if (!Number.isInteger(d) || d < (positive ? 1 : 0)) throw rangeError(what, name, v);
+    if (typeof d !== 'number') throw typeError(what, name, given);
+    if (!Number.isInteger(d) || d < (positive ? 1 : 0)) throw rangeError(what, name, given);
   }
   return [v[0] as number, v[1] as number];
 }
