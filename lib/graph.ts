@@ -480,6 +480,7 @@ export class Graph {
   /** Average pooling with 'valid' padding. */
   averagePool2d(x: Tensor, o: AveragePool2dOptions): Tensor {
     const input = this.activation(x, 'input');
+    if (typeof o !== 'object' || o === null) throw v.typeError('object', 'options', o);
     if (input.shape.length !== 3) throw v.rangeError('input of rank 3 (H, W, C)', 'input', input.shape);
     const pool = v.pair(o.pool, 'pool');
     const stride = v.pair(o.stride ?? pool, 'stride');
@@ -510,6 +511,7 @@ export class Graph {
 
   pad(x: Tensor, o: PadOptions): Tensor {
     const input = this.activation(x, 'input');
+    if (typeof o !== 'object' || o === null) throw v.typeError('object', 'options', o);
     const rank = input.shape.length;
     const check = (p: unknown, name: string): number[] => {
       if (!Array.isArray(p) || p.length !== rank) throw v.typeError(`array of ${rank} non-negative integers`, name, p);
