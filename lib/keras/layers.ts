@@ -354,7 +354,7 @@ function parseInbound(layer: KerasLayerConfig, name: string): { inbound: string[
     if (!isTensorRef(ref)) throw new ModelFormatError(`layer '${name}': malformed inbound tensor ${JSON.stringify(ref)}`);
     if (ref[2] !== 0) throw new UnsupportedLayerError(name, layer.class_name, `input from output ${ref[2]} of '${ref[0]}' (only single-output layers)`);
     inbound.push(ref[0]);
-    const k = ref[3];
+    const k = (ref as unknown[])[3];
     if (k && typeof k === 'object' && !Array.isArray(k)) kwargs = { ...kwargs, ...(k as Cfg) };
   }
   // A tensor passed as a keyword argument (TFOpLambda `y`) is an extra input.
