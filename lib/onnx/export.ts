@@ -1,0 +1,416 @@
+/**
+ * Graph IR → ONNX ModelProto (opset 14), for running the same network and
+ * weights in onnxruntime (benchmarks) and other ONNX tools.
+ *
+ * Our IR is NHWC with OHWI filters (XNNPACK's layouts); ONNX convolutions are
+ * NCHW with OIHW filters. The exporter keeps the graph input NHWC (so callers
+ * feed exactly what `Runtime.run` takes) and transposes once, lazily, where a
+ * spatial op first needs NCHW; tensors whose spatial size is 1×1 switch layout
+ * with a free Reshape instead of a Transpose. Every tensor is tracked in the
+ * layout(s) it has been materialized in, so no conversion is emitted twice.
+ *
+ * Lowering:
+ *  - conv2d → Conv (OIHW, pads [t, l, b, r], group) + Relu/Clip for fused bounds
+ *  - depthwiseConv2d → Conv with group = C, weights [C·m, 1, kh, kw] + Relu/Clip
+ *  - add / multiply → Add / Mul (+ Relu/Clip); constants converted to the layout
+ *  - clamp → Relu (0, ∞) or Clip; hardswish → HardSwish; sigmoid → Sigmoid
+ *  - softmax → Softmax(axis = -1) on the NHWC tensor
+ *  - globalAveragePool → GlobalAveragePool; averagePool2d → AveragePool
+ *  - fullyConnected → Gemm(transB) on rank-1 samples, MatMul + Add otherwise
+ *  - pad → Pad (constant); reshape → Reshape with batch dimension 0 (copy)
+ */
+import os from 'node:os';
+import onnxProto from 'onnx-proto';
+import type { Graph, Node, Shape, TensorInfo } from '../graph.js';
+import * as v from '../validate.js';
+
+const { onnx } = onnxProto;
+type IModelProto = onnxProto.onnx.IModelProto;
+type INodeProto = onnxProto.onnx.INodeProto;
+type ITensorProto = onnxProto.onnx.ITensorProto;
+type IAttributeProto = onnxProto.onnx.IAttributeProto;
+type IValueInfoProto = onnxProto.onnx.IValueInfoProto;
+
+export interface OnnxExportOptions {
+  /** A fixed batch size, or 'dynamic' (symbolic dimension `N`, the default). */
+  batch?: number | 'dynamic';
+  /** Name of the graph input (default "input"): float32 NHWC [N, ...per-sample shape]. */
+  inputName?: string;
+  /** Name of the graph output (default "output"). */
+  outputName?: string;
+  /** Model/graph name (default "mobilenet"). */
+  graphName?: string;
+  /** producer_name (default "mobilenet-xnnpack"). */
+  producerName?: string;
+}
+
+/** The ONNX operator set the exporter targets (HardSwish needs 14). */
+export const ONNX_OPSET = 14;
+
+type Layout = 'nhwc' | 'nchw';
+
+interface Forms {
+  nhwc?: string;
+  nchw?: string;
+}
+
+function attrInts(name: string, ints: readonly number[]): IAttributeProto {
+  return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: [...ints] };
+}
+
+function attrInt(name: string, i: number): IAttributeProto {
+  return { name, type: onnx.AttributeProto.AttributeType.INT, i };
+}
+
+function floatBytes(data: Float32Array): Uint8Array {
+  if (os.endianness() === 'LE') return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const out = new Uint8Array(data.length * 4);
+  const view = new DataView(out.buffer);
+  data.forEach((x, i) => view.setFloat32(i * 4, x, true));
+  return out;
+}
+
+function int64Bytes(values: readonly number[]): Uint8Array {
+  const out = new Uint8Array(values.length * 8);
+  const view = new DataView(out.buffer);
+  values.forEach((x, i) => view.setBigInt64(i * 8, BigInt(x), true));
+  return out;
+}
+
+/** OHWI [O, kh, kw, I] → OIHW [O, I, kh, kw]. */
+export function ohwiToOihw(filter: Float32Array, o: number, kh: number, kw: number, i: number): Float32Array {
+  const out = new Float32Array(filter.length);
+  for (let a = 0; a < o; a++) {
+    for (let y = 0; y < kh; y++) {
+      for (let x = 0; x < kw; x++) {
+        const src = ((a * kh + y) * kw + x) * i;
+        for (let c = 0; c < i; c++) out[((a * i + c) * kh + y) * kw + x] = filter[src + c] as number;
+      }
+    }
+  }
+  return out;
+}
+
+/** Depthwise [1, kh, kw, Cm] → grouped-conv weights [Cm, 1, kh, kw]. */
+export function depthwiseToOihw(filter: Float32Array, kh: number, kw: number, cm: number): Float32Array {
+  const out = new Float32Array(filter.length);
+  for (let y = 0; y < kh; y++) {
+    for (let x = 0; x < kw; x++) {
+      const src = (y * kw + x) * cm;
+      for (let o = 0; o < cm; o++) out[(o * kh + y) * kw + x] = filter[src + o] as number;
+    }
+  }
+  return out;
+}
+
+/** [rows, cols] → [cols, rows]. */
+function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c] as number;
+  return out;
+}
+
+/** A constant broadcast against a rank-3 HWC tensor, as its CHW counterpart (rank 3). */
+function constantToChw(data: Float32Array, shape: Shape): { data: Float32Array; shape: number[] } {
+  const s = [...shape];
+  while (s.length < 3) s.unshift(1);
+  const [h, w, c] = s as [number, number, number];
+  const out = new Float32Array(data.length);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) out[(k * h + y) * w + x] = data[(y * w + x) * c + k] as number;
+  return { data: out, shape: [c, h, w] };
+}
+
+class Exporter {
+  private readonly nodes: INodeProto[] = [];
+  private readonly initializers: ITensorProto[] = [];
+  private readonly forms = new Map<number, Forms>();
+  private readonly usedNames = new Set<string>();
+  private readonly tensors: readonly TensorInfo[];
+
+  constructor(private readonly graph: Graph) {
+    this.tensors = graph.tensors;
+  }
+
+  unique(base: string): string {
+    const clean = base.replace(/[^A-Za-z0-9_./:-]/g, '_') || 't';
+    let name = clean;
+    for (let i = 1; this.usedNames.has(name); i++) name = `${clean}_${i}`;
+    this.usedNames.add(name);
+    return name;
+  }
+
+  info(id: number): TensorInfo {
+    const t = this.tensors[id];
+    if (t === undefined) throw new RangeError(`Expected a tensor of the graph for node input but received id ${id}`);
+    return t;
+  }
+
+  initializer(base: string, data: Float32Array, dims: readonly number[]): string {
+    const name = this.unique(base);
+    this.initializers.push({ name, dataType: onnx.TensorProto.DataType.FLOAT, dims: [...dims], rawData: floatBytes(data) });
+    return name;
+  }
+
+  int64Initializer(base: string, values: readonly number[]): string {
+    const name = this.unique(base);
+    this.initializers.push({ name, dataType: onnx.TensorProto.DataType.INT64, dims: [values.length], rawData: int64Bytes(values) });
+    return name;
+  }
+
+  scalar(base: string, x: number): string {
+    const name = this.unique(base);
+    this.initializers.push({ name, dataType: onnx.TensorProto.DataType.FLOAT, dims: [], rawData: floatBytes(new Float32Array([x])) });
+    return name;
+  }
+
+  emit(opType: string, inputs: string[], base: string, attribute: IAttributeProto[] = []): string {
+    const output = this.unique(base);
+    this.nodes.push({ opType, input: inputs, output: [output], name: this.unique(`${base}/${opType}`), attribute });
+    return output;
+  }
+
+  setForm(id: number, layout: Layout, name: string): void {
+    const f = this.forms.get(id) ?? {};
+    f[layout] = name;
+    this.forms.set(id, f);
+  }
+
+  hasForm(id: number, layout: Layout): boolean {
+    return this.forms.get(id)?.[layout] !== undefined;
+  }
+
+  /** The tensor in its IR layout (per-sample shape as recorded, batch first). */
+  nhwc(id: number): string {
+    const f = this.forms.get(id);
+    if (f?.nhwc !== undefined) return f.nhwc;
+    if (f?.nchw === undefined) throw new RangeError(`Expected tensor ${id} to be computed before use`);
+    const [h, w, c] = this.info(id).shape as [number, number, number];
+    const base = `t${id}_nhwc`;
+    const name = h === 1 && w === 1
+      ? this.emit('Reshape', [f.nchw, this.int64Initializer(`${base}_shape`, [0, 1, 1, c])], base)
+      : this.emit('Transpose', [f.nchw], base, [attrInts('perm', [0, 2, 3, 1])]);
+    this.setForm(id, 'nhwc', name);
+    return name;
+  }
+
+  /** A rank-3 (per-sample) tensor as NCHW. */
+  nchw(id: number): string {
+    const f = this.forms.get(id);
+    if (f?.nchw !== undefined) return f.nchw;
+    const shape = this.info(id).shape;
+    if (shape.length !== 3) throw new RangeError(`Expected a rank-3 tensor for NCHW layout but received [${shape.join(', ')}]`);
+    const [h, w, c] = shape as [number, number, number];
+    const src = this.nhwc(id);
+    const base = `t${id}_nchw`;
+    const name = h === 1 && w === 1
+      ? this.emit('Reshape', [src, this.int64Initializer(`${base}_shape`, [0, c, 1, 1])], base)
+      : this.emit('Transpose', [src], base, [attrInts('perm', [0, 3, 1, 2])]);
+    this.setForm(id, 'nchw', name);
+    return name;
+  }
+
+  /** The layout the tensor is already in (NCHW preferred for rank 3). */
+  current(id: number): { layout: Layout; name: string } {
+    const f = this.forms.get(id);
+    if (f?.nchw !== undefined) return { layout: 'nchw', name: f.nchw };
+    return { layout: 'nhwc', name: this.nhwc(id) };
+  }
+
+  /** Appends Relu/Clip for fused output bounds. */
+  bounds(name: string, min: number, max: number, base: string): string {
+    if (min === -Infinity && max === Infinity) return name;
+    if (min === 0 && max === Infinity) return this.emit('Relu', [name], `${base}_relu`);
+    const inputs = [name, min === -Infinity ? '' : this.scalar(`${base}_min`, min)];
+    if (max !== Infinity) inputs.push(this.scalar(`${base}_max`, max));
+    return this.emit('Clip', inputs, `${base}_clip`);
+  }
+
+  node(n: Node, index: number): void {
+    const base = n.name ?? `${n.op}_${index}`;
+    switch (n.op) {
+      case 'conv2d':
+      case 'depthwiseConv2d': {
+        const x = this.nchw(n.input);
+        const [kh, kw] = n.kernel;
+        let weights: Float32Array;
+        let dims: number[];
+        let group: number;
+        if (n.op === 'conv2d') {
+          const o = n.groups * n.groupOutputChannels;
+          weights = ohwiToOihw(n.filter, o, kh, kw, n.groupInputChannels);
+          dims = [o, n.groupInputChannels, kh, kw];
+          group = n.groups;
+        } else {
+          const cm = n.inputChannels * n.depthMultiplier;
+          weights = depthwiseToOihw(n.filter, kh, kw, cm);
+          dims = [cm, 1, kh, kw];
+          group = n.inputChannels;
+        }
+        const inputs = [x, this.initializer(`${base}/W`, weights, dims)];
+        if (n.bias !== null) inputs.push(this.initializer(`${base}/B`, n.bias, [n.bias.length]));
+        const [top, right, bottom, left] = n.padding;
+        let y = this.emit('Conv', inputs, base, [
+          attrInts('kernel_shape', [kh, kw]),
+          attrInts('strides', n.stride),
+          attrInts('dilations', n.dilation),
+          attrInts('pads', [top, left, bottom, right]),
+          attrInt('group', group),
+        ]);
+        y = this.bounds(y, n.outputMin, n.outputMax, base);
+        this.setForm(n.output, 'nchw', y);
+        return;
+      }
+      case 'add':
+      case 'multiply': {
+        const outShape = this.info(n.output).shape;
+        const operands = [this.info(n.a), this.info(n.b)];
+        const activations = operands.filter((t) => t.batched);
+        const useNchw = outShape.length === 3
+          && activations.every((t) => t.shape.length === 3)
+          && activations.some((t) => this.hasForm(t.id, 'nchw'));
+        const inputs = operands.map((t, k) => {
+          if (t.batched) return useNchw ? this.nchw(t.id) : this.nhwc(t.id);
+          const data = t.data as Float32Array;
+          if (!useNchw) return this.initializer(`${base}/const${k}`, data, t.shape);
+          const chw = constantToChw(data, t.shape);
+          return this.initializer(`${base}/const${k}`, chw.data, chw.shape);
+        });
+        let y = this.emit(n.op === 'add' ? 'Add' : 'Mul', inputs, base);
+        y = this.bounds(y, n.outputMin, n.outputMax, base);
+        this.setForm(n.output, useNchw ? 'nchw' : 'nhwc', y);
+        return;
+      }
+      case 'clamp': {
+        const x = this.current(n.input);
+        this.setForm(n.output, x.layout, this.bounds(x.name, n.min, n.max, base));
+        return;
+      }
+      case 'hardswish':
+      case 'sigmoid': {
+        const x = this.current(n.input);
+        this.setForm(n.output, x.layout, this.emit(n.op === 'hardswish' ? 'HardSwish' : 'Sigmoid', [x.name], base));
+        return;
+      }
+      case 'softmax': {
+        this.setForm(n.output, 'nhwc', this.emit('Softmax', [this.nhwc(n.input)], base, [attrInt('axis', -1)]));
+        return;
+      }
+      case 'globalAveragePool': {
+        this.setForm(n.output, 'nchw', this.emit('GlobalAveragePool', [this.nchw(n.input)], base));
+        return;
+      }
+      case 'averagePool2d': {
+        const y = this.emit('AveragePool', [this.nchw(n.input)], base, [
+          attrInts('kernel_shape', n.pool),
+          attrInts('strides', n.stride),
+        ]);
+        this.setForm(n.output, 'nchw', y);
+        return;
+      }
+      case 'fullyConnected': {
+        const x = this.nhwc(n.input);
+        const rank = this.info(n.input).shape.length;
+        let y: string;
+        if (rank === 1) {
+          const inputs = [x, this.initializer(`${base}/W`, n.weights, [n.outputChannels, n.inputChannels])];
+          if (n.bias !== null) inputs.push(this.initializer(`${base}/B`, n.bias, [n.outputChannels]));
+          y = this.emit('Gemm', inputs, base, [attrInt('transB', 1)]);
+        } else {
+          const wt = transpose2d(n.weights, n.outputChannels, n.inputChannels);
+          y = this.emit('MatMul', [x, this.initializer(`${base}/W`, wt, [n.inputChannels, n.outputChannels])], base);
+          if (n.bias !== null) y = this.emit('Add', [y, this.initializer(`${base}/B`, n.bias, [n.outputChannels])], `${base}_bias`);
+        }
+        this.setForm(n.output, 'nhwc', this.bounds(y, n.outputMin, n.outputMax, base));
+        return;
+      }
+      case 'pad': {
+        const x = this.current(n.input);
+        const rank = n.prePadding.length;
+        let pre = [0, ...n.prePadding];
+        let post = [0, ...n.postPadding];
+        if (x.layout === 'nchw' && rank === 3) {
+          const [ph, pw, pc] = n.prePadding as [number, number, number];
+          const [qh, qw, qc] = n.postPadding as [number, number, number];
+          pre = [0, pc, ph, pw];
+          post = [0, qc, qh, qw];
+        }
+        const y = this.emit('Pad', [x.name, this.int64Initializer(`${base}/pads`, [...pre, ...post]), this.scalar(`${base}/value`, n.value)], base, [
+          { name: 'mode', type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode('constant') },
+        ]);
+        this.setForm(n.output, x.layout, y);
+        return;
+      }
+      case 'reshape': {
+        const y = this.emit('Reshape', [this.nhwc(n.input), this.int64Initializer(`${base}/shape`, [0, ...n.shape])], base);
+        this.setForm(n.output, 'nhwc', y);
+        return;
+      }
+      default: {
+        const op = (n as { op: string }).op;
+        throw new RangeError(`Expected a graph op the ONNX exporter knows for node ${base} but received ${JSON.stringify(op)}`);
+      }
+    }
+  }
+
+  build(o: Required<Omit<OnnxExportOptions, 'batch'>> & { batch: number | 'dynamic' }): IModelProto {
+    const g = this.graph;
+    const inputInfo = this.info(g.inputTensor);
+    const outputInfo = this.info(g.outputTensor);
+    this.usedNames.add(o.inputName);
+    this.usedNames.add(o.outputName);
+    this.setForm(inputInfo.id, 'nhwc', o.inputName);
+    g.nodes.forEach((n, i) => this.node(n, i));
+    this.nodes.push({ opType: 'Identity', input: [this.nhwc(outputInfo.id)], output: [o.outputName], name: this.unique('output/Identity') });
+    const batchDim = o.batch === 'dynamic' ? { dimParam: 'N' } : { dimValue: o.batch };
+    const valueInfo = (name: string, shape: Shape): IValueInfoProto => ({
+      name,
+      type: {
+        tensorType: {
+          elemType: onnx.TensorProto.DataType.FLOAT,
+          shape: { dim: [batchDim, ...shape.map((d) => ({ dimValue: d }))] },
+        },
+      },
+    });
+    return {
+      irVersion: 8,
+      producerName: o.producerName,
+      producerVersion: '0.1.0',
+      opsetImport: [{ domain: '', version: ONNX_OPSET }],
+      graph: {
+        name: o.graphName,
+        node: this.nodes,
+        initializer: this.initializers,
+        input: [valueInfo(o.inputName, inputInfo.shape)],
+        output: [valueInfo(o.outputName, outputInfo.shape)],
+      },
+    };
+  }
+}
+
+/** The ONNX ModelProto of a complete graph, as a plain protobufjs message object. */
+export function graphToOnnxModel(graph: Graph, options: OnnxExportOptions = {}): IModelProto {
+  if (typeof options !== 'object' || options === null) throw v.typeError('object', 'options', options);
+  graph.validateComplete();
+  const batch = options.batch === undefined || options.batch === 'dynamic' ? 'dynamic' : v.positiveInteger(options.batch, 'batch');
+  const name = (x: unknown, label: string, def: string): string => {
+    if (x === undefined) return def;
+    if (typeof x !== 'string' || x.length === 0) throw v.typeError('non-empty string', label, x);
+    return x;
+  };
+  const inputName = name(options.inputName, 'inputName', 'input');
+  const outputName = name(options.outputName, 'outputName', 'output');
+  if (inputName === outputName) throw v.rangeError('an output name different from the input name', 'outputName', outputName);
+  return new Exporter(graph).build({
+    batch,
+    inputName,
+    outputName,
+    graphName: name(options.graphName, 'graphName', 'mobilenet'),
+    producerName: name(options.producerName, 'producerName', 'mobilenet-xnnpack'),
+  });
+}
+
+/** Serialized ONNX model bytes (load with onnxruntime `InferenceSession.create(bytes)`). */
+export function exportOnnx(graph: Graph, options: OnnxExportOptions = {}): Uint8Array {
+  const model = graphToOnnxModel(graph, options);
+  return onnx.ModelProto.encode(model).finish();
+}
