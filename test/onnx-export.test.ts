@@ -151,7 +151,7 @@ describe('ONNX export: onnxruntime-node matches the reference backend', () => {
     // Round trip through the protobuf decoder.
     const decoded = onnxProto.onnx.ModelProto.decode(bytes);
     expect(Number(decoded.opsetImport[0]!.version ?? 0)).toBe(14);
-    expect(decoded.graph?.initializer.length).toBe(model.graph!.initializer!.length);
+    expect(decoded.graph?.initializer?.length).toBe(model.graph!.initializer!.length);
 
     for (const batch of [1, 3]) {
       const input = randomArray(batch * 17 * 19 * 3, rng(100 + batch), 2);
