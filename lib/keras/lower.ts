@@ -407,6 +407,10 @@ class Lowering {
     const x = this.inputOf(layer);
     const y = layer.callKwargs?.y;
     const shape = [...layer.outputShape];
+    if (layer.inbound.length === 2 && (fn === '__operators__.add' || fn === 'math.add' || fn === 'math.multiply')) {
+      const kind = fn === 'math.multiply' ? 'multiply' : 'add';
+      return this.add<LBinary>({ kind, name: layer.name, inputs: [x, this.inputOf(layer, 1)], shape, min: -Infinity, max: Infinity });
+    }
     if (layer.inbound.length !== 1 || typeof y !== 'number') {
       throw new UnsupportedLayerError(layer.name, layer.className, `function ${JSON.stringify(fn)} is only supported with one tensor and a scalar y`);
     }
@@ -415,11 +419,13 @@ class Lowering {
       case 'math.add':
         return this.add<LAffine>({ kind: 'affine', name: layer.name, inputs: [x], shape, scale: null, shift: Float32Array.of(y), min: -Infinity, max: Infinity });
       case 'math.subtract':
+      case '__operators__.sub':
         return this.add<LAffine>({ kind: 'affine', name: layer.name, inputs: [x], shape, scale: null, shift: Float32Array.of(-y), min: -Infinity, max: Infinity });
       case 'math.multiply':
         return this.add<LAffine>({ kind: 'affine', name: layer.name, inputs: [x], shape, scale: Float32Array.of(y), shift: null, min: -Infinity, max: Infinity });
       case 'math.truediv':
       case 'math.divide':
+      case '__operators__.truediv':
         return this.add<LAffine>({ kind: 'affine', name: layer.name, inputs: [x], shape, scale: Float32Array.of(1 / y), shift: null, min: -Infinity, max: Infinity });
       default:
         throw new UnsupportedLayerError(layer.name, layer.className, `function ${JSON.stringify(fn)}`);

@@ -1,0 +1,317 @@
+/**
+ * A loaded MobileNet (or any Keras model made of the supported layers):
+ * `loadModel(path, options)` reads a TF.js `model.json`, a Keras `.h5` or a
+ * Keras 3 `.keras` file; files that carry a model config are built from it,
+ * weights-only files from the architecture options (`lib/architectures`).
+ *
+ * One compiled runtime per batch size, created on first use and cached; the
+ * backend module is loaded when the model is created, so runtimes are created
+ * synchronously and `predict()` calls never race to create two of them.
+ */
+import type { BackendName } from './graph.js';
+import type { Graph } from './graph.js';
+import { Runtime, resolveCompileOptions, loadBackend, type Backend } from './runtime.js';
+import { DisposedError, ModelFormatError } from './errors.js';
+import * as v from './validate.js';
+import { analyzeModel } from './keras/layers.js';
+import { lowerModel, type LowerStats } from './keras/lower.js';
+import type { Architecture, KerasModelConfig, ModelAnalysis, NamedWeights, Preprocessing } from './keras/types.js';
+import { buildArchitecture, ARCHITECTURES, type ArchitectureOptions } from './architectures/index.js';
+import { readModelFile, type ModelFormat } from './formats/index.js';
+
+export interface ModelOptions {
+  /** Worker threads of each runtime's pool (native). Default: all cores. */
+  threads?: number;
+  /** Batch size compiled at load time (others are compiled on first use). Default 1. */
+  batch?: number;
+  /** Default 'native'. */
+  backend?: BackendName;
+  /** For weights-only files (required there); checked against the detected one otherwise. */
+  architecture?: Architecture;
+  alpha?: number;
+  depthMultiplier?: number;
+  includeTop?: boolean;
+  pooling?: 'avg' | 'max' | null;
+  classes?: number;
+  /** [H, W, C]: the builder's input shape, or the input shape of a config with None dimensions. */
+  inputShape?: readonly number[];
+  minimalistic?: boolean;
+  includePreprocessing?: boolean;
+  classifierActivation?: string | null;
+  dropout?: number;
+  /** Override the detected preprocessing. */
+  preprocessing?: Preprocessing;
+  /** Fold BatchNorm and fuse activations (default true; false is for testing). */
+  fuse?: boolean;
+}
+
+export interface FromArchitectureOptions extends ModelOptions {
+  /** Seed of the random weights (default 1). */
+  seed?: number;
+}
+
+const MODEL_OPTION_KEYS = [
+  'threads', 'batch', 'backend', 'architecture', 'alpha', 'depthMultiplier', 'includeTop', 'pooling', 'classes', 'inputShape',
+  'minimalistic', 'includePreprocessing', 'classifierActivation', 'dropout', 'preprocessing', 'fuse', 'seed',
+];
+
+const BUILDER_KEYS = ['alpha', 'depthMultiplier', 'includeTop', 'pooling', 'classes', 'inputShape', 'minimalistic', 'includePreprocessing', 'classifierActivation', 'dropout'] as const;
+
+function checkOptions(options: unknown): ModelOptions & { seed?: number } {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw v.typeError('object', 'options', options);
+  for (const key of Object.keys(options)) {
+    if (!MODEL_OPTION_KEYS.includes(key)) {
+      throw new RangeError(`Expected one of ${MODEL_OPTION_KEYS.join(', ')} for option name but received ${JSON.stringify(key)}`);
+    }
+  }
+  const o = options as ModelOptions;
+  if (o.architecture !== undefined) v.oneOf(o.architecture, 'architecture', ARCHITECTURES);
+  if (o.preprocessing !== undefined) v.oneOf(o.preprocessing, 'preprocessing', ['tf', 'none'] as const);
+  if (o.fuse !== undefined && typeof o.fuse !== 'boolean') throw v.typeError('boolean', 'fuse', o.fuse);
+  return o;
+}
+
+function builderOptions(o: ModelOptions): ArchitectureOptions {
+  const out: Record<string, unknown> = {};
+  for (const k of BUILDER_KEYS) if (o[k] !== undefined) out[k] = o[k];
+  return out as ArchitectureOptions;
+}
+
+/** Recognizes the Keras Applications MobileNets by their layer names. */
+export function detectArchitecture(config: KerasModelConfig): Architecture | 'custom' {
+  const names = new Set<string>();
+  for (const l of config.config?.layers ?? []) {
+    const n = l?.config?.name ?? l?.name;
+    if (typeof n === 'string') names.add(n);
+  }
+  if (names.has('conv_dw_1') && names.has('conv_pw_1') && names.has('conv_pw_13')) return 'v1';
+  if (names.has('Conv1') && names.has('block_1_expand') && names.has('block_16_project')) return 'v2';
+  if (names.has('expanded_conv_14_project')) return 'v3-large';
+  if (names.has('expanded_conv_10_project') && !names.has('expanded_conv_11_project')) return 'v3-small';
+  return 'custom';
+}
+
+/** 'none' when a Rescaling layer reads the model input directly (V3 with preprocessing), else 'tf'. */
+export function detectPreprocessing(analysis: ModelAnalysis): Preprocessing {
+  for (const l of analysis.layers) {
+    if (l.className === 'Rescaling' && l.inbound.length === 1 && l.inbound[0] === analysis.inputLayer) return 'none';
+  }
+  return 'tf';
+}
+
+export interface ModelInfo {
+  format?: ModelFormat;
+  path?: string;
+}
+
+export class Model implements Disposable {
+  /** Per-sample input shape [H, W, C]. */
+  readonly inputShape: readonly number[];
+  /** Per-sample output shape (e.g. [1000]). */
+  readonly outputShape: readonly number[];
+  /** Outputs per sample (the product of outputShape). */
+  readonly classes: number;
+  readonly preprocessing: Preprocessing;
+  readonly architecture: Architecture | 'custom';
+  readonly analysis: ModelAnalysis;
+  readonly name: string;
+  readonly backend: BackendName;
+  readonly threads: number;
+  /** Where it was loaded from (loadModel only). */
+  readonly format: ModelFormat | undefined;
+  readonly path: string | undefined;
+  /** What the lowering fused. */
+  readonly loweringStats: LowerStats;
+  private readonly inputSize: number;
+  private graph: Graph | null;
+  private readonly backendImpl: Backend;
+  private readonly runtimes = new Map<number, Runtime>();
+  private isDisposed = false;
+
+  private constructor(
+    analysis: ModelAnalysis,
+    graph: Graph,
+    stats: LowerStats,
+    backend: Backend,
+    threads: number,
+    architecture: Architecture | 'custom',
+    preprocessing: Preprocessing,
+    info: ModelInfo,
+  ) {
+    this.analysis = analysis;
+    this.graph = graph;
+    this.loweringStats = stats;
+    this.backendImpl = backend;
+    this.backend = backend.name;
+    this.threads = threads;
+    this.name = analysis.name;
+    this.architecture = architecture;
+    this.preprocessing = preprocessing;
+    const inT = graph.tensors[graph.inputTensor];
+    const outT = graph.tensors[graph.outputTensor];
+    this.inputShape = Object.freeze([...(inT?.shape ?? analysis.inputShape)]);
+    this.outputShape = Object.freeze([...(outT?.shape ?? analysis.outputShape)]);
+    this.inputSize = v.product(this.inputShape);
+    this.classes = v.product(this.outputShape);
+    this.format = info.format;
+    this.path = info.path;
+  }
+
+  /** Builds a model from a Keras model config and its named weights. */
+  static async fromConfig(config: KerasModelConfig, weights: NamedWeights, options: ModelOptions = {}, info: ModelInfo = {}): Promise<Model> {
+    const o = checkOptions(options);
+    const compile = resolveCompileOptions({ threads: o.threads, batch: o.batch, backend: o.backend });
+    if (!(weights instanceof Map)) throw v.typeError('Map of named weights', 'weights', weights);
+    const analysis = analyzeModel(config, o.inputShape === undefined ? {} : { inputShape: o.inputShape });
+    const detected = detectArchitecture(config);
+    const lowered = lowerModel(analysis, weights, o.fuse === undefined ? {} : { fuse: o.fuse });
+    const backend = await loadBackend(compile.backend);
+    const architecture = o.architecture ?? detected;
+    const preprocessing = o.preprocessing ?? detectPreprocessing(analysis);
+    const model = new Model(analysis, lowered.graph, lowered.stats, backend, compile.threads, architecture, preprocessing, info);
+    if (options.batch !== undefined) model.runtime(compile.batch);
+    return model;
+  }
+
+  /** A model of a named architecture with seeded random weights (benchmarks, tests). */
+  static async fromArchitecture(architecture: Architecture, options: FromArchitectureOptions = {}): Promise<Model> {
+    const o = checkOptions(options);
+    v.oneOf(architecture, 'architecture', ARCHITECTURES);
+    const config = buildArchitecture(architecture, builderOptions(o));
+    const analysis = analyzeModel(config);
+    const randomSpec = './keras/random.js';
+    const { randomWeights } = (await import(randomSpec)) as { randomWeights: (a: ModelAnalysis, seed?: number) => NamedWeights };
+    const weights = randomWeights(analysis, o.seed ?? 1);
+    const { seed: _seed, ...rest } = o;
+    return Model.fromConfig(config, weights, { ...rest, architecture });
+  }
+
+  get disposed(): boolean {
+    return this.isDisposed;
+  }
+
+  private live(): Graph {
+    if (this.isDisposed || this.graph === null) throw new DisposedError('Model');
+    return this.graph;
+  }
+
+  /** The compiled runtime for a batch size (created and cached on first use). */
+  runtime(batch = 1): Runtime {
+    const graph = this.live();
+    v.positiveInteger(batch, 'batch');
+    let rt = this.runtimes.get(batch);
+    if (rt === undefined) {
+      const impl = this.backendImpl.compile(graph, batch, this.threads);
+      rt = new Runtime(impl, { batch, threads: this.threads, backend: this.backend }, this.inputShape, this.outputShape);
+      this.runtimes.set(batch, rt);
+    }
+    return rt;
+  }
+
+  private prepare(input: unknown, options: unknown): { data: Float32Array; batch: number } {
+    this.live();
+    if (options !== undefined && (typeof options !== 'object' || options === null)) throw v.typeError('object', 'options', options);
+    const requested = (options as { batch?: unknown } | undefined)?.batch;
+    let data: Float32Array;
+    if (Array.isArray(input)) {
+      if (input.length === 0) throw v.rangeError('non-empty array of Float32Array', 'input', input);
+      input.forEach((x, i) => v.float32Array(x, `input[${i}]`, this.inputSize));
+      data = new Float32Array(input.length * this.inputSize);
+      input.forEach((x: Float32Array, i) => data.set(x, i * this.inputSize));
+    } else {
+      data = v.float32Array(input, 'input');
+    }
+    let batch: number;
+    if (requested !== undefined) {
+      batch = v.positiveInteger(requested, 'batch');
+      v.float32Array(data, 'input', batch * this.inputSize);
+    } else {
+      if (data.length === 0 || data.length % this.inputSize !== 0) {
+        throw v.rangeError(`Float32Array with a length that is a positive multiple of ${this.inputSize}`, 'input', data);
+      }
+      batch = data.length / this.inputSize;
+    }
+    return { data, batch };
+  }
+
+  /**
+   * Runs the model on `batch` samples (NHWC, preprocessed as `preprocessing`
+   * says) off the main thread. Without `batch`, it is the input length over
+   * the sample size. Returns batch × classes values.
+   */
+  async predict(input: Float32Array | readonly Float32Array[], options?: { batch?: number }): Promise<Float32Array> {
+    const { data, batch } = this.prepare(input, options);
+    return this.runtime(batch).run(data);
+  }
+
+  /** `predict` on the calling thread (blocks the event loop). */
+  predictSync(input: Float32Array | readonly Float32Array[], options?: { batch?: number }): Float32Array {
+    const { data, batch } = this.prepare(input, options);
+    return this.runtime(batch).runSync(data);
+  }
+
+  /** Keras-style summary table: layers, output shapes, parameters; totals and MACs. */
+  summary(): string {
+    this.live();
+    return summaryTable(this.analysis);
+  }
+
+  /** Frees the runtimes and weights. Safe to call twice; later use throws DisposedError. */
+  dispose(): void {
+    if (this.isDisposed) return;
+    this.isDisposed = true;
+    for (const rt of this.runtimes.values()) rt.dispose();
+    this.runtimes.clear();
+    this.graph?.dispose();
+    this.graph = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+function summaryTable(a: ModelAnalysis): string {
+  const rows = a.layers.map((l) => [`${l.name} (${l.className})`, `(None, ${l.outputShape.join(', ')})`, l.params.toLocaleString('en-US'), l.inbound.join(', ')]);
+  const head = ['Layer (type)', 'Output Shape', 'Param #', 'Connected to'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
+  const rule = '='.repeat(widths.reduce((s, w) => s + w + 2, -2));
+  return [
+    `Model: "${a.name}"`,
+    rule,
+    line(head),
+    rule,
+    ...rows.map(line),
+    rule,
+    `Total params: ${a.totalParams.toLocaleString('en-US')}`,
+    `Trainable params: ${a.trainableParams.toLocaleString('en-US')}`,
+    `Non-trainable params: ${a.nonTrainableParams.toLocaleString('en-US')}`,
+    `Multiply-adds per sample: ${a.macs.toLocaleString('en-US')}`,
+  ].join('\n');
+}
+
+/**
+ * Loads a model file: TF.js `model.json` (or its directory), Keras `.h5`
+ * (full model or weights only) or Keras 3 `.keras`.
+ */
+export async function loadModel(path: string, options: ModelOptions = {}): Promise<Model> {
+  const o = checkOptions(options);
+  // Check the compile options before reading anything.
+  resolveCompileOptions({ threads: o.threads, batch: o.batch, backend: o.backend });
+  const file = await readModelFile(path);
+  let config = file.config;
+  if (config === undefined) {
+    if (o.architecture === undefined) {
+      throw new ModelFormatError(
+        `holds weights only (no model config): pass the architecture options, e.g. { architecture: 'v1', alpha: 0.25, includeTop: false, pooling: 'avg' }`,
+        file.path,
+      );
+    }
+    config = buildArchitecture(o.architecture, builderOptions(o));
+    const { inputShape: _unused, ...rest } = o;
+    return Model.fromConfig(config, file.weights, rest, { format: file.format, path: file.path });
+  }
+  return Model.fromConfig(config, file.weights, o, { format: file.format, path: file.path });
+}
