@@ -15,6 +15,8 @@ import { DisposedError, ModelFormatError } from './errors.js';
 import * as v from './validate.js';
 import { analyzeModel } from './keras/layers.js';
 import { lowerModel, type LowerStats } from './keras/lower.js';
+import { formatSummary, type SummaryOptions } from './keras/summary.js';
+import { randomWeights } from './keras/random.js';
 import type { Architecture, KerasModelConfig, ModelAnalysis, NamedWeights, Preprocessing } from './keras/types.js';
 import { buildArchitecture, ARCHITECTURES, type ArchitectureOptions } from './architectures/index.js';
 import { readModelFile, type ModelFormat } from './formats/index.js';
@@ -180,8 +182,6 @@ export class Model implements Disposable {
     v.oneOf(architecture, 'architecture', ARCHITECTURES);
     const config = buildArchitecture(architecture, builderOptions(o));
     const analysis = analyzeModel(config);
-    const randomSpec = './keras/random.js';
-    const { randomWeights } = (await import(randomSpec)) as { randomWeights: (a: ModelAnalysis, seed?: number) => NamedWeights };
     const weights = randomWeights(analysis, o.seed ?? 1);
     const { seed: _seed, ...rest } = o;
     return Model.fromConfig(config, weights, { ...rest, architecture });
@@ -252,9 +252,9 @@ export class Model implements Disposable {
   }
 
   /** Keras-style summary table: layers, output shapes, parameters; totals and MACs. */
-  summary(): string {
+  summary(options?: SummaryOptions): string {
     this.live();
-    return summaryTable(this.analysis);
+    return formatSummary(this.analysis, options);
   }
 
   /** Frees the runtimes and weights. Safe to call twice; later use throws DisposedError. */
@@ -270,26 +270,6 @@ export class Model implements Disposable {
   [Symbol.dispose](): void {
     this.dispose();
   }
-}
-
-function summaryTable(a: ModelAnalysis): string {
-  const rows = a.layers.map((l) => [`${l.name} (${l.className})`, `(None, ${l.outputShape.join(', ')})`, l.params.toLocaleString('en-US'), l.inbound.join(', ')]);
-  const head = ['Layer (type)', 'Output Shape', 'Param #', 'Connected to'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  const line = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd();
-  const rule = '='.repeat(widths.reduce((s, w) => s + w + 2, -2));
-  return [
-    `Model: "${a.name}"`,
-    rule,
-    line(head),
-    rule,
-    ...rows.map(line),
-    rule,
-    `Total params: ${a.totalParams.toLocaleString('en-US')}`,
-    `Trainable params: ${a.trainableParams.toLocaleString('en-US')}`,
-    `Non-trainable params: ${a.nonTrainableParams.toLocaleString('en-US')}`,
-    `Multiply-adds per sample: ${a.macs.toLocaleString('en-US')}`,
-  ].join('\n');
 }
 
 /**
