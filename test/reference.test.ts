@@ -459,3 +459,149 @@ describe('reference backend: runtime behaviour', () => {
     rt.dispose();
   });
 });
+
+/**
+ * A second, independent oracle: TensorFlow.js (cpu backend, float32 math).
+ * Tolerance: max |reference - tfjs| <= 1e-5 * max(1, max |tfjs|).
+ */
+describe('reference backend vs TensorFlow.js (cpu)', () => {
+  const TF_TOL = 1e-5;
+  type TF = typeof import('@tensorflow/tfjs');
+  let tfPromise: Promise<TF> | undefined;
+  const loadTf = (): Promise<TF> =>
+    (tfPromise ??= (async () => {
+      const tf = await import('@tensorflow/tfjs');
+      await tf.setBackend('cpu');
+      await tf.ready();
+      return tf;
+    })());
+
+  function expectNear(got: Float32Array, want: Float32Array | Int32Array | Uint8Array): void {
+    expect(got.length).toBe(want.length);
+    let maxMag = 0;
+    let maxErr = 0;
+    for (let i = 0; i < want.length; i++) {
+      maxMag = Math.max(maxMag, Math.abs(want[i]!));
+      maxErr = Math.max(maxErr, Math.abs(got[i]! - want[i]!));
+    }
+    expect(maxMag).toBeGreaterThan(0);
+    expect(maxErr, `max abs error ${maxErr}, max |tfjs| ${maxMag}`).toBeLessThanOrEqual(TF_TOL * Math.max(1, maxMag));
+  }
+
+  /** OHWI [o, kh, kw, i] -> HWIO [kh, kw, i, o] (TF's layout). */
+  function ohwiToHwio(f: Float32Array, o: number, kh: number, kw: number, i: number): Float32Array {
+    const out = new Float32Array(f.length);
+    for (let a = 0; a < o; a++)
+      for (let y = 0; y < kh; y++)
+        for (let x = 0; x < kw; x++)
+          for (let c = 0; c < i; c++) out[((y * kw + x) * i + c) * o + a] = f[((a * kh + y) * kw + x) * i + c]!;
+    return out;
+  }
+
+  const convCases = [
+    { label: 'stride 2, asymmetric padding [0,1,1,0], batch 2', n: 2, h: 9, w: 8, c: 3, oc: 6, k: [3, 3], s: [2, 2], d: [1, 1], pad: [0, 1, 1, 0] },
+    { label: 'dilation 2, padding [2,1,2,3]', n: 1, h: 8, w: 9, c: 4, oc: 5, k: [3, 3], s: [1, 1], d: [2, 2], pad: [2, 1, 2, 3] },
+    { label: '1x1, 32 -> 48, ReLU6', n: 1, h: 5, w: 4, c: 32, oc: 48, k: [1, 1], s: [1, 1], d: [1, 1], pad: [0, 0, 0, 0], relu6: true },
+    { label: 'kernel [2,5] stride [1,3]', n: 3, h: 6, w: 13, c: 2, oc: 3, k: [2, 5], s: [1, 3], d: [1, 1], pad: [1, 0, 0, 2] },
+  ] as const;
+  for (const p of convCases) {
+    it(`conv2d ${p.label}`, async () => {
+      const tf = await loadTf();
+      const rand = prng(p.h * 7 + p.oc);
+      const x = randomArray(p.n * p.h * p.w * p.c, rand);
+      const f = randomArray(p.oc * p.k[0] * p.k[1] * p.c, rand, 0.5);
+      const b = randomArray(p.oc, rand);
+      const relu6 = 'relu6' in p && p.relu6;
+      const { out, shape } = await runRef(
+        (g) =>
+          g.conv2d(inputOf(g), {
+            filter: f, bias: b, kernel: [p.k[0], p.k[1]], outputChannels: p.oc, stride: [p.s[0], p.s[1]], dilation: [p.d[0], p.d[1]],
+            padding: [p.pad[0], p.pad[1], p.pad[2], p.pad[3]], ...(relu6 ? { outputMin: 0, outputMax: 6 } : {}),
+          }),
+        [p.h, p.w, p.c],
+        x,
+        p.n,
+      );
+      const want = tf.tidy(() => {
+        let y = tf.conv2d(
+          tf.tensor4d(x, [p.n, p.h, p.w, p.c]),
+          tf.tensor4d(ohwiToHwio(f, p.oc, p.k[0], p.k[1], p.c), [p.k[0], p.k[1], p.c, p.oc]),
+          [p.s[0], p.s[1]],
+          [[0, 0], [p.pad[0], p.pad[2]], [p.pad[3], p.pad[1]], [0, 0]],
+          'NHWC',
+          [p.d[0], p.d[1]],
+        ).add(tf.tensor1d(b));
+        if (relu6) y = tf.clipByValue(y, 0, 6);
+        expect(shape).toEqual(y.shape);
+        return y.dataSync() as Float32Array;
+      });
+      expectNear(out, want);
+    });
+  }
+
+  it('depthwise conv2d, multiplier 2, stride 2, padding [1,2,0,1], batch 2', async () => {
+    const tf = await loadTf();
+    const rand = prng(11);
+    const [n, h, w, c, m] = [2, 9, 10, 5, 2];
+    const x = randomArray(n * h * w * c, rand);
+    const f = randomArray(9 * c * m, rand); // [1,3,3,C*m] == TF [3,3,C,m] in memory
+    const b = randomArray(c * m, rand);
+    const { out, shape } = await runRef(
+      (g) => g.depthwiseConv2d(inputOf(g), { filter: f, bias: b, kernel: 3, depthMultiplier: m, stride: 2, padding: [1, 2, 0, 1] }),
+      [h, w, c],
+      x,
+      n,
+    );
+    const want = tf.tidy(() => {
+      const padded = tf.pad(tf.tensor4d(x, [n, h, w, c]), [[0, 0], [1, 0], [1, 2], [0, 0]]);
+      const y = tf.depthwiseConv2d(padded, tf.tensor4d(f, [3, 3, c, m]), 2, 'valid').add(tf.tensor1d(b));
+      expect(shape).toEqual(y.shape);
+      return y.dataSync() as Float32Array;
+    });
+    expectNear(out, want);
+  });
+
+  it('average pool, GAP, softmax, sigmoid, hardswish, pad, FC, broadcast add/multiply', async () => {
+    const tf = await loadTf();
+    const rand = prng(12);
+    const [n, h, w, c] = [2, 7, 6, 5];
+    const x = randomArray(n * h * w * c, rand, 4);
+    const x4 = (): import('@tensorflow/tfjs').Tensor4D => tf.tensor4d(x, [n, h, w, c]);
+    const check = async (build: (g: Graph) => Tensor, tfFn: () => import('@tensorflow/tfjs').Tensor): Promise<void> => {
+      const { out, shape } = await runRef(build, [h, w, c], x, n);
+      const want = tf.tidy(() => {
+        const y = tfFn();
+        expect(shape).toEqual(y.shape);
+        return y.dataSync() as Float32Array;
+      });
+      expectNear(out, want);
+    };
+    await check((g) => g.averagePool2d(inputOf(g), { pool: [3, 2], stride: [2, 1] }), () => tf.avgPool(x4(), [3, 2], [2, 1], 'valid'));
+    await check((g) => g.globalAveragePool(inputOf(g)), () => tf.mean(x4(), [1, 2], true));
+    await check((g) => g.softmax(inputOf(g)), () => tf.softmax(x4()));
+    await check((g) => g.sigmoid(inputOf(g)), () => tf.sigmoid(x4()));
+    await check(
+      (g) => g.hardswish(inputOf(g)),
+      () => x4().mul(tf.clipByValue(x4().add(3), 0, 6)).div(6),
+    );
+    await check(
+      (g) => g.pad(inputOf(g), { prePadding: [1, 0, 2], postPadding: [0, 3, 1], value: 0.25 }),
+      () => tf.pad(x4(), [[0, 0], [1, 0], [0, 3], [2, 1]], 0.25),
+    );
+    const wt = randomArray(4 * c, rand);
+    const bias = randomArray(4, rand);
+    await check(
+      (g) => g.fullyConnected(inputOf(g), { weights: wt, bias, outputChannels: 4 }),
+      () => tf.matMul(x4().reshape([n * h * w, c]), tf.tensor2d(wt, [4, c]), false, true).add(tf.tensor1d(bias)).reshape([n, h, w, 4]),
+    );
+    const k = randomArray(w * c, rand);
+    await check(
+      (g) => g.add(inputOf(g), g.constant(k, [1, w, c]), { outputMin: -1 }),
+      () => tf.maximum(x4().add(tf.tensor3d(k, [1, w, c])), -1),
+    );
+    await check(
+      (g) => g.multiply(g.globalAveragePool(inputOf(g)), inputOf(g)),
+      () => tf.mean(x4(), [1, 2], true).mul(x4()),
+    );
+  });
+});
