@@ -1,1 +1,283 @@
-console.log("native build placeholder")
+#!/usr/bin/env node
+/**
+ * Builds the native addon (build/Release/mobilenet_xnnpack.node).
+ *
+ *   node scripts/build-native.mjs           (npm install: incremental)
+ *   node scripts/build-native.mjs --force   (npm run build:native: rebuild the addon)
+ *
+ * Where XNNPACK comes from, in this order:
+ *  1. MOBILENET_XNNPACK_ARCHIVES=<dir>: the four pinned .tar.xz archives + SHA256SUMS
+ *     (the layout of ../shared/vendor); hashes are verified before use.
+ *  2. Otherwise the same pinned commits downloaded from GitHub (short timeout;
+ *     skipped with MOBILENET_XNNPACK_DOWNLOAD=0).
+ *  3. MOBILENET_XNNPACK=system, or when nothing above worked: Debian's
+ *     libxnnpack-dev + libpthreadpool-dev (checked at configure time).
+ *
+ * The vendored XNNPACK is built ONCE per key (archive hashes or commits, the
+ * build recipe, the compiler, the architecture) into
+ *   $MOBILENET_XNNPACK_CACHE or $XDG_CACHE_HOME/mobilenet-xnnpack or ~/.cache/mobilenet-xnnpack
+ * under <key>/ (built in a temporary sibling directory, then renamed: the
+ * rename is the atomic completion marker). The addon's CMake links the static
+ * libraries from there, so later builds and fresh clones reuse them.
+ *
+ * Other variables: MOBILENET_BUILD_DIR (default "build"), MOBILENET_BUILD_JOBS (default 2).
+ */
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+
+/** The pinned sources (see ../shared/vendor/README.md). */
+export const PINS = [
+  { name: 'XNNPACK', owner: 'google', repo: 'XNNPACK', commit: '75db3c093b6d74fe90b8df82670cd8a01102ba38', archive: 'XNNPACK-75db3c09-20260821.tar.xz', cmakeVar: 'XNNPACK_SOURCE_DIR' },
+  { name: 'cpuinfo', owner: 'pytorch', repo: 'cpuinfo', commit: '7364b490b5f78d58efe23ea76e74210fd6c3c76f', archive: 'cpuinfo-7364b490-20260218.tar.xz', cmakeVar: 'CPUINFO_SOURCE_DIR' },
+  { name: 'pthreadpool', owner: 'google', repo: 'pthreadpool', commit: '0e6ca13779b57d397a5ba6bfdcaa8a275bc8ea2e', archive: 'pthreadpool-0e6ca137-20251020.tar.xz', cmakeVar: 'PTHREADPOOL_SOURCE_DIR' },
+  { name: 'FXdiv', owner: 'Maratyszcza', repo: 'FXdiv', commit: '63058eff77e11aa15bf531df5dd34395ec3017c8', archive: 'FXdiv-63058eff-20201208.tar.xz', cmakeVar: 'FXDIV_SOURCE_DIR' },
+];
+const XNNPACK_COMMIT = PINS[0].commit;
+const LIBS = ['libXNNPACK.a', 'libxnnpack-microkernels-prod.a', 'libpthreadpool.a', 'libcpuinfo.a'];
+const SYSTEM_APT = 'libxnnpack-dev libpthreadpool-dev';
+const BUILD_TOOLS_APT = 'cmake ninja-build g++ python3 xz-utils';
+
+class BuildError extends Error {}
+
+const log = (msg) => process.stderr.write(`[mobilenet-xnnpack] ${msg}\n`);
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: opts.capture ? ['ignore', 'pipe', 'pipe'] : 'inherit', encoding: 'utf8', ...opts });
+  if (r.error) {
+    if (r.error.code === 'ENOENT') throw new BuildError(`'${cmd}' not found. Install the build tools: apt-get install ${BUILD_TOOLS_APT}`);
+    throw new BuildError(`${cmd} failed to start: ${r.error.message}`);
+  }
+  if (r.status !== 0) {
+    const detail = opts.capture ? `\n${r.stdout ?? ''}${r.stderr ?? ''}` : '';
+    throw new BuildError(`${cmd} ${args.join(' ')} exited with status ${r.status}${detail}`);
+  }
+  return r.stdout ?? '';
+}
+
+function has(cmd, args = ['--version']) {
+  const r = spawnSync(cmd, args, { stdio: 'ignore' });
+  return !r.error && r.status === 0;
+}
+
+function sha256File(file) {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+function sha256(text) {
+  return crypto.createHash('sha256').update(text).digest('hex');
+}
+
+function cacheRoot() {
+  if (process.env.MOBILENET_XNNPACK_CACHE) return path.resolve(process.env.MOBILENET_XNNPACK_CACHE);
+  const base = process.env.XDG_CACHE_HOME ? process.env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
+  return path.join(base, 'mobilenet-xnnpack');
+}
+
+/** What, besides the sources, changes the built libraries. */
+function recipeKey() {
+  const recipe = fs.readFileSync(path.join(root, 'cmake', 'xnnpack', 'CMakeLists.txt'), 'utf8');
+  const cc = spawnSync(process.env.CC || 'cc', ['--version'], { encoding: 'utf8' });
+  const cxx = spawnSync(process.env.CXX || 'c++', ['--version'], { encoding: 'utf8' });
+  const compilers = `${(cc.stdout || '').split('\n')[0]}|${(cxx.stdout || '').split('\n')[0]}`;
+  return `${sha256(recipe)}|${compilers}|${process.platform}-${process.arch}|${process.env.CFLAGS ?? ''}|${process.env.CXXFLAGS ?? ''}`;
+}
+
+/** Verifies MOBILENET_XNNPACK_ARCHIVES and returns { key, unpack(dir) }. */
+function archiveSource(dir) {
+  const sumsFile = path.join(dir, 'SHA256SUMS');
+  if (!fs.existsSync(sumsFile)) throw new BuildError(`MOBILENET_XNNPACK_ARCHIVES=${dir}: no SHA256SUMS file there`);
+  const sums = new Map();
+  for (const line of fs.readFileSync(sumsFile, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]{64})\s+\*?(\S+)\s*$/.exec(line.trim());
+    if (m) sums.set(m[2], m[1]);
+  }
+  const hashes = [];
+  for (const pin of PINS) {
+    const file = path.join(dir, pin.archive);
+    if (!fs.existsSync(file)) throw new BuildError(`MOBILENET_XNNPACK_ARCHIVES=${dir}: missing ${pin.archive}`);
+    const expected = sums.get(pin.archive);
+    if (!expected) throw new BuildError(`MOBILENET_XNNPACK_ARCHIVES=${dir}: SHA256SUMS has no entry for ${pin.archive}`);
+    const actual = sha256File(file);
+    if (actual !== expected) {
+      throw new BuildError(`MOBILENET_XNNPACK_ARCHIVES=${dir}: SHA-256 mismatch for ${pin.archive}: expected ${expected}, got ${actual}. The archive is corrupt or not the pinned one.`);
+    }
+    hashes.push(`${pin.archive}=${actual}`);
+  }
+  return {
+    origin: `archives in ${dir}`,
+    key: sha256(`archives|${hashes.join('|')}|${recipeKey()}`).slice(0, 24),
+    unpack(into) {
+      const dirs = {};
+      for (const pin of PINS) {
+        run('tar', ['-xJf', path.join(dir, pin.archive), '-C', into]);
+        dirs[pin.cmakeVar] = path.join(into, pin.archive.split('-').slice(0, 2).join('-'));
+      }
+      return dirs;
+    },
+  };
+}
+
+/** The pinned commits from GitHub; null when the network does not allow it. */
+async function downloadSource() {
+  if (process.env.MOBILENET_XNNPACK_DOWNLOAD === '0') return null;
+  const url = (pin) => `https://github.com/${pin.owner}/${pin.repo}/archive/${pin.commit}.tar.gz`;
+  try {
+    const probe = await fetch(url(PINS[3]), { method: 'HEAD', redirect: 'follow', signal: AbortSignal.timeout(8000) });
+    if (!probe.ok) throw new Error(`HTTP ${probe.status}`);
+  } catch (e) {
+    log(`cannot download XNNPACK from github.com (${e.cause?.code ?? e.message}); skipping the download`);
+    return null;
+  }
+  return {
+    origin: 'github.com downloads',
+    key: sha256(`commits|${PINS.map((p) => `${p.repo}=${p.commit}`).join('|')}|${recipeKey()}`).slice(0, 24),
+    async unpack(into) {
+      const dirs = {};
+      for (const pin of PINS) {
+        log(`downloading ${url(pin)}`);
+        const res = await fetch(url(pin), { redirect: 'follow', signal: AbortSignal.timeout(600_000) });
+        if (!res.ok) throw new BuildError(`download of ${url(pin)} failed: HTTP ${res.status}`);
+        const file = path.join(into, `${pin.repo}.tar.gz`);
+        fs.writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+        run('tar', ['-xzf', file, '-C', into]);
+        fs.rmSync(file);
+        dirs[pin.cmakeVar] = path.join(into, `${pin.repo}-${pin.commit}`);
+      }
+      return dirs;
+    },
+  };
+}
+
+function generatorArgs() {
+  if (has('ninja')) return ['-G', 'Ninja'];
+  log('ninja not found: using Unix Makefiles (apt-get install ninja-build for faster builds)');
+  return ['-G', 'Unix Makefiles'];
+}
+
+function jobs() {
+  const j = Number(process.env.MOBILENET_BUILD_JOBS ?? 2);
+  return Number.isInteger(j) && j > 0 ? j : 2;
+}
+
+/** Builds the pinned XNNPACK into the cache once; returns its prefix (lib/, include/). */
+async function ensureVendored(source) {
+  const cache = cacheRoot();
+  const prefix = path.join(cache, source.key);
+  if (fs.existsSync(path.join(prefix, 'manifest.json'))) {
+    log(`reusing XNNPACK ${XNNPACK_COMMIT.slice(0, 8)} built in ${prefix}`);
+    return prefix;
+  }
+  if (!has('cmake')) throw new BuildError(`cmake not found. Install the build tools: apt-get install ${BUILD_TOOLS_APT}`);
+  if (!has('python3')) throw new BuildError(`python3 not found (XNNPACK's configure step runs it). apt-get install python3`);
+  fs.mkdirSync(cache, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(cache, `${source.key}.tmp-`));
+  const started = Date.now();
+  try {
+    log(`building XNNPACK ${XNNPACK_COMMIT.slice(0, 8)} from ${source.origin} into ${prefix} (once; a few minutes)`);
+    const src = path.join(tmp, 'src');
+    const build = path.join(tmp, 'build');
+    fs.mkdirSync(src);
+    const dirs = await source.unpack(src);
+    run('cmake', [
+      '-S', path.join(root, 'cmake', 'xnnpack'), '-B', build, ...generatorArgs(),
+      '-DCMAKE_BUILD_TYPE=Release',
+      ...Object.entries(dirs).map(([k, v]) => `-D${k}=${v}`),
+    ]);
+    run('cmake', ['--build', build, '--parallel', String(jobs())]);
+    const libDir = path.join(tmp, 'lib');
+    const incDir = path.join(tmp, 'include');
+    fs.mkdirSync(libDir);
+    fs.mkdirSync(incDir);
+    const found = new Map();
+    const walk = (d) => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (LIBS.includes(e.name) && !found.has(e.name)) found.set(e.name, p);
+      }
+    };
+    walk(build);
+    for (const lib of LIBS) {
+      const p = found.get(lib);
+      if (!p) throw new BuildError(`the XNNPACK build did not produce ${lib}`);
+      fs.copyFileSync(p, path.join(libDir, lib));
+    }
+    const headers = [
+      [dirs.XNNPACK_SOURCE_DIR, 'include'],
+      [dirs.PTHREADPOOL_SOURCE_DIR, 'include'],
+      [dirs.CPUINFO_SOURCE_DIR, 'include'],
+    ];
+    for (const [base, sub] of headers) {
+      for (const f of fs.readdirSync(path.join(base, sub))) {
+        if (f.endsWith('.h')) fs.copyFileSync(path.join(base, sub, f), path.join(incDir, f));
+      }
+    }
+    const seconds = (Date.now() - started) / 1000;
+    fs.writeFileSync(path.join(tmp, 'manifest.json'), `${JSON.stringify({
+      xnnpack: XNNPACK_COMMIT, pins: PINS.map(({ repo, commit }) => ({ repo, commit })), origin: source.origin,
+      libs: LIBS, builtAt: new Date().toISOString(), buildSeconds: seconds,
+    }, null, 2)}\n`);
+    fs.rmSync(src, { recursive: true, force: true });
+    fs.rmSync(build, { recursive: true, force: true });
+    try {
+      fs.renameSync(tmp, prefix); // atomic completion
+    } catch (e) {
+      if (!fs.existsSync(path.join(prefix, 'manifest.json'))) throw e;
+      fs.rmSync(tmp, { recursive: true, force: true }); // another build finished first
+    }
+    log(`XNNPACK built in ${seconds.toFixed(1)} s`);
+    return prefix;
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function main() {
+  const force = process.argv.includes('--force');
+  const started = Date.now();
+  const buildDir = path.resolve(root, process.env.MOBILENET_BUILD_DIR ?? 'build');
+  const mode = process.env.MOBILENET_XNNPACK ?? '';
+  if (mode !== '' && mode !== 'system' && mode !== 'vendored') {
+    throw new BuildError(`MOBILENET_XNNPACK must be "system" or "vendored" (got "${mode}")`);
+  }
+  if (!has('cmake')) throw new BuildError(`cmake not found. Install the build tools: apt-get install ${BUILD_TOOLS_APT}`);
+
+  let prefix = null;
+  if (mode !== 'system') {
+    let source = null;
+    if (process.env.MOBILENET_XNNPACK_ARCHIVES) source = archiveSource(path.resolve(process.env.MOBILENET_XNNPACK_ARCHIVES));
+    else source = await downloadSource();
+    if (source) prefix = await ensureVendored(source);
+    else if (mode === 'vendored') {
+      throw new BuildError('MOBILENET_XNNPACK=vendored but no sources: set MOBILENET_XNNPACK_ARCHIVES=<dir with the pinned archives> or allow github.com downloads');
+    } else log(`falling back to the system XNNPACK (${SYSTEM_APT})`);
+  }
+
+  const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
+  const defs = prefix
+    ? ['--CDMOBILENET_XNNPACK_SOURCE=vendored', `--CDMOBILENET_XNNPACK_PREFIX=${prefix}`, `--CDMOBILENET_XNNPACK_COMMIT=${XNNPACK_COMMIT}`]
+    : ['--CDMOBILENET_XNNPACK_SOURCE=system', '--CDMOBILENET_XNNPACK_PREFIX=', '--CDMOBILENET_XNNPACK_COMMIT='];
+  const gen = has('ninja') ? ['-G', 'Ninja'] : ['-m'];
+  run(process.execPath, [
+    cmakeJs, force ? 'rebuild' : 'build', '-d', root, '-O', buildDir, ...gen, '-p', String(jobs()),
+    '--CDCMAKE_BUILD_TYPE=Release', ...defs,
+  ], { cwd: root });
+  const out = path.join(buildDir, 'Release', 'mobilenet_xnnpack.node');
+  if (!fs.existsSync(out)) throw new BuildError(`the build finished but ${out} is missing`);
+  log(`built ${path.relative(root, out)} (${prefix ? 'vendored XNNPACK' : 'system XNNPACK'}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+main().catch((e) => {
+  log(`native build failed: ${e instanceof BuildError ? e.message : e.stack ?? e}`);
+  log('Fixes: install the build tools (apt-get install ' + BUILD_TOOLS_APT + '), set MOBILENET_XNNPACK_ARCHIVES=<dir with the pinned XNNPACK archives>, or MOBILENET_XNNPACK=system with apt-get install ' + SYSTEM_APT + '.');
+  process.exit(1);
+});

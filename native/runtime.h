@@ -1,0 +1,84 @@
+// Runtime: one compiled XNNPACK runtime with its own pthreadpool and
+// preallocated input/output buffers, set up once. runSync() runs on the
+// calling thread; run() on a libuv worker (Napi::AsyncWorker) with a promise.
+// Never two invocations at once: a call while busy throws.
+#pragma once
+
+#include <napi.h>
+#include <pthreadpool.h>
+#include <xnnpack.h>
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "common.h"
+#include "graph.h"
+
+namespace mobilenet {
+
+struct PoolDeleter {
+  void operator()(pthreadpool_t pool) const { pthreadpool_destroy(pool); }
+};
+struct RuntimeDeleter {
+  void operator()(xnn_runtime_t runtime) const { xnn_delete_runtime(runtime); }
+};
+
+struct CompiledModel {
+  // Static data the runtime may read while it runs (constants, weights).
+  std::vector<FloatBuffer> weights;
+  // Declared before `runtime`: destroyed after it.
+  std::unique_ptr<pthreadpool, PoolDeleter> pool;
+  std::unique_ptr<xnn_runtime, RuntimeDeleter> runtime;
+  std::unique_ptr<AlignedFloats> input;
+  std::unique_ptr<AlignedFloats> output;
+  std::vector<size_t> input_shape;   // with the batch
+  std::vector<size_t> output_shape;  // with the batch
+  uint32_t batch = 1;
+  uint32_t threads = 1;
+  size_t weight_bytes = 0;
+
+  // Bytes reported to V8 as external memory.
+  int64_t ExternalBytes() const;
+};
+
+class Runtime : public Napi::ObjectWrap<Runtime> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  static Napi::Object Create(Napi::Env env, std::unique_ptr<CompiledModel> model);
+  explicit Runtime(const Napi::CallbackInfo& info);
+  ~Runtime() override;
+
+  // Called on the main thread when a run() finishes.
+  void FinishRun();
+
+ private:
+  Napi::Value RunSync(const Napi::CallbackInfo& info);
+  Napi::Value Run(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value GetInputSize(const Napi::CallbackInfo& info);
+  Napi::Value GetOutputSize(const Napi::CallbackInfo& info);
+  Napi::Value GetInputShape(const Napi::CallbackInfo& info);
+  Napi::Value GetOutputShape(const Napi::CallbackInfo& info);
+  Napi::Value GetWeightBytes(const Napi::CallbackInfo& info);
+  Napi::Value GetBatch(const Napi::CallbackInfo& info);
+  Napi::Value GetThreads(const Napi::CallbackInfo& info);
+  Napi::Value GetDisposed(const Napi::CallbackInfo& info);
+  Napi::Value GetBusy(const Napi::CallbackInfo& info);
+
+  CompiledModel& Live(Napi::Env env);
+  void CheckBuffers(Napi::Env env, const Napi::Value& input, const Napi::Value& output);
+  void Release();
+
+  std::unique_ptr<CompiledModel> model_;
+  std::atomic<bool> busy_{false};
+  bool dispose_pending_ = false;
+  int64_t external_bytes_ = 0;
+};
+
+// Builds the XNNPACK subgraph of `graph` for `batch` and creates its runtime
+// (weights are packed here), set up once with preallocated buffers.
+std::unique_ptr<CompiledModel> CompileModel(Napi::Env env, const GraphData& graph, uint32_t batch,
+                                            uint32_t threads);
+
+}  // namespace mobilenet
