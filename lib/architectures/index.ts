@@ -5,7 +5,8 @@
  * parameters and MACs, `randomWeights` seeded weights, the lowering turns
  * config + weights into a graph.
  */
-import type { Architecture, KerasModelConfig, Preprocessing } from '../keras/types.js';
+import { analyzeModel } from '../keras/layers.js';
+import type { Architecture, KerasModelConfig, ModelAnalysis, Preprocessing } from '../keras/types.js';
 import * as v from '../validate.js';
 import { mobilenetV1, type MobileNetV1Options } from './v1.js';
 import { mobilenetV2, type MobileNetV2Options } from './v2.js';
@@ -46,4 +47,94 @@ export function buildArchitecture(arch: Architecture, options: ArchitectureOptio
 export function preprocessingFor(arch: Architecture, options: { includePreprocessing?: boolean } = {}): Preprocessing {
   if (arch === 'v3-small' || arch === 'v3-large') return options.includePreprocessing === false ? 'tf' : 'none';
   return 'tf';
+}
+
+/** What `identifyArchitecture` recognized. */
+export interface IdentifiedArchitecture {
+  architecture: Architecture;
+  alpha: number;
+  /** V1 only. */
+  depthMultiplier?: number;
+  /** V3 only. */
+  minimalistic?: boolean;
+  /** Whether the Keras top (classifier) of that application is present. */
+  includeTop: boolean;
+  /** Classes of the Keras top when present. */
+  classes?: number;
+}
+
+/** The weight that holds the classifier of each family (its last dimension is the class count). */
+const TOP_WEIGHT: Record<Architecture, string> = {
+  v1: 'conv_preds/kernel',
+  v2: 'predictions/kernel',
+  'v3-small': 'Logits/kernel',
+  'v3-large': 'Logits/kernel',
+};
+
+function candidates(names: ReadonlySet<string>): Architecture[] {
+  const has = (n: string): boolean => names.has(n);
+  if (has('conv_dw_1/depthwise_kernel')) return ['v1'];
+  if (has('expanded_conv_project/kernel') || has('block_1_expand/kernel')) return ['v2'];
+  if (has('expanded_conv/depthwise/depthwise_kernel')) return has('expanded_conv_14/project/kernel') ? ['v3-large'] : ['v3-small'];
+  return [];
+}
+
+/**
+ * Recognizes a Keras MobileNet from its weights' names and shapes
+ * (`<layer>/<weight>` → shape, e.g. from an analysis or a weights-only .h5):
+ * the family, alpha (and V1 depth multiplier, V3 minimalistic) for which
+ * every backbone weight the builder expects is present with the same shape.
+ * Models with a fine-tuned head on a MobileNet backbone are recognized too
+ * (`includeTop` false). Undefined when nothing matches.
+ */
+export function identifyArchitecture(shapes: ReadonlyMap<string, readonly number[]>, inputShape: readonly number[] = [224, 224, 3]): IdentifiedArchitecture | undefined {
+  const names = new Set(shapes.keys());
+  const size: [number, number, number] = [
+    Math.max(32, inputShape[0] ?? 224), Math.max(32, inputShape[1] ?? 224), inputShape[2] ?? 3,
+  ];
+  for (const arch of candidates(names)) {
+    const alphas = new Set<number>(KERAS_ALPHAS[arch]);
+    const first = shapes.get(arch === 'v1' ? 'conv1/kernel' : arch === 'v2' ? 'Conv1/kernel' : 'expanded_conv/project/kernel');
+    const firstFilters = first?.[first.length - 1];
+    if (arch === 'v1' && firstFilters !== undefined) alphas.add(firstFilters / 32);
+    const depthMultiplier = arch === 'v1' ? shapes.get('conv_dw_1/depthwise_kernel')?.[3] ?? 1 : undefined;
+    const variants: Array<{ alpha: number; minimalistic?: boolean }> = [];
+    for (const alpha of alphas) {
+      if (arch === 'v3-small' || arch === 'v3-large') {
+        variants.push({ alpha, minimalistic: !names.has('expanded_conv_3/squeeze_excite/Conv/kernel') });
+      } else variants.push({ alpha });
+    }
+    for (const variant of variants) {
+      let config: KerasModelConfig;
+      try {
+        config = buildArchitecture(arch, {
+          ...variant, inputShape: size, includeTop: false, ...(depthMultiplier !== undefined ? { depthMultiplier } : {}),
+        });
+      } catch {
+        continue;
+      }
+      const analysis = analyzeModel(config);
+      const ok = analysis.layers.every((l) =>
+        l.weights.every((w) => {
+          const s = shapes.get(w.fullName);
+          return s !== undefined && s.length === w.shape.length && s.every((d, i) => d === w.shape[i]);
+        }),
+      );
+      if (!ok) continue;
+      const top = shapes.get(TOP_WEIGHT[arch]);
+      const result: IdentifiedArchitecture = { architecture: arch, alpha: variant.alpha, includeTop: top !== undefined };
+      if (depthMultiplier !== undefined) result.depthMultiplier = depthMultiplier;
+      if (variant.minimalistic !== undefined) result.minimalistic = variant.minimalistic;
+      if (top !== undefined) result.classes = top[top.length - 1] as number;
+      return result;
+    }
+  }
+  return undefined;
+}
+
+/** `<layer>/<weight>` → shape for every weight of an analysis. */
+export function weightShapes(analysis: ModelAnalysis): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  for (const l of analysis.layers) for (const w of l.weights) m.set(w.fullName, w.shape);
+  return m;
 }
