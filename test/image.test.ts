@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import sharp from 'sharp';
+import sharp, { type Sharp, type SharpOptions } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageDecodeError } from '../lib/errors.js';
 import { decodeImage, loadImageTensor, pixelsToTensor } from '../lib/image.js';
@@ -236,7 +236,7 @@ describe('resize modes', () => {
 
 describe('formats sharp decodes', () => {
   const raw = solid(40, 30, 3, [30, 140, 220]);
-  const encoders: Record<string, (s: sharp.Sharp) => sharp.Sharp> = {
+  const encoders: Record<string, (s: Sharp) => Sharp> = {
     jpeg: (s) => s.jpeg({ quality: 95 }),
     png: (s) => s.png(),
     webp: (s) => s.webp({ lossless: true }),
@@ -254,7 +254,7 @@ describe('formats sharp decodes', () => {
 
   it('takes the first frame of an animated GIF', async () => {
     const frames = Buffer.concat([solid(8, 8, 3, [255, 0, 0]), solid(8, 8, 3, [0, 0, 255])]);
-    const gif = await sharp(frames, { raw: { width: 8, height: 16, channels: 3, pageHeight: 8 } } as sharp.SharpOptions)
+    const gif = await sharp(frames, { raw: { width: 8, height: 16, channels: 3, pageHeight: 8 } } as SharpOptions)
       .gif()
       .toBuffer();
     expect((await sharp(gif, { pages: -1 }).metadata()).pages).toBe(2);
