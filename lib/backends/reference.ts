@@ -81,14 +81,14 @@ export interface Conv2dParams {
 
 /** Grouped 2D convolution, filter OHWI [groups * goc, kh, kw, gic]. */
 export function conv2d(x: Float32Array, filter: Float32Array, bias: Float32Array | null, p: Conv2dParams, y: Float32Array): void {
-  const { batch, inH, inW, inC, outH, outW, groupInputChannels: gic, groupOutputChannels: goc, outputMin: lo, outputMax: hi } = p;
+  const { batch, inH, inW, inC, outH, outW, groups, groupInputChannels: gic, groupOutputChannels: goc, outputMin: lo, outputMax: hi } = p;
   const [kh, kw] = p.kernel;
   const [sy, sx] = p.stride;
   const [dy, dx] = p.dilation;
   const padTop = p.padding[0];
   const padLeft = p.padding[3];
-  const outC = p.groups * goc;
-  let yOff = 0;
+  const outC = groups * goc;
+  const fStride = kh * kw * gic; // filter values per output channel
   for (let n = 0; n < batch; n++) {
     for (let oy = 0; oy < outH; oy++) {
       const iy0 = oy * sy - padTop;
@@ -96,18 +96,57 @@ export function conv2d(x: Float32Array, filter: Float32Array, bias: Float32Array
       for (let ox = 0; ox < outW; ox++) {
         const ix0 = ox * sx - padLeft;
         const [kx0, kx1] = tapRange(ix0, kw, dx, inW);
-        for (let oc = 0; oc < outC; oc++) {
-          const icBase = ((oc / goc) | 0) * gic;
-          let acc = bias === null ? 0 : bias[oc]!;
-          for (let ky = ky0; ky < ky1; ky++) {
-            const rowBase = (n * inH + iy0 + ky * dy) * inW;
-            for (let kx = kx0; kx < kx1; kx++) {
-              const xo = (rowBase + ix0 + kx * dx) * inC + icBase;
-              const fo = ((oc * kh + ky) * kw + kx) * gic;
-              for (let ic = 0; ic < gic; ic++) acc += x[xo + ic]! * filter[fo + ic]!;
+        const yBase = ((n * outH + oy) * outW + ox) * outC;
+        for (let g = 0; g < groups; g++) {
+          const icBase = g * gic;
+          const ocEnd = (g + 1) * goc;
+          let oc = g * goc;
+          // Four output channels at a time share each input load.
+          for (; oc + 4 <= ocEnd; oc += 4) {
+            let a0 = 0;
+            let a1 = 0;
+            let a2 = 0;
+            let a3 = 0;
+            if (bias !== null) {
+              a0 = bias[oc]!;
+              a1 = bias[oc + 1]!;
+              a2 = bias[oc + 2]!;
+              a3 = bias[oc + 3]!;
             }
+            for (let ky = ky0; ky < ky1; ky++) {
+              const rowBase = (n * inH + iy0 + ky * dy) * inW;
+              for (let kx = kx0; kx < kx1; kx++) {
+                const xo = (rowBase + ix0 + kx * dx) * inC + icBase;
+                const f0 = ((oc * kh + ky) * kw + kx) * gic;
+                const f1 = f0 + fStride;
+                const f2 = f1 + fStride;
+                const f3 = f2 + fStride;
+                for (let ic = 0; ic < gic; ic++) {
+                  const xv = x[xo + ic]!;
+                  a0 += xv * filter[f0 + ic]!;
+                  a1 += xv * filter[f1 + ic]!;
+                  a2 += xv * filter[f2 + ic]!;
+                  a3 += xv * filter[f3 + ic]!;
+                }
+              }
+            }
+            y[yBase + oc] = clampValue(a0, lo, hi);
+            y[yBase + oc + 1] = clampValue(a1, lo, hi);
+            y[yBase + oc + 2] = clampValue(a2, lo, hi);
+            y[yBase + oc + 3] = clampValue(a3, lo, hi);
           }
-          y[yOff++] = clampValue(acc, lo, hi);
+          for (; oc < ocEnd; oc++) {
+            let acc = bias === null ? 0 : bias[oc]!;
+            for (let ky = ky0; ky < ky1; ky++) {
+              const rowBase = (n * inH + iy0 + ky * dy) * inW;
+              for (let kx = kx0; kx < kx1; kx++) {
+                const xo = (rowBase + ix0 + kx * dx) * inC + icBase;
+                const fo = ((oc * kh + ky) * kw + kx) * gic;
+                for (let ic = 0; ic < gic; ic++) acc += x[xo + ic]! * filter[fo + ic]!;
+              }
+            }
+            y[yBase + oc] = clampValue(acc, lo, hi);
+          }
         }
       }
     }
