@@ -354,7 +354,7 @@ describe('reference backend: random cases against naive formulas', () => {
   const cases: (NaiveConv & { label: string })[] = [
     { label: 'stride 2, asymmetric padding, batch 3', n: 3, h: 7, w: 6, c: 3, kh: 3, kw: 3, sy: 2, sx: 2, dy: 1, dx: 1, pad: [0, 1, 1, 0], groups: 1, oc: 5 },
     { label: 'dilation 2, padding 2', n: 1, h: 6, w: 7, c: 2, kh: 3, kw: 3, sy: 1, sx: 1, dy: 2, dx: 2, pad: [2, 2, 2, 2], groups: 1, oc: 3 },
-    { label: 'groups 2, non-square kernel and stride', n: 2, h: 5, w: 8, c: 4, kh: 2, kw: 3, sy: 1, sx: 2, dy: 1, dx: 1, pad: [1, 0, 0, 2], groups: 2, oc: 6 },
+    { label: 'groups 2 (5 outputs each), non-square kernel and stride', n: 2, h: 5, w: 8, c: 4, kh: 2, kw: 3, sy: 1, sx: 2, dy: 1, dx: 1, pad: [1, 0, 0, 2], groups: 2, oc: 10 },
     { label: 'groups = channels, dilation [1,3]', n: 1, h: 9, w: 9, c: 3, kh: 3, kw: 2, sy: 2, sx: 1, dy: 1, dx: 3, pad: [0, 3, 2, 1], groups: 3, oc: 3 },
   ];
   for (const p of cases) {
