@@ -14,9 +14,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { glob } from 'tinyglobby';
-import { classifyBatch, type BatchResult, type Predictor } from '../classify.js';
+import { classifyBatch, type BatchResult } from '../classify.js';
 import { resolveWeights } from '../default-model.js';
 import { ImageDecodeError } from '../errors.js';
+import type { Architecture } from '../keras/types.js';
+import { loadModel, type ModelOptions } from '../model.js';
 import * as v from '../validate.js';
 import { UsageError, type CliIO } from './index.js';
 
@@ -38,25 +40,13 @@ Options:
   --top <K>            predictions per image (default 5)
   --threads <N>        inference threads (default: all cores)
   --batch <B>          images per inference call (default 1)
+  --backend <b>        native (default) | reference (plain TypeScript, slow; for checking)
   --labels <file>      class names for fine-tuned models (JSON array, Keras class index, or one per line)
   --json               one JSON object per line: {"file", "predictions"} or {"file", "error"}
   -h, --help           this text
 
 Exit code: 0 all images classified, 2 some failed, 1 usage error.
 `;
-
-/** What the CLI needs from lib/model.ts (its `loadModel`). */
-interface LoadedModel extends Predictor {
-  dispose(): void;
-}
-type LoadModel = (file: string, options: Record<string, unknown>) => Promise<LoadedModel>;
-
-async function importLoadModel(): Promise<LoadModel> {
-  // Through a variable so the type-checker does not require lib/model.ts's exact exports here.
-  const specifier = '../model.js';
-  const mod = (await import(specifier)) as { loadModel: LoadModel };
-  return mod.loadModel;
-}
 
 function parseIntOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
@@ -220,6 +210,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       threads: { type: 'string' },
       batch: { type: 'string' },
       labels: { type: 'string' },
+      backend: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -246,11 +237,16 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const labels = values.labels === undefined ? undefined : path.resolve(io.cwd, values.labels);
 
   const weights = resolveWeights(values.weights, io.env, io.cwd);
-  const loadModel = await importLoadModel();
-  const modelOptions: Record<string, unknown> = {};
-  if (values.arch !== undefined) modelOptions.arch = values.arch;
+  const modelOptions: ModelOptions = { batch };
+  if (values.arch !== undefined) modelOptions.architecture = values.arch as Architecture;
   if (alpha !== undefined) modelOptions.alpha = alpha;
   if (threads !== undefined) modelOptions.threads = threads;
+  if (values.backend !== undefined) {
+    if (values.backend !== 'native' && values.backend !== 'reference') {
+      throw new UsageError(v.message('one of native, reference', '--backend', values.backend));
+    }
+    modelOptions.backend = values.backend;
+  }
   const model = await loadModel(weights.path, modelOptions);
 
   try {
