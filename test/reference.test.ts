@@ -319,6 +319,21 @@ describe('reference backend: hand-computed cases', () => {
     expectClose(out, [2, 6, 6, 10, 0, 0, 2, 0]);
   });
 
+  it('add of batched [C] to batched [H,W,C] broadcasts per sample (batch 2, hand-computed)', async () => {
+    // sample 0 pixels (1,2),(3,4): mean (2,3) -> (3,5),(5,7); sample 1 (5,6),(7,8): mean (6,7) -> (11,13),(13,15)
+    const { out, shape } = await runRef(
+      (g) => {
+        const x = inputOf(g);
+        return g.add(x, g.reshape(g.globalAveragePool(x), [2]));
+      },
+      [2, 1, 2],
+      new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]),
+      2,
+    );
+    expect(shape).toEqual([2, 2, 1, 2]);
+    expectClose(out, [3, 5, 5, 7, 11, 13, 13, 15]);
+  });
+
   it('add of two batched tensors of the same shape and a constant on the left', async () => {
     const { out } = await runRef(
       (g) => {
