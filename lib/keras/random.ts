@@ -4,12 +4,12 @@
  * Every tensor gets its own stream, derived from the seed and the tensor's
  * full name, so a weight does not depend on the other layers. Scales keep
  * activations O(1) through deep networks: kernels feeding a BatchNorm are
- * He-uniform (variance 2 / fan_in), other kernels (classifier, squeeze-excite,
- * Dense) Glorot-uniform; BatchNorm gamma in [0.9, 1.1], beta and moving_mean
+ * uniform with variance gain / fan_in (gain 2 = He, 0.5 before a residual
+ * add), other kernels (classifier, squeeze-excite, Dense) Glorot-uniform; BatchNorm gamma in [0.9, 1.1], beta and moving_mean
  * in [-0.1, 0.1], moving_variance in [0.5, 1.5]; biases in [-0.05, 0.05].
  */
 import * as v from '../validate.js';
-import type { ModelAnalysis, NamedWeights, WeightSpec } from './types.js';
+import type { AnalyzedLayer, ModelAnalysis, NamedWeights, WeightSpec } from './types.js';
 
 /** mulberry32: small, fast, good enough for weights. */
 export function mulberry32(seed: number): () => number {
@@ -57,9 +57,18 @@ function kernelFans(w: WeightSpec): { fanIn: number; fanOut: number } {
 export function randomWeights(analysis: ModelAnalysis, seed = 0): NamedWeights {
   if (typeof seed !== 'number') throw v.typeError('integer', 'seed', seed);
   if (!Number.isInteger(seed)) throw v.rangeError('integer', 'seed', seed);
-  // Which layers feed a BatchNormalization directly.
-  const feedsBn = new Set<string>();
-  for (const l of analysis.layers) if (l.className === 'BatchNormalization') for (const i of l.inbound) feedsBn.add(i);
+  // Kernels feeding a BatchNormalization get variance gain / fan_in: gain 2
+  // (He) in general, 0.5 when the BatchNormalization feeds a residual Add (or
+  // is the output), so the residual stream does not grow block after block.
+  const consumers = new Map<string, AnalyzedLayer[]>();
+  for (const l of analysis.layers) for (const i of l.inbound) consumers.set(i, [...(consumers.get(i) ?? []), l]);
+  const gain = new Map<string, number>();
+  for (const l of analysis.layers) {
+    if (l.className !== 'BatchNormalization') continue;
+    const next = consumers.get(l.name) ?? [];
+    const g = next.length === 0 || next.some((n) => n.className === 'Add') ? 0.5 : 2;
+    for (const i of l.inbound) gain.set(i, g);
+  }
   const out: NamedWeights = new Map();
   for (const layer of analysis.layers) {
     for (const w of layer.weights) {
@@ -70,7 +79,8 @@ export function randomWeights(analysis: ModelAnalysis, seed = 0): NamedWeights {
         case 'kernel':
         case 'depthwise_kernel': {
           const { fanIn, fanOut } = kernelFans(w);
-          const variance = feedsBn.has(layer.name) ? 2 / fanIn : 2 / (fanIn + fanOut);
+          const g = gain.get(layer.name);
+          const variance = g !== undefined ? g / fanIn : 2 / (fanIn + fanOut);
           const a = Math.sqrt(3 * variance);
           data = uniform(n, -a, a, rand);
           break;
