@@ -67,6 +67,10 @@ std::string NodeLabel(const GraphData& g, size_t i) {
   return label + " (" + OpName(n.op) + ")";
 }
 
+std::string NodeId(const GraphData& g, size_t i) {
+  return g.nodes[i].name.empty() ? "#" + std::to_string(i) : g.nodes[i].name;
+}
+
 Napi::Function Graph::Init(Napi::Env env) {
   return DefineClass(
       env, "Graph",

@@ -77,6 +77,8 @@ struct GraphData {
 
 // Label of node i for error messages: "#3 'conv_pw_1' (conv2d)".
 std::string NodeLabel(const GraphData& g, size_t i);
+// The node's name, or "#3" when it has none (the `node` of XNNPACK errors).
+std::string NodeId(const GraphData& g, size_t i);
 
 class Graph : public Napi::ObjectWrap<Graph> {
  public:

@@ -258,9 +258,9 @@ std::unique_ptr<CompiledModel> CompileModel(Napi::Env env, const GraphData& g, u
   SubgraphBuilder builder(g, batch, static_cast<uint32_t>(g.output));
   BuildResult r = builder.Build(g.nodes.size());
   if (r.status != xnn_status_success) {
-    std::string node = r.node >= 0 ? NodeLabel(g, static_cast<size_t>(r.node)) : std::string();
-    ThrowXnnError(env, "XNNPACK rejected " + (node.empty() ? std::string("the graph") : "node " + node) + ": " + r.what + " failed",
-                  r.status, node);
+    std::string label = r.node >= 0 ? NodeLabel(g, static_cast<size_t>(r.node)) : std::string();
+    ThrowXnnError(env, "XNNPACK rejected " + (label.empty() ? std::string("the graph") : "node " + label) + ": " + r.what + " failed",
+                  r.status, r.node >= 0 ? NodeId(g, static_cast<size_t>(r.node)) : std::string());
   }
   SubgraphPtr subgraph = builder.Take();
   xnn_runtime_t rt = nullptr;
@@ -269,7 +269,7 @@ std::unique_ptr<CompiledModel> CompileModel(Napi::Env env, const GraphData& g, u
   if (s != xnn_status_success) {
     if (rt != nullptr) xnn_delete_runtime(rt);
     // Find the first node whose prefix XNNPACK rejects (prefixes fail monotonically).
-    std::string node;
+    std::string label, node;
     size_t lo = 1, hi = g.nodes.size();
     if (hi > 0 && TryPrefix(g, batch, hi, model->pool.get()) != xnn_status_success) {
       while (lo < hi) {
@@ -277,9 +277,10 @@ std::unique_ptr<CompiledModel> CompileModel(Napi::Env env, const GraphData& g, u
         if (TryPrefix(g, batch, mid, model->pool.get()) != xnn_status_success) hi = mid;
         else lo = mid + 1;
       }
-      node = NodeLabel(g, lo - 1);
+      label = NodeLabel(g, lo - 1);
+      node = NodeId(g, lo - 1);
     }
-    ThrowXnnError(env, "XNNPACK rejected " + (node.empty() ? std::string("the graph") : "node " + node) + ": xnn_create_runtime_v2 failed", s, node);
+    ThrowXnnError(env, "XNNPACK rejected " + (label.empty() ? std::string("the graph") : "node " + label) + ": xnn_create_runtime_v2 failed", s, node);
   }
   model->runtime.reset(rt);
 
