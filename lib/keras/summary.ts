@@ -33,7 +33,7 @@ function truncate(s: string, width: number): string {
 }
 
 export interface SummaryOptions {
-  /** Maximum width of the name column (default 48). */
+  /** Maximum width of the name column (default 72). */
   nameWidth?: number;
 }
 
@@ -43,7 +43,7 @@ export function formatSummary(analysis: ModelAnalysis, options: SummaryOptions =
   const rows = analysis.layers.map((l) => {
     const shape = l.className === 'InputLayer' ? `[${formatShape(l.outputShape)}]` : formatShape(l.outputShape);
     return [
-      truncate(`${l.name} (${l.className})`, options.nameWidth ?? 48),
+      truncate(`${l.name} (${l.className})`, options.nameWidth ?? 72),
       shape,
       formatCount(l.params),
       l.macs === 0 ? '0' : formatCount(l.macs),

@@ -1,0 +1,509 @@
+/**
+ * MobileNet V1 / V2 / V3-Small / V3-Large builders (lib/architectures) and
+ * the Keras layer analysis (lib/keras/layers.ts).
+ *
+ * Independent references:
+ *  - Keras's published parameter totals (include_top, 224x224, 1000 classes)
+ *    and multiply-adds (Keras Applications docstrings / keras.io table);
+ *  - layer counts from the TensorFlow transfer-learning tutorial
+ *    (MobileNetV2 base: 154 layers) and the Keras 2.1.4 V1 model.json files;
+ *  - every weight shape stored in the shared Keras files (TF.js manifests,
+ *    the .h5 read with h5wasm) against what the builder expects;
+ *  - output shapes from the published channel tables and the stride-2
+ *    arithmetic of Keras's padding (computed here from first principles);
+ *  - numerics: the native backend (XNNPACK) against the pure-TypeScript
+ *    reference backend on random weights; tolerance max |diff| <= 1e-4 of
+ *    the output's scale (max |reference|).
+ */
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  ARCHITECTURES, KERAS_ALPHAS, buildArchitecture, correctPad, identifyArchitecture, makeDivisible, mobilenetV1, mobilenetV2,
+  mobilenetV3Large, mobilenetV3Small, preprocessingFor, weightShapes,
+} from '../lib/architectures/index.js';
+import { ModelFormatError, UnsupportedLayerError } from '../lib/errors.js';
+import { analyzeModel } from '../lib/keras/layers.js';
+import { lowerModel } from '../lib/keras/lower.js';
+import { randomWeights } from '../lib/keras/random.js';
+import { formatSummary } from '../lib/keras/summary.js';
+import type { Architecture, KerasModelConfig, ModelAnalysis } from '../lib/keras/types.js';
+import { extractNsfwjsMobileNetV2 } from './helpers/nsfwjs.js';
+import { hasShared, shared } from './helpers/shared.js';
+
+const analyze = (arch: Architecture, o: Record<string, unknown> = {}): ModelAnalysis => analyzeModel(buildArchitecture(arch, o));
+const names = (a: ModelAnalysis): Set<string> => new Set(a.layers.map((l) => l.name));
+const layer = (a: ModelAnalysis, name: string) => {
+  const l = a.layers.find((x) => x.name === name);
+  if (!l) throw new Error(`no layer ${name}`);
+  return l;
+};
+
+describe('Keras published totals (include_top, 224x224, 1000 classes)', () => {
+  it.each([
+    ['v1', 4_253_864],
+    ['v2', 3_538_984],
+    ['v3-large', 5_507_432],
+    ['v3-small', 2_554_968],
+  ] as const)('%s alpha 1.0 has %i parameters', (arch, total) => {
+    const a = analyze(arch);
+    expect(a.totalParams).toBe(total);
+    expect(a.trainableParams + a.nonTrainableParams).toBe(total);
+    // Non-trainable = BatchNorm moving mean + variance: 2 values per BN channel.
+    const bnChannels = a.layers.filter((l) => l.className === 'BatchNormalization').reduce((s, l) => s + (l.outputShape.at(-1) as number), 0);
+    expect(a.nonTrainableParams).toBe(2 * bnChannels);
+    expect(a.inputShape).toEqual([224, 224, 3]);
+    expect(a.outputShape).toEqual([1000]);
+  });
+
+  it('V1 0.75 / 0.25 equal the shared TF.js models (2,601,976 / 475,544), 0.5 is ~1.3M', () => {
+    expect(analyze('v1', { alpha: 0.75 }).totalParams).toBe(2_601_976);
+    expect(analyze('v1', { alpha: 0.25 }).totalParams).toBe(475_544);
+    expect(analyze('v1', { alpha: 0.75 }).trainableParams).toBe(2_585_560);
+    expect(Math.abs(analyze('v1', { alpha: 0.5 }).totalParams - 1.3e6)).toBeLessThan(0.05e6);
+  });
+
+  it('V3 minimalistic totals are near the published 3.9M (Large) and 2.0M (Small)', () => {
+    expect(Math.abs(analyze('v3-large', { minimalistic: true }).totalParams - 3.9e6)).toBeLessThan(0.05e6);
+    expect(Math.abs(analyze('v3-small', { minimalistic: true }).totalParams - 2.0e6)).toBeLessThan(0.06e6);
+  });
+
+  // Published multiply-adds; tolerance 2% (the published figures are rounded to 1M).
+  it.each([
+    ['v1', {}, 569e6],
+    ['v1', { alpha: 0.75 }, 325e6],
+    ['v1', { alpha: 0.5 }, 149e6],
+    ['v1', { alpha: 0.25 }, 41e6],
+    ['v1', { inputShape: [192, 192, 3] }, 418e6],
+    ['v1', { inputShape: [160, 160, 3] }, 290e6],
+    ['v1', { inputShape: [128, 128, 3] }, 186e6],
+    ['v2', {}, 300e6],
+    ['v2', { alpha: 1.4 }, 582e6],
+    ['v2', { alpha: 1.3 }, 509e6],
+    ['v3-large', {}, 217e6],
+    ['v3-large', { minimalistic: true }, 209e6],
+  ] as const)('%s %j has about %d multiply-adds (within 2%)', (arch, o, macs) => {
+    const a = analyze(arch, o);
+    expect(Math.abs(a.macs - macs) / macs).toBeLessThan(0.02);
+  });
+});
+
+describe('channel rounding and padding helpers', () => {
+  it('makeDivisible follows Keras _make_divisible', () => {
+    // Values worked by hand from max(8, int(v + 4) // 8 * 8) (+8 when below 90% of v).
+    expect(makeDivisible(32 * 0.35)).toBe(16); // 11.2 → 8 < 10.08 → 16
+    expect(makeDivisible(16 * 0.35)).toBe(8);
+    expect(makeDivisible(1280 * 1.4)).toBe(1792);
+    expect(makeDivisible(32 * 1.3)).toBe(40);
+    expect(makeDivisible(72)).toBe(72);
+    expect(makeDivisible(20)).toBe(24);
+    expect(makeDivisible(12)).toBe(16);
+  });
+
+  it('correctPad follows Keras correct_pad', () => {
+    expect(correctPad(112, 112, 3)).toEqual([[0, 1], [0, 1]]);
+    expect(correctPad(7, 7, 3)).toEqual([[1, 1], [1, 1]]);
+    expect(correctPad(28, 28, 5)).toEqual([[1, 2], [1, 2]]);
+    expect(correctPad(15, 16, 5)).toEqual([[2, 2], [1, 2]]);
+  });
+});
+
+describe('layer names and classes as Keras writes them', () => {
+  it('V1', () => {
+    const a = analyze('v1');
+    const n = names(a);
+    for (const name of ['input_1', 'conv1', 'conv1_bn', 'conv1_relu', 'conv_dw_1', 'conv_dw_1_bn', 'conv_pw_1', 'conv_pw_1_bn', 'conv_pw_13_relu',
+      'conv_pad_2', 'conv_pad_4', 'conv_pad_6', 'conv_pad_12', 'global_average_pooling2d', 'dropout', 'conv_preds', 'reshape_2', 'predictions']) {
+      expect(n.has(name), name).toBe(true);
+    }
+    expect(n.has('conv_pad_3')).toBe(false);
+    expect(layer(a, 'conv_preds').className).toBe('Conv2D');
+    expect(layer(a, 'conv_preds').weights.map((w) => [w.fullName, w.shape])).toEqual([
+      ['conv_preds/kernel', [1, 1, 1024, 1000]], ['conv_preds/bias', [1000]],
+    ]);
+    expect(layer(a, 'conv_dw_2').config.padding).toBe('valid');
+    expect(layer(a, 'conv_pad_2').config.padding).toEqual([[0, 1], [0, 1]]);
+    expect(layer(a, 'global_average_pooling2d').outputShape).toEqual([1, 1, 1024]);
+    // 1 input + conv block (3) + 13 blocks x 6 + 4 pads + top (5): the 2.1.4 files have 88 = 91 - 4 pads + reshape_1.
+    expect(a.layers.length).toBe(91);
+    expect(analyze('v1', { includeTop: false }).layers.length).toBe(86);
+  });
+
+  it('V2', () => {
+    const a = analyze('v2');
+    const n = names(a);
+    for (const name of ['Conv1', 'bn_Conv1', 'Conv1_relu', 'expanded_conv_depthwise', 'expanded_conv_depthwise_BN', 'expanded_conv_project',
+      'expanded_conv_project_BN', 'block_1_expand', 'block_1_expand_BN', 'block_1_pad', 'block_1_depthwise', 'block_2_add', 'block_16_project_BN',
+      'Conv_1', 'Conv_1_bn', 'out_relu', 'predictions']) {
+      expect(n.has(name), name).toBe(true);
+    }
+    expect(n.has('block_16_add')).toBe(false);
+    expect(layer(a, 'predictions').className).toBe('Dense');
+    expect(layer(a, 'predictions').config.activation).toBe('softmax');
+    // TensorFlow's transfer-learning tutorial: "Number of layers in the base model: 154".
+    expect(analyze('v2', { includeTop: false }).layers.length).toBe(154);
+    expect(a.layers.filter((l) => l.className === 'Add').length).toBe(10);
+  });
+
+  it('V3 Large and Small', () => {
+    const a = analyze('v3-large');
+    const n = names(a);
+    for (const name of ['rescaling', 'Conv', 'Conv/BatchNorm', 'expanded_conv/depthwise', 'expanded_conv/project/BatchNorm', 'expanded_conv/Add',
+      'expanded_conv_1/expand', 'expanded_conv_1/depthwise/pad', 'expanded_conv_3/squeeze_excite/AvgPool', 'expanded_conv_3/squeeze_excite/Conv',
+      'expanded_conv_3/squeeze_excite/Relu', 'expanded_conv_3/squeeze_excite/Conv_1', 'expanded_conv_3/squeeze_excite/Mul', 'expanded_conv_14/Add',
+      'Conv_1', 'Conv_1/BatchNorm', 'Conv_2', 'Logits', 'flatten', 'dropout', 'Predictions']) {
+      expect(n.has(name), name).toBe(true);
+    }
+    expect(layer(a, 'Conv_2').weights.map((w) => w.name)).toEqual(['kernel', 'bias']);
+    expect(layer(a, 'Conv_1').weights[0]?.shape).toEqual([1, 1, 160, 960]);
+    expect(layer(a, 'rescaling').config).toMatchObject({ scale: 1 / 127.5, offset: -1 });
+    // hard_sigmoid = ReLU(6)(x + 3) * (1/6) as TFOpLambda layers with scalar operands.
+    const adds = a.layers.filter((l) => l.className === 'TFOpLambda' && l.config.function === '__operators__.add');
+    const muls = a.layers.filter((l) => l.className === 'TFOpLambda' && l.config.function === 'math.multiply');
+    expect(adds.length).toBeGreaterThan(0);
+    expect(adds.length).toBe(muls.length);
+    expect(adds.every((l) => l.callKwargs.y === 3)).toBe(true);
+    expect(muls.every((l) => l.callKwargs.y === 1 / 6)).toBe(true);
+    // Large: 8 SE blocks, hard-swish after Conv, in 9 blocks (expand + depthwise, block 6..14 minus none), Conv_1 and Conv_2.
+    const se = a.layers.filter((l) => l.name.endsWith('squeeze_excite/Mul')).length;
+    expect(se).toBe(8);
+    const s = analyze('v3-small');
+    expect(layer(s, 'Conv_1').weights[0]?.shape).toEqual([1, 1, 96, 576]);
+    expect(layer(s, 'Conv_2').weights[0]?.shape).toEqual([1, 1, 576, 1024]);
+    expect(names(s).has('expanded_conv/squeeze_excite/Mul')).toBe(true);
+    expect(names(s).has('expanded_conv_10/Add')).toBe(true);
+    const min = analyze('v3-small', { minimalistic: true });
+    expect(min.layers.some((l) => l.className === 'TFOpLambda' || l.name.includes('squeeze_excite'))).toBe(false);
+    expect(layer(min, 'expanded_conv_3/depthwise').config.kernel_size).toEqual([3, 3]);
+    expect(layer(s, 'expanded_conv_3/depthwise').config.kernel_size).toEqual([5, 5]);
+    expect(names(analyze('v3-small', { includePreprocessing: false })).has('rescaling')).toBe(false);
+  });
+
+  it('preprocessing per architecture', () => {
+    expect(preprocessingFor('v1')).toBe('tf');
+    expect(preprocessingFor('v2')).toBe('tf');
+    expect(preprocessingFor('v3-large')).toBe('none');
+    expect(preprocessingFor('v3-small', { includePreprocessing: false })).toBe('tf');
+  });
+});
+
+/** Spatial size after the five stride-2 stages, from Keras's padding rules. */
+function finalSize(arch: Architecture, size: number): number {
+  // Stem: 'same' 3x3/2 → ceil(n/2).
+  let n = Math.ceil(size / 2);
+  for (let i = 0; i < 4; i++) {
+    // V1: ZeroPadding2D((0,1),(0,1)) + 'valid' 3x3/2 → floor((n + 1 - 3) / 2) + 1.
+    // V2/V3: correct_pad + 'valid' → ceil(n/2) for k = 3 and 5, odd or even n.
+    n = arch === 'v1' ? Math.floor((n - 2) / 2) + 1 : Math.ceil(n / 2);
+  }
+  return n;
+}
+
+/** Channels of the last feature map, from the published tables. */
+const LAST_CHANNELS: Record<string, number> = {
+  'v1 0.25': 256, 'v1 0.5': 512, 'v1 0.75': 768, 'v1 1': 1024,
+  'v2 0.35': 1280, 'v2 0.5': 1280, 'v2 0.75': 1280, 'v2 1': 1280, 'v2 1.3': 1664, 'v2 1.4': 1792,
+  'v3-small 0.75': 432, 'v3-small 1': 576, 'v3-large 0.75': 720, 'v3-large 1': 960,
+};
+
+describe('output shapes', () => {
+  const cases: Array<[Architecture, number, number]> = [];
+  for (const arch of ARCHITECTURES) for (const alpha of KERAS_ALPHAS[arch]) for (const size of [224, 96, 97]) cases.push([arch, alpha, size]);
+
+  it.each(cases)('%s alpha %d at %i: top, no top, avg, max', (arch, alpha, size) => {
+    const c = LAST_CHANNELS[`${arch} ${alpha}`] as number;
+    const s = finalSize(arch, size);
+    const input = [size, size, 3];
+    expect(analyze(arch, { alpha, inputShape: input }).outputShape).toEqual([1000]);
+    expect(analyze(arch, { alpha, inputShape: input, classes: 7 }).outputShape).toEqual([7]);
+    expect(analyze(arch, { alpha, inputShape: input, includeTop: false }).outputShape).toEqual([s, s, c]);
+    expect(analyze(arch, { alpha, inputShape: input, includeTop: false, pooling: 'avg' }).outputShape).toEqual([c]);
+    expect(analyze(arch, { alpha, inputShape: input, includeTop: false, pooling: 'max' }).outputShape).toEqual([c]);
+  });
+
+  it('non-square inputs and 1-channel inputs', () => {
+    expect(analyze('v2', { inputShape: [160, 96, 3], includeTop: false }).outputShape).toEqual([5, 3, 1280]);
+    expect(analyze('v1', { inputShape: [64, 32, 1], includeTop: false }).outputShape).toEqual([2, 1, 1024]);
+    expect(layer(analyze('v1', { inputShape: [64, 64, 1] }), 'conv1').weights[0]?.shape).toEqual([3, 3, 1, 32]);
+  });
+
+  it('every alpha Keras supports builds (and others > 0), with params growing with alpha', () => {
+    for (const arch of ARCHITECTURES) {
+      const alphas = [...KERAS_ALPHAS[arch], 0.6, 1.1];
+      const totals = alphas.sort((x, y) => x - y).map((alpha) => analyze(arch, { alpha }).totalParams);
+      for (let i = 1; i < totals.length; i++) expect(totals[i]).toBeGreaterThanOrEqual(totals[i - 1] as number);
+      if (arch.startsWith('v3')) for (const alpha of KERAS_ALPHAS[arch]) expect(analyze(arch, { alpha, minimalistic: true }).outputShape).toEqual([1000]);
+    }
+    expect(analyze('v1', { depthMultiplier: 2 }).layers.find((l) => l.name === 'conv_dw_1')?.weights[0]?.shape).toEqual([3, 3, 32, 2]);
+  });
+});
+
+describe('the shared Keras files hold exactly the weights the builder expects', () => {
+  describe.skipIf(!hasShared)('with ../shared', () => {
+    it.each([
+      ['mobilenet_v1_0.75_224', 0.75, 137],
+      ['mobilenet_v1_0.25_224', 0.25, 137],
+    ])('%s model.json weightsManifest', (dir, alpha, count) => {
+      const json = JSON.parse(fs.readFileSync(shared('models', dir, 'model.json'), 'utf8')) as {
+        modelTopology: { model_config: KerasModelConfig };
+        weightsManifest: Array<{ weights: Array<{ name: string; shape: number[] }> }>;
+      };
+      const fileShapes = new Map(json.weightsManifest.flatMap((g) => g.weights.map((w) => [w.name, w.shape] as const)));
+      expect(fileShapes.size).toBe(count);
+      const built = weightShapes(analyzeModel(mobilenetV1({ alpha })));
+      expect([...built.keys()].sort()).toEqual([...fileShapes.keys()].sort());
+      for (const [name, shape] of built) expect(fileShapes.get(name), name).toEqual(shape);
+      // The Keras 2.1.4 config itself analyzes to the same weights, totals and MACs.
+      const old = analyzeModel(json.modelTopology.model_config);
+      expect(weightShapes(old)).toEqual(built);
+      const fresh = analyzeModel(mobilenetV1({ alpha }));
+      expect(old.totalParams).toBe(fresh.totalParams);
+      expect(old.macs).toBe(fresh.macs);
+      expect(old.outputShape).toEqual([1000]);
+      // Same output shape per shared layer name.
+      for (const l of old.layers) {
+        const f = fresh.layers.find((x) => x.name === l.name);
+        if (f && l.className !== 'GlobalAveragePooling2D') expect(f.outputShape, l.name).toEqual(l.outputShape);
+      }
+      expect(identifyArchitecture(weightShapes(old))).toEqual({ architecture: 'v1', alpha, depthMultiplier: 1, includeTop: true, classes: 1000 });
+    });
+
+    it('keras-h5 mobilenet_2_5_224_tf_no_top.h5 (h5wasm: layer_names, weight_names, dataset shapes)', async () => {
+      const h5wasm = (await import('h5wasm/node')).default;
+      await h5wasm.ready;
+      const f = new h5wasm.File(shared('models', 'keras-h5', 'mobilenet_2_5_224_tf_no_top.h5'), 'r');
+      const fileShapes = new Map<string, number[]>();
+      try {
+        const layerNames = Array.from(f.attrs.layer_names?.value as Iterable<string>);
+        expect(layerNames.length).toBe(83);
+        for (const ln of layerNames) {
+          const group = f.get(ln) as { attrs: Record<string, { value: unknown }> };
+          const weightNames = Array.from((group.attrs.weight_names?.value ?? []) as Iterable<string>);
+          for (const wn of weightNames) {
+            const ds = f.get(`${ln}/${wn}`) as { shape: number[] };
+            fileShapes.set(wn.replace(/:0$/, ''), [...ds.shape]);
+          }
+        }
+      } finally {
+        f.close();
+      }
+      expect(fileShapes.size).toBe(135);
+      const built = weightShapes(analyzeModel(mobilenetV1({ alpha: 0.25, includeTop: false })));
+      expect([...built.keys()].sort()).toEqual([...fileShapes.keys()].sort());
+      for (const [name, shape] of built) expect(fileShapes.get(name), name).toEqual(shape);
+      expect(identifyArchitecture(fileShapes)).toEqual({ architecture: 'v1', alpha: 0.25, depthMultiplier: 1, includeTop: false });
+    });
+  });
+
+  it('nsfwjs MobileNetV2 (Keras 2.2.4, custom head): analyzed, backbone recognized as V2 1.0', () => {
+    const m = extractNsfwjsMobileNetV2();
+    try {
+      const topology = m.modelJson.modelTopology as { model_config?: KerasModelConfig } & KerasModelConfig;
+      const config = topology.model_config ?? topology;
+      const a = analyzeModel(config);
+      const manifest = new Map(m.modelJson.weightsManifest.flatMap((g) => (g.weights as Array<{ name: string; shape: number[] }>).map((w) => [w.name, w.shape] as const)));
+      const expected = weightShapes(a);
+      expect([...expected.keys()].sort()).toEqual([...manifest.keys()].sort());
+      for (const [name, shape] of expected) expect(manifest.get(name), name).toEqual(shape);
+      expect(a.outputShape).toEqual([5]);
+      expect(a.layers.some((l) => l.className === 'AveragePooling2D' && l.outputShape.join() === '1,1,1280')).toBe(true);
+      expect(identifyArchitecture(expected)).toMatchObject({ architecture: 'v2', alpha: 1, includeTop: false });
+      // Partly frozen backbone: as in Keras, every weight of a layer with trainable false is
+      // non-trainable, plus the moving statistics of the other BatchNormalization layers.
+      const size = (name: string): number => (manifest.get(name) ?? []).reduce((x, y) => x * y, 1);
+      let frozen = 0;
+      for (const l of config.config.layers) {
+        const prefix = `${l.config.name}/`;
+        const own = [...manifest.keys()].filter((k) => k.startsWith(prefix) && !k.slice(prefix.length).includes('/'));
+        if (l.config.trainable === false) frozen += own.reduce((x, k) => x + size(k), 0);
+        else frozen += own.filter((k) => k.endsWith('/moving_mean') || k.endsWith('/moving_variance')).reduce((x, k) => x + size(k), 0);
+      }
+      expect(config.config.layers.some((l) => l.config.trainable === false)).toBe(true);
+      expect(a.nonTrainableParams).toBe(frozen);
+    } finally {
+      m.cleanup();
+    }
+  });
+});
+
+describe('invalid options: RangeError / TypeError with the library template', () => {
+  it.each([
+    [() => mobilenetV1({ alpha: 0 }), RangeError, 'Expected positive number for alpha but received 0'],
+    [() => mobilenetV2({ alpha: -1 }), RangeError, 'Expected positive number for alpha but received -1'],
+    [() => mobilenetV3Small({ alpha: Number.NaN }), RangeError, 'Expected positive number for alpha but received NaN'],
+    [() => mobilenetV1({ alpha: '1' as unknown as number }), TypeError, 'Expected positive number for alpha but received "1"'],
+    [() => mobilenetV1({ inputShape: [16, 16, 3] }), RangeError, 'Expected input size of at least 32x32 for inputShape but received [16, 16, 3]'],
+    [() => mobilenetV3Large({ inputShape: [224, 31, 3] }), RangeError, 'Expected input size of at least 32x32 for inputShape but received [224, 31, 3]'],
+    [() => mobilenetV2({ inputShape: [224, 224] }), RangeError, 'Expected `input_shape` as a tuple of three integers [height, width, channels] for inputShape but received [224, 224]'],
+    [() => mobilenetV2({ inputShape: [224, 224.5, 3] }), RangeError, 'Expected array of 3 positive integers [height, width, channels] for inputShape but received [224, 224.5, 3]'],
+    [() => mobilenetV1({ classes: 0 }), RangeError, 'Expected positive integer for classes but received 0'],
+    [() => mobilenetV1({ depthMultiplier: 1.5 }), RangeError, 'Expected positive integer for depthMultiplier but received 1.5'],
+    [() => mobilenetV1({ dropout: 1 }), RangeError, 'Expected number in [0, 1) for dropout but received 1'],
+    [() => mobilenetV3Large({ dropoutRate: -0.1 }), RangeError, 'Expected number in [0, 1) for dropoutRate but received -0.1'],
+    [() => mobilenetV2({ includeTop: false, pooling: 'mean' as 'avg' }), RangeError, 'Expected one of "avg", "max" for pooling but received "mean"'],
+    [() => mobilenetV3Small({ minimalistic: 1 as unknown as boolean }), TypeError, 'Expected boolean for minimalistic but received 1'],
+    [() => mobilenetV2({ classifierActivation: 'gelu' }), RangeError, 'Expected one of "softmax", "linear", "sigmoid", "relu", "relu6", "tanh", "hard_sigmoid", "swish" for classifierActivation but received "gelu"'],
+    [() => mobilenetV2({ depthMultiplier: 2 } as never), RangeError, 'Expected one of inputShape, alpha, includeTop, pooling, classes, classifierActivation for option name but received "depthMultiplier"'],
+    [() => buildArchitecture('v4' as Architecture), RangeError, 'Expected one of "v1", "v2", "v3-small", "v3-large" for arch but received "v4"'],
+    [() => mobilenetV1(null as never), TypeError, 'Expected object for options but received null'],
+  ] as const)('%#', (fn, cls, msg) => {
+    expect(fn).toThrow(cls);
+    expect(fn).toThrow(msg);
+  });
+
+  it('analyzeModel: unsupported classes, cycles, unknown inputs, None dims', () => {
+    const base = mobilenetV1({ alpha: 0.25, inputShape: [32, 32, 3] });
+    const withLambda = structuredClone(base);
+    const l = withLambda.config.layers[5];
+    if (!l) throw new Error('layer');
+    l.class_name = 'Lambda';
+    expect(() => analyzeModel(withLambda)).toThrow(UnsupportedLayerError);
+    expect(() => analyzeModel(withLambda)).toThrow(`Unsupported layer '${l.config.name}' of class Lambda`);
+    const cyc = structuredClone(base);
+    (cyc.config.layers[1] as { inbound_nodes: unknown }).inbound_nodes = [[[cyc.config.layers[3]?.config.name, 0, 0, {}]]];
+    expect(() => analyzeModel(cyc)).toThrow(ModelFormatError);
+    const unknown = structuredClone(base);
+    (unknown.config.layers[2] as { inbound_nodes: unknown }).inbound_nodes = [[['nope', 0, 0, {}]]];
+    expect(() => analyzeModel(unknown)).toThrow("takes input from unknown layer 'nope'");
+    const none = structuredClone(base);
+    (none.config.layers[0] as { config: Record<string, unknown> }).config.batch_input_shape = [null, null, null, 3];
+    expect(() => analyzeModel(none)).toThrow(RangeError);
+    expect(analyzeModel(none, { inputShape: [64, 64, 3] }).outputShape).toEqual([1000]);
+    const tooSmall = mobilenetV2({ inputShape: [32, 32, 3], includeTop: false });
+    expect(() => analyzeModel(tooSmall, { inputShape: [2, 2, 3] })).toThrow(RangeError);
+  });
+
+  it('analyzeModel orders layers topologically whatever the config order', () => {
+    const cfg = mobilenetV2({ alpha: 0.35, inputShape: [64, 64, 3] });
+    const shuffled = structuredClone(cfg);
+    // Deterministic shuffle.
+    let s = 12345;
+    const layers = shuffled.config.layers;
+    for (let i = layers.length - 1; i > 0; i--) {
+      s = (s * 1103515245 + 12345) % 2147483648;
+      const j = s % (i + 1);
+      [layers[i], layers[j]] = [layers[j] as (typeof layers)[number], layers[i] as (typeof layers)[number]];
+    }
+    const a = analyzeModel(cfg);
+    const b = analyzeModel(shuffled);
+    expect(b.totalParams).toBe(a.totalParams);
+    expect(b.outputShape).toEqual(a.outputShape);
+    const pos = new Map(b.layers.map((l, i) => [l.name, i]));
+    for (const l of b.layers) for (const i of l.inbound) expect(pos.get(i) as number).toBeLessThan(pos.get(l.name) as number);
+  });
+});
+
+describe('summary and random weights', () => {
+  it('formatSummary prints every layer with shape and params, and the Keras totals', () => {
+    const a = analyze('v1', { alpha: 0.25 });
+    const text = formatSummary(a);
+    expect(text).toContain('Model: "mobilenet_0.25_224"');
+    expect(text).toContain('Total params: 475,544');
+    expect(text).toContain('Trainable params: 470,072');
+    expect(text).toContain('Non-trainable params: 5,472');
+    expect(text).toMatch(/Multiply-adds: 41,030,272/);
+    expect(text).toMatch(/conv1 \(Conv2D\)\s+\(None, 112, 112, 8\)\s+216\s/);
+    expect(text).toMatch(/input_1 \(InputLayer\)\s+\[\(None, 224, 224, 3\)\]\s+0/);
+    for (const l of a.layers) expect(text).toContain(`${l.name} (${l.className})`);
+    const v2 = formatSummary(analyze('v2', { alpha: 0.35, inputShape: [96, 96, 3] }));
+    expect(v2).toContain('Connected to');
+    expect(v2).toMatch(/block_2_add \(Add\).*block_1_project_BN, block_2_project_BN/);
+  });
+
+  it('randomWeights: every expected weight, seeded, BN statistics in range', () => {
+    const a = analyze('v3-small', { inputShape: [64, 64, 3] });
+    const w1 = randomWeights(a, 1);
+    const w2 = randomWeights(a, 1);
+    const w3 = randomWeights(a, 2);
+    expect(weightShapes(a)).toEqual(new Map([...w1].map(([k, t]) => [k, t.shape])));
+    let total = 0;
+    const same = (x: Float32Array | undefined, y: Float32Array | undefined): boolean =>
+      x !== undefined && y !== undefined && Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
+    for (const [k, t] of w1) {
+      total += t.data.length;
+      expect(same(t.data, w2.get(k)?.data), k).toBe(true);
+      expect(t.data.every(Number.isFinite)).toBe(true);
+    }
+    expect(total).toBe(a.totalParams);
+    expect(same(w1.get('Conv/kernel')?.data, w3.get('Conv/kernel')?.data)).toBe(false);
+    const mv = w1.get('Conv/BatchNorm/moving_variance')?.data as Float32Array;
+    expect(Math.min(...mv)).toBeGreaterThanOrEqual(0.5);
+    expect(Math.max(...mv)).toBeLessThanOrEqual(1.5);
+  });
+});
+
+/** Seeded input: uniform in [-1, 1] (V1/V2) or [0, 255] (V3 with Rescaling). */
+function input(n: number, seed: number, v3: boolean): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const u = s / 4294967296;
+    out[i] = v3 ? u * 255 : u * 2 - 1;
+  }
+  return out;
+}
+
+function maxAbs(a: Float32Array): number {
+  let m = 0;
+  for (const x of a) m = Math.max(m, Math.abs(x));
+  return m;
+}
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
+  return m;
+}
+
+describe('native (XNNPACK) vs reference backend, random weights, 96x96', () => {
+  // Needs the native addon; like test/ops.test.ts this does not skip when it is missing.
+  it.each([
+    ['v1', { alpha: 0.5 }],
+    ['v2', { alpha: 0.5 }],
+    ['v3-small', {}],
+    ['v3-large', { alpha: 0.75 }],
+    ['v3-small', { minimalistic: true }],
+  ] as const)('%s %j: logits within 1e-4 of the output scale', async (arch, o) => {
+    const a = analyze(arch, { ...o, inputShape: [96, 96, 3], classifierActivation: null });
+    const weights = randomWeights(a, 42);
+    const lowered = lowerModel(a, weights);
+    const x = input(96 * 96 * 3, 7, arch.startsWith('v3'));
+    const ref = await lowered.graph.compile({ backend: 'reference' });
+    const nat = await lowered.graph.compile({ backend: 'native', threads: 2 });
+    try {
+      const yr = ref.runSync(x);
+      const yn = await nat.run(x);
+      const scale = maxAbs(yr);
+      expect(scale).toBeGreaterThan(1e-3); // the random network does not collapse
+      expect(scale).toBeLessThan(1e3);
+      expect(maxDiff(yn, yr)).toBeLessThanOrEqual(1e-4 * scale);
+      // The unfused lowering (BatchNorm and activations as separate nodes) agrees too.
+      const plain = await lowerModel(a, weights, { fuse: false }).graph.compile({ backend: 'reference' });
+      expect(maxDiff(plain.runSync(x), yr)).toBeLessThanOrEqual(1e-4 * scale);
+      plain.dispose();
+    } finally {
+      ref.dispose();
+      nat.dispose();
+    }
+  }, 60_000);
+});
+
+describe.skipIf(!hasShared)('V1 real weights: current Keras config vs the Keras 2.1.4 model.json (reference backend)', () => {
+  it('mobilenet_v1_0.25_224: same probabilities on cat.224.f32', async () => {
+    const { readModelFile } = await import('../lib/formats/index.js');
+    const file = await readModelFile(shared('models', 'mobilenet_v1_0.25_224', 'model.json'));
+    const x = new Float32Array(new Uint8Array(fs.readFileSync(shared('reference', 'cat.224.f32'))).buffer);
+    expect(x.length).toBe(224 * 224 * 3);
+    const oldRt = await lowerModel(analyzeModel(file.config as KerasModelConfig), file.weights).graph.compile({ backend: 'reference' });
+    const newRt = await lowerModel(analyzeModel(mobilenetV1({ alpha: 0.25 })), file.weights).graph.compile({ backend: 'reference' });
+    const p1 = oldRt.runSync(x);
+    const p2 = newRt.runSync(x);
+    oldRt.dispose();
+    newRt.dispose();
+    expect(maxDiff(p1, p2)).toBeLessThan(1e-6);
+    // And both agree with the TF.js reference output for cat.jpg (top-1 278 kit_fox 0.5570).
+    const refOut = JSON.parse(fs.readFileSync(shared('reference', 'v1_0.25_224.outputs.json'), 'utf8')) as { images: Array<{ file: string; probs: number[] }> };
+    const cat = refOut.images.find((i) => i.file === 'cat.jpg');
+    expect(maxDiff(p2, Float32Array.from(cat?.probs ?? []))).toBeLessThan(1e-4);
+  }, 60_000);
+});
