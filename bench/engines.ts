@@ -1,0 +1,278 @@
+/**
+ * The engines the benchmark compares. Each one runs in its own child process
+ * (bench/worker.ts), so TF.js backends, thread pools and heaps never share a
+ * process and peak RSS is per engine.
+ *
+ * Every engine loads the *same files* the user would: the TF.js layers
+ * directory (model.json + shards) for this project and TF.js, the ONNX file
+ * exported from this project's lowered graph for onnxruntime-node, the graph
+ * file for the raw C++ runner.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { spawnSync, spawn } from 'node:child_process';
+
+export type EngineName =
+  | 'mobilenet-xnnpack'
+  | 'xnnpack-cpp'
+  | 'reference-ts'
+  | 'tfjs-cpu'
+  | 'tfjs-wasm'
+  | 'onnxruntime-node'
+  | 'tfjs-node';
+
+export const ENGINE_NAMES: readonly EngineName[] = [
+  'mobilenet-xnnpack', 'xnnpack-cpp', 'onnxruntime-node', 'tfjs-wasm', 'tfjs-cpu', 'reference-ts', 'tfjs-node',
+];
+
+/** What the worker is told to load. */
+export interface LoadSpec {
+  engine: EngineName;
+  modelId: string;
+  /** TF.js layers model.json. */
+  modelJson: string;
+  /** ONNX file exported from the lowered graph. */
+  onnxFile: string;
+  /** Graph file for the raw C++ runner. */
+  graphFile: string;
+  inputShape: number[];
+  threads: number;
+}
+
+export interface EngineInstance {
+  /** Runs one batch (input holds `batch` samples) and resolves with the output. */
+  run(input: Float32Array, batch: number): Promise<Float32Array>;
+  /** Optional: runs the batch `runs` times and returns per-run milliseconds measured by the engine itself. */
+  time?(input: Float32Array, batch: number, runs: number): Promise<number[]>;
+  dispose(): Promise<void>;
+  /** Notes for the results (e.g. the TF.js backend actually used). */
+  notes?: string;
+}
+
+/** Whether an engine is single-threaded by construction (no thread-count knob). */
+export function singleThreaded(engine: EngineName): boolean {
+  return engine === 'tfjs-cpu' || engine === 'tfjs-wasm' || engine === 'reference-ts';
+}
+
+/** Engines whose batch-1 run takes seconds: fewer runs, no batch-N row. */
+export function slowEngine(engine: EngineName): boolean {
+  return engine === 'tfjs-cpu' || engine === 'reference-ts';
+}
+
+const require = createRequire(import.meta.url);
+
+/** A tfjs IOHandler reading a layers model.json and its shards from disk (@tensorflow/tfjs has no file:// handler). */
+function fileHandler(modelJson: string): { load: () => Promise<unknown> } {
+  return {
+    load: async () => {
+      const json = JSON.parse(fs.readFileSync(modelJson, 'utf8')) as {
+        modelTopology: unknown;
+        weightsManifest: Array<{ paths: string[]; weights: unknown[] }>;
+        format?: string;
+        generatedBy?: string;
+        convertedBy?: string;
+      };
+      const buffers: Buffer[] = [];
+      const specs: unknown[] = [];
+      for (const g of json.weightsManifest) {
+        for (const p of g.paths) buffers.push(fs.readFileSync(path.join(path.dirname(modelJson), p)));
+        specs.push(...g.weights);
+      }
+      const all = Buffer.concat(buffers);
+      return {
+        modelTopology: json.modelTopology,
+        weightSpecs: specs,
+        weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
+        format: json.format ?? 'layers-model',
+        generatedBy: json.generatedBy,
+        convertedBy: json.convertedBy,
+      };
+    },
+  };
+}
+
+async function tfjsEngine(spec: LoadSpec, backend: 'cpu' | 'wasm'): Promise<EngineInstance> {
+  const tf = await import('@tensorflow/tfjs');
+  if (backend === 'wasm') {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    const dist = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
+    wasm.setWasmPaths(dist);
+  }
+  const ok = await tf.setBackend(backend);
+  await tf.ready();
+  if (!ok || tf.getBackend() !== backend) throw new Error(`tfjs backend ${backend} could not be initialized (got ${tf.getBackend()})`);
+  const model = await tf.loadLayersModel(fileHandler(spec.modelJson) as Parameters<typeof tf.loadLayersModel>[0]);
+  let notes = `tfjs ${tf.version.tfjs}, backend ${tf.getBackend()}`;
+  if (backend === 'wasm') {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    notes += `, ${wasm.getThreadsCount()} thread(s), SIMD ${String(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'))}, multithread support ${String(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'))}`;
+  }
+  return {
+    notes,
+    async run(input, batch) {
+      const x = tf.tensor(input, [batch, ...spec.inputShape]);
+      const y = model.predict(x) as import('@tensorflow/tfjs').Tensor;
+      const out = (await y.data()) as Float32Array;
+      x.dispose();
+      y.dispose();
+      return out;
+    },
+    async dispose() {
+      model.dispose();
+    },
+  };
+}
+
+async function mobilenetEngine(spec: LoadSpec, backend: 'native' | 'reference'): Promise<EngineInstance> {
+  const { loadModel } = await import('../lib/model.js');
+  const model = await loadModel(spec.modelJson, { threads: spec.threads, backend });
+  return {
+    notes: backend === 'native' ? `Model.predict (async, libuv worker), ${model.threads} thread(s)` : 'Model.predict, pure TypeScript loops',
+    async run(input, batch) {
+      return model.predict(input, { batch });
+    },
+    async dispose() {
+      model.dispose();
+    },
+  };
+}
+
+async function ortEngine(spec: LoadSpec): Promise<EngineInstance> {
+  const ort = await import('onnxruntime-node');
+  const session = await ort.InferenceSession.create(spec.onnxFile, {
+    intraOpNumThreads: spec.threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    executionProviders: ['cpu'],
+  });
+  const pkg = require('onnxruntime-node/package.json') as { version: string };
+  const inputName = session.inputNames[0] as string;
+  const outputName = session.outputNames[0] as string;
+  return {
+    notes: `onnxruntime-node ${pkg.version}, CPU EP, intra-op threads ${spec.threads}, graph optimization 'all'`,
+    async run(input, batch) {
+      const out = await session.run({ [inputName]: new ort.Tensor('float32', input, [batch, ...spec.inputShape]) });
+      return out[outputName]!.data as Float32Array;
+    },
+    async dispose() {
+      await session.release();
+    },
+  };
+}
+
+/** The raw C++ runner (bench/native/), built by the same CMake project. */
+export function cppRunnerPath(): string | null {
+  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+  const candidates = [
+    process.env.MOBILENET_BENCH_RUNNER,
+    path.join(root, 'build', 'Release', 'xnnpack_bench_runner'),
+    path.join(root, 'build', 'xnnpack_bench_runner'),
+    path.join(root, 'build', 'Release', 'bench_runner'),
+    path.join(root, 'build', 'bench_runner'),
+    path.join(root, 'bench', 'native', 'build', 'xnnpack_bench_runner'),
+  ].filter((x): x is string => typeof x === 'string' && x !== '');
+  return candidates.find((c) => fs.existsSync(c)) ?? null;
+}
+
+interface CppResult {
+  times_ms?: number[];
+  median_ms?: number;
+  output?: number[];
+  error?: string;
+}
+
+async function cppEngine(spec: LoadSpec): Promise<EngineInstance> {
+  const exe = cppRunnerPath();
+  if (exe === null) throw new Error('raw C++ runner not built (bench/native: build it with `npm run build:native`)');
+  const invoke = (batch: number, runs: number, warmup: number, inputFile: string): Promise<CppResult> =>
+    new Promise((resolve, reject) => {
+      const args = ['--graph', spec.graphFile, '--threads', String(spec.threads), '--batch', String(batch), '--runs', String(runs), '--warmup', String(warmup), '--input', inputFile, '--times'];
+      const p = spawn(exe, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      p.on('error', reject);
+      p.on('close', (code) => {
+        if (code !== 0) return reject(new Error(`${path.basename(exe)} exited ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
+        try {
+          const json = JSON.parse(out.trim().split('\n').pop() as string) as CppResult;
+          if (json.error) return reject(new Error(json.error));
+          resolve(json);
+        } catch (e) {
+          reject(new Error(`${path.basename(exe)} printed no JSON: ${(e as Error).message}; stdout ${out.slice(0, 200)}`));
+        }
+      });
+    });
+  const dir = fs.mkdtempSync(path.join(path.dirname(spec.graphFile), 'cpp-input-'));
+  const inputFile = (input: Float32Array): string => {
+    const f = path.join(dir, `input-${input.length}.f32`);
+    if (!fs.existsSync(f)) fs.writeFileSync(f, Buffer.from(input.buffer, input.byteOffset, input.byteLength));
+    return f;
+  };
+  return {
+    notes: `${path.basename(exe)}: xnn_invoke_runtime timed in C++ (steady_clock), no JavaScript in the loop`,
+    async run(input, batch) {
+      const r = await invoke(batch, 1, 0, inputFile(input));
+      if (!r.output) throw new Error('C++ runner printed no output values');
+      return Float32Array.from(r.output);
+    },
+    async time(input, batch, runs) {
+      // One process per round: graph build + weight packing happen before timing; one warm-up run.
+      const r = await invoke(batch, runs, 2, inputFile(input));
+      if (!r.times_ms || r.times_ms.length !== runs) throw new Error('C++ runner printed no per-run times');
+      return r.times_ms;
+    },
+    async dispose() {
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function createEngine(spec: LoadSpec): Promise<EngineInstance> {
+  switch (spec.engine) {
+    case 'mobilenet-xnnpack':
+      return mobilenetEngine(spec, 'native');
+    case 'reference-ts':
+      return mobilenetEngine(spec, 'reference');
+    case 'tfjs-cpu':
+      return tfjsEngine(spec, 'cpu');
+    case 'tfjs-wasm':
+      return tfjsEngine(spec, 'wasm');
+    case 'onnxruntime-node':
+      return ortEngine(spec);
+    case 'xnnpack-cpp':
+      return cppEngine(spec);
+    case 'tfjs-node':
+      throw new Error(tfjsNodeStatus());
+    default:
+      throw new RangeError(`Expected one of ${ENGINE_NAMES.join(', ')} for engine but received ${JSON.stringify(spec.engine)}`);
+  }
+}
+
+let tfjsNodeCache: string | null = null;
+
+/**
+ * @tensorflow/tfjs-node is not a dependency: its install script downloads
+ * libtensorflow from outside the npm registry. Checked, not assumed: is it
+ * importable here, and does the registry know it (a short `npm view`)?
+ */
+export function tfjsNodeStatus(): string {
+  if (tfjsNodeCache !== null) return tfjsNodeCache;
+  try {
+    require.resolve('@tensorflow/tfjs-node');
+    tfjsNodeCache = '@tensorflow/tfjs-node is installed but was not loaded by this benchmark';
+    return tfjsNodeCache;
+  } catch {
+    // not installed: expected
+  }
+  const view = spawnSync('npm', ['view', '@tensorflow/tfjs-node', 'version', 'scripts.install'], { encoding: 'utf8', timeout: 20_000 });
+  const known = view.status === 0 && /\d+\.\d+\.\d+/.test(view.stdout);
+  const install = /install\s*=\s*'([^']+)'/.exec(view.stdout)?.[1];
+  tfjsNodeCache = known
+    ? `not installable without network: @tensorflow/tfjs-node@${/\d+\.\d+\.\d+/.exec(view.stdout)?.[0]} runs '${install ?? 'node scripts/install.js'}' at install time, which downloads a prebuilt libtensorflow from outside the npm registry`
+    : 'not installable without network: its install script downloads libtensorflow (registry lookup failed too)';
+  return tfjsNodeCache;
+}

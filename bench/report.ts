@@ -1,0 +1,147 @@
+/**
+ * Writes a benchmark run as `bench/results/<date>-<host>.{json,md,svg}` and
+ * refreshes `bench/results/latest.{json,md,svg}` (what the README links).
+ * The chart is a Vega-Lite spec rendered to SVG in Node (no canvas).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BenchResults, ResultRow } from './run.js';
+
+const ENGINE_ORDER = ['mobilenet-xnnpack', 'xnnpack-cpp', 'onnxruntime-node', 'tfjs-wasm', 'tfjs-cpu', 'reference-ts', 'tfjs-node'];
+
+function fmt(x: number | null | undefined, digits = 3): string {
+  if (x === null || x === undefined || !Number.isFinite(x)) return '–';
+  if (x >= 1000) return Math.round(x).toLocaleString('en-US');
+  return Number(x.toPrecision(digits)).toString();
+}
+
+function sortRows(rows: readonly ResultRow[], modelOrder: string[]): ResultRow[] {
+  return [...rows].sort(
+    (a, b) =>
+      modelOrder.indexOf(a.model) - modelOrder.indexOf(b.model) ||
+      a.batch - b.batch ||
+      a.threads - b.threads ||
+      ENGINE_ORDER.indexOf(a.engine) - ENGINE_ORDER.indexOf(b.engine),
+  );
+}
+
+export function markdown(r: BenchResults, svgName?: string): string {
+  const m = r.machine;
+  const modelOrder = r.models.map((x) => x.id);
+  for (const row of r.results) if (!modelOrder.includes(row.model)) modelOrder.push(row.model);
+  const lines: string[] = [];
+  lines.push(`### Benchmark ${r.mode === 'quick' ? '(quick)' : '(full)'} — ${r.date.slice(0, 16).replace('T', ' ')} UTC`);
+  lines.push('');
+  lines.push(`Machine: ${m.cpu}, ${m.cores} cores (${m.flags.join(', ') || 'no ISA flags read'}), ${m.memory_gb} GB, ${m.os}; Node.js ${m.node}; XNNPACK ${m.xnnpack}.`);
+  const st = r.settings as Record<string, unknown>;
+  lines.push(
+    `Method: every engine in its own process, same input; ${String(st.rounds)} interleaved rounds, ${String(st.warmup)} warm-up runs; ` +
+      `batch 1: ${String(st.runs_batch1)} runs (tfjs-cpu, reference-ts: ${String(st.runs_slow_engines)}), batch ${String(st.batch_n)}: ${String(st.runs_batch_n)} runs. ` +
+      `Times are wall-clock per call as the user sees it (JS engines: promise resolved; xnnpack-cpp: \`xnn_invoke_runtime\` timed in C++). Run took ${r.duration_s} s.`,
+  );
+  lines.push('');
+  if (r.models.length > 0) {
+    lines.push('| model | params | MACs | input |');
+    lines.push('|---|---:|---:|---|');
+    for (const x of r.models) lines.push(`| ${x.id} — ${x.label} | ${x.params.toLocaleString('en-US')} | ${(x.macs / 1e6).toFixed(0)}M | ${x.input.join('×')} |`);
+    lines.push('');
+  }
+  lines.push('| model | engine | threads | batch | median ms | p90 ms | p99 ms | runs | images/s | load ms | peak RSS MB | max abs diff vs ours | note |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  for (const row of sortRows(r.results, modelOrder)) {
+    lines.push(
+      `| ${row.model} | ${row.engine} | ${row.threads} | ${row.batch} | ${fmt(row.median_ms)} | ${fmt(row.p90_ms)} | ${fmt(row.p99_ms)} | ${row.runs} | ${fmt(row.images_per_s)} | ${fmt(row.load_ms, 4)} | ${row.peak_rss_mb ?? '–'} | ${row.max_abs_diff === undefined ? '–' : row.max_abs_diff.toExponential(1)} | ${(row.error ? `**error:** ${row.error}` : '').replace(/\|/g, '/')} |`,
+    );
+  }
+  lines.push('');
+  if (r.targets.length > 0) {
+    lines.push('Targets (ratios of batch-1 medians within this run):');
+    lines.push('');
+    lines.push('| model | threads | target | goal | measured | met | detail |');
+    lines.push('|---|---:|---|---|---:|---|---|');
+    for (const t of r.targets) {
+      const value = t.value === null ? '–' : t.target.startsWith('binding') ? `${fmt(t.value)}%` : `${fmt(t.value)}x`;
+      lines.push(`| ${t.model} | ${t.threads} | ${t.target} | ${t.goal} | ${value} | ${t.met === null ? 'n/a' : t.met ? 'yes' : '**MISSED**'} | ${t.detail} |`);
+    }
+    lines.push('');
+  }
+  if (r.concurrency.length > 0) {
+    lines.push('Latency under concurrent requests (batch 1, one model instance, closed loop):');
+    lines.push('');
+    lines.push('| model | engine | threads | concurrent | requests | median ms | p90 ms | p99 ms | images/s |');
+    lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const c of r.concurrency) {
+      lines.push(`| ${c.model} | ${c.engine} | ${c.threads} | ${c.concurrency} | ${c.requests} | ${fmt(c.median_ms)} | ${fmt(c.p90_ms)} | ${fmt(c.p99_ms)} | ${fmt(c.images_per_s)} |`);
+    }
+    lines.push('');
+  }
+  const notes = [...new Set(r.results.filter((x) => x.notes).map((x) => `${x.engine}: ${x.notes}`))];
+  if (notes.length > 0) {
+    lines.push('Engine notes:');
+    lines.push('');
+    for (const n of notes) lines.push(`- ${n}`);
+    lines.push('');
+  }
+  if (svgName !== undefined) lines.push(`![batch-1 latency per engine and model (log scale)](${svgName})`, '');
+  return lines.join('\n');
+}
+
+/** Vega-Lite spec: batch-1 median latency per engine per model, log scale, one panel per thread count. */
+export function chartSpec(r: BenchResults): Record<string, unknown> {
+  const data = r.results
+    .filter((x) => x.batch === 1 && x.median_ms !== null && x.median_ms > 0)
+    .map((x) => ({ model: x.model, engine: x.engine, threads: `${x.threads} thread${x.threads === 1 ? '' : 's'}`, median_ms: x.median_ms, p90_ms: x.p90_ms }));
+  const engines = ENGINE_ORDER.filter((e) => data.some((d) => d.engine === e));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: `MobileNet batch-1 latency on ${r.machine.cpu} (${r.machine.cores} cores), Node ${r.machine.node}`, fontSize: 13 },
+    data: { values: data },
+    facet: { column: { field: 'threads', type: 'nominal', title: null } },
+    spec: {
+      width: 360,
+      height: { step: 9 },
+      mark: { type: 'bar', tooltip: true },
+      encoding: {
+        y: { field: 'model', type: 'nominal', title: null, sort: r.models.map((m) => m.id) },
+        yOffset: { field: 'engine', type: 'nominal', sort: engines },
+        x: { field: 'median_ms', type: 'quantitative', scale: { type: 'log' }, title: 'median latency, ms (log scale)' },
+        color: { field: 'engine', type: 'nominal', sort: engines, scale: { scheme: 'tableau10' }, legend: { orient: 'bottom', columns: 4 } },
+      },
+    },
+    config: { font: 'sans-serif', view: { stroke: '#ddd' } },
+  };
+}
+
+export async function renderSvg(r: BenchResults): Promise<string> {
+  const vl = await import('vega-lite');
+  const vega = await import('vega');
+  const compiled = vl.compile(chartSpec(r) as unknown as Parameters<typeof vl.compile>[0]).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  return svg;
+}
+
+export async function writeReports(r: BenchResults, outDir: string): Promise<{ json: string; md: string; svg: string }> {
+  fs.mkdirSync(outDir, { recursive: true });
+  const host = r.machine.host.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 40) || 'host';
+  const base = `${r.date.slice(0, 10)}-${host}${r.mode === 'quick' ? '-quick' : ''}`;
+  const json = path.join(outDir, `${base}.json`);
+  const md = path.join(outDir, `${base}.md`);
+  const svg = path.join(outDir, `${base}.svg`);
+  fs.writeFileSync(json, JSON.stringify(r, null, 2) + '\n');
+  let svgText: string;
+  try {
+    svgText = await renderSvg(r);
+  } catch (e) {
+    svgText = `<svg xmlns="http://www.w3.org/2000/svg" width="600" height="40"><text x="10" y="25">chart failed: ${String((e as Error).message).replace(/[<&]/g, '')}</text></svg>`;
+  }
+  fs.writeFileSync(svg, svgText);
+  fs.writeFileSync(md, markdown(r, path.basename(svg)));
+  for (const [src, ext] of [[json, 'json'], [md, 'md'], [svg, 'svg']] as const) {
+    const latest = path.join(outDir, `latest${r.mode === 'quick' ? '-quick' : ''}.${ext}`);
+    if (ext === 'md') fs.writeFileSync(latest, markdown(r, `latest${r.mode === 'quick' ? '-quick' : ''}.svg`));
+    else fs.copyFileSync(src, latest);
+  }
+  return { json, md, svg };
+}

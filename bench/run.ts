@@ -1,0 +1,490 @@
+/**
+ * `npm run bench [-- --quick]` / `mobilenet bench`: MobileNet on Node.js,
+ * this project (native XNNPACK) vs its pure-TypeScript reference backend,
+ * TF.js (cpu, wasm), onnxruntime-node and a raw C++ runner of the same
+ * XNNPACK graph, side by side in one run.
+ *
+ * Method (see docs/benchmarks.md):
+ *  - each engine runs in its own child process (bench/worker.ts) that loads
+ *    the same files a user would; load time and peak RSS come from there;
+ *  - outputs are cross-checked on one input before anything is timed
+ *    (onnxruntime-node must match ours within 1e-4 or it is not timed);
+ *  - latency: warm-up, then R rounds; in each round every engine (in a
+ *    rotated order) runs k times while the others sit idle, so slow drifts of
+ *    a noisy machine hit all engines alike; median / p90 / p99 of all runs;
+ *  - throughput: the same with batch N; images/s = N / median;
+ *  - concurrency: 1, 4 and 16 closed-loop clients on one model instance;
+ *  - ratios are computed within this one run only.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ENGINE_NAMES, cppRunnerPath, singleThreaded, slowEngine, tfjsNodeStatus, type EngineName, type LoadSpec } from './engines.js';
+import { machineInfo, type MachineInfo } from './lib/machine.js';
+import { MODEL_SPECS, prepareModel, type PreparedModel } from './lib/models.js';
+import { round, summarize, quantile } from './lib/stats.js';
+import { exportOnnx } from '../lib/onnx/export.js';
+import { writeGraphFile } from './lib/graph-file.js';
+import { writeReports } from './report.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '..');
+
+export interface ResultRow {
+  engine: EngineName;
+  model: string;
+  threads: number;
+  batch: number;
+  median_ms: number | null;
+  p90_ms: number | null;
+  p99_ms: number | null;
+  runs: number;
+  images_per_s: number | null;
+  load_ms?: number;
+  peak_rss_mb?: number;
+  max_abs_diff?: number;
+  notes?: string;
+  error?: string;
+}
+
+export interface ConcurrencyRow {
+  engine: EngineName;
+  model: string;
+  threads: number;
+  concurrency: number;
+  requests: number;
+  median_ms: number;
+  p90_ms: number;
+  p99_ms: number;
+  images_per_s: number;
+}
+
+export interface TargetRow {
+  model: string;
+  threads: number;
+  target: string;
+  goal: string;
+  value: number | null;
+  met: boolean | null;
+  detail: string;
+}
+
+export interface BenchResults {
+  date: string;
+  mode: 'quick' | 'full';
+  machine: MachineInfo;
+  settings: Record<string, unknown>;
+  models: Array<{ id: string; label: string; params: number; macs: number; input: number[] }>;
+  results: ResultRow[];
+  concurrency: ConcurrencyRow[];
+  targets: TargetRow[];
+  duration_s: number;
+}
+
+interface Settings {
+  quick: boolean;
+  models: string[];
+  engines: EngineName[];
+  threads: number[];
+  batchN: number;
+  rounds: number;
+  runsPerRound: number;
+  slowRuns: number;
+  batchRunsPerRound: number;
+  warmup: number;
+  concurrency: number[];
+  concurrencyRequests: number;
+  out: string;
+}
+
+const USAGE = `Usage: npm run bench -- [options]   (or: mobilenet bench [options])
+
+  --quick             one model (V1 0.75 from ../shared), every engine, fewer runs (< 3 min)
+  --models LIST       comma-separated model ids (${MODEL_SPECS.map((m) => m.id).join(', ')})
+  --engines LIST      comma-separated engines (${ENGINE_NAMES.join(', ')})
+  --threads LIST      thread counts (default: 1 and all cores)
+  --batch N           batch size of the throughput rows (default 8, quick 4)
+  --rounds R          interleaved rounds (default 5, quick 3)
+  --out DIR           where results go (default bench/results)
+  --no-concurrency    skip the 1/4/16 concurrent-requests rows
+  --help
+`;
+
+function parseSettings(argv: string[]): Settings | null {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      models: { type: 'string' },
+      engines: { type: 'string' },
+      threads: { type: 'string' },
+      batch: { type: 'string' },
+      rounds: { type: 'string' },
+      out: { type: 'string' },
+      'no-concurrency': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: false,
+  });
+  if (values.help) return null;
+  const quick = values.quick === true;
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  const list = (s: string | undefined): string[] | undefined => s?.split(',').map((x) => x.trim()).filter(Boolean);
+  const int = (s: string | undefined, name: string, dflt: number): number => {
+    if (s === undefined) return dflt;
+    const n = Number(s);
+    if (!Number.isInteger(n) || n <= 0) throw new RangeError(`Expected positive integer for --${name} but received ${JSON.stringify(s)}`);
+    return n;
+  };
+  const models = list(values.models) ?? (quick ? ['v1-0.75-224'] : MODEL_SPECS.map((m) => m.id));
+  for (const m of models) {
+    if (!MODEL_SPECS.some((s) => s.id === m)) throw new RangeError(`Expected one of ${MODEL_SPECS.map((s) => s.id).join(', ')} for --models but received ${JSON.stringify(m)}`);
+  }
+  const engines = (list(values.engines) ?? [...ENGINE_NAMES]) as EngineName[];
+  for (const e of engines) {
+    if (!ENGINE_NAMES.includes(e)) throw new RangeError(`Expected one of ${ENGINE_NAMES.join(', ')} for --engines but received ${JSON.stringify(e)}`);
+  }
+  const threads = list(values.threads)?.map((t) => int(t, 'threads', 1)) ?? (cores > 1 ? [1, cores] : [1]);
+  const rounds = int(values.rounds, 'rounds', quick ? 3 : 5);
+  return {
+    quick,
+    models,
+    engines,
+    threads,
+    batchN: int(values.batch, 'batch', quick ? 4 : 8),
+    rounds,
+    runsPerRound: Math.ceil((quick ? 30 : 50) / rounds),
+    slowRuns: quick ? 3 : 5,
+    batchRunsPerRound: Math.ceil((quick ? 6 : 15) / rounds),
+    warmup: quick ? 3 : 5,
+    concurrency: values['no-concurrency'] ? [] : [1, 4, 16],
+    concurrencyRequests: quick ? 48 : 96,
+    out: path.resolve(values.out ?? path.join(repoRoot, 'bench', 'results')),
+  };
+}
+
+/** One engine process. */
+class Worker {
+  private child: ChildProcess;
+  private pending: { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void } | null = null;
+  private exited: string | null = null;
+  stderr = '';
+
+  constructor(readonly engine: EngineName) {
+    this.child = fork(path.join(here, 'worker.ts'), [], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
+    });
+    this.child.stderr?.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-4000);
+    });
+    this.child.on('message', (m: Record<string, unknown>) => {
+      const p = this.pending;
+      this.pending = null;
+      if (p === null) return;
+      if (m.type === 'ok') p.resolve(m);
+      else p.reject(new Error(String(m.message)));
+    });
+    this.child.on('exit', (code, signal) => {
+      this.exited = `worker exited (code ${code}, signal ${signal})${this.stderr ? `: ${this.stderr.trim().split('\n').slice(-2).join(' | ')}` : ''}`;
+      const p = this.pending;
+      this.pending = null;
+      p?.reject(new Error(this.exited));
+    });
+  }
+
+  call(msg: Record<string, unknown>, timeoutMs = 600_000): Promise<Record<string, unknown>> {
+    if (this.exited !== null) return Promise.reject(new Error(this.exited));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending = null;
+        this.kill();
+        reject(new Error(`timed out after ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      this.pending = {
+        resolve: (v) => (clearTimeout(timer), resolve(v)),
+        reject: (e) => (clearTimeout(timer), reject(e)),
+      };
+      this.child.send(msg);
+    });
+  }
+
+  kill(): void {
+    if (this.exited === null) this.child.kill('SIGKILL');
+  }
+}
+
+function maxAbsDiff(a: readonly number[], b: readonly number[]): number {
+  if (a.length !== b.length) return Number.POSITIVE_INFINITY;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
+  return m;
+}
+
+function log(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+const ONNX_TOLERANCE = 1e-4;
+
+interface Live {
+  engine: EngineName;
+  worker: Worker;
+  load_ms: number;
+  notes: string;
+  diff?: number;
+  samples: Map<number, number[]>;
+  error?: string;
+}
+
+async function benchModel(model: PreparedModel, s: Settings, workDir: string, rows: ResultRow[], conc: ConcurrencyRow[]): Promise<void> {
+  const id = model.spec.id;
+  const onnxFile = path.join(workDir, `${id}.onnx`);
+  fs.writeFileSync(onnxFile, exportOnnx(model.graph, { graphName: id }));
+  const graphFile = path.join(workDir, `${id}.graph`);
+  writeGraphFile(graphFile, model.graph);
+  const baseRow = (engine: EngineName, threads: number, batch: number): ResultRow => ({
+    engine, model: id, threads, batch, median_ms: null, p90_ms: null, p99_ms: null, runs: 0, images_per_s: null,
+  });
+
+  for (const threads of s.threads) {
+    const live: Live[] = [];
+    for (const engine of s.engines) {
+      if (engine === 'tfjs-node') {
+        if (threads === s.threads[0]) rows.push({ ...baseRow(engine, threads, 1), error: tfjsNodeStatus() });
+        continue;
+      }
+      if (singleThreaded(engine) && threads !== 1) {
+        if (engine === 'tfjs-wasm') {
+          rows.push({
+            ...baseRow(engine, threads, 1),
+            error: 'multi-threaded wasm not available under Node.js: tfjs-backend-wasm 4.22 runs its threaded-SIMD binary only in browsers with cross-origin isolation (SharedArrayBuffer + Web Workers); under Node it loads the single-threaded SIMD binary',
+          });
+        }
+        continue;
+      }
+      if (engine === 'xnnpack-cpp' && cppRunnerPath() === null) {
+        rows.push({ ...baseRow(engine, threads, 1), error: 'raw C++ runner not built (bench/native/)' });
+        continue;
+      }
+      const worker = new Worker(engine);
+      const spec: LoadSpec = { engine, modelId: id, modelJson: model.modelJson, onnxFile, graphFile, inputShape: model.inputShape, threads };
+      try {
+        const r = await worker.call({ type: 'load', spec, preprocessing: model.preprocessing });
+        live.push({ engine, worker, load_ms: r.load_ms as number, notes: r.notes as string, samples: new Map() });
+        log(`${id} t${threads} ${engine}: loaded in ${(r.load_ms as number).toFixed(0)} ms`);
+      } catch (e) {
+        worker.kill();
+        rows.push({ ...baseRow(engine, threads, 1), error: `load failed: ${(e as Error).message}` });
+        log(`${id} t${threads} ${engine}: load failed: ${(e as Error).message}`);
+      }
+    }
+
+    // Cross-check outputs on one batch-1 input before timing anything.
+    const outputs = new Map<EngineName, number[]>();
+    for (const l of live) {
+      try {
+        outputs.set(l.engine, (await l.worker.call({ type: 'output', batch: 1 })).output as number[]);
+      } catch (e) {
+        l.error = `run failed: ${(e as Error).message}`;
+      }
+    }
+    const oracle = outputs.get('mobilenet-xnnpack') ?? outputs.get('reference-ts');
+    for (const l of live) {
+      const out = outputs.get(l.engine);
+      if (out === undefined || oracle === undefined) continue;
+      l.diff = maxAbsDiff(out, oracle);
+      if (l.engine === 'onnxruntime-node' && !(l.diff <= ONNX_TOLERANCE)) {
+        l.error = `output differs from mobilenet-xnnpack by ${l.diff.toExponential(2)} > ${ONNX_TOLERANCE}: not timed`;
+      }
+    }
+    const ok = (): Live[] => live.filter((l) => l.error === undefined);
+
+    for (const batch of [1, s.batchN]) {
+      const participants = ok().filter((l) => batch === 1 || !slowEngine(l.engine));
+      const runsPerRound = (l: Live): number => {
+        if (batch !== 1) return s.batchRunsPerRound;
+        return slowEngine(l.engine) ? Math.max(1, Math.ceil(s.slowRuns / s.rounds)) : s.runsPerRound;
+      };
+      const roundsFor = (l: Live): number => (batch === 1 && slowEngine(l.engine) ? Math.min(s.rounds, s.slowRuns) : s.rounds);
+      // Warm-up.
+      for (const l of participants) {
+        try {
+          await l.worker.call({ type: 'time', batch, runs: slowEngine(l.engine) ? 1 : s.warmup });
+        } catch (e) {
+          l.error = `warm-up failed (batch ${batch}): ${(e as Error).message}`;
+        }
+      }
+      for (let r = 0; r < s.rounds; r++) {
+        const order = participants.filter((l) => l.error === undefined);
+        const rotated = [...order.slice(r % Math.max(1, order.length)), ...order.slice(0, r % Math.max(1, order.length))];
+        for (const l of rotated) {
+          if (r >= roundsFor(l)) continue;
+          try {
+            const res = await l.worker.call({ type: 'time', batch, runs: runsPerRound(l) });
+            const arr = l.samples.get(batch) ?? [];
+            arr.push(...(res.times as number[]));
+            l.samples.set(batch, arr);
+          } catch (e) {
+            l.error = `timing failed (batch ${batch}): ${(e as Error).message}`;
+          }
+        }
+      }
+      log(`${id} t${threads} batch ${batch}: ${participants.map((l) => `${l.engine} ${quantile(l.samples.get(batch) ?? [], 0.5).toFixed(2)} ms`).join(', ')}`);
+    }
+
+    // Latency under concurrent requests (async engines only; batch 1).
+    if (threads === s.threads[s.threads.length - 1]) {
+      for (const c of s.concurrency) {
+        for (const l of ok().filter((x) => x.engine === 'mobilenet-xnnpack' || x.engine === 'onnxruntime-node')) {
+          try {
+            const res = await l.worker.call({ type: 'concurrency', concurrency: c, total: Math.max(s.concurrencyRequests, 3 * c) });
+            const lat = res.latencies as number[];
+            const sum = summarize(lat);
+            conc.push({
+              engine: l.engine, model: id, threads, concurrency: c, requests: lat.length,
+              median_ms: sum.median_ms, p90_ms: sum.p90_ms, p99_ms: sum.p99_ms,
+              images_per_s: round((lat.length * 1000) / (res.wall_ms as number)),
+            });
+          } catch (e) {
+            log(`${id} ${l.engine} concurrency ${c}: ${(e as Error).message}`);
+          }
+        }
+      }
+    }
+
+    for (const l of live) {
+      let peak: number | undefined;
+      try {
+        peak = (await l.worker.call({ type: 'exit' }, 30_000)).peak_rss_mb as number;
+      } catch {
+        l.worker.kill();
+      }
+      const batches = slowEngine(l.engine) ? [1] : [1, s.batchN];
+      for (const batch of batches) {
+        const samples = l.samples.get(batch) ?? [];
+        const row: ResultRow = { ...baseRow(l.engine, threads, batch), load_ms: round(l.load_ms), notes: l.notes };
+        if (peak !== undefined) row.peak_rss_mb = peak;
+        if (l.diff !== undefined) row.max_abs_diff = Number(l.diff.toExponential(2));
+        if (samples.length > 0) {
+          const sum = summarize(samples);
+          Object.assign(row, { median_ms: sum.median_ms, p90_ms: sum.p90_ms, p99_ms: sum.p99_ms, runs: sum.runs, images_per_s: round((batch * 1000) / sum.median_ms) });
+        }
+        if (l.error !== undefined && samples.length === 0) row.error = l.error;
+        else if (l.error !== undefined) row.notes = `${row.notes}; ${l.error}`;
+        rows.push(row);
+      }
+    }
+  }
+}
+
+/** The issue's targets, as ratios within this run (batch 1). */
+export function computeTargets(rows: readonly ResultRow[]): TargetRow[] {
+  const out: TargetRow[] = [];
+  const get = (engine: EngineName, model: string, threads: number): number | null =>
+    rows.find((r) => r.engine === engine && r.model === model && r.threads === threads && r.batch === 1 && r.median_ms !== null)?.median_ms ?? null;
+  const models = [...new Set(rows.map((r) => r.model))];
+  const threadsList = [...new Set(rows.map((r) => r.threads))].sort((a, b) => a - b);
+  for (const model of models) {
+    for (const t of threadsList) {
+      const ours = get('mobilenet-xnnpack', model, t);
+      if (ours === null) continue;
+      const cpp = get('xnnpack-cpp', model, t);
+      out.push({
+        model, threads: t, target: 'binding overhead vs raw C++', goal: '<= 5%',
+        value: cpp === null ? null : round((ours / cpp - 1) * 100, 3), met: cpp === null ? null : ours / cpp - 1 <= 0.05,
+        detail: cpp === null ? 'xnnpack-cpp did not run' : `${ours} ms vs ${cpp} ms`,
+      });
+      const ort = get('onnxruntime-node', model, t);
+      out.push({
+        model, threads: t, target: 'speed-up vs onnxruntime-node', goal: '> 1x',
+        value: ort === null ? null : round(ort / ours, 3), met: ort === null ? null : ort / ours > 1,
+        detail: ort === null ? 'onnxruntime-node did not run' : `${ort} ms vs ${ours} ms`,
+      });
+      if (t === 1) {
+        const wasm = get('tfjs-wasm', model, 1);
+        out.push({
+          model, threads: 1, target: 'speed-up vs tfjs-wasm (Keras layers model)', goal: '>= 5x',
+          value: wasm === null ? null : round(wasm / ours, 3), met: wasm === null ? null : wasm / ours >= 5,
+          detail: wasm === null ? 'tfjs-wasm did not run' : `${wasm} ms vs ${ours} ms (both 1 thread)`,
+        });
+        const cpu = get('tfjs-cpu', model, 1);
+        out.push({
+          model, threads: 1, target: 'speed-up vs tfjs-cpu', goal: '>= 100x',
+          value: cpu === null ? null : round(cpu / ours, 3), met: cpu === null ? null : cpu / ours >= 100,
+          detail: cpu === null ? 'tfjs-cpu did not run' : `${cpu} ms vs ${ours} ms (both 1 thread)`,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+export async function runBench(argv: string[], io: { stdout: NodeJS.WritableStream } = { stdout: process.stdout }): Promise<number> {
+  const s = parseSettings(argv);
+  if (s === null) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  const start = Date.now();
+  const machine = await machineInfo();
+  log(`${machine.cpu}, ${machine.cores} cores [${machine.flags.join(' ')}], Node ${machine.node}, XNNPACK ${machine.xnnpack}`);
+  const workDir = path.join(s.out, 'tmp', new Date().toISOString().replace(/[:.]/g, '-'));
+  fs.mkdirSync(workDir, { recursive: true });
+  const { sharedDir } = await import('../test/helpers/shared.js');
+  const rows: ResultRow[] = [];
+  const conc: ConcurrencyRow[] = [];
+  const modelsInfo: BenchResults['models'] = [];
+  try {
+    for (const id of s.models) {
+      const spec = MODEL_SPECS.find((m) => m.id === id)!;
+      let model: PreparedModel;
+      try {
+        model = await prepareModel(spec, workDir, sharedDir);
+      } catch (e) {
+        log(`${id}: could not be prepared: ${(e as Error).message}`);
+        for (const engine of s.engines) rows.push({ engine, model: id, threads: 1, batch: 1, median_ms: null, p90_ms: null, p99_ms: null, runs: 0, images_per_s: null, error: `model not prepared: ${(e as Error).message}` });
+        continue;
+      }
+      modelsInfo.push({ id, label: spec.label, params: model.analysis.totalParams, macs: model.analysis.macs, input: model.inputShape });
+      log(`${id}: ${model.analysis.totalParams.toLocaleString('en-US')} params, ${(model.analysis.macs / 1e6).toFixed(0)}M MACs`);
+      await benchModel(model, s, workDir, rows, conc);
+      model.graph.dispose();
+    }
+  } finally {
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+  const results: BenchResults = {
+    date: new Date().toISOString(),
+    mode: s.quick ? 'quick' : 'full',
+    machine,
+    settings: {
+      threads: s.threads, batch_n: s.batchN, rounds: s.rounds, runs_batch1: s.runsPerRound * s.rounds,
+      runs_slow_engines: s.slowRuns, runs_batch_n: s.batchRunsPerRound * s.rounds, warmup: s.warmup,
+      concurrency: s.concurrency, concurrency_requests: s.concurrencyRequests, onnx_tolerance: ONNX_TOLERANCE,
+    },
+    models: modelsInfo,
+    results: rows,
+    concurrency: conc,
+    targets: computeTargets(rows),
+    duration_s: Math.round((Date.now() - start) / 1000),
+  };
+  const files = await writeReports(results, s.out);
+  io.stdout.write(fs.readFileSync(files.md, 'utf8'));
+  log(`wrote ${files.json}, ${files.md}, ${files.svg} in ${results.duration_s} s`);
+  return 0;
+}
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  runBench(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`bench: ${(e as Error).message}\n`);
+      process.exit(1);
+    },
+  );
+}
