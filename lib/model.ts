@@ -28,7 +28,7 @@ export interface ModelOptions {
   batch?: number;
   /** Default 'native'. */
   backend?: BackendName;
-  /** For weights-only files (required there); checked against the detected one otherwise. */
+  /** For weights-only files (required there); for files with a config it only overrides the detected name. */
   architecture?: Architecture;
   alpha?: number;
   depthMultiplier?: number;

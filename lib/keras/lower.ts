@@ -260,8 +260,9 @@ class Lowering {
       case 'hard_silu':
         return this.add<LUnary>({ kind: 'hardswish', name, inputs: [x], shape });
       case 'hard_sigmoid':
-        // Keras 3 / MobileNetV3 definition: relu6(x + 3) / 6.
-        return this.hardSigmoid(name, x, shape);
+        // Keras 2 / TensorFlow.js definition (the configs here are in Keras 2 form): clip(0.2 x + 0.5, 0, 1).
+        // (MobileNetV3's relu6(x + 3) / 6 is written as TFOpLambda + ReLU layers, handled by the fusion rules.)
+        return this.add<LAffine>({ kind: 'affine', name, inputs: [x], shape, scale: Float32Array.of(0.2), shift: Float32Array.of(0.5), min: 0, max: 1 });
       case 'swish':
       case 'silu': {
         const s = this.add<LUnary>({ kind: 'sigmoid', name, inputs: [x], shape });
@@ -270,12 +271,6 @@ class Lowering {
       default:
         throw new UnsupportedLayerError(name, layer.className, `activation ${JSON.stringify(a)}`);
     }
-  }
-
-  private hardSigmoid(name: string, x: LNode, shape: number[]): LNode {
-    const plus3 = this.add<LAffine>({ kind: 'affine', name, inputs: [x], shape, scale: null, shift: Float32Array.of(3), min: -Infinity, max: Infinity });
-    const r6 = this.add<LClamp>({ kind: 'clamp', name, inputs: [plus3], shape, min: 0, max: 6 });
-    return this.add<LAffine>({ kind: 'affine', name, inputs: [r6], shape, scale: Float32Array.of(1 / 6), shift: null, min: -Infinity, max: Infinity });
   }
 
   private conv(layer: AnalyzedLayer, kind: 'conv' | 'dw'): LNode {
