@@ -130,6 +130,14 @@ const TensorRecord& Graph::TensorArg(Napi::Env env, const Napi::Value& v, const 
   return t;
 }
 
+void Graph::Account(Napi::Env env, const FloatBuffer& buffer) {
+  if (!buffer) return;
+  int64_t bytes = static_cast<int64_t>(buffer->size() * sizeof(float));
+  Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+  external_bytes_ += bytes;
+  data_->weight_bytes += static_cast<size_t>(bytes);
+}
+
 uint32_t Graph::NewTensor(Napi::Env env, std::vector<size_t> shape, bool batched, FloatBuffer data) {
   GraphData& g = Live(env);
   if (g.tensors.size() >= (1u << 24)) ThrowRangeMessage(env, "Expected fewer tensors for graph");
@@ -150,12 +158,7 @@ FloatBuffer Graph::CopyWeights(Napi::Env env, const Napi::Value& v, const std::s
   if (a.ElementLength() != length) {
     ThrowRange(env, "Float32Array of length " + std::to_string(length), name, v);
   }
-  auto buffer = std::make_shared<std::vector<float>>(a.Data(), a.Data() + a.ElementLength());
-  int64_t bytes = static_cast<int64_t>(buffer->size() * sizeof(float));
-  Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
-  external_bytes_ += bytes;
-  data_->weight_bytes += static_cast<size_t>(bytes);
-  return buffer;
+  return std::make_shared<std::vector<float>>(a.Data(), a.Data() + a.ElementLength());
 }
 
 Napi::Value Graph::Input(const Napi::CallbackInfo& info) {
@@ -175,7 +178,9 @@ Napi::Value Graph::Constant(const Napi::CallbackInfo& info) {
   std::vector<size_t> shape(s.begin(), s.end());
   uint64_t n = CheckedProduct(env, shape, "shape");
   FloatBuffer data = CopyWeights(env, info[0], "data", n, false);
-  return Napi::Number::New(env, NewTensor(env, std::move(shape), false, std::move(data)));
+  uint32_t id = NewTensor(env, std::move(shape), false, data);
+  Account(env, data);
+  return Napi::Number::New(env, id);
 }
 
 Napi::Value Graph::Output(const Napi::CallbackInfo& info) {
@@ -342,6 +347,8 @@ Napi::Value Graph::AddNode(const Napi::CallbackInfo& info) {
     ThrowRange(env, "a known op (conv2d, depthwiseConv2d, add, multiply, clamp, hardswish, sigmoid, softmax, globalAveragePool, averagePool2d, fullyConnected, pad, reshape)", "node.op", o.Get("op"));
   }
   n.output = NewTensor(env, std::move(out), true, nullptr);
+  Account(env, n.filter);
+  Account(env, n.bias);
   g.nodes.push_back(std::move(n));
   return Napi::Number::New(env, g.nodes.back().output);
 }

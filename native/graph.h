@@ -105,6 +105,8 @@ class Graph : public Napi::ObjectWrap<Graph> {
   uint32_t NewTensor(Napi::Env env, std::vector<size_t> shape, bool batched, FloatBuffer data);
   FloatBuffer CopyWeights(Napi::Env env, const Napi::Value& v, const std::string& name,
                           uint64_t length, bool optional);
+  // Counts a committed weight buffer (V8 external memory, weightBytes).
+  void Account(Napi::Env env, const FloatBuffer& buffer);
   void Release();
 
   std::unique_ptr<GraphData> data_;
