@@ -82,13 +82,9 @@ export async function detectFormat(file: string): Promise<ModelFormat> {
 }
 
 async function external(format: 'h5' | 'keras3'): Promise<ExternalReader> {
-  // Imported lazily (h5wasm is only loaded when needed); a variable specifier
-  // keeps this module independent of those files' presence at type-check time.
-  const spec = format === 'h5' ? './h5.js' : './keras3.js';
-  const mod = (await import(spec)) as Record<string, unknown>;
-  const fn = format === 'h5' ? mod.readH5 : mod.readKeras3;
-  if (typeof fn !== 'function') throw new ModelFormatError(`no reader for ${format} files in this build`);
-  return fn as ExternalReader;
+  // Imported lazily: h5wasm and fflate load only when such a file is read.
+  if (format === 'h5') return (await import('./h5.js')).readH5;
+  return (await import('./keras3.js')).readKeras3;
 }
 
 /** Reads any supported model file: config (when present) and named weights. */
@@ -115,9 +111,6 @@ export async function readModelConfig(file: string): Promise<KerasModelConfig | 
     const { readTfjsModelJson } = await import('./tfjs.js');
     return (await readTfjsModelJson(abs)).config;
   }
-  const spec = format === 'h5' ? './h5.js' : './keras3.js';
-  const mod = (await import(spec)) as Record<string, unknown>;
-  const cfgFn = format === 'h5' ? mod.readH5Config : mod.readKeras3Config;
-  if (typeof cfgFn === 'function') return (await (cfgFn as (f: string) => Promise<KerasModelConfig | undefined>)(abs)) ?? undefined;
-  return (await (await external(format))(abs)).config;
+  if (format === 'h5') return (await import('./h5.js')).readH5Config(abs);
+  return (await import('./keras3.js')).readKeras3Config(abs);
 }
