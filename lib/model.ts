@@ -24,7 +24,7 @@ import { readModelFile, type ModelFormat } from './formats/index.js';
 export interface ModelOptions {
   /** Worker threads of each runtime's pool (native). Default: all cores. */
   threads?: number;
-  /** Batch size compiled at load time (others are compiled on first use). Default 1. */
+  /** Batch size compiled at load time (others are compiled on first use, then cached). Default 1. */
   batch?: number;
   /** Default 'native'. */
   backend?: BackendName;
@@ -172,7 +172,13 @@ export class Model implements Disposable {
     const architecture = o.architecture ?? detected;
     const preprocessing = o.preprocessing ?? detectPreprocessing(analysis);
     const model = new Model(analysis, lowered.graph, lowered.stats, backend, compile.threads, architecture, preprocessing, info);
-    if (options.batch !== undefined) model.runtime(compile.batch);
+    // Compile the default batch now: backend problems surface at load, and the first predict is fast.
+    try {
+      model.runtime(compile.batch);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
     return model;
   }
 
