@@ -8,6 +8,8 @@ import path from 'node:path';
 import type { BenchResults, ResultRow } from './run.js';
 
 const ENGINE_ORDER = ['mobilenet-xnnpack', 'xnnpack-cpp', 'onnxruntime-node', 'tfjs-wasm', 'tfjs-cpu', 'reference-ts', 'tfjs-node'];
+/** One fixed colour per engine (tableau10), so charts of different runs read alike. */
+const ENGINE_COLORS = ['#4e79a7', '#76b7b2', '#f28e2b', '#e15759', '#b07aa1', '#59a14f', '#9c755f'];
 
 function fmt(x: number | null | undefined, digits = 3): string {
   if (x === null || x === undefined || !Number.isFinite(x)) return '–';
@@ -98,15 +100,25 @@ export function chartSpec(r: BenchResults): Record<string, unknown> {
     data: { values: data },
     facet: { column: { field: 'threads', type: 'nominal', title: null } },
     spec: {
-      width: 360,
-      height: { step: 9 },
-      mark: { type: 'bar', tooltip: true },
+      width: 380,
+      height: { step: 11 },
       encoding: {
         y: { field: 'model', type: 'nominal', title: null, sort: r.models.map((m) => m.id) },
         yOffset: { field: 'engine', type: 'nominal', sort: engines },
-        x: { field: 'median_ms', type: 'quantitative', scale: { type: 'log' }, title: 'median latency, ms (log scale)' },
-        color: { field: 'engine', type: 'nominal', sort: engines, scale: { scheme: 'tableau10' }, legend: { orient: 'bottom', columns: 4 } },
+        x: { field: 'median_ms', type: 'quantitative', scale: { type: 'log' }, stack: null, title: 'median latency, ms (log scale)' },
       },
+      layer: [
+        {
+          mark: { type: 'bar', tooltip: true },
+          encoding: {
+            color: { field: 'engine', type: 'nominal', sort: engines, scale: { domain: engines, range: engines.map((e) => ENGINE_COLORS[ENGINE_ORDER.indexOf(e)]) }, legend: { orient: 'bottom', columns: 4, title: null } },
+          },
+        },
+        {
+          mark: { type: 'text', align: 'left', dx: 2, fontSize: 8 },
+          encoding: { text: { field: 'median_ms', type: 'quantitative', format: '.3~r' } },
+        },
+      ],
     },
     config: { font: 'sans-serif', view: { stroke: '#ddd' } },
   };

@@ -225,6 +225,13 @@ function maxAbsDiff(a: readonly number[], b: readonly number[]): number {
   return m;
 }
 
+/** First line of an error message, at most 300 characters (full text goes to the log). */
+function short(e: unknown): string {
+  const m = (e as Error).message ?? String(e);
+  const first = m.split('\n')[0] as string;
+  return first.length > 300 ? `${first.slice(0, 297)}...` : first;
+}
+
 function log(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 }
@@ -279,7 +286,7 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
         log(`${id} t${threads} ${engine}: loaded in ${(r.load_ms as number).toFixed(0)} ms`);
       } catch (e) {
         worker.kill();
-        rows.push({ ...baseRow(engine, threads, 1), error: `load failed: ${(e as Error).message}` });
+        rows.push({ ...baseRow(engine, threads, 1), error: `load failed: ${short(e)}` });
         log(`${id} t${threads} ${engine}: load failed: ${(e as Error).message}`);
       }
     }
@@ -290,7 +297,7 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
       try {
         outputs.set(l.engine, (await l.worker.call({ type: 'output', batch: 1 })).output as number[]);
       } catch (e) {
-        l.error = `run failed: ${(e as Error).message}`;
+        l.error = `run failed: ${short(e)}`;
       }
     }
     const oracle = outputs.get('mobilenet-xnnpack') ?? outputs.get('reference-ts');
@@ -316,7 +323,7 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
         try {
           await l.worker.call({ type: 'time', batch, runs: slowEngine(l.engine) ? 1 : s.warmup });
         } catch (e) {
-          l.error = `warm-up failed (batch ${batch}): ${(e as Error).message}`;
+          l.error = `warm-up failed (batch ${batch}): ${short(e)}`;
         }
       }
       for (let r = 0; r < s.rounds; r++) {
@@ -330,7 +337,7 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
             arr.push(...(res.times as number[]));
             l.samples.set(batch, arr);
           } catch (e) {
-            l.error = `timing failed (batch ${batch}): ${(e as Error).message}`;
+            l.error = `timing failed (batch ${batch}): ${short(e)}`;
           }
         }
       }
@@ -447,7 +454,7 @@ export async function runBench(argv: string[], io: { stdout: NodeJS.WritableStre
         model = await prepareModel(spec, workDir, sharedDir);
       } catch (e) {
         log(`${id}: could not be prepared: ${(e as Error).message}`);
-        for (const engine of s.engines) rows.push({ engine, model: id, threads: 1, batch: 1, median_ms: null, p90_ms: null, p99_ms: null, runs: 0, images_per_s: null, error: `model not prepared: ${(e as Error).message}` });
+        for (const engine of s.engines) rows.push({ engine, model: id, threads: 1, batch: 1, median_ms: null, p90_ms: null, p99_ms: null, runs: 0, images_per_s: null, error: `model not prepared: ${short(e)}` });
         continue;
       }
       modelsInfo.push({ id, label: spec.label, params: model.analysis.totalParams, macs: model.analysis.macs, input: model.inputShape });
