@@ -1,0 +1,112 @@
+/**
+ * Conversion among the three model formats: TF.js layers (`model.json` +
+ * shards), Keras HDF5 (`.h5`, full-model layout) and Keras 3 (`.keras`).
+ *
+ * The input is read with `readModelFile` (format from the file's bytes). A
+ * weights-only input (such as the official Keras Applications `.h5` files)
+ * needs the architecture options: the model config is then built by the
+ * architecture builders. Before anything is written the weights are matched
+ * against the config (every missing, extra or mis-shaped weight is listed in
+ * a WeightMismatchError), so a converted file always loads.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ModelFormatError } from '../errors.js';
+import type { Architecture, KerasModelConfig, NamedWeights } from '../keras/types.js';
+import * as v from '../validate.js';
+import { readModelFile, type ModelFormat } from './index.js';
+
+export type TargetFormat = 'tfjs' | 'h5' | 'keras';
+
+export interface ConvertOptions {
+  /** Output format; default: from the output path (`.h5`/`.hdf5` → h5, `.keras` → keras, `.json`, a directory or no extension → tfjs). */
+  to?: TargetFormat;
+  /** TF.js output only. */
+  quantize?: 'uint8' | 'uint16' | 'float16';
+  /** For weights-only inputs: the architecture and builder options. */
+  architecture?: Architecture;
+  alpha?: number;
+  depthMultiplier?: number;
+  includeTop?: boolean;
+  pooling?: 'avg' | 'max' | null;
+  classes?: number;
+  inputShape?: readonly number[];
+  minimalistic?: boolean;
+}
+
+export interface ConvertResult {
+  from: ModelFormat;
+  to: TargetFormat;
+  input: string;
+  /** The file written (model.json for TF.js). */
+  output: string;
+  weights: number;
+  parameters: number;
+  /** Whether the config was built from the architecture options (weights-only input). */
+  builtConfig: boolean;
+}
+
+const TARGETS: readonly TargetFormat[] = ['tfjs', 'h5', 'keras'];
+
+/** The output format implied by a path. */
+export function inferTarget(out: string): TargetFormat {
+  const lower = out.toLowerCase();
+  if (lower.endsWith('.h5') || lower.endsWith('.hdf5')) return 'h5';
+  if (lower.endsWith('.keras')) return 'keras';
+  if (lower.endsWith('.json')) return 'tfjs';
+  try {
+    if (fs.statSync(out).isDirectory()) return 'tfjs';
+  } catch {
+    // does not exist yet
+  }
+  if (path.extname(out) === '') return 'tfjs';
+  throw new RangeError(v.message('an output ending in .h5, .keras or .json, or a directory (or --to tfjs|h5|keras)', 'output', out));
+}
+
+/** Reads `input`, checks its weights against its (or the built) config, and writes `output`. */
+export async function convertModel(input: string, output: string, options: ConvertOptions = {}): Promise<ConvertResult> {
+  if (typeof input !== 'string') throw v.typeError('string', 'input', input);
+  if (typeof output !== 'string') throw v.typeError('string', 'output', output);
+  if (output.length === 0) throw v.rangeError('non-empty path', 'output', output);
+  const to = options.to === undefined ? inferTarget(output) : v.oneOf(options.to, 'to', TARGETS);
+  if (options.quantize !== undefined) {
+    v.oneOf(options.quantize, 'quantize', ['uint8', 'uint16', 'float16'] as const);
+    if (to !== 'tfjs') throw new RangeError(v.message('no --quantize (quantization is a TF.js format feature)', `quantize for --to ${to}`, options.quantize));
+  }
+  const file = await readModelFile(input);
+  let config: KerasModelConfig | undefined = file.config;
+  let builtConfig = false;
+  if (config === undefined) {
+    if (options.architecture === undefined) {
+      throw new ModelFormatError('holds weights only (no model config): pass the architecture options, e.g. --arch v1 --alpha 0.25 --no-top --pooling avg', file.path);
+    }
+    const { buildArchitecture } = await import('../architectures/index.js');
+    const b: Record<string, unknown> = {};
+    for (const k of ['alpha', 'depthMultiplier', 'includeTop', 'pooling', 'classes', 'inputShape', 'minimalistic'] as const) {
+      if (options[k] !== undefined) b[k] = options[k];
+    }
+    config = buildArchitecture(options.architecture, b);
+    builtConfig = true;
+  }
+  const { analyzeModel } = await import('../keras/layers.js');
+  const { matchWeights } = await import('../keras/lower.js');
+  const analysis = analyzeModel(config);
+  // Every weight present with its shape; non-finite values are kept as they are (a conversion, not a load).
+  matchWeights(analysis, file.weights, { allowNonFinite: true });
+  const weights: NamedWeights = file.weights;
+  let written: string;
+  if (to === 'tfjs') {
+    const { writeTfjs } = await import('./tfjs-write.js');
+    const r = await writeTfjs(output, config, weights, options.quantize === undefined ? {} : { quantize: options.quantize });
+    written = r.modelJson;
+  } else if (to === 'h5') {
+    const { writeH5 } = await import('./h5.js');
+    await writeH5(output, config, weights);
+    written = path.resolve(output);
+  } else {
+    const { writeKeras3 } = await import('./keras3.js');
+    await writeKeras3(output, config, weights);
+    written = path.resolve(output);
+  }
+  return { from: file.format, to, input: file.path, output: written, weights: weights.size, parameters: analysis.totalParams, builtConfig };
+}
