@@ -372,6 +372,36 @@ describe('invalid options: RangeError / TypeError with the library template', ()
     expect(() => analyzeModel(tooSmall, { inputShape: [2, 2, 3] })).toThrow(RangeError);
   });
 
+  it('analyzeModel inlines a nested functional model (frozen MobileNet base under a new head)', () => {
+    const base = mobilenetV2({ alpha: 0.35, inputShape: [96, 96, 3], includeTop: false });
+    const baseAnalysis = analyzeModel(base);
+    const outer: KerasModelConfig = {
+      class_name: 'Functional',
+      config: {
+        name: 'fine_tuned',
+        layers: [
+          { class_name: 'InputLayer', name: 'input_2', config: { name: 'input_2', batch_input_shape: [null, 96, 96, 3] }, inbound_nodes: [] },
+          { class_name: 'Functional', name: base.config.name, config: { ...base.config, trainable: false } as never, inbound_nodes: [[['input_2', 0, 0, {}]]] },
+          { class_name: 'GlobalAveragePooling2D', name: 'gap', config: { name: 'gap' }, inbound_nodes: [[[base.config.name, 1, 0, {}]]] },
+          { class_name: 'Dropout', name: 'drop', config: { name: 'drop', rate: 0.2 }, inbound_nodes: [[['gap', 0, 0, {}]]] },
+          { class_name: 'Dense', name: 'head', config: { name: 'head', units: 5, activation: 'softmax' }, inbound_nodes: [[['drop', 0, 0, {}]]] },
+        ],
+        input_layers: [['input_2', 0, 0]],
+        output_layers: [['head', 0, 0]],
+      },
+    };
+    const a = analyzeModel(outer);
+    expect(a.outputShape).toEqual([5]);
+    expect(a.totalParams).toBe(baseAnalysis.totalParams + 1280 * 5 + 5);
+    expect(a.nonTrainableParams).toBe(baseAnalysis.totalParams);
+    expect(layer(a, 'gap').inbound).toEqual(['out_relu']);
+    expect(layer(a, 'Conv1').inbound).toEqual(['input_2']);
+    expect(identifyArchitecture(weightShapes(a), a.inputShape)).toMatchObject({ architecture: 'v2', alpha: 0.35, includeTop: false });
+    // It lowers like any flat model.
+    const lowered = lowerModel(a, randomWeights(a, 3));
+    expect(lowered.outputShape).toEqual([5]);
+  });
+
   it('analyzeModel orders layers topologically whatever the config order', () => {
     const cfg = mobilenetV2({ alpha: 0.35, inputShape: [64, 64, 3] });
     const shuffled = structuredClone(cfg);

@@ -396,7 +396,36 @@ function normalize(config: KerasModelConfig): { layers: NormalizedLayer[]; input
     if (!seen.has(ref[0])) throw new ModelFormatError(`model ${what} '${ref[0]}' is not a layer`);
     return ref[0];
   };
-  return { layers, input: refName(ins, 'input'), output: refName(outs, 'output'), name: typeof c.name === 'string' ? c.name : 'model' };
+  const input = refName(ins, 'input');
+  const output = refName(outs, 'output');
+  // A functional model used as a layer (e.g. a MobileNet base under a new head):
+  // its layers are inlined, its InputLayer replaced by the outer inbound tensor.
+  if (!layers.some((l) => l.className === 'Functional' || l.className === 'Model')) {
+    return { layers, input, output, name: typeof c.name === 'string' ? c.name : 'model' };
+  }
+  const flat: NormalizedLayer[] = [];
+  const redirect = new Map<string, string>();
+  const all = new Set(seen);
+  for (const l of layers) {
+    if (l.className !== 'Functional' && l.className !== 'Model') {
+      flat.push(l);
+      continue;
+    }
+    if (l.inbound.length !== 1) throw new UnsupportedLayerError(l.name, l.className, `a nested model with ${l.inbound.length} inputs`);
+    const inner = normalize({ class_name: l.className, config: l.config as unknown as KerasModelConfig['config'] });
+    const source = l.inbound[0] as string;
+    for (const il of inner.layers) {
+      if (il.name === inner.input) continue;
+      if (all.has(il.name)) throw new ModelFormatError(`layer '${il.name}' of nested model '${l.name}' has the name of another layer`);
+      all.add(il.name);
+      const config = l.config.trainable === false ? { ...il.config, trainable: false } : il.config;
+      flat.push({ ...il, config, inbound: il.inbound.map((n) => (n === inner.input ? source : n)) });
+    }
+    redirect.set(l.name, inner.output);
+  }
+  for (const l of flat) l.inbound = l.inbound.map((n) => redirect.get(n) ?? n);
+  if (redirect.has(input)) throw new ModelFormatError(`model input '${input}' is a nested model`);
+  return { layers: flat, input, output: redirect.get(output) ?? output, name: typeof c.name === 'string' ? c.name : 'model' };
 }
 
 /** Orders layers so each comes after its inbound layers, keeping the config's order where it already is one. */
