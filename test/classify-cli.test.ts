@@ -1,0 +1,270 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../lib/cli/index.js';
+import { hasShared, repoRoot, shared } from './helpers/shared.js';
+
+const run = promisify(execFile);
+
+function crc32(buf: Buffer): number {
+  let c = ~0;
+  for (const b of buf) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(td));
+  return Buffer.concat([len, td, crc]);
+}
+
+/** A tiny PNG whose header claims 20000 × 20000 pixels. */
+function pngHeaderBomb(): Buffer {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(20000, 0);
+  ihdr.writeUInt32BE(20000, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 2;
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', ihdr),
+    pngChunk('IDAT', zlib.deflateSync(Buffer.alloc(60001 * 4))),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+interface FakeIO {
+  io: { stdout: PassThrough & { isTTY?: boolean }; stderr: PassThrough & { isTTY?: boolean }; env: NodeJS.ProcessEnv; cwd: string };
+  out: () => string;
+  err: () => string;
+}
+
+function fakeIO(cwd: string, env: NodeJS.ProcessEnv = {}, tty = false): FakeIO {
+  const out: string[] = [];
+  const err: string[] = [];
+  const stdout = new PassThrough() as PassThrough & { isTTY?: boolean };
+  const stderr = new PassThrough() as PassThrough & { isTTY?: boolean; columns?: number };
+  if (tty) {
+    stderr.isTTY = true;
+    stderr.columns = 100;
+  }
+  stdout.on('data', (d: Buffer) => out.push(d.toString()));
+  stderr.on('data', (d: Buffer) => err.push(d.toString()));
+  return { io: { stdout, stderr, env, cwd }, out: () => out.join(''), err: () => err.join('') };
+}
+
+interface Line {
+  file: string;
+  predictions?: Array<{ index: number; label: string; probability: number }>;
+  error?: string;
+}
+
+function parseLines(text: string): Line[] {
+  expect(text.endsWith('\n')).toBe(true);
+  return text
+    .slice(0, -1)
+    .split('\n')
+    .map((l) => JSON.parse(l) as Line);
+}
+
+let tmp: string;
+let mixed: string;
+let weights025: string;
+
+beforeAll(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mobilenet-cli-'));
+  mixed = path.join(tmp, 'mixed');
+  fs.mkdirSync(path.join(mixed, 'sub', 'deeper'), { recursive: true });
+  fs.mkdirSync(path.join(mixed, '.hidden'));
+  if (hasShared) {
+    weights025 = shared('models', 'mobilenet_v1_0.25_224', 'model.json');
+    fs.copyFileSync(shared('images', 'cat.jpg'), path.join(mixed, 'a-cat.jpg'));
+    fs.copyFileSync(shared('images', 'imagenet-sample', 'n01440764_tench.JPEG'), path.join(mixed, 'sub', 'deeper', 'tench.JPEG'));
+    fs.copyFileSync(shared('images', 'cat.jpg'), path.join(mixed, '.hidden', 'skipped.jpg'));
+  }
+  fs.writeFileSync(path.join(mixed, 'b-not-an-image.jpg'), 'hello, I am text\n');
+  fs.writeFileSync(path.join(mixed, 'c-empty.png'), '');
+  fs.writeFileSync(
+    path.join(mixed, 'd-one-pixel.png'),
+    await sharp(Buffer.from([200, 30, 30]), { raw: { width: 1, height: 1, channels: 3 } }).png().toBuffer(),
+  );
+  fs.writeFileSync(path.join(mixed, 'e-bomb.png'), pngHeaderBomb());
+  fs.symlinkSync(path.join(mixed, 'nowhere.jpg'), path.join(mixed, 'f-dangling.jpg'));
+  fs.writeFileSync(path.join(mixed, 'notes.txt'), 'not an image extension: not walked');
+  const noise = Buffer.alloc(64 * 64 * 3);
+  for (let i = 0; i < noise.length; i++) noise[i] = (i * 7919) % 251;
+  const jpeg = await sharp(noise, { raw: { width: 64, height: 64, channels: 3 } }).jpeg().toBuffer();
+  fs.writeFileSync(path.join(mixed, 'sub', 'g-truncated.jpg'), jpeg.subarray(0, Math.floor(jpeg.length / 2)));
+});
+
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+describe.skipIf(!hasShared)('mobilenet classify (in process)', () => {
+  it('--json on a directory with mixed files: one parseable line per file, per-file errors, exit 2', async () => {
+    const f = fakeIO(tmp);
+    const code = await main(['classify', 'mixed', '--weights', weights025, '--json', '--top', '3'], f.io);
+    expect(code).toBe(2);
+    const lines = parseLines(f.out());
+    expect(lines.map((l) => l.file)).toEqual([
+      path.join('mixed', 'a-cat.jpg'),
+      path.join('mixed', 'b-not-an-image.jpg'),
+      path.join('mixed', 'c-empty.png'),
+      path.join('mixed', 'd-one-pixel.png'),
+      path.join('mixed', 'e-bomb.png'),
+      path.join('mixed', 'f-dangling.jpg'),
+      path.join('mixed', 'sub', 'deeper', 'tench.JPEG'),
+      path.join('mixed', 'sub', 'g-truncated.jpg'),
+    ]);
+    const byName = new Map(lines.map((l) => [path.basename(l.file), l]));
+    // Good images: predictions (TF.js reference: cat → kit_fox 0.5570 with the 0.25 model; tench → tench).
+    expect(byName.get('a-cat.jpg')!.predictions!.map((p) => p.label)[0]).toBe('kit_fox');
+    expect(byName.get('a-cat.jpg')!.predictions![0]!.probability).toBeCloseTo(0.557, 3);
+    expect(byName.get('a-cat.jpg')!.predictions).toHaveLength(3);
+    expect(byName.get('tench.JPEG')!.predictions![0]!.index).toBe(0);
+    // 1×1 works (upscaled).
+    expect(byName.get('d-one-pixel.png')!.predictions).toHaveLength(3);
+    // Bad ones: an error string each, no predictions.
+    expect(byName.get('b-not-an-image.jpg')!.error).toMatch(/not an image/);
+    expect(byName.get('c-empty.png')!.error).toMatch(/empty file/);
+    expect(byName.get('e-bomb.png')!.error).toMatch(/too large|pixel limit/i);
+    expect(byName.get('f-dangling.jpg')!.error).toMatch(/file not found/);
+    expect(byName.get('g-truncated.jpg')!.error).toMatch(/cannot decode/);
+    for (const l of lines) expect(l.predictions === undefined).toBe(l.error !== undefined);
+    // Not a TTY: nothing on stderr at all in JSON mode.
+    expect(f.err()).toBe('');
+  });
+
+  it('human output: a table per image on stdout, errors on stderr, exit 2', async () => {
+    const f = fakeIO(mixed);
+    const code = await main(['classify', 'a-cat.jpg', 'c-empty.png', '--weights', weights025], f.io);
+    expect(code).toBe(2);
+    const out = f.out();
+    expect(out.split('\n')[0]).toBe('a-cat.jpg');
+    expect(out).toMatch(/ {2}1\. {2}55\.\d\d% {3}278 {2}kit_fox/);
+    expect(out.match(/^ +\d\. /gm)).toHaveLength(5);
+    expect(out).not.toContain('c-empty.png');
+    expect(f.err()).toBe('c-empty.png: error: empty file (0 bytes)\n');
+  });
+
+  it('exit 0 when all succeed; globs; MOBILENET_WEIGHTS; --resize squash; --batch', async () => {
+    const f = fakeIO(mixed, { MOBILENET_WEIGHTS: weights025 });
+    const code = await main(['classify', 'sub/**/*.JPEG', 'a-cat.jpg', '--json', '--batch', '2', '--top', '1'], f.io);
+    expect(code).toBe(0);
+    const lines = parseLines(f.out());
+    expect(lines.map((l) => l.file)).toEqual(['sub/deeper/tench.JPEG', 'a-cat.jpg']);
+    expect(lines[0]!.predictions![0]!.label).toBe('tench');
+    expect(lines[1]!.predictions).toHaveLength(1);
+    expect(lines[1]!.predictions![0]!.label).toBe('kit_fox');
+    // --resize squash: cat.jpg is square, so squash and crop give the same input and answer;
+    // the tench photo is not, and its probabilities change.
+    const g = fakeIO(mixed, { MOBILENET_WEIGHTS: weights025 });
+    expect(await main(['classify', 'a-cat.jpg', 'sub/deeper/tench.JPEG', '--json', '--resize', 'squash', '--top', '1'], g.io)).toBe(0);
+    const squashed = parseLines(g.out());
+    expect(squashed[0]!.predictions![0]!.label).toBe('kit_fox');
+    expect(squashed[0]!.predictions![0]!.probability).toBeCloseTo(lines[1]!.predictions![0]!.probability, 5);
+    expect(Math.abs(squashed[1]!.predictions![0]!.probability - lines[0]!.predictions![0]!.probability)).toBeGreaterThan(1e-3);
+  });
+
+  it('a glob matching nothing is a per-argument error', async () => {
+    const f = fakeIO(mixed);
+    const code = await main(['classify', 'nothing/*.png', 'a-cat.jpg', '--json', '--weights', weights025], f.io);
+    expect(code).toBe(2);
+    const lines = parseLines(f.out());
+    expect(lines).toEqual([
+      { file: 'nothing/*.png', error: 'no files match this pattern' },
+      expect.objectContaining({ file: 'a-cat.jpg', predictions: expect.any(Array) }),
+    ]);
+  });
+
+  it('progress goes to stderr only, and only when stderr is a TTY', async () => {
+    const f = fakeIO(tmp, {}, true);
+    const code = await main(['classify', 'mixed', '--weights', weights025, '--json'], f.io);
+    expect(code).toBe(2);
+    const err = f.err();
+    expect(err).toMatch(/\d+\/8 .*img\/s ETA/);
+    expect(err).toContain('8/8 100%');
+    const out = f.out();
+    expect(out).not.toMatch(/img\/s|ETA|\r|\x1b/);
+    expect(parseLines(out)).toHaveLength(8);
+  });
+
+  it('custom labels for the model outputs', async () => {
+    const labelsFile = path.join(tmp, 'labels.txt');
+    fs.writeFileSync(labelsFile, Array.from({ length: 1000 }, (_, i) => `custom_${i}`).join('\n'));
+    const f = fakeIO(mixed);
+    expect(await main(['classify', 'a-cat.jpg', '--json', '--top', '1', '--weights', weights025, '--labels', labelsFile], f.io)).toBe(0);
+    expect(parseLines(f.out())[0]!.predictions![0]!.label).toBe('custom_278');
+  });
+
+  it('usage errors exit 1 without output on stdout', async () => {
+    const cases = [
+      ['classify'],
+      ['classify', 'a-cat.jpg', '--top', '0'],
+      ['classify', 'a-cat.jpg', '--top', 'x'],
+      ['classify', 'a-cat.jpg', '--batch', '-1'],
+      ['classify', 'a-cat.jpg', '--resize', 'stretch'],
+      ['classify', 'a-cat.jpg', '--arch', 'v9'],
+      ['classify', 'a-cat.jpg', '--frobnicate'],
+      ['classify', 'a-cat.jpg', '--weights', path.join(tmp, 'no-such-model.json')],
+    ];
+    for (const args of cases) {
+      const f = fakeIO(mixed);
+      expect(await main(args, f.io), args.join(' ')).toBe(1);
+      expect(f.out()).toBe('');
+      expect(f.err()).toMatch(/^mobilenet classify: /);
+    }
+    const top = fakeIO(mixed);
+    await main(['classify', 'a-cat.jpg', '--top', '0', '--weights', weights025], top.io);
+    expect(top.err()).toContain('Expected positive integer for --top but received "0"');
+  });
+
+  it('--help', async () => {
+    const f = fakeIO(tmp);
+    expect(await main(['classify', '--help'], f.io)).toBe(0);
+    expect(f.out()).toContain('Usage: mobilenet classify');
+  });
+});
+
+describe.skipIf(!hasShared)('bin/mobilenet.js (built package, real process)', () => {
+  beforeAll(async () => {
+    await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: repoRoot, timeout: 240_000 });
+  }, 300_000);
+
+  it('classify --json: stdout is JSON lines only, exit code 2 with a bad file', async () => {
+    const bin = path.join(repoRoot, 'bin', 'mobilenet.js');
+    const err = await run(process.execPath, [bin, 'classify', path.join(mixed, 'a-cat.jpg'), path.join(mixed, 'c-empty.png'), '--json', '--weights', weights025], {
+      cwd: tmp,
+      env: { ...process.env, MOBILENET_WEIGHTS: '' },
+    }).then(
+      () => null,
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+    expect(err).not.toBeNull();
+    expect(err!.code).toBe(2);
+    const lines = parseLines(err!.stdout);
+    expect(lines[0]!.predictions![0]!.label).toBe('kit_fox');
+    expect(lines[1]!.error).toMatch(/empty file/);
+    expect(err!.stderr).toBe('');
+  });
+
+  it('classify with all images good: exit 0', async () => {
+    const bin = path.join(repoRoot, 'bin', 'mobilenet.js');
+    const { stdout } = await run(process.execPath, [bin, 'classify', 'a-cat.jpg', '--top', '2', '--weights', weights025], { cwd: mixed });
+    expect(stdout.split('\n')[0]).toBe('a-cat.jpg');
+    expect(stdout).toContain('kit_fox');
+  });
+});
