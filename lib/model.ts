@@ -18,7 +18,7 @@ import { lowerModel, type LowerStats } from './keras/lower.js';
 import { formatSummary, type SummaryOptions } from './keras/summary.js';
 import { randomWeights } from './keras/random.js';
 import type { Architecture, KerasModelConfig, ModelAnalysis, NamedWeights, Preprocessing } from './keras/types.js';
-import { buildArchitecture, ARCHITECTURES, type ArchitectureOptions } from './architectures/index.js';
+import { buildArchitecture, identifyArchitecture, ARCHITECTURES, type ArchitectureOptions } from './architectures/index.js';
 import { readModelFile, type ModelFormat } from './formats/index.js';
 
 export interface ModelOptions {
@@ -289,15 +289,27 @@ export async function loadModel(path: string, options: ModelOptions = {}): Promi
   const file = await readModelFile(path);
   let config = file.config;
   if (config === undefined) {
-    if (o.architecture === undefined) {
+    // Weights only: the architecture options say what to build; what they leave out
+    // (or all of it) is recognized from the weights' names and shapes when possible.
+    const shapes = new Map([...file.weights].map(([k, t]) => [k, t.shape] as [string, number[]]));
+    const ident = identifyArchitecture(shapes, o.inputShape ?? [224, 224, 3]);
+    const architecture = o.architecture ?? ident?.architecture;
+    if (architecture === undefined) {
       throw new ModelFormatError(
-        `holds weights only (no model config): pass the architecture options, e.g. { architecture: 'v1', alpha: 0.25, includeTop: false, pooling: 'avg' }`,
+        `holds weights only (no model config) and they are not recognized as a MobileNet: pass the architecture options, e.g. { architecture: 'v1', alpha: 0.25, includeTop: false, pooling: 'avg' }`,
         file.path,
       );
     }
-    config = buildArchitecture(o.architecture, builderOptions(o));
-    const { inputShape: _unused, ...rest } = o;
-    return Model.fromConfig(config, file.weights, rest, { format: file.format, path: file.path });
+    const filled: ModelOptions = { ...o, architecture };
+    if (ident !== undefined && ident.architecture === architecture) {
+      if (filled.alpha === undefined) filled.alpha = ident.alpha;
+      if (filled.depthMultiplier === undefined && ident.depthMultiplier !== undefined) filled.depthMultiplier = ident.depthMultiplier;
+      if (filled.minimalistic === undefined && ident.minimalistic !== undefined) filled.minimalistic = ident.minimalistic;
+      if (filled.includeTop === undefined) filled.includeTop = ident.includeTop;
+      if (filled.classes === undefined && ident.classes !== undefined && filled.includeTop) filled.classes = ident.classes;
+    }
+    config = buildArchitecture(architecture, builderOptions(filled));
+    return Model.fromConfig(config, file.weights, filled, { format: file.format, path: file.path });
   }
   return Model.fromConfig(config, file.weights, o, { format: file.format, path: file.path });
 }

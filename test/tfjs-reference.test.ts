@@ -139,6 +139,68 @@ describe.skipIf(!hasShared)('Keras MobileNet V1 (TF.js layers, float32) against 
   }, 60_000);
 });
 
+describe.skipIf(!hasShared)('Keras HDF5 weights-only file (official V1 0.25 no-top) against TensorFlow.js', () => {
+  const h5 = (): string => shared('models', 'keras-h5', 'mobilenet_2_5_224_tf_no_top.h5');
+
+  it('every tensor equals the same-named tensor of the 0.25 TF.js model bit for bit', async () => {
+    const a = await readModelFile(h5());
+    const b = await readModelFile(shared('models', 'mobilenet_v1_0.25_224'));
+    expect(a.format).toBe('h5');
+    expect(a.config).toBeUndefined();
+    expect(a.weights.size).toBe(135);
+    for (const [name, w] of a.weights) {
+      const o = b.weights.get(name);
+      expect(o, name).toBeDefined();
+      expect(w.shape).toEqual(o!.shape);
+      expect(Buffer.from(w.data.buffer, w.data.byteOffset, w.data.byteLength).equals(Buffer.from(o!.data.buffer, o!.data.byteOffset, o!.data.byteLength)), name).toBe(true);
+    }
+    expect([...b.weights.keys()].filter((k) => !a.weights.has(k)).sort()).toEqual(['conv_preds/bias', 'conv_preds/kernel']);
+  });
+
+  it("pooled features equal TensorFlow.js's global_average_pooling2d_1 output within 1e-4", async () => {
+    const model = await loadModel(h5(), { architecture: 'v1', alpha: 0.25, includeTop: false, pooling: 'avg', backend: BACKEND, threads: 2 });
+    // Recognized from the weights alone too (same graph).
+    const auto = await loadModel(h5(), { pooling: 'avg', backend: 'reference' });
+    await tf.setBackend('cpu');
+    const dir = shared('models', 'mobilenet_v1_0.25_224');
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8')) as { modelTopology: tf.io.ModelArtifacts['modelTopology']; weightsManifest: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }> };
+    const full = await tf.loadLayersModel({
+      load: async () => {
+        const bytes = Buffer.concat(json.weightsManifest.flatMap((g) => g.paths.map((p) => fs.readFileSync(path.join(dir, p)))));
+        return {
+          modelTopology: json.modelTopology,
+          weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
+          weightData: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+        };
+      },
+    });
+    const features = tf.model({ inputs: full.inputs, outputs: full.getLayer('global_average_pooling2d_1').output as tf.SymbolicTensor });
+    try {
+      expect(model.outputShape).toEqual([256]);
+      expect(auto.architecture).toBe('v1');
+      expect(auto.outputShape).toEqual([256]);
+      const x = new Float32Array(2 * SIZE);
+      x.set(readF32(shared('reference', 'cat.224.f32')), 0);
+      x.set(await preprocess(shared('images', 'imagenet-sample', 'n01514859_hen.JPEG')), SIZE);
+      const ours = await model.predict(x, { batch: 2 });
+      const t = tf.tensor4d(x, [2, 224, 224, 3]);
+      const y = features.predict(t) as tf.Tensor;
+      const theirs = y.dataSync() as Float32Array;
+      t.dispose();
+      y.dispose();
+      expect(theirs.length).toBe(512);
+      const d = maxAbsDiff(ours, theirs);
+      console.log(`[h5] pooled features ${BACKEND} vs tfjs cpu: max abs difference ${d.toExponential(2)} (max feature ${Math.max(...theirs).toFixed(3)})`);
+      expect(d).toBeLessThanOrEqual(1e-4);
+      expect(maxAbsDiff(await auto.predict(x, { batch: 2 }), ours)).toBeLessThanOrEqual(1e-5);
+    } finally {
+      model.dispose();
+      auto.dispose();
+      full.dispose();
+    }
+  }, 120_000);
+});
+
 // ---------------------------------------------------------------------------
 // The reader against tfjs-core.
 // ---------------------------------------------------------------------------
