@@ -13,16 +13,26 @@ AddonData& GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(
 
 std::string StatusName(xnn_status status) {
   switch (static_cast<int>(status)) {
-    case 0: return "xnn_status_success";
-    case 1: return "xnn_status_uninitialized";
-    case 2: return "xnn_status_invalid_parameter";
-    case 3: return "xnn_status_invalid_state";
-    case 4: return "xnn_status_unsupported_parameter";
-    case 5: return "xnn_status_unsupported_hardware";
-    case 6: return "xnn_status_out_of_memory";
-    case 7: return "xnn_status_reallocation_required";
-    case 8: return "xnn_status_deprecated";
-    default: return "xnn_status_" + std::to_string(static_cast<int>(status));
+    case 0:
+      return "xnn_status_success";
+    case 1:
+      return "xnn_status_uninitialized";
+    case 2:
+      return "xnn_status_invalid_parameter";
+    case 3:
+      return "xnn_status_invalid_state";
+    case 4:
+      return "xnn_status_unsupported_parameter";
+    case 5:
+      return "xnn_status_unsupported_hardware";
+    case 6:
+      return "xnn_status_out_of_memory";
+    case 7:
+      return "xnn_status_reallocation_required";
+    case 8:
+      return "xnn_status_deprecated";
+    default:
+      return "xnn_status_" + std::to_string(static_cast<int>(status));
   }
 }
 
@@ -69,11 +79,20 @@ std::string Describe(const Napi::Value& value) {
     Napi::TypedArray t = value.As<Napi::TypedArray>();
     const char* kind = "TypedArray";
     switch (t.TypedArrayType()) {
-      case napi_float32_array: kind = "Float32Array"; break;
-      case napi_float64_array: kind = "Float64Array"; break;
-      case napi_uint8_array: kind = "Uint8Array"; break;
-      case napi_int32_array: kind = "Int32Array"; break;
-      default: break;
+      case napi_float32_array:
+        kind = "Float32Array";
+        break;
+      case napi_float64_array:
+        kind = "Float64Array";
+        break;
+      case napi_uint8_array:
+        kind = "Uint8Array";
+        break;
+      case napi_int32_array:
+        kind = "Int32Array";
+        break;
+      default:
+        break;
     }
     return std::string(kind) + "(" + std::to_string(t.ElementLength()) + ")";
   }
@@ -153,11 +172,11 @@ Napi::Float32Array ToFloat32Array(Napi::Env env, const Napi::Value& v, const std
 
 std::vector<uint32_t> ToUint32Array(Napi::Env env, const Napi::Value& v, const std::string& name,
                                     int count, uint32_t min, uint32_t max, size_t maxCount) {
-  std::string what = count >= 0 ? "array of " + std::to_string(count) + " integers in [" +
-                                      std::to_string(min) + ", " + std::to_string(max) + "]"
-                                : "array of at most " + std::to_string(maxCount) +
-                                      " integers in [" + std::to_string(min) + ", " +
-                                      std::to_string(max) + "]";
+  std::string what = count >= 0
+                         ? "array of " + std::to_string(count) + " integers in [" +
+                               std::to_string(min) + ", " + std::to_string(max) + "]"
+                         : "array of at most " + std::to_string(maxCount) + " integers in [" +
+                               std::to_string(min) + ", " + std::to_string(max) + "]";
   if (!v.IsArray()) ThrowType(env, what, name, v);
   Napi::Array a = v.As<Napi::Array>();
   uint32_t n = a.Length();
@@ -170,7 +189,8 @@ std::vector<uint32_t> ToUint32Array(Napi::Env env, const Napi::Value& v, const s
     Napi::Value e = a.Get(i);
     if (!e.IsNumber()) ThrowType(env, what, name, v);
     double d = e.As<Napi::Number>().DoubleValue();
-    if (!std::isfinite(d) || d != std::floor(d) || d < min || d > max) ThrowRange(env, what, name, v);
+    if (!std::isfinite(d) || d != std::floor(d) || d < min || d > max)
+      ThrowRange(env, what, name, v);
     out.push_back(static_cast<uint32_t>(d));
   }
   return out;
@@ -179,7 +199,8 @@ std::vector<uint32_t> ToUint32Array(Napi::Env env, const Napi::Value& v, const s
 uint64_t CheckedProduct(Napi::Env env, const std::vector<size_t>& dims, const std::string& name) {
   uint64_t p = 1;
   for (size_t d : dims) {
-    if (d == 0) ThrowRangeMessage(env, "Expected positive dimensions for " + name + " but received 0");
+    if (d == 0)
+      ThrowRangeMessage(env, "Expected positive dimensions for " + name + " but received 0");
     if (p > kMaxElements / d) {
       ThrowRangeMessage(env, "Expected at most " + std::to_string(kMaxElements) + " elements for " +
                                  name + " but received more");

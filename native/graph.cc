@@ -43,19 +43,32 @@ void Pair(Napi::Env env, const Napi::Object& o, const char* key, uint32_t out[2]
 
 const char* OpName(Op op) {
   switch (op) {
-    case Op::kConv2d: return "conv2d";
-    case Op::kDepthwiseConv2d: return "depthwiseConv2d";
-    case Op::kAdd: return "add";
-    case Op::kMultiply: return "multiply";
-    case Op::kClamp: return "clamp";
-    case Op::kHardswish: return "hardswish";
-    case Op::kSigmoid: return "sigmoid";
-    case Op::kSoftmax: return "softmax";
-    case Op::kGlobalAveragePool: return "globalAveragePool";
-    case Op::kAveragePool2d: return "averagePool2d";
-    case Op::kFullyConnected: return "fullyConnected";
-    case Op::kPad: return "pad";
-    case Op::kReshape: return "reshape";
+    case Op::kConv2d:
+      return "conv2d";
+    case Op::kDepthwiseConv2d:
+      return "depthwiseConv2d";
+    case Op::kAdd:
+      return "add";
+    case Op::kMultiply:
+      return "multiply";
+    case Op::kClamp:
+      return "clamp";
+    case Op::kHardswish:
+      return "hardswish";
+    case Op::kSigmoid:
+      return "sigmoid";
+    case Op::kSoftmax:
+      return "softmax";
+    case Op::kGlobalAveragePool:
+      return "globalAveragePool";
+    case Op::kAveragePool2d:
+      return "averagePool2d";
+    case Op::kFullyConnected:
+      return "fullyConnected";
+    case Op::kPad:
+      return "pad";
+    case Op::kReshape:
+      return "reshape";
   }
   return "?";
 }
@@ -72,21 +85,20 @@ std::string NodeId(const GraphData& g, size_t i) {
 }
 
 Napi::Function Graph::Init(Napi::Env env) {
-  return DefineClass(
-      env, "Graph",
-      {
-          InstanceMethod<&Graph::Input>("input"),
-          InstanceMethod<&Graph::Constant>("constant"),
-          InstanceMethod<&Graph::AddNode>("addNode"),
-          InstanceMethod<&Graph::Output>("output"),
-          InstanceMethod<&Graph::Shape>("shape"),
-          InstanceMethod<&Graph::Compile>("compile"),
-          InstanceMethod<&Graph::Dispose>("dispose"),
-          InstanceAccessor<&Graph::GetDisposed>("disposed"),
-          InstanceAccessor<&Graph::GetTensorCount>("tensorCount"),
-          InstanceAccessor<&Graph::GetNodeCount>("nodeCount"),
-          InstanceAccessor<&Graph::GetWeightBytes>("weightBytes"),
-      });
+  return DefineClass(env, "Graph",
+                     {
+                         InstanceMethod<&Graph::Input>("input"),
+                         InstanceMethod<&Graph::Constant>("constant"),
+                         InstanceMethod<&Graph::AddNode>("addNode"),
+                         InstanceMethod<&Graph::Output>("output"),
+                         InstanceMethod<&Graph::Shape>("shape"),
+                         InstanceMethod<&Graph::Compile>("compile"),
+                         InstanceMethod<&Graph::Dispose>("dispose"),
+                         InstanceAccessor<&Graph::GetDisposed>("disposed"),
+                         InstanceAccessor<&Graph::GetTensorCount>("tensorCount"),
+                         InstanceAccessor<&Graph::GetNodeCount>("nodeCount"),
+                         InstanceAccessor<&Graph::GetWeightBytes>("weightBytes"),
+                     });
 }
 
 Graph::Graph(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Graph>(info) {
@@ -138,7 +150,8 @@ void Graph::Account(Napi::Env env, const FloatBuffer& buffer) {
   data_->weight_bytes += static_cast<size_t>(bytes);
 }
 
-uint32_t Graph::NewTensor(Napi::Env env, std::vector<size_t> shape, bool batched, FloatBuffer data) {
+uint32_t Graph::NewTensor(Napi::Env env, std::vector<size_t> shape, bool batched,
+                          FloatBuffer data) {
   GraphData& g = Live(env);
   if (g.tensors.size() >= (1u << 24)) ThrowRangeMessage(env, "Expected fewer tensors for graph");
   if (shape.size() > kMaxRank + (batched ? 0 : 1)) {
@@ -164,7 +177,8 @@ FloatBuffer Graph::CopyWeights(Napi::Env env, const Napi::Value& v, const std::s
 Napi::Value Graph::Input(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   GraphData& g = Live(env);
-  if (g.input >= 0) ThrowRangeMessage(env, "Expected one input for graph but received a second input()");
+  if (g.input >= 0)
+    ThrowRangeMessage(env, "Expected one input for graph but received a second input()");
   std::vector<uint32_t> s = ToUint32Array(env, info[0], "shape", -1, 1, kMaxDim, kMaxRank);
   uint32_t id = NewTensor(env, std::vector<size_t>(s.begin(), s.end()), true, nullptr);
   g.input = id;
@@ -227,7 +241,9 @@ Napi::Value Graph::AddNode(const Napi::CallbackInfo& info) {
     const bool dw = op == "depthwiseConv2d";
     n.op = dw ? Op::kDepthwiseConv2d : Op::kConv2d;
     const TensorRecord& x = TensorArg(env, o.Get("input"), "input", true, &n.input);
-    if (x.shape.size() != 3) ThrowRangeMessage(env, "Expected input of rank 3 (H, W, C) for " + op + " but received " + ShapeString(x.shape));
+    if (x.shape.size() != 3)
+      ThrowRangeMessage(env, "Expected input of rank 3 (H, W, C) for " + op + " but received " +
+                                 ShapeString(x.shape));
     const std::vector<size_t> xs = x.shape;  // (tensors may reallocate below)
     Pair(env, o, "kernel", n.kernel, 1);
     Pair(env, o, "stride", n.stride, 1);
@@ -239,40 +255,56 @@ Napi::Value Graph::AddNode(const Napi::CallbackInfo& info) {
     if (dw) {
       n.input_channels = ToUint32(env, o.Get("inputChannels"), "inputChannels", 1, kMaxDim);
       n.depth_multiplier = ToUint32(env, o.Get("depthMultiplier"), "depthMultiplier", 1, kMaxDim);
-      if (n.input_channels != xs[2]) ThrowRange(env, "inputChannels equal to the input's " + std::to_string(xs[2]), "inputChannels", o.Get("inputChannels"));
+      if (n.input_channels != xs[2])
+        ThrowRange(env, "inputChannels equal to the input's " + std::to_string(xs[2]),
+                   "inputChannels", o.Get("inputChannels"));
       out_c = n.input_channels * n.depth_multiplier;
       filter_len = uint64_t{n.kernel[0]} * n.kernel[1] * out_c;
     } else {
       n.groups = ToUint32(env, o.Get("groups"), "groups", 1, kMaxDim);
-      n.group_input_channels = ToUint32(env, o.Get("groupInputChannels"), "groupInputChannels", 1, kMaxDim);
-      n.group_output_channels = ToUint32(env, o.Get("groupOutputChannels"), "groupOutputChannels", 1, kMaxDim);
+      n.group_input_channels =
+          ToUint32(env, o.Get("groupInputChannels"), "groupInputChannels", 1, kMaxDim);
+      n.group_output_channels =
+          ToUint32(env, o.Get("groupOutputChannels"), "groupOutputChannels", 1, kMaxDim);
       if (uint64_t{n.groups} * n.group_input_channels != xs[2]) {
-        ThrowRange(env, "groups * groupInputChannels equal to the input's " + std::to_string(xs[2]) + " channels", "groupInputChannels", o.Get("groupInputChannels"));
+        ThrowRange(env,
+                   "groups * groupInputChannels equal to the input's " + std::to_string(xs[2]) +
+                       " channels",
+                   "groupInputChannels", o.Get("groupInputChannels"));
       }
       out_c = n.groups * n.group_output_channels;
       filter_len = uint64_t{out_c} * n.kernel[0] * n.kernel[1] * n.group_input_channels;
     }
-    if (filter_len > kMaxElements || out_c > kMaxDim) ThrowRangeMessage(env, "Expected a smaller filter for " + op);
+    if (filter_len > kMaxElements || out_c > kMaxDim)
+      ThrowRangeMessage(env, "Expected a smaller filter for " + op);
     bounds();
     n.filter = CopyWeights(env, o.Get("filter"), "filter", filter_len, false);
     n.bias = CopyWeights(env, o.Get("bias"), "bias", out_c, true);
-    uint32_t oh = ConvOutputSize(xs[0], n.kernel[0], n.stride[0], n.dilation[0], n.padding[0], n.padding[2]);
-    uint32_t ow = ConvOutputSize(xs[1], n.kernel[1], n.stride[1], n.dilation[1], n.padding[3], n.padding[1]);
-    if (oh == 0 || ow == 0) ThrowRangeMessage(env, "Expected kernel no larger than the padded input for " + op + " but received " + ShapeString(xs));
+    uint32_t oh =
+        ConvOutputSize(xs[0], n.kernel[0], n.stride[0], n.dilation[0], n.padding[0], n.padding[2]);
+    uint32_t ow =
+        ConvOutputSize(xs[1], n.kernel[1], n.stride[1], n.dilation[1], n.padding[3], n.padding[1]);
+    if (oh == 0 || ow == 0)
+      ThrowRangeMessage(env, "Expected kernel no larger than the padded input for " + op +
+                                 " but received " + ShapeString(xs));
     out = {oh, ow, out_c};
   } else if (op == "add" || op == "multiply") {
     n.op = op == "add" ? Op::kAdd : Op::kMultiply;
     const TensorRecord& a = TensorArg(env, o.Get("a"), "a", false, &n.input);
     const TensorRecord& b = TensorArg(env, o.Get("b"), "b", false, &n.input2);
-    if (!a.batched && !b.batched) ThrowRange(env, "at least one activation tensor", "a", o.Get("a"));
+    if (!a.batched && !b.batched)
+      ThrowRange(env, "at least one activation tensor", "a", o.Get("a"));
     size_t rank = std::max(a.shape.size(), b.shape.size());
     size_t batched_rank = std::max(a.batched ? a.shape.size() : 0, b.batched ? b.shape.size() : 0);
-    if (rank > batched_rank) ThrowRangeMessage(env, "Expected a constant of rank at most " + std::to_string(batched_rank) + " for " + op + " but received rank " + std::to_string(rank));
+    if (rank > batched_rank)
+      ThrowRangeMessage(env, "Expected a constant of rank at most " + std::to_string(batched_rank) +
+                                 " for " + op + " but received rank " + std::to_string(rank));
     for (size_t i = 0; i < rank; i++) {
       size_t da = i + a.shape.size() >= rank ? a.shape[i + a.shape.size() - rank] : 1;
       size_t db = i + b.shape.size() >= rank ? b.shape[i + b.shape.size() - rank] : 1;
       if (da != db && da != 1 && db != 1) {
-        ThrowRangeMessage(env, "Expected broadcastable shapes for " + op + " but received " + ShapeString(a.shape) + " and " + ShapeString(b.shape));
+        ThrowRangeMessage(env, "Expected broadcastable shapes for " + op + " but received " +
+                                   ShapeString(a.shape) + " and " + ShapeString(b.shape));
       }
       out.push_back(std::max(da, db));
     }
@@ -283,7 +315,9 @@ Napi::Value Graph::AddNode(const Napi::CallbackInfo& info) {
     out = x.shape;
     double lo = ToBound(env, o.Get("min"), "min");
     double hi = ToBound(env, o.Get("max"), "max");
-    if (!(lo < hi)) ThrowRangeMessage(env, "Expected min < max for clamp but received " + Describe(o.Get("min")) + " and " + Describe(o.Get("max")));
+    if (!(lo < hi))
+      ThrowRangeMessage(env, "Expected min < max for clamp but received " + Describe(o.Get("min")) +
+                                 " and " + Describe(o.Get("max")));
     n.output_min = static_cast<float>(lo);
     n.output_max = static_cast<float>(hi);
   } else if (op == "hardswish" || op == "sigmoid" || op == "softmax") {
@@ -294,18 +328,24 @@ Napi::Value Graph::AddNode(const Napi::CallbackInfo& info) {
   } else if (op == "globalAveragePool") {
     n.op = Op::kGlobalAveragePool;
     const TensorRecord& x = TensorArg(env, o.Get("input"), "input", true, &n.input);
-    if (x.shape.size() != 3) ThrowRangeMessage(env, "Expected input of rank 3 (H, W, C) for " + op + " but received " + ShapeString(x.shape));
+    if (x.shape.size() != 3)
+      ThrowRangeMessage(env, "Expected input of rank 3 (H, W, C) for " + op + " but received " +
+                                 ShapeString(x.shape));
     out = {1, 1, x.shape[2]};
   } else if (op == "averagePool2d") {
     n.op = Op::kAveragePool2d;
     const TensorRecord& x = TensorArg(env, o.Get("input"), "input", true, &n.input);
-    if (x.shape.size() != 3) ThrowRangeMessage(env, "Expected input of rank 3 (H, W, C) for " + op + " but received " + ShapeString(x.shape));
+    if (x.shape.size() != 3)
+      ThrowRangeMessage(env, "Expected input of rank 3 (H, W, C) for " + op + " but received " +
+                                 ShapeString(x.shape));
     const std::vector<size_t> xs = x.shape;
     Pair(env, o, "pool", n.kernel, 1);
     Pair(env, o, "stride", n.stride, 1);
     uint32_t oh = ConvOutputSize(xs[0], n.kernel[0], n.stride[0], 1, 0, 0);
     uint32_t ow = ConvOutputSize(xs[1], n.kernel[1], n.stride[1], 1, 0, 0);
-    if (oh == 0 || ow == 0) ThrowRangeMessage(env, "Expected pool no larger than the input for " + op + " but received " + ShapeString(xs));
+    if (oh == 0 || ow == 0)
+      ThrowRangeMessage(env, "Expected pool no larger than the input for " + op + " but received " +
+                                 ShapeString(xs));
     out = {oh, ow, xs[2]};
   } else if (op == "fullyConnected") {
     n.op = Op::kFullyConnected;
@@ -314,7 +354,10 @@ Napi::Value Graph::AddNode(const Napi::CallbackInfo& info) {
     const std::vector<size_t> xs = x.shape;
     n.input_channels = ToUint32(env, o.Get("inputChannels"), "inputChannels", 1, kMaxDim);
     n.output_channels = ToUint32(env, o.Get("outputChannels"), "outputChannels", 1, kMaxDim);
-    if (n.input_channels != xs.back()) ThrowRange(env, "inputChannels equal to the input's last dimension " + std::to_string(xs.back()), "inputChannels", o.Get("inputChannels"));
+    if (n.input_channels != xs.back())
+      ThrowRange(env,
+                 "inputChannels equal to the input's last dimension " + std::to_string(xs.back()),
+                 "inputChannels", o.Get("inputChannels"));
     uint64_t len = uint64_t{n.input_channels} * n.output_channels;
     if (len > kMaxElements) ThrowRangeMessage(env, "Expected smaller weights for fullyConnected");
     bounds();
@@ -327,11 +370,14 @@ Napi::Value Graph::AddNode(const Napi::CallbackInfo& info) {
     const TensorRecord& x = TensorArg(env, o.Get("input"), "input", true, &n.input);
     const std::vector<size_t> xs = x.shape;
     int rank = static_cast<int>(xs.size());
-    std::vector<uint32_t> pre = ToUint32Array(env, o.Get("prePadding"), "prePadding", rank, 0, kMaxDim);
-    std::vector<uint32_t> post = ToUint32Array(env, o.Get("postPadding"), "postPadding", rank, 0, kMaxDim);
+    std::vector<uint32_t> pre =
+        ToUint32Array(env, o.Get("prePadding"), "prePadding", rank, 0, kMaxDim);
+    std::vector<uint32_t> post =
+        ToUint32Array(env, o.Get("postPadding"), "postPadding", rank, 0, kMaxDim);
     n.pre_padding.assign(pre.begin(), pre.end());
     n.post_padding.assign(post.begin(), post.end());
-    n.pad_value = static_cast<float>(Has(o, "value") ? ToFinite(env, o.Get("value"), "value") : 0.0);
+    n.pad_value =
+        static_cast<float>(Has(o, "value") ? ToFinite(env, o.Get("value"), "value") : 0.0);
     for (int i = 0; i < rank; i++) out.push_back(xs[i] + pre[i] + post[i]);
   } else if (op == "reshape") {
     n.op = Op::kReshape;
@@ -340,11 +386,16 @@ Napi::Value Graph::AddNode(const Napi::CallbackInfo& info) {
     std::vector<uint32_t> s = ToUint32Array(env, o.Get("shape"), "shape", -1, 1, kMaxDim, kMaxRank);
     n.new_shape.assign(s.begin(), s.end());
     if (CheckedProduct(env, n.new_shape, "shape") != CheckedProduct(env, xs, "input")) {
-      ThrowRangeMessage(env, "Expected shape with " + std::to_string(CheckedProduct(env, xs, "input")) + " elements for reshape but received " + ShapeString(n.new_shape));
+      ThrowRangeMessage(env, "Expected shape with " +
+                                 std::to_string(CheckedProduct(env, xs, "input")) +
+                                 " elements for reshape but received " + ShapeString(n.new_shape));
     }
     out = n.new_shape;
   } else {
-    ThrowRange(env, "a known op (conv2d, depthwiseConv2d, add, multiply, clamp, hardswish, sigmoid, softmax, globalAveragePool, averagePool2d, fullyConnected, pad, reshape)", "node.op", o.Get("op"));
+    ThrowRange(env,
+               "a known op (conv2d, depthwiseConv2d, add, multiply, clamp, hardswish, sigmoid, "
+               "softmax, globalAveragePool, averagePool2d, fullyConnected, pad, reshape)",
+               "node.op", o.Get("op"));
   }
   n.output = NewTensor(env, std::move(out), true, nullptr);
   Account(env, n.filter);
@@ -360,7 +411,9 @@ Napi::Value Graph::Compile(const Napi::CallbackInfo& info) {
   uint32_t threads = ToUint32(env, info[1], "threads", 1, kMaxThreads);
   if (g.input < 0) ThrowRangeMessage(env, "Expected an input() in graph but received none");
   if (g.output < 0) ThrowRangeMessage(env, "Expected an output() in graph but received none");
-  if (g.output == g.input) ThrowRangeMessage(env, "Expected an output computed by at least one node but received the input");
+  if (g.output == g.input)
+    ThrowRangeMessage(env,
+                      "Expected an output computed by at least one node but received the input");
   // Every batched tensor must fit with the batch prepended.
   for (const TensorRecord& t : g.tensors) {
     if (!t.batched) continue;

@@ -18,7 +18,8 @@ Napi::Value XnnpackInfo(const Napi::CallbackInfo& info) {
   o.Set("commit", MOBILENET_XNNPACK_COMMIT);
 #else
   o.Set("source", "system");
-  if (std::string(MOBILENET_XNNPACK_VERSION).size() > 0) o.Set("version", MOBILENET_XNNPACK_VERSION);
+  if (std::string(MOBILENET_XNNPACK_VERSION).size() > 0)
+    o.Set("version", MOBILENET_XNNPACK_VERSION);
 #endif
   o.Set("napiVersion", NAPI_VERSION);
   o.Set("initialized", GetAddonData(env).init_status == xnn_status_success);

@@ -22,7 +22,8 @@ Napi::Error BusyError(Napi::Env env) {
 
 Napi::Array ShapeArray(Napi::Env env, const std::vector<size_t>& shape) {
   Napi::Array a = Napi::Array::New(env, shape.size());
-  for (size_t i = 0; i < shape.size(); i++) a.Set(i, Napi::Number::New(env, static_cast<double>(shape[i])));
+  for (size_t i = 0; i < shape.size(); i++)
+    a.Set(i, Napi::Number::New(env, static_cast<double>(shape[i])));
   return a;
 }
 
@@ -59,7 +60,9 @@ class RunWorker : public Napi::AsyncWorker {
     Napi::Env env = Env();
     owner_->FinishRun();
     if (status_ != xnn_status_success) {
-      Napi::Error e = Napi::Error::New(env, "XNNPACK failed to run the graph: xnn_invoke_runtime failed (" + StatusName(status_) + ")");
+      Napi::Error e =
+          Napi::Error::New(env, "XNNPACK failed to run the graph: xnn_invoke_runtime failed (" +
+                                    StatusName(status_) + ")");
       e.Value().Set("status", Napi::String::New(env, StatusName(status_)));
       deferred_.Reject(e.Value());
     } else {
@@ -159,7 +162,8 @@ Napi::Value Runtime::RunSync(const Napi::CallbackInfo& info) {
   Napi::Float32Array out = info[1].As<Napi::Float32Array>();
   std::memcpy(model_->input->data(), in.Data(), model_->input->size() * sizeof(float));
   xnn_status s = xnn_invoke_runtime(model_->runtime.get());
-  if (s != xnn_status_success) ThrowXnnError(env, "XNNPACK failed to run the graph: xnn_invoke_runtime failed", s);
+  if (s != xnn_status_success)
+    ThrowXnnError(env, "XNNPACK failed to run the graph: xnn_invoke_runtime failed", s);
   std::memcpy(out.Data(), model_->output->data(), model_->output->size() * sizeof(float));
   return env.Undefined();
 }

@@ -21,8 +21,8 @@ constexpr uint32_t kOutputExternalId = 1;
 
 struct BuildResult {
   xnn_status status = xnn_status_success;
-  std::string what;     // the XNNPACK call that failed
-  int64_t node = -1;    // index of the failing node, -1 when not known
+  std::string what;   // the XNNPACK call that failed
+  int64_t node = -1;  // index of the failing node, -1 when not known
 };
 
 class SubgraphBuilder {
@@ -123,10 +123,10 @@ class SubgraphBuilder {
   BuildResult DefineNode(const NodeRecord& n) {
     uint32_t in = 0, in2 = 0, out = 0, filter = 0, bias = XNN_INVALID_VALUE_ID;
     xnn_status s = xnn_status_success;
-#define MOBILENET_CHECK(call, name)                       \
-  do {                                                    \
-    s = (call);                                           \
-    if (s != xnn_status_success) return {s, name, -1};    \
+#define MOBILENET_CHECK(call, name)                    \
+  do {                                                 \
+    s = (call);                                        \
+    if (s != xnn_status_success) return {s, name, -1}; \
   } while (0)
     const bool binary = n.op == Op::kAdd || n.op == Op::kMultiply;
     if (!binary) MOBILENET_CHECK(Activation(n.input, &in), "xnn_define_tensor_value");
@@ -134,20 +134,23 @@ class SubgraphBuilder {
     switch (n.op) {
       case Op::kConv2d: {
         size_t oc = size_t{n.groups} * n.group_output_channels;
-        MOBILENET_CHECK(Static({oc, n.kernel[0], n.kernel[1], n.group_input_channels}, n.filter, &filter), "xnn_define_tensor_value");
+        MOBILENET_CHECK(
+            Static({oc, n.kernel[0], n.kernel[1], n.group_input_channels}, n.filter, &filter),
+            "xnn_define_tensor_value");
         if (n.bias) MOBILENET_CHECK(Static({oc}, n.bias, &bias), "xnn_define_tensor_value");
-        MOBILENET_CHECK(xnn_define_convolution_2d(
-                            subgraph_.get(), n.padding[0], n.padding[1], n.padding[2], n.padding[3],
-                            n.kernel[0], n.kernel[1], n.stride[0], n.stride[1], n.dilation[0],
-                            n.dilation[1], n.groups, n.group_input_channels,
-                            n.group_output_channels, n.output_min, n.output_max, in, filter, bias,
-                            out, 0),
-                        "xnn_define_convolution_2d");
+        MOBILENET_CHECK(
+            xnn_define_convolution_2d(subgraph_.get(), n.padding[0], n.padding[1], n.padding[2],
+                                      n.padding[3], n.kernel[0], n.kernel[1], n.stride[0],
+                                      n.stride[1], n.dilation[0], n.dilation[1], n.groups,
+                                      n.group_input_channels, n.group_output_channels, n.output_min,
+                                      n.output_max, in, filter, bias, out, 0),
+            "xnn_define_convolution_2d");
         break;
       }
       case Op::kDepthwiseConv2d: {
         size_t oc = n.input_channels * n.depth_multiplier;
-        MOBILENET_CHECK(Static({1, n.kernel[0], n.kernel[1], oc}, n.filter, &filter), "xnn_define_tensor_value");
+        MOBILENET_CHECK(Static({1, n.kernel[0], n.kernel[1], oc}, n.filter, &filter),
+                        "xnn_define_tensor_value");
         if (n.bias) MOBILENET_CHECK(Static({oc}, n.bias, &bias), "xnn_define_tensor_value");
         MOBILENET_CHECK(xnn_define_depthwise_convolution_2d(
                             subgraph_.get(), n.padding[0], n.padding[1], n.padding[2], n.padding[3],
@@ -163,14 +166,19 @@ class SubgraphBuilder {
         MOBILENET_CHECK(Operand(n.input, rank, &in), "xnn_define_tensor_value");
         MOBILENET_CHECK(Operand(n.input2, rank, &in2), "xnn_define_tensor_value");
         if (n.op == Op::kAdd) {
-          MOBILENET_CHECK(xnn_define_add2(subgraph_.get(), n.output_min, n.output_max, in, in2, out, 0), "xnn_define_add2");
+          MOBILENET_CHECK(
+              xnn_define_add2(subgraph_.get(), n.output_min, n.output_max, in, in2, out, 0),
+              "xnn_define_add2");
         } else {
-          MOBILENET_CHECK(xnn_define_multiply2(subgraph_.get(), n.output_min, n.output_max, in, in2, out, 0), "xnn_define_multiply2");
+          MOBILENET_CHECK(
+              xnn_define_multiply2(subgraph_.get(), n.output_min, n.output_max, in, in2, out, 0),
+              "xnn_define_multiply2");
         }
         break;
       }
       case Op::kClamp:
-        MOBILENET_CHECK(xnn_define_clamp(subgraph_.get(), n.output_min, n.output_max, in, out, 0), "xnn_define_clamp");
+        MOBILENET_CHECK(xnn_define_clamp(subgraph_.get(), n.output_min, n.output_max, in, out, 0),
+                        "xnn_define_clamp");
         break;
       case Op::kHardswish:
         MOBILENET_CHECK(xnn_define_hardswish(subgraph_.get(), in, out, 0), "xnn_define_hardswish");
@@ -188,28 +196,41 @@ class SubgraphBuilder {
 #else
         const uint32_t flags = 0;
 #endif
-        MOBILENET_CHECK(xnn_define_global_average_pooling_2d(subgraph_.get(), -INFINITY, INFINITY, in, out, flags), "xnn_define_global_average_pooling_2d");
+        MOBILENET_CHECK(xnn_define_global_average_pooling_2d(subgraph_.get(), -INFINITY, INFINITY,
+                                                             in, out, flags),
+                        "xnn_define_global_average_pooling_2d");
         break;
       }
       case Op::kAveragePool2d:
-        MOBILENET_CHECK(xnn_define_average_pooling_2d(subgraph_.get(), 0, 0, 0, 0, n.kernel[0], n.kernel[1], n.stride[0], n.stride[1], -INFINITY, INFINITY, in, out, 0), "xnn_define_average_pooling_2d");
+        MOBILENET_CHECK(xnn_define_average_pooling_2d(subgraph_.get(), 0, 0, 0, 0, n.kernel[0],
+                                                      n.kernel[1], n.stride[0], n.stride[1],
+                                                      -INFINITY, INFINITY, in, out, 0),
+                        "xnn_define_average_pooling_2d");
         break;
       case Op::kFullyConnected: {
-        MOBILENET_CHECK(Static({n.output_channels, n.input_channels}, n.filter, &filter), "xnn_define_tensor_value");
-        if (n.bias) MOBILENET_CHECK(Static({n.output_channels}, n.bias, &bias), "xnn_define_tensor_value");
-        MOBILENET_CHECK(xnn_define_fully_connected(subgraph_.get(), n.output_min, n.output_max, in, filter, bias, out, 0), "xnn_define_fully_connected");
+        MOBILENET_CHECK(Static({n.output_channels, n.input_channels}, n.filter, &filter),
+                        "xnn_define_tensor_value");
+        if (n.bias)
+          MOBILENET_CHECK(Static({n.output_channels}, n.bias, &bias), "xnn_define_tensor_value");
+        MOBILENET_CHECK(xnn_define_fully_connected(subgraph_.get(), n.output_min, n.output_max, in,
+                                                   filter, bias, out, 0),
+                        "xnn_define_fully_connected");
         break;
       }
       case Op::kPad: {
         std::vector<size_t> pre(1, 0), post(1, 0);
         pre.insert(pre.end(), n.pre_padding.begin(), n.pre_padding.end());
         post.insert(post.end(), n.post_padding.begin(), n.post_padding.end());
-        MOBILENET_CHECK(xnn_define_static_constant_pad(subgraph_.get(), pre.data(), post.data(), n.pad_value, in, out, 0), "xnn_define_static_constant_pad");
+        MOBILENET_CHECK(xnn_define_static_constant_pad(subgraph_.get(), pre.data(), post.data(),
+                                                       n.pad_value, in, out, 0),
+                        "xnn_define_static_constant_pad");
         break;
       }
       case Op::kReshape: {
         std::vector<size_t> dims = Batched(n.new_shape);
-        MOBILENET_CHECK(xnn_define_static_reshape(subgraph_.get(), dims.size(), dims.data(), in, out, 0), "xnn_define_static_reshape");
+        MOBILENET_CHECK(
+            xnn_define_static_reshape(subgraph_.get(), dims.size(), dims.data(), in, out, 0),
+            "xnn_define_static_reshape");
         break;
       }
     }
@@ -259,7 +280,10 @@ std::unique_ptr<CompiledModel> CompileModel(Napi::Env env, const GraphData& g, u
   BuildResult r = builder.Build(g.nodes.size());
   if (r.status != xnn_status_success) {
     std::string label = r.node >= 0 ? NodeLabel(g, static_cast<size_t>(r.node)) : std::string();
-    ThrowXnnError(env, "XNNPACK rejected " + (label.empty() ? std::string("the graph") : "node " + label) + ": " + r.what + " failed",
+    ThrowXnnError(env,
+                  "XNNPACK rejected " +
+                      (label.empty() ? std::string("the graph") : "node " + label) + ": " + r.what +
+                      " failed",
                   r.status, r.node >= 0 ? NodeId(g, static_cast<size_t>(r.node)) : std::string());
   }
   SubgraphPtr subgraph = builder.Take();
@@ -274,13 +298,19 @@ std::unique_ptr<CompiledModel> CompileModel(Napi::Env env, const GraphData& g, u
     if (hi > 0 && TryPrefix(g, batch, hi, model->pool.get()) != xnn_status_success) {
       while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (TryPrefix(g, batch, mid, model->pool.get()) != xnn_status_success) hi = mid;
-        else lo = mid + 1;
+        if (TryPrefix(g, batch, mid, model->pool.get()) != xnn_status_success)
+          hi = mid;
+        else
+          lo = mid + 1;
       }
       label = NodeLabel(g, lo - 1);
       node = NodeId(g, lo - 1);
     }
-    ThrowXnnError(env, "XNNPACK rejected " + (label.empty() ? std::string("the graph") : "node " + label) + ": xnn_create_runtime_v2 failed", s, node);
+    ThrowXnnError(env,
+                  "XNNPACK rejected " +
+                      (label.empty() ? std::string("the graph") : "node " + label) +
+                      ": xnn_create_runtime_v2 failed",
+                  s, node);
   }
   model->runtime.reset(rt);
 
@@ -311,7 +341,8 @@ std::unique_ptr<CompiledModel> CompileModel(Napi::Env env, const GraphData& g, u
       {kOutputExternalId, model->output->data()},
   };
   s = xnn_setup_runtime(model->runtime.get(), 2, externals);
-  if (s != xnn_status_success) ThrowXnnError(env, "XNNPACK could not set up the runtime: xnn_setup_runtime failed", s);
+  if (s != xnn_status_success)
+    ThrowXnnError(env, "XNNPACK could not set up the runtime: xnn_setup_runtime failed", s);
   return model;
 }
 
