@@ -1,0 +1,89 @@
+/**
+ * The issue's acceptance test: `mobilenet classify ../shared/images/imagenet-sample
+ * --weights <model.json> --json` gives top-1 / top-5 on the 250 labelled
+ * images within 0.5 points of the TensorFlow.js reference of
+ * ../shared/README.md (0.75: 88.4 / 97.6, 0.25: 61.2 / 81.2), and the
+ * shipped default model (quantized 0.75) stays within 0.5 points of float32.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { main } from '../lib/cli/index.js';
+import { defaultModelPath } from '../lib/default-model.js';
+import { hasShared, repoRoot, shared } from './helpers/shared.js';
+
+interface Line {
+  file: string;
+  predictions?: Array<{ index: number; label: string; probability: number }>;
+  error?: string;
+}
+
+async function classifyDir(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; lines: Line[]; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  stdout.on('data', (d: Buffer) => out.push(d.toString()));
+  stderr.on('data', (d: Buffer) => err.push(d.toString()));
+  const code = await main(['classify', shared('images', 'imagenet-sample'), '--json', '--batch', '10', ...args], {
+    stdout,
+    stderr,
+    env,
+    cwd: repoRoot,
+  });
+  const text = out.join('');
+  const lines = text
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as Line);
+  return { code, lines, stderr: err.join('') };
+}
+
+function score(lines: Line[]): { n: number; top1: number; top5: number } {
+  const labels = JSON.parse(fs.readFileSync(shared('images', 'imagenet-sample', 'labels.json'), 'utf8')) as Record<string, number>;
+  let top1 = 0;
+  let top5 = 0;
+  for (const l of lines) {
+    const want = labels[path.basename(l.file)];
+    expect(want, l.file).toBeDefined();
+    expect(l.error, l.file).toBeUndefined();
+    expect(l.predictions).toHaveLength(5);
+    if (l.predictions![0]!.index === want) top1++;
+    if (l.predictions!.some((p) => p.index === want)) top5++;
+  }
+  return { n: lines.length, top1: (100 * top1) / lines.length, top5: (100 * top5) / lines.length };
+}
+
+// 0.5 points of 250 images: at most one image either way.
+const TOL = 0.5 + 1e-9;
+
+describe.skipIf(!hasShared)('accuracy on the 250 labelled ImageNet sample images (CLI --json)', () => {
+  it('V1 0.75-224: within 0.5 points of TF.js 88.4 / 97.6', async () => {
+    const r = await classifyDir(['--weights', shared('models', 'mobilenet_v1_0.75_224', 'model.json')]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const s = score(r.lines);
+    expect(s.n).toBe(250);
+    expect(Math.abs(s.top1 - 88.4)).toBeLessThanOrEqual(TOL);
+    expect(Math.abs(s.top5 - 97.6)).toBeLessThanOrEqual(TOL);
+  });
+
+  it('V1 0.25-224: within 0.5 points of TF.js 61.2 / 81.2', async () => {
+    const r = await classifyDir(['--weights', shared('models', 'mobilenet_v1_0.25_224', 'model.json')]);
+    expect(r.code).toBe(0);
+    const s = score(r.lines);
+    expect(s.n).toBe(250);
+    expect(Math.abs(s.top1 - 61.2)).toBeLessThanOrEqual(TOL);
+    expect(Math.abs(s.top5 - 81.2)).toBeLessThanOrEqual(TOL);
+  });
+
+  it.skipIf(!fs.existsSync(defaultModelPath()))('the shipped default model (no --weights): within 0.5 points of float32 88.4 / 97.6', async () => {
+    const r = await classifyDir([], {});
+    expect(r.code).toBe(0);
+    const s = score(r.lines);
+    expect(s.n).toBe(250);
+    expect(Math.abs(s.top1 - 88.4)).toBeLessThanOrEqual(TOL);
+    expect(Math.abs(s.top5 - 97.6)).toBeLessThanOrEqual(TOL);
+  });
+});
