@@ -126,6 +126,40 @@ describe('mobilenet info (builder)', () => {
   });
 });
 
+describe('mobilenet info on files written by lib/formats (.keras, full .h5, weights-only .h5)', () => {
+  it('reads the architecture back from each', async () => {
+    const { buildArchitecture } = await import('../lib/architectures/index.js');
+    const { analyzeModel } = await import('../lib/keras/layers.js');
+    const { randomWeights } = await import('../lib/keras/random.js');
+    const { writeKeras3 } = await import('../lib/formats/keras3.js');
+    const { writeH5 } = await import('../lib/formats/h5.js');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'info-cli-'));
+    try {
+      const v3 = buildArchitecture('v3-small', { alpha: 0.75, inputShape: [96, 96, 3] });
+      const v3a = analyzeModel(v3);
+      const v3w = randomWeights(v3a, 1);
+      await writeKeras3(path.join(dir, 'v3.keras'), v3, v3w);
+      await writeH5(path.join(dir, 'v3.h5'), v3, v3w);
+      for (const [file, format] of [['v3.keras', 'keras3'], ['v3.h5', 'h5']]) {
+        const j = await infoJson(path.join(dir, file));
+        expect(j).toMatchObject({ format, architecture: 'v3-small', alpha: 0.75, parameters: v3a.totalParams, inputShape: [96, 96, 3], outputShape: [1000] });
+      }
+      const v2 = buildArchitecture('v2', { alpha: 0.5, includeTop: false });
+      const v2a = analyzeModel(v2);
+      await writeH5(path.join(dir, 'v2-weights.h5'), undefined, randomWeights(v2a, 2));
+      expect(await infoJson(path.join(dir, 'v2-weights.h5'))).toMatchObject({
+        format: 'h5', architecture: 'v2', alpha: 0.5, includeTop: false, parameters: v2a.totalParams, outputShape: [7, 7, 1280],
+      });
+      // --arch must agree with what the weights are.
+      const wrong = await info(path.join(dir, 'v2-weights.h5'), '--arch', 'v1');
+      expect(wrong.code).toBe(1);
+      expect(wrong.err).toContain('match no MobileNet v1');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
 describe.skipIf(!hasShared)('mobilenet info (files in ../shared)', () => {
   it.each([
     ['mobilenet_v1_0.75_224', 0.75, 2_601_976, 2_585_560],
