@@ -34,7 +34,7 @@ export function markdown(r: BenchResults, svgName?: string): string {
   const lines: string[] = [];
   lines.push(`### Benchmark ${r.mode === 'quick' ? '(quick)' : '(full)'} — ${r.date.slice(0, 16).replace('T', ' ')} UTC`);
   lines.push('');
-  lines.push(`Machine: ${m.cpu}, ${m.cores} cores (${m.flags.join(', ') || 'no ISA flags read'}), ${m.memory_gb} GB, ${m.os}; Node.js ${m.node}; XNNPACK ${m.xnnpack}.`);
+  lines.push(`Machine: ${m.cpu}, ${m.cores} cores (${m.flags.join(', ') || 'no ISA flags read'}), ${m.memory_gb} GB, ${m.os}; Node.js ${m.node}; XNNPACK ${m.xnnpack}. Load average at start ${m.load_avg?.join(' / ') ?? '?'}, at end ${r.load_avg_end?.join(' / ') ?? '?'} (1/5/15 min; above 0 means other processes competed for the cores).`);
   const st = r.settings as Record<string, unknown>;
   lines.push(
     `Method: every engine in its own process, same input; ${String(st.rounds)} interleaved rounds, ${String(st.warmup)} warm-up runs; ` +

@@ -82,6 +82,8 @@ export interface BenchResults {
   concurrency: ConcurrencyRow[];
   targets: TargetRow[];
   duration_s: number;
+  /** Load averages when the run ended. */
+  load_avg_end: number[];
 }
 
 interface Settings {
@@ -479,6 +481,7 @@ export async function runBench(argv: string[], io: { stdout: NodeJS.WritableStre
     concurrency: conc,
     targets: computeTargets(rows),
     duration_s: Math.round((Date.now() - start) / 1000),
+    load_avg_end: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
   const files = await writeReports(results, s.out);
   io.stdout.write(fs.readFileSync(files.md, 'utf8'));

@@ -11,6 +11,8 @@ export interface MachineInfo {
   os: string;
   memory_gb: number;
   host: string;
+  /** 1/5/15-minute load averages when the run started (other processes compete for the cores). */
+  load_avg: number[];
 }
 
 /** ISA extensions that matter for XNNPACK's f32 kernels. */
@@ -49,5 +51,6 @@ export async function machineInfo(): Promise<MachineInfo> {
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     memory_gb: Math.round(os.totalmem() / 2 ** 30),
     host: os.hostname(),
+    load_avg: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }

@@ -1,0 +1,73 @@
+/**
+ * Per-call overhead of the native path, side by side in one run:
+ * raw binding runSync, Runtime.runSync, Runtime.run (AsyncWorker + promise),
+ * on a tiny graph (overhead-dominated) and on a 112x112x32 depthwise+pointwise
+ * block (compute-dominated). Medians of rounds of timed loops.
+ *
+ *   npx tsx bench/native/overhead.ts [--threads 1] [--rounds 7]
+ */
+import { parseArgs } from 'node:util';
+import { Graph } from '../../lib/graph.js';
+import { lowerToNative } from '../../lib/backends/native.js';
+import { xnnpackInfo } from '../../lib/binding.js';
+
+const { values } = parseArgs({ options: { threads: { type: 'string', default: '1' }, rounds: { type: 'string', default: '7' } } });
+const threads = Number(values.threads);
+const rounds = Number(values.rounds);
+
+function random(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  });
+}
+
+function tiny(): Graph {
+  const g = new Graph();
+  g.output(g.clamp(g.input([4, 4, 4]), 0, 6));
+  return g;
+}
+
+function block(): Graph {
+  const g = new Graph();
+  const x = g.input([112, 112, 32]);
+  const d = g.depthwiseConv2d(x, { filter: random(9 * 32, 1), bias: random(32, 2), kernel: 3, padding: [1, 1, 1, 1], outputMin: 0, outputMax: 6 });
+  g.output(g.conv2d(d, { filter: random(64 * 32, 3), bias: random(64, 4), kernel: 1, outputChannels: 64, outputMin: 0, outputMax: 6 }));
+  return g;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
+async function time(iters: number, f: () => unknown | Promise<unknown>): Promise<number> {
+  const per: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < iters; i++) await f();
+    per.push(Number(process.hrtime.bigint() - t0) / 1e3 / iters);
+  }
+  return median(per);
+}
+
+const info = xnnpackInfo();
+console.log(`XNNPACK ${info.source} ${info.commit ?? info.version ?? ''}, threads ${threads}, ${rounds} rounds, microseconds per call (median)`);
+for (const [name, make, iters] of [['tiny clamp 4x4x4', tiny, 2000], ['dw3x3+pw 112x112x32->64', block, 30]] as const) {
+  const g = make();
+  const ng = lowerToNative(g);
+  const raw = ng.compile(1, threads);
+  const rt = await g.compile({ threads });
+  const x = random(rt.inputSize, 9);
+  const out = new Float32Array(rt.outputSize);
+  const rows: [string, number][] = [];
+  rows.push(['raw binding runSync', await time(iters, () => raw.runSync(x, out))]);
+  rows.push(['Runtime.runSync', await time(iters, () => rt.runSync(x, out))]);
+  rows.push(['Runtime.run (async)', await time(iters, () => rt.run(x, out))]);
+  console.log(`\n${name}`);
+  for (const [k, v] of rows) console.log(`  ${k.padEnd(22)} ${v.toFixed(2).padStart(10)} us`);
+  raw.dispose();
+  rt.dispose();
+  ng.dispose();
+}
