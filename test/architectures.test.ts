@@ -341,7 +341,7 @@ describe('invalid options: RangeError / TypeError with the library template', ()
     [() => mobilenetV3Large({ dropoutRate: -0.1 }), RangeError, 'Expected number in [0, 1) for dropoutRate but received -0.1'],
     [() => mobilenetV2({ includeTop: false, pooling: 'mean' as 'avg' }), RangeError, 'Expected one of "avg", "max" for pooling but received "mean"'],
     [() => mobilenetV3Small({ minimalistic: 1 as unknown as boolean }), TypeError, 'Expected boolean for minimalistic but received 1'],
-    [() => mobilenetV2({ classifierActivation: 'gelu' }), RangeError, 'Expected one of "softmax", "linear", "sigmoid", "relu", "relu6", "tanh", "hard_sigmoid", "swish" for classifierActivation but received "gelu"'],
+    [() => mobilenetV2({ classifierActivation: 'gelu' }), RangeError, 'Expected one of "softmax", "linear", "sigmoid", "relu", "relu6", "hard_sigmoid", "swish" for classifierActivation but received "gelu"'],
     [() => mobilenetV2({ depthMultiplier: 2 } as never), RangeError, 'Expected one of inputShape, alpha, includeTop, pooling, classes, classifierActivation for option name but received "depthMultiplier"'],
     [() => buildArchitecture('v4' as Architecture), RangeError, 'Expected one of "v1", "v2", "v3-small", "v3-large" for arch but received "v4"'],
     [() => mobilenetV1(null as never), TypeError, 'Expected object for options but received null'],

@@ -243,7 +243,7 @@ export interface CommonOptions {
   classifierActivation?: string | null;
 }
 
-export const CLASSIFIER_ACTIVATIONS = ['softmax', 'linear', 'sigmoid', 'relu', 'relu6', 'tanh', 'hard_sigmoid', 'swish'] as const;
+export const CLASSIFIER_ACTIVATIONS = ['softmax', 'linear', 'sigmoid', 'relu', 'relu6', 'hard_sigmoid', 'swish'] as const;
 
 export interface ResolvedCommon {
   inputShape: [number, number, number];

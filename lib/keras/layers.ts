@@ -15,7 +15,7 @@ import type { AnalyzedLayer, KerasLayerConfig, KerasModelConfig, ModelAnalysis, 
 
 /** Activation names a layer (`Activation`, or a conv/dense `activation`) may carry. */
 export const SUPPORTED_ACTIVATIONS: readonly string[] = [
-  'linear', 'relu', 'relu6', 'softmax', 'sigmoid', 'hard_sigmoid', 'hard_swish', 'hard_silu', 'swish', 'silu', 'tanh',
+  'linear', 'relu', 'relu6', 'softmax', 'sigmoid', 'hard_sigmoid', 'hard_swish', 'hard_silu', 'swish', 'silu',
 ];
 
 /** TFOpLambda functions (elementwise with a scalar or a broadcastable tensor). */
