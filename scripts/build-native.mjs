@@ -8,8 +8,9 @@
  * Where XNNPACK comes from, in this order:
  *  1. MOBILENET_XNNPACK_ARCHIVES=<dir>: the four pinned .tar.xz archives + SHA256SUMS
  *     (the layout of ../shared/vendor); hashes are verified before use.
- *  2. Otherwise the same pinned commits downloaded from GitHub (short timeout;
- *     skipped with MOBILENET_XNNPACK_DOWNLOAD=0).
+ *  2. Otherwise a finished cache entry of the same pinned commits (same recipe
+ *     and compiler), else the pinned commits downloaded from GitHub (short
+ *     timeout; skipped with MOBILENET_XNNPACK_DOWNLOAD=0).
  *  3. MOBILENET_XNNPACK=system, or when nothing above worked: Debian's
  *     libxnnpack-dev + libpthreadpool-dev (checked at configure time).
  *
@@ -167,6 +168,32 @@ function jobs() {
   return Number.isInteger(j) && j > 0 ? j : 2;
 }
 
+/**
+ * A finished cache entry of the pinned commits built with this recipe and
+ * compiler, whatever its origin (archives or download): lets a fresh clone
+ * without MOBILENET_XNNPACK_ARCHIVES reuse it instead of downloading.
+ */
+function findCachedBuild() {
+  const cache = cacheRoot();
+  if (!fs.existsSync(cache)) return null;
+  const recipe = sha256(recipeKey());
+  for (const entry of fs.readdirSync(cache)) {
+    const manifest = path.join(cache, entry, 'manifest.json');
+    if (entry.includes('.tmp-') || !fs.existsSync(manifest)) continue;
+    try {
+      const m = JSON.parse(fs.readFileSync(manifest, 'utf8'));
+      const samePins = PINS.every((p) => m.pins?.some((q) => q.repo === p.repo && q.commit === p.commit));
+      if (m.xnnpack === XNNPACK_COMMIT && samePins && m.recipe === recipe &&
+          LIBS.every((l) => fs.existsSync(path.join(cache, entry, 'lib', l)))) {
+        return path.join(cache, entry);
+      }
+    } catch {
+      // not ours or incomplete: ignore
+    }
+  }
+  return null;
+}
+
 /** Builds the pinned XNNPACK into the cache once; returns its prefix (lib/, include/). */
 async function ensureVendored(source) {
   const cache = cacheRoot();
@@ -223,6 +250,7 @@ async function ensureVendored(source) {
     const seconds = (Date.now() - started) / 1000;
     fs.writeFileSync(path.join(tmp, 'manifest.json'), `${JSON.stringify({
       xnnpack: XNNPACK_COMMIT, pins: PINS.map(({ repo, commit }) => ({ repo, commit })), origin: source.origin,
+      recipe: sha256(recipeKey()),
       libs: LIBS, builtAt: new Date().toISOString(), buildSeconds: seconds,
     }, null, 2)}\n`);
     fs.rmSync(src, { recursive: true, force: true });
@@ -255,9 +283,15 @@ async function main() {
   if (mode !== 'system') {
     let source = null;
     if (process.env.MOBILENET_XNNPACK_ARCHIVES) source = archiveSource(path.resolve(process.env.MOBILENET_XNNPACK_ARCHIVES));
-    else source = await downloadSource();
+    else {
+      prefix = findCachedBuild();
+      if (prefix) log(`reusing XNNPACK ${XNNPACK_COMMIT.slice(0, 8)} built in ${prefix}`);
+      else source = await downloadSource();
+    }
     if (source) prefix = await ensureVendored(source);
-    else if (mode === 'vendored') {
+    else if (prefix) {
+      // cached build found
+    } else if (mode === 'vendored') {
       throw new BuildError('MOBILENET_XNNPACK=vendored but no sources: set MOBILENET_XNNPACK_ARCHIVES=<dir with the pinned archives> or allow github.com downloads');
     } else log(`falling back to the system XNNPACK (${SYSTEM_APT})`);
   }
