@@ -239,6 +239,28 @@ describe.skipIf(!hasShared)('mobilenet classify (in process)', () => {
   });
 });
 
+describe('the shipped default model and example image (no ../shared needed)', () => {
+  it("without --weights or MOBILENET_WEIGHTS: examples/jack-o-lantern.jpg is a jack-o'-lantern", async () => {
+    const f = fakeIO(repoRoot, {});
+    expect(await main(['classify', 'examples/jack-o-lantern.jpg', '--json', '--top', '3'], f.io)).toBe(0);
+    const [line] = parseLines(f.out());
+    expect(line!.file).toBe('examples/jack-o-lantern.jpg');
+    expect(line!.predictions![0]!.index).toBe(607);
+    expect(line!.predictions![0]!.label).toBe("jack-o'-lantern");
+    expect(line!.predictions![0]!.probability).toBeGreaterThan(0.9);
+    // The SVG source decodes too (sharp renders it) and gives the same answer.
+    const g = fakeIO(repoRoot, {});
+    expect(await main(['classify', 'examples/jack-o-lantern.svg', '--json', '--top', '1'], g.io)).toBe(0);
+    expect(parseLines(g.out())[0]!.predictions![0]!.index).toBe(607);
+  });
+
+  it('MOBILENET_WEIGHTS pointing at a missing file is an error (exit 1), not a silent fallback', async () => {
+    const f = fakeIO(repoRoot, { MOBILENET_WEIGHTS: path.join(tmp, 'missing', 'model.json') });
+    expect(await main(['classify', 'examples/jack-o-lantern.jpg'], f.io)).toBe(1);
+    expect(f.err()).toMatch(/ModelFormatError.*missing/);
+  });
+});
+
 describe.skipIf(!hasShared)('bin/mobilenet.js (built package, real process)', () => {
   beforeAll(async () => {
     await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: repoRoot, timeout: 240_000 });
