@@ -172,15 +172,26 @@ describe.skipIf(!hasShared)('model.json fuzz (10,000 mutations of mobilenet_v1_0
     const shards = new Map<string, Uint8Array>();
     for (const f of fs.readdirSync(dir)) if (f !== 'model.json') shards.set(path.join(dir, f), fs.readFileSync(path.join(dir, f)));
     const reader = async (p: string): Promise<Uint8Array | null> => shards.get(p) ?? null;
-    const base = JSON.parse(text) as Json;
+    const baseConfig = JSON.stringify(parseModelJson(text, file).config);
     const rand = mulberry32(20240601);
     const pick = <T>(a: readonly T[]): T => a[Math.floor(rand() * a.length)] as T;
     const replacements: Json[] = [null, 0, -1, 1, 2.5, 1e9, -1e9, '', 'x', 'same', 'relu6', [], {}, [1], [0, 0], [[0, 1], [0, 1]], true, false, [null, 3, 3, 3]];
 
-    /** All [container, key] pairs of a JSON value. */
-    function slots(v: Json, out: Array<[Json[] | { [k: string]: Json }, string | number]>): void {
-      if (Array.isArray(v)) v.forEach((c, i) => (out.push([v, i]), slots(c, out)));
-      else if (v !== null && typeof v === 'object') for (const k of Object.keys(v)) out.push([v, k]), slots(v[k] as Json, out);
+    /** Paths (key lists) of every value in a JSON document, computed once on the original. */
+    const paths: Array<Array<string | number>> = [];
+    (function walk(v: Json, at: Array<string | number>): void {
+      if (Array.isArray(v)) v.forEach((c, i) => (paths.push([...at, i]), walk(c, [...at, i])));
+      else if (v !== null && typeof v === 'object') for (const k of Object.keys(v)) paths.push([...at, k]), walk(v[k] as Json, [...at, k]);
+    })(JSON.parse(text) as Json, []);
+    /** The container and key a path leads to in `doc`, or null when an earlier edit removed it. */
+    function locate(doc: Json, p: Array<string | number>): [Record<string | number, Json>, string | number] | null {
+      let c: Json = doc;
+      for (let i = 0; i < p.length - 1; i++) {
+        if (c === null || typeof c !== 'object') return null;
+        c = (c as Record<string | number, Json>)[p[i] as string | number] as Json;
+      }
+      if (c === null || typeof c !== 'object') return null;
+      return [c as Record<string | number, Json>, p[p.length - 1] as string | number];
     }
 
     const counts = { ok: 0, rejected: 0, lowered: 0 };
@@ -202,21 +213,20 @@ describe.skipIf(!hasShared)('model.json fuzz (10,000 mutations of mobilenet_v1_0
         else mutated = text.slice(0, at) + text.slice(at + 1 + Math.floor(rand() * 40));
       } else {
         // Structural: 1-3 edits of values anywhere in the document.
-        const doc = structuredClone(base);
-        const all: Array<[Json[] | { [k: string]: Json }, string | number]> = [];
-        slots(doc, all);
+        const doc = JSON.parse(text) as Json;
         for (let k = 0; k < 1 + Math.floor(rand() * 3); k++) {
-          const [c, key] = pick(all);
+          const at = locate(doc, pick(paths));
+          if (at === null) continue;
+          const [c, key] = at;
           const r = rand();
-          if (r < 0.2 && !Array.isArray(c)) delete (c as Record<string, Json>)[key as string];
+          if (r < 0.2 && !Array.isArray(c)) delete c[key];
           else if (r < 0.35) {
-            const [c2, k2] = pick(all);
-            (c as Record<string | number, Json>)[key] = structuredClone((c2 as Record<string | number, Json>)[k2] ?? null);
+            const from = locate(doc, pick(paths));
+            c[key] = from === null ? null : structuredClone(from[0][from[1]] ?? null);
           } else if (r < 0.55) {
-            const cur = (c as Record<string | number, Json>)[key];
-            if (typeof cur === 'number') (c as Record<string | number, Json>)[key] = pick([cur + 1, cur - 1, cur * 2, 0, -cur, 1e6]);
-            else (c as Record<string | number, Json>)[key] = pick(replacements);
-          } else (c as Record<string | number, Json>)[key] = pick(replacements);
+            const cur = c[key];
+            c[key] = typeof cur === 'number' ? pick([cur + 1, cur - 1, cur * 2, 0, -cur, 1e6]) : pick(replacements);
+          } else c[key] = pick(replacements);
         }
         mutated = JSON.stringify(doc);
       }
@@ -224,8 +234,11 @@ describe.skipIf(!hasShared)('model.json fuzz (10,000 mutations of mobilenet_v1_0
         const parsed = parseModelJson(mutated, file);
         const weights = await readManifestWeights(parsed.manifest, dir, file, reader);
         const analysis = analyzeModel(parsed.config);
-        lowerModel(analysis, weights);
-        counts.lowered++;
+        // Lowering (~10 ms here) only for configs that differ from the original, at most 300 times.
+        if (counts.lowered < 300 && JSON.stringify(parsed.config) !== baseConfig) {
+          lowerModel(analysis, weights);
+          counts.lowered++;
+        }
         counts.ok++;
       } catch (e) {
         if (!isLibraryError(e)) {
@@ -235,9 +248,10 @@ describe.skipIf(!hasShared)('model.json fuzz (10,000 mutations of mobilenet_v1_0
       }
     }
     const ms = Date.now() - start;
-    console.log(`[fuzz] ${N} model.json mutations in ${ms} ms: ${counts.ok} loaded and lowered, ${counts.rejected} rejected with library errors`);
+    console.log(`[fuzz] ${N} model.json mutations in ${ms} ms: ${counts.ok} read and analyzed (${counts.lowered} changed configs also lowered), ${counts.rejected} rejected with library errors`);
     expect(counts.ok + counts.rejected).toBe(N);
     expect(counts.rejected).toBeGreaterThan(N / 10);
     expect(counts.ok).toBeGreaterThan(100);
+    expect(counts.lowered).toBeGreaterThan(100);
   }, 120_000);
 });

@@ -192,10 +192,12 @@ export function matchWeights(analysis: ModelAnalysis, weights: NamedWeights, opt
   if (!options.allowNonFinite) {
     for (const name of expected.keys()) {
       const data = (weights.get(name) as WeightTensor).data;
-      for (let i = 0; i < data.length; i++) {
-        if (!Number.isFinite(data[i] as number)) {
-          throw new WeightMismatchError(`Weight ${name} holds a non-finite value (${data[i]}) at index ${i}`);
-        }
+      // x * 0 is NaN exactly for NaN and ±Infinity: one branch-free pass, then find the index.
+      let acc = 0;
+      for (let i = 0; i < data.length; i++) acc += (data[i] as number) * 0;
+      if (acc !== 0) {
+        const i = data.findIndex((x) => !Number.isFinite(x));
+        throw new WeightMismatchError(`Weight ${name} holds a non-finite value (${data[i]}) at index ${i}`);
       }
     }
   }
@@ -300,12 +302,20 @@ class Lowering {
       if (!Number.isInteger(groups) || groups < 1 || gin * groups !== cin) {
         throw new UnsupportedLayerError(layer.name, layer.className, `kernel ${fmt(kernelT.shape)} does not fit ${cin} input channels with groups ${groups}`);
       }
-      // HWIO → OHWI
+      // HWIO → OHWI: a [kh*kw*gin, cout] → [cout, kh*kw*gin] transpose when read as 2-D, done in cache-sized blocks.
       const src = kernelT.data;
       const filter = new Float32Array(src.length);
-      for (let y = 0; y < kh; y++) for (let xx = 0; xx < kw; xx++) for (let i = 0; i < gin; i++) {
-        const base = ((y * kw + xx) * gin + i) * cout;
-        for (let o = 0; o < cout; o++) filter[((o * kh + y) * kw + xx) * gin + i] = src[base + o] as number;
+      const rows = kh * kw * gin;
+      const B = 32;
+      for (let r0 = 0; r0 < rows; r0 += B) {
+        const r1 = Math.min(r0 + B, rows);
+        for (let o0 = 0; o0 < cout; o0 += B) {
+          const o1 = Math.min(o0 + B, cout);
+          for (let o = o0; o < o1; o++) {
+            const ob = o * rows;
+            for (let r = r0; r < r1; r++) filter[ob + r] = src[r * cout + o] as number;
+          }
+        }
       }
       node = this.add<LConv>({
         kind: 'conv', name: layer.name, inputs: [x], shape, filter, bias, outChannels: cout, kernel: [kh, kw], stride, dilation,
