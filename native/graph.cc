@@ -411,9 +411,6 @@ Napi::Value Graph::Compile(const Napi::CallbackInfo& info) {
   uint32_t threads = ToUint32(env, info[1], "threads", 1, kMaxThreads);
   if (g.input < 0) ThrowRangeMessage(env, "Expected an input() in graph but received none");
   if (g.output < 0) ThrowRangeMessage(env, "Expected an output() in graph but received none");
-  if (g.output == g.input)
-    ThrowRangeMessage(env,
-                      "Expected an output computed by at least one node but received the input");
   // Every batched tensor must fit with the batch prepended.
   for (const TensorRecord& t : g.tensors) {
     if (!t.batched) continue;

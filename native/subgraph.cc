@@ -36,6 +36,18 @@ class SubgraphBuilder {
     xnn_status s = xnn_create_subgraph(2, 0, &raw);
     if (s != xnn_status_success) return {s, "xnn_create_subgraph", -1};
     subgraph_.reset(raw);
+    if (static_cast<int64_t>(output_) == g_.input) {
+      // Identity graph (output() of the input): copy through a clamp to ±inf.
+      uint32_t in = 0, out = 0;
+      std::vector<size_t> dims = Batched(g_.tensors[output_].shape);
+      s = Define(dims, nullptr, kInputExternalId, XNN_VALUE_FLAG_EXTERNAL_INPUT, &in);
+      if (s != xnn_status_success) return {s, "xnn_define_tensor_value", -1};
+      s = Define(dims, nullptr, kOutputExternalId, XNN_VALUE_FLAG_EXTERNAL_OUTPUT, &out);
+      if (s != xnn_status_success) return {s, "xnn_define_tensor_value", -1};
+      s = xnn_define_clamp(subgraph_.get(), -INFINITY, INFINITY, in, out, 0);
+      if (s != xnn_status_success) return {s, "xnn_define_clamp", -1};
+      return {};
+    }
     for (size_t i = 0; i < count; i++) {
       BuildResult r = DefineNode(g_.nodes[i]);
       if (r.status != xnn_status_success) {

@@ -77,6 +77,15 @@ describe('native ops vs hand-computed values', () => {
     expect(info.napiVersion).toBe(8);
   });
 
+  it('identity graph (output() of the input) copies the input', async () => {
+    const g = new Graph();
+    g.output(g.input([3, 5]));
+    const rt = await g.compile({ batch: 2, threads: 1 });
+    const x = random(30, 5);
+    expect(rt.runSync(x)).toEqual(x);
+    rt.dispose();
+  });
+
   it('1x1 conv2d equals a matmul plus bias (batch 2)', async () => {
     const [h, w, c, oc] = [3, 4, 5, 7];
     const x = random(2 * h * w * c, 1);
