@@ -180,8 +180,17 @@ describe.skipIf(!hasShared)('model.json fuzz (10,000 mutations of mobilenet_v1_0
     /** Paths (key lists) of every value in a JSON document, computed once on the original. */
     const paths: Array<Array<string | number>> = [];
     (function walk(v: Json, at: Array<string | number>): void {
-      if (Array.isArray(v)) v.forEach((c, i) => (paths.push([...at, i]), walk(c, [...at, i])));
-      else if (v !== null && typeof v === 'object') for (const k of Object.keys(v)) paths.push([...at, k]), walk(v[k] as Json, [...at, k]);
+      if (Array.isArray(v)) {
+        v.forEach((c, i) => {
+          paths.push([...at, i]);
+          walk(c, [...at, i]);
+        });
+      } else if (v !== null && typeof v === 'object') {
+        for (const k of Object.keys(v)) {
+          paths.push([...at, k]);
+          walk(v[k] as Json, [...at, k]);
+        }
+      }
     })(JSON.parse(text) as Json, []);
     /** The container and key a path leads to in `doc`, or null when an earlier edit removed it. */
     function locate(doc: Json, p: Array<string | number>): [Record<string | number, Json>, string | number] | null {
