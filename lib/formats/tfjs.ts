@@ -13,6 +13,8 @@
  *   `{dtype: 'float16'}` as IEEE half → float (exact). `{dtype, scale,
  *   offset}` (zero-point form, no `min`) is read as `min = -offset * scale`.
  *
+ * Entries with `group: "optimizer"` (training state) are skipped.
+ *
  * Every problem is a `ModelFormatError` naming the file.
  */
 import fs from 'node:fs/promises';
@@ -24,6 +26,8 @@ export interface TfjsWeightEntry {
   name: string;
   shape: number[];
   dtype: string;
+  /** 'optimizer' entries (training state) are skipped when decoding. */
+  group?: string;
   quantization?: { dtype: string; scale?: number; min?: number; offset?: number; original_dtype?: string };
 }
 
@@ -172,6 +176,7 @@ export function parseModelJson(text: string, file: string): TfjsModelJson {
       const dtype = w.dtype ?? 'float32';
       if (dtype !== 'float32') fail(file, `${where} (${w.name}) has dtype ${JSON.stringify(dtype)}; only float32 weights are supported`);
       const entry: TfjsWeightEntry = { name: w.name, shape: [...(w.shape as number[])], dtype };
+      if (typeof w.group === 'string') entry.group = w.group;
       if (w.quantization !== undefined && w.quantization !== null) {
         const q = w.quantization;
         if (!isObject(q) || (q.dtype !== 'uint8' && q.dtype !== 'uint16' && q.dtype !== 'float16')) {
@@ -263,9 +268,10 @@ export function decodeGroup(bytes: Uint8Array, group: TfjsWeightGroup, file: str
         for (let i = 0; i < n; i++) data[i] = view.getUint16(offset + 2 * i, true) * scale + min;
       }
     }
+    offset += len;
+    if (w.group === 'optimizer') continue;
     if (into.has(w.name)) fail(file, `weight ${w.name} appears twice in the weightsManifest`);
     into.set(w.name, { shape: [...w.shape], data });
-    offset += len;
   }
   return into;
 }
