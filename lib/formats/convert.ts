@@ -59,7 +59,9 @@ export function inferTarget(out: string): TargetFormat {
   } catch {
     // does not exist yet
   }
-  if (path.extname(out) === '') return 'tfjs';
+  // A new directory: no extension, or a name like `v1-0.25-uint8` whose "extension" is not a file type.
+  const ext = path.extname(out);
+  if (ext === '' || !/^\.[a-z]+$/i.test(ext)) return 'tfjs';
   throw new RangeError(v.message('an output ending in .h5, .keras or .json, or a directory (or --to tfjs|h5|keras)', 'output', out));
 }
 
