@@ -10,7 +10,10 @@ namespace mobilenet {
 
 namespace {
 
-constexpr size_t kMaxRank = XNN_MAX_TENSOR_DIMS - 1;  // per-sample rank (batch prepended)
+// Largest rank accepted here. XNNPACK itself rejects values of more than
+// XNN_MAX_TENSOR_DIMS (6) dimensions (batch included) with a status, which
+// surfaces as an XnnpackError naming the node.
+constexpr size_t kMaxRank = 8;
 constexpr uint32_t kMaxBatch = 1u << 16;
 constexpr uint32_t kMaxThreads = 1024;
 

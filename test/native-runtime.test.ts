@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Graph, type Tensor } from '../lib/graph.js';
-import { loadBinding, type NativeGraph } from '../lib/binding.js';
+import { loadBinding, xnnpackInfo, type NativeGraph } from '../lib/binding.js';
 import { DisposedError, XnnpackError } from '../lib/errors.js';
 
 function random(n: number, seed: number): Float32Array {
@@ -133,11 +133,11 @@ describe('native runtime', () => {
     const g = new NGraph();
     const ga = anyG(g);
     // input
-    expect(() => ga.input!('x')).toThrow(new TypeError('Expected array of at most 5 integers in [1, 16777216] for shape but received "x"'));
+    expect(() => ga.input!('x')).toThrow(new TypeError('Expected array of at most 8 integers in [1, 16777216] for shape but received "x"'));
     expect(() => ga.input!([4, -1])).toThrow(RangeError);
     expect(() => ga.input!([Number.NaN])).toThrow(RangeError);
     expect(() => ga.input!([1e12])).toThrow(RangeError);
-    expect(() => ga.input!([1, 2, 3, 4, 5, 6])).toThrow(RangeError);
+    expect(() => ga.input!([1, 2, 3, 4, 5, 6, 7, 8, 9])).toThrow(RangeError);
     expect(() => ga.input!([65536, 65536, 65536])).toThrow(RangeError); // 2^48 elements
     expect(() => ga.input!(['1'])).toThrow(TypeError);
     const x = g.input([4, 4, 2]);
@@ -210,6 +210,20 @@ describe('native runtime', () => {
   });
 
   it('a graph XNNPACK itself rejects gives XnnpackError naming node and status', async () => {
+    // lib/graph.ts allows any rank; XNNPACK allows at most 6 dimensions with the batch.
+    const g = new Graph();
+    const x = g.input([4, 4, 2]);
+    const a = g.conv2d(x, { filter: random(4, 1), kernel: 1, outputChannels: 2, name: 'conv_ok' });
+    g.output(g.reshape(a, [2, 2, 2, 2, 1, 2], 'reshape_6d'));
+    const err = await g.compile({ threads: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(XnnpackError);
+    const xe = err as XnnpackError;
+    expect(xe.status).toMatch(/^xnn_status_(invalid|unsupported)_parameter$/);
+    expect(xe.node).toBe('reshape_6d');
+    expect(xe.message).toBe(`XNNPACK rejected node #1 'reshape_6d' (reshape): xnn_define_tensor_value failed (${xe.status})`);
+  });
+
+  it.skipIf(xnnpackInfo().source !== 'system')('2022 XNNPACK: bounds equal as float32 are rejected', async () => {
     // Passes lib/graph.ts (0 < 1e-50), but as float32 both bounds are 0 and XNNPACK refuses.
     const g = new Graph();
     const x = g.input([4, 4, 2]);
