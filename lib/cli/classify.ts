@@ -178,7 +178,8 @@ class Progress {
 
   tick(force = false): void {
     const now = performance.now();
-    if (!force && now - this.last < 100) return;
+    // Redraw at most every 100 ms, but at once after the line was cleared for other output.
+    if (!force && this.shown && now - this.last < 100) return;
     this.last = now;
     this.stream.write(`\r${this.line()}\x1b[K`);
     this.shown = true;
@@ -190,10 +191,25 @@ class Progress {
   }
 }
 
-/** Writes and waits for 'drain' when the stream buffers (bounded memory for huge runs). */
-function write(stream: NodeJS.WritableStream, text: string): Promise<void> | undefined {
+/**
+ * Writes and waits for 'drain' when the stream buffers (bounded memory for
+ * huge runs). Resolves at once when the stream has failed (EPIPE: the reader
+ * went away, e.g. `| head`).
+ */
+function write(stream: NodeJS.WritableStream, text: string, failed: () => boolean): Promise<void> | undefined {
+  if (failed()) return undefined;
   if (stream.write(text)) return undefined;
-  return new Promise((resolve) => stream.once('drain', resolve));
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('error', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.once('drain', done);
+    stream.once('error', done);
+    stream.once('close', done);
+  });
 }
 
 export async function run(args: string[], io: CliIO): Promise<number> {
@@ -259,22 +275,33 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     let failed = 0;
     let position = 0;
 
+    // The reader of stdout went away (EPIPE, e.g. `| head`): stop quietly.
+    let stdoutFailed = false;
+    const onStdoutError = (): void => {
+      stdoutFailed = true;
+    };
+    io.stdout.on('error', onStdoutError);
+    const isStdoutFailed = (): boolean => stdoutFailed;
+    const stdoutIsTTY = io.stdout.isTTY === true;
+
     const emit = async (input: Input, result: Pick<BatchResult, 'predictions' | 'error'> & { message?: string }): Promise<void> => {
-      progress?.clear();
       const ok = result.predictions !== undefined;
       if (!ok) failed++;
       if (json) {
         const obj = ok
           ? { file: input.display, predictions: result.predictions }
           : { file: input.display, error: result.message ?? errorText(result.error, input.path) };
-        await write(io.stdout, `${JSON.stringify(obj)}\n`);
+        if (stdoutIsTTY) progress?.clear();
+        await write(io.stdout, `${JSON.stringify(obj)}\n`, isStdoutFailed);
       } else if (ok) {
         const rows = result.predictions!.map(
           (p, i) => `  ${String(i + 1).padStart(2)}. ${formatPercent(p.probability)}  ${String(p.index).padStart(4)}  ${p.label}`,
         );
-        await write(io.stdout, `${input.display}\n${rows.join('\n')}\n`);
+        if (stdoutIsTTY) progress?.clear();
+        await write(io.stdout, `${input.display}\n${rows.join('\n')}\n`, isStdoutFailed);
       } else {
-        await write(io.stderr, `${input.display}: error: ${result.message ?? errorText(result.error, input.path)}\n`);
+        progress?.clear();
+        await write(io.stderr, `${input.display}: error: ${result.message ?? errorText(result.error, input.path)}\n`, () => false);
       }
       if (progress !== null) {
         progress.done++;
@@ -294,13 +321,16 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     };
     progress?.tick(true);
     for await (const r of classifyBatch(model, readable.map((i) => inputs[i]!.path), { batchSize: batch, topK: top, resize, labels })) {
+      if (stdoutFailed) break;
       const k = readable[r.position]!;
       await flushErrors(k);
       position = k + 1;
       await emit(inputs[k]!, r);
     }
-    await flushErrors(inputs.length);
+    if (!stdoutFailed) await flushErrors(inputs.length);
     progress?.clear();
+    // After EPIPE the listener stays: a late 'error' must not crash the process.
+    if (!stdoutFailed) io.stdout.off('error', onStdoutError);
     return failed > 0 ? 2 : 0;
   } finally {
     model.dispose();
