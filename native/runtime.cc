@@ -171,10 +171,10 @@ Napi::Value Runtime::RunSync(const Napi::CallbackInfo& info) {
 Napi::Value Runtime::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckBuffers(env, info[0], info[1]);
-  busy_.store(true);
   auto* worker = new RunWorker(env, this, model_.get(), info.This().As<Napi::Object>(),
                                info[0].As<Napi::Float32Array>(), info[1].As<Napi::Float32Array>());
   Napi::Promise promise = worker->Promise();
+  busy_.store(true);
   worker->Queue();
   return promise;
 }
