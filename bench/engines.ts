@@ -81,7 +81,7 @@ function fileHandler(modelJson: string): { load: () => Promise<unknown> } {
       }
       const all = Buffer.concat(buffers);
       return {
-        modelTopology: json.modelTopology,
+        modelTopology: normalizeTopology(json.modelTopology).topology,
         weightSpecs: specs,
         weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength),
         format: json.format ?? 'layers-model',
@@ -90,6 +90,93 @@ function fileHandler(modelJson: string): { load: () => Promise<unknown> } {
       };
     },
   };
+}
+
+type Tf = typeof import('@tensorflow/tfjs');
+
+/**
+ * tfjs-layers 4.22 cannot load configs written by tf.keras >= 2.6 as they
+ * are: MobileNetV3's hard-swish is saved as TFOpLambda layers
+ * (`tf.__operators__.add`, `tf.math.multiply` with a scalar `y` in the
+ * inbound node's kwargs), and GlobalAveragePooling2D carries `keepdims`
+ * (V1 and V3 heads), which tfjs's own layer ignores. A user of such a model
+ * in TF.js has to register the missing pieces; these are the two small,
+ * same-math layers this benchmark registers (and says so in its notes).
+ */
+function registerKerasCompat(tf: Tf): string[] {
+  const added: string[] = [];
+  class TFOpLambda extends tf.layers.Layer {
+    static className = 'TFOpLambda';
+    private readonly fn: string;
+    /** The scalar operand: tfjs passes the inbound node's kwargs only when the graph is built, not at predict time. */
+    private y: number | null = null;
+    constructor(config: { function: string; name?: string }) {
+      super(config);
+      this.fn = config.function;
+    }
+    override apply(inputs: Parameters<import('@tensorflow/tfjs').layers.Layer['apply']>[0], kwargs?: Record<string, unknown>): ReturnType<import('@tensorflow/tfjs').layers.Layer['apply']> {
+      if (typeof kwargs?.y === 'number') this.y = kwargs.y;
+      return super.apply(inputs, kwargs);
+    }
+    override computeOutputShape(inputShape: import('@tensorflow/tfjs').Shape | import('@tensorflow/tfjs').Shape[]): import('@tensorflow/tfjs').Shape | import('@tensorflow/tfjs').Shape[] {
+      return inputShape;
+    }
+    override call(inputs: import('@tensorflow/tfjs').Tensor | import('@tensorflow/tfjs').Tensor[], kwargs: Record<string, unknown>): import('@tensorflow/tfjs').Tensor {
+      const x = Array.isArray(inputs) ? (inputs[0] as import('@tensorflow/tfjs').Tensor) : inputs;
+      const y = typeof kwargs?.y === 'number' ? kwargs.y : this.y;
+      if (y === null) throw new Error(`TFOpLambda ${this.name}: no scalar operand`);
+      // tfjs's config conversion mangles the Python names ('__operators__.add' arrives as 'Operators_.add').
+      const op = this.fn.toLowerCase().replace(/[^a-z.]/g, '').split('.').pop() ?? '';
+      if (op === 'add') return tf.add(x, y);
+      if (op === 'multiply') return tf.mul(x, y);
+      if (op === 'sub' || op === 'subtract') return tf.sub(x, y);
+      if (op === 'truediv' || op === 'divide') return tf.div(x, y);
+      throw new Error(`TFOpLambda function ${this.fn} not supported by the benchmark's compat layer`);
+    }
+    override getConfig(): import('@tensorflow/tfjs').serialization.ConfigDict {
+      return { ...super.getConfig(), function: this.fn };
+    }
+  }
+  tf.serialization.registerClass(TFOpLambda);
+  added.push('TFOpLambda');
+  class GlobalAveragePooling2D extends tf.layers.Layer {
+    static className = 'GlobalAveragePooling2D';
+    private readonly keepdims: boolean;
+    constructor(config: { keepdims?: boolean; name?: string }) {
+      super(config);
+      this.keepdims = config.keepdims === true;
+    }
+    override computeOutputShape(s: import('@tensorflow/tfjs').Shape | import('@tensorflow/tfjs').Shape[]): import('@tensorflow/tfjs').Shape {
+      const shape = (Array.isArray(s[0]) ? s[0] : s) as import('@tensorflow/tfjs').Shape;
+      return this.keepdims ? [shape[0] as number, 1, 1, shape[3] as number] : [shape[0] as number, shape[3] as number];
+    }
+    override call(inputs: import('@tensorflow/tfjs').Tensor | import('@tensorflow/tfjs').Tensor[]): import('@tensorflow/tfjs').Tensor {
+      const x = Array.isArray(inputs) ? (inputs[0] as import('@tensorflow/tfjs').Tensor) : inputs;
+      return tf.mean(x, [1, 2], this.keepdims);
+    }
+    override getConfig(): import('@tensorflow/tfjs').serialization.ConfigDict {
+      return { ...super.getConfig(), keepdims: this.keepdims };
+    }
+  }
+  tf.serialization.registerClass(GlobalAveragePooling2D);
+  added.push('GlobalAveragePooling2D(keepdims)');
+  return added;
+}
+
+/** TFOpLambda inbound nodes are saved as [[name, 0, 0, kwargs]] (one level short): wrap them as tfjs expects. */
+function normalizeTopology(topology: unknown): { topology: unknown; compat: boolean } {
+  const t = topology as { model_config?: { config?: { layers?: Array<{ class_name: string; config?: Record<string, unknown>; inbound_nodes?: unknown[] }> } } };
+  const layers = t?.model_config?.config?.layers ?? [];
+  let compat = false;
+  for (const l of layers) {
+    if (l.class_name === 'TFOpLambda') {
+      compat = true;
+      const nodes = l.inbound_nodes ?? [];
+      if (nodes.length > 0 && typeof (nodes[0] as unknown[])[0] === 'string') l.inbound_nodes = [nodes];
+    }
+    if (l.class_name === 'GlobalAveragePooling2D' && l.config?.keepdims === true) compat = true;
+  }
+  return { topology, compat };
 }
 
 async function tfjsEngine(spec: LoadSpec, backend: 'cpu' | 'wasm'): Promise<EngineInstance> {
@@ -102,8 +189,12 @@ async function tfjsEngine(spec: LoadSpec, backend: 'cpu' | 'wasm'): Promise<Engi
   const ok = await tf.setBackend(backend);
   await tf.ready();
   if (!ok || tf.getBackend() !== backend) throw new Error(`tfjs backend ${backend} could not be initialized (got ${tf.getBackend()})`);
+  const rawTopology = (JSON.parse(fs.readFileSync(spec.modelJson, 'utf8')) as { modelTopology: unknown }).modelTopology;
+  const needsCompat = normalizeTopology(rawTopology).compat;
+  const compat = needsCompat ? registerKerasCompat(tf) : [];
   const model = await tf.loadLayersModel(fileHandler(spec.modelJson) as Parameters<typeof tf.loadLayersModel>[0]);
   let notes = `tfjs ${tf.version.tfjs}, backend ${tf.getBackend()}`;
+  if (compat.length > 0) notes += `, with the bench's compat layers ${compat.join(' + ')} (tf.keras >= 2.6 config)`;
   if (backend === 'wasm') {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     notes += `, ${wasm.getThreadsCount()} thread(s), SIMD ${String(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'))}, multithread support ${String(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'))}`;

@@ -88,7 +88,10 @@ export async function writeLayersModel(dir: string, config: KerasModelConfig, we
 /** nsfwjs ships its models as UMD modules (model JSON object + base64 shards): write them out as files. */
 function materializeNsfwjs(dir: string): string {
   const require = createRequire(import.meta.url);
-  const base = path.join(path.dirname(require.resolve('nsfwjs/package.json')), 'dist', 'models', 'mobilenet_v2');
+  // nsfwjs's "exports" hide package.json: walk up from its entry point.
+  let root = path.dirname(require.resolve('nsfwjs'));
+  while (path.basename(root) !== 'nsfwjs' && path.dirname(root) !== root) root = path.dirname(root);
+  const base = path.join(root, 'dist', 'models', 'mobilenet_v2');
   const model = require(path.join(base, 'model.min.js')) as { modelTopology: unknown; weightsManifest: Array<{ paths: string[] }> };
   fs.mkdirSync(dir, { recursive: true });
   for (const group of model.weightsManifest) {
