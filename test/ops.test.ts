@@ -186,6 +186,45 @@ const cases: Case[] = [
       return g.softmax(logits);
     },
   },
+  {
+    name: 'MobileNet V1-shaped stack (alpha 0.25) at 96x96, batch 2',
+    input: [96, 96, 3],
+    batch: 2,
+    build: (g, x, r) => {
+      let t = conv(g, x, r, { k: 3, oc: 8, s: 2, pad: [0, 1, 1, 0], min: 0, max: 6, bias: true });
+      for (const [oc, st] of [[16, 1], [32, 2], [32, 1], [64, 2], [64, 1], [128, 2], [128, 1], [128, 1], [256, 2], [256, 1]] as const) {
+        t = dw(g, t, r, { k: 3, s: st, pad: st === 2 ? [0, 1, 1, 0] : [1, 1, 1, 1], min: 0, max: 6 });
+        t = conv(g, t, r, { k: 1, oc, min: 0, max: 6 });
+      }
+      t = conv(g, g.globalAveragePool(t), r, { k: 1, oc: 100 });
+      return g.softmax(g.reshape(t, [100]));
+    },
+  },
+  {
+    name: 'MobileNet V3-shaped blocks (pad, depthwise 5x5, squeeze-excite, hardswish, residual) at 33x33',
+    input: [33, 33, 16],
+    batch: 2,
+    build: (g, x, r) => {
+      const block = (t: Tensor, expand: number, out: number, k: number, st: number): Tensor => {
+        const inC = t.shape[2]!;
+        let e = g.hardswish(conv(g, t, r, { k: 1, oc: expand }));
+        if (st === 2) e = g.pad(e, { prePadding: [k >> 1, k >> 1, 0], postPadding: [k >> 1, k >> 1, 0] });
+        let d = g.hardswish(dw(g, e, r, { k, s: st, pad: st === 2 ? [0, 0, 0, 0] : [k >> 1, k >> 1, k >> 1, k >> 1] }));
+        const se = conv(g, g.globalAveragePool(d), r, { k: 1, oc: Math.max(8, expand >> 2), min: 0 });
+        const gate = g.multiply(g.add(conv(g, se, r, { k: 1, oc: expand }), g.constant(new Float32Array([3]), [1]), { outputMin: 0, outputMax: 6 }), g.constant(new Float32Array([1 / 6]), [1]));
+        d = g.multiply(d, gate);
+        const p = conv(g, d, r, { k: 1, oc: out });
+        return st === 1 && inC === out ? g.add(p, t) : p;
+      };
+      let t = block(x, 48, 16, 3, 1);
+      t = block(t, 64, 24, 5, 2);
+      t = block(t, 72, 24, 5, 1);
+      t = g.hardswish(conv(g, t, r, { k: 1, oc: 96 }));
+      const pooled = g.globalAveragePool(t);
+      const head = g.hardswish(conv(g, pooled, r, { k: 1, oc: 128 }));
+      return g.softmax(g.reshape(conv(g, head, r, { k: 1, oc: 50 }), [50]));
+    },
+  },
 ];
 
 interface Comparison {
