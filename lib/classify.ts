@@ -18,6 +18,8 @@ export interface Predictor {
   readonly inputShape: readonly number[];
   /** Number of outputs (classes). */
   readonly classes: number;
+  /** Per-sample output shape, when known: must be [classes] (a classifier, not a feature map). */
+  readonly outputShape?: readonly number[];
   /** How pixels become input: 'tf' (x / 127.5 - 1) or 'none' (0..255). */
   readonly preprocessing: Preprocessing;
   /** `input` holds `batch` samples NHWC; resolves to `batch × classes` scores. */
@@ -66,6 +68,9 @@ function checkPredictor(model: unknown): Predictor {
   v.shape(m.inputShape, 'model.inputShape', 3);
   if (m.inputShape[2] !== 3) throw v.rangeError('3 input channels', 'model.inputShape', m.inputShape);
   v.positiveInteger(m.classes, 'model.classes');
+  if (m.outputShape !== undefined && m.outputShape.length !== 1) {
+    throw v.rangeError('model with a classifier (per-sample output shape [classes]); this one outputs a feature map', 'model.outputShape', m.outputShape);
+  }
   return m;
 }
 

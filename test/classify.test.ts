@@ -172,6 +172,10 @@ describe('classify / classifyBatch with an exact predictor', () => {
     await expect(classify(model, solidImage([0, 0, 9]), { topK: 0 })).rejects.toThrow('Expected positive integer for topK but received 0');
     await expect(classify(model, solidImage([0, 0, 9]), { labels: ['a'] })).rejects.toThrow(RangeError);
     await expect(classify({} as Predictor, solidImage([0, 0, 9]))).rejects.toThrow(TypeError);
+    // A feature extractor (no classifier head) is refused rather than ranked.
+    const features = Object.assign(new ColourPredictor(), { outputShape: [1, 1, 3] });
+    await expect(classify(features, solidImage([0, 0, 9]))).rejects.toThrow(/Expected model with a classifier .* but received \[1, 1, 3\]/);
+    expect(await classify(Object.assign(new ColourPredictor(), { outputShape: [3] }), solidImage([0, 0, 9]), { labels: COLOURS, topK: 1 })).toHaveLength(1);
     await expect(classify(model, path.join(tmp, 'missing.png'))).rejects.toThrow(ImageDecodeError);
   });
 
