@@ -153,6 +153,9 @@ const cases: Case[] = [
   { name: 'clamp -1.5..0.5', input: [37], batch: 1, inputScale: 3, build: (g, x) => g.clamp(x, -1.5, 0.5) },
   { name: 'hardswish on [-6, 6]', input: [5, 7, 9], batch: 3, inputScale: 6, build: (g, x) => g.hardswish(x) },
   { name: 'sigmoid on [-10, 10]', input: [4, 4, 11], batch: 1, inputScale: 10, build: (g, x) => g.sigmoid(x) },
+  { name: 'clamp -inf..0.5 (one-sided)', input: [6, 7], batch: 3, inputScale: 2, build: (g, x) => g.clamp(x, -Infinity, 0.5) },
+  { name: 'sigmoid saturating on [-40, 40]', input: [64], batch: 1, inputScale: 40, build: (g, x) => g.sigmoid(x) },
+  { name: 'softmax with logits in [-80, 80] (stability)', input: [4, 33], batch: 3, inputScale: 80, build: (g, x) => g.softmax(x) },
   { name: 'softmax over 1000 logits, batch 3', input: [1000], batch: 3, inputScale: 8, build: (g, x) => g.softmax(x) },
   { name: 'softmax over the last dim of [3,5,7]', input: [3, 5, 7], batch: 1, inputScale: 5, build: (g, x) => g.softmax(x) },
   // pooling
