@@ -277,9 +277,11 @@ function imagePath(file: string): string {
   return file === 'cat.jpg' ? shared('images', 'cat.jpg') : shared('images', 'imagenet-sample', file);
 }
 
-// Tolerance against the TensorFlow.js wasm reference: both float32; the
-// reference README measures 1.5e-6 between independent implementations.
-const PROB_TOL = 2e-4;
+// Tolerance against the TensorFlow.js wasm reference (probabilities rounded to
+// 7 significant digits): both float32; ../shared/README.md measures up to
+// 3.1e-6 between independent implementations, we measured 1.0e-6 (0.75) and
+// 3.3e-6 (0.25) with XNNPACK on x86-64. 2e-5 leaves room for other CPUs' kernels.
+const PROB_TOL = 2e-5;
 
 describe.skipIf(!hasShared)('classify with the real V1 models vs the TensorFlow.js reference outputs', () => {
   let m075: Model;
