@@ -14,7 +14,8 @@ import { Runtime, resolveCompileOptions, loadBackend, type Backend } from './run
 import { DisposedError, ModelFormatError } from './errors.js';
 import * as v from './validate.js';
 import { analyzeModel } from './keras/layers.js';
-import { lowerModel, type LowerStats } from './keras/lower.js';
+import { flattenNestedModels, lowerModel, type LowerStats } from './keras/lower.js';
+import { toFunctional } from './formats/tfjs.js';
 import { formatSummary, type SummaryOptions } from './keras/summary.js';
 import { randomWeights } from './keras/random.js';
 import type { Architecture, KerasModelConfig, ModelAnalysis, NamedWeights, Preprocessing } from './keras/types.js';
@@ -78,6 +79,21 @@ function builderOptions(o: ModelOptions): ArchitectureOptions {
   const out: Record<string, unknown> = {};
   for (const k of BUILDER_KEYS) if (o[k] !== undefined) out[k] = o[k];
   return out as ArchitectureOptions;
+}
+
+/**
+ * Weights of inlined nested models may be named `<nested model>/<layer>/<weight>`
+ * (Keras HDF5 conversions); TensorFlow.js names them `<layer>/<weight>`. The
+ * prefixed names are renamed to the latter.
+ */
+function stripNestedPrefixes(weights: NamedWeights, nested: readonly string[]): NamedWeights {
+  const out: NamedWeights = new Map();
+  for (const [name, w] of weights) {
+    const prefix = nested.find((n) => name.startsWith(`${n}/`) && name.indexOf('/', n.length + 1) > 0);
+    const key = prefix === undefined ? name : name.slice(prefix.length + 1);
+    out.set(out.has(key) ? name : key, w);
+  }
+  return out;
 }
 
 /** Recognizes the Keras Applications MobileNets by their layer names. */
@@ -165,6 +181,12 @@ export class Model implements Disposable {
     const o = checkOptions(options);
     const compile = resolveCompileOptions({ threads: o.threads, batch: o.batch, backend: o.backend });
     if (!(weights instanceof Map)) throw v.typeError('Map of named weights', 'weights', weights);
+    // Transfer-learning models hold the MobileNet as a nested model: inline it.
+    const flat = flattenNestedModels(config, (c) => toFunctional(c));
+    if (flat.nested.length > 0) {
+      config = flat.config;
+      weights = stripNestedPrefixes(weights, flat.nested);
+    }
     const analysis = analyzeModel(config, o.inputShape === undefined ? {} : { inputShape: o.inputShape });
     const detected = detectArchitecture(config);
     const lowered = lowerModel(analysis, weights, o.fuse === undefined ? {} : { fuse: o.fuse });

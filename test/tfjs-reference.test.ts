@@ -402,6 +402,56 @@ describe.skipIf(!hasShared)('TF.js layers reader', () => {
     }
   });
 
+  it('loads a transfer-learning model (the V1 0.25 backbone nested as a layer, new head) saved by TensorFlow.js, within 1e-5 of it', async () => {
+    await tf.setBackend('cpu');
+    const dir = src();
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8')) as { modelTopology: tf.io.ModelArtifacts['modelTopology']; weightsManifest: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }> };
+    const full = await tf.loadLayersModel({
+      load: async () => {
+        const bytes = Buffer.concat(json.weightsManifest.flatMap((g) => g.paths.map((p) => fs.readFileSync(path.join(dir, p)))));
+        return { modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap((g) => g.weights), weightData: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) };
+      },
+    });
+    const backbone = tf.model({ inputs: full.inputs, outputs: full.getLayer('conv_pw_13_relu').output as tf.SymbolicTensor, name: 'mobilenet_backbone' });
+    const input = tf.input({ shape: [224, 224, 3], name: 'image' });
+    let x = backbone.apply(input) as tf.SymbolicTensor;
+    x = tf.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.dropout({ rate: 0.2, name: 'head_dropout' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.dense({ units: 3, activation: 'softmax', name: 'head', kernelInitializer: tf.initializers.randomNormal({ stddev: 0.5, seed: 3 }) }).apply(x) as tf.SymbolicTensor;
+    const tuned = tf.model({ inputs: input, outputs: x });
+    const out = path.join(tmp, 'transfer');
+    fs.mkdirSync(out, { recursive: true });
+    await tuned.save(
+      tf.io.withSaveHandler(async (a) => {
+        fs.writeFileSync(path.join(out, 'weights.bin'), Buffer.from(a.weightData as ArrayBuffer));
+        fs.writeFileSync(path.join(out, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
+    const ours = await loadModel(out, { backend: BACKEND, threads: 2 });
+    try {
+      expect(ours.architecture).toBe('v1');
+      expect(ours.outputShape).toEqual([3]);
+      expect(ours.loweringStats.foldedAffine).toBe(27);
+      const batch = new Float32Array(2 * SIZE);
+      batch.set(readF32(shared('reference', 'cat.224.f32')), 0);
+      batch.set(await preprocess(shared('images', 'imagenet-sample', 'n01440764_tench.JPEG')), SIZE);
+      const got = await ours.predict(batch, { batch: 2 });
+      const t = tf.tensor4d(batch, [2, 224, 224, 3]);
+      const y = tuned.predict(t) as tf.Tensor;
+      const want = y.dataSync() as Float32Array;
+      t.dispose();
+      y.dispose();
+      const d = maxAbsDiff(got, want);
+      console.log(`[tfjs-reference] nested transfer-learning model, ${BACKEND} vs tfjs cpu: max abs difference ${d.toExponential(2)}`);
+      expect(d).toBeLessThanOrEqual(1e-5);
+      expect(maxAbsDiff(got.subarray(0, 3), got.subarray(3))).toBeGreaterThan(1e-4);
+    } finally {
+      ours.dispose();
+      full.dispose();
+    }
+  }, 120_000);
+
   describe('corrupt and unsupported files give ModelFormatError (or the specific error) naming the file', () => {
     it('path that does not exist', async () => {
       const p = path.join(tmp, 'nope', 'model.json');

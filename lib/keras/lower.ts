@@ -29,7 +29,7 @@
  */
 import { Graph, type Padding4, type Tensor } from '../graph.js';
 import { UnsupportedLayerError, WeightMismatchError } from '../errors.js';
-import type { AnalyzedLayer, ModelAnalysis, NamedWeights, WeightTensor } from './types.js';
+import type { AnalyzedLayer, KerasLayerConfig, KerasModelConfig, ModelAnalysis, NamedWeights, WeightTensor } from './types.js';
 
 export interface LowerOptions {
   /** Fold BatchNorm, fuse activations/padding, detect hard-swish. Default true. */
@@ -802,4 +802,85 @@ export function lowerModel(analysis: ModelAnalysis, weights: NamedWeights, optio
     outputShape: out ? [...out.shape] : [...analysis.outputShape],
     stats: l.stats,
   };
+}
+
+// ---------------------------------------------------------------------------
+// Nested models (transfer learning: `x = base_model(inputs)` inside a model).
+// ---------------------------------------------------------------------------
+
+const NESTED_CLASSES = new Set(['Model', 'Functional', 'Sequential']);
+
+export interface FlattenedConfig {
+  config: KerasModelConfig;
+  /** Names of the nested models that were inlined (outermost first). */
+  nested: string[];
+}
+
+/**
+ * Inlines nested models (a `Model`/`Functional`/`Sequential` used as a layer,
+ * as Keras transfer learning does) into one flat functional config: the
+ * nested model's InputLayer is replaced by the tensor that fed it, and
+ * references to the nested model become references to its output layer.
+ * Layer names stay as they are (their weights are `<inner layer>/<weight>`,
+ * as TensorFlow.js names them). Configs without nested models are returned
+ * unchanged.
+ */
+export function flattenNestedModels(config: KerasModelConfig, toFunctional: (c: unknown) => KerasModelConfig = (c) => c as KerasModelConfig): FlattenedConfig {
+  const layers = config?.config?.layers;
+  if (!Array.isArray(layers) || !layers.some((l) => l && NESTED_CLASSES.has(l.class_name))) return { config, nested: [] };
+  const nested: string[] = [];
+  const out: KerasLayerConfig[] = [];
+  /** Outer name of a nested model → its inner output layer. */
+  const alias = new Map<string, string>();
+  const names = new Set(layers.map((l) => l?.config?.name ?? l?.name));
+  const rename = (ref: unknown): unknown => {
+    if (Array.isArray(ref) && typeof ref[0] === 'string' && alias.has(ref[0])) return [alias.get(ref[0]), 0, ref[2] ?? 0, ...ref.slice(3)];
+    return ref;
+  };
+  const renameNode = (node: unknown): unknown => (Array.isArray(node) ? node.map(rename) : node);
+  // First pass: inline each nested model's own nested models and learn its output layer.
+  const inners = new Map<string, KerasModelConfig>();
+  for (const l of layers) {
+    if (!NESTED_CLASSES.has(l.class_name)) continue;
+    const name = (l.config?.name ?? l.name) as string;
+    const inner = flattenNestedModels(toFunctional({ class_name: l.class_name, config: l.config }), toFunctional);
+    nested.push(name, ...inner.nested);
+    const c = inner.config.config;
+    const innerIn = c.input_layers?.[0]?.[0];
+    const innerOut = c.output_layers?.[0]?.[0];
+    if (typeof innerIn !== 'string' || typeof innerOut !== 'string' || c.input_layers.length !== 1 || c.output_layers.length !== 1) {
+      throw new UnsupportedLayerError(name, l.class_name, 'a nested model must have one input and one output');
+    }
+    inners.set(name, inner.config);
+    alias.set(name, innerOut);
+  }
+  for (const l of layers) {
+    const name = (l.config?.name ?? l.name) as string;
+    const inbound = (l.inbound_nodes ?? []).map((n) => renameNode(n)) as KerasLayerConfig['inbound_nodes'];
+    const inner = inners.get(name);
+    if (inner === undefined) {
+      out.push({ ...l, inbound_nodes: inbound });
+      continue;
+    }
+    const c = inner.config;
+    if (inbound.length !== 1 || !Array.isArray(inbound[0]) || inbound[0].length !== 1) {
+      throw new UnsupportedLayerError(name, l.class_name, 'a nested model must be called exactly once on one tensor');
+    }
+    const src = inbound[0][0] as [string, number, number, Record<string, unknown>?];
+    const innerIn = c.input_layers[0]![0];
+    const innerOut = c.output_layers[0]![0];
+    if (innerOut === innerIn) alias.set(name, src[0]);
+    for (const il of c.layers) {
+      const iname = (il.config?.name ?? il.name) as string;
+      if (iname === innerIn) continue;
+      if (names.has(iname)) throw new UnsupportedLayerError(name, l.class_name, `its layer '${iname}' has the name of a layer of the outer model`);
+      names.add(iname);
+      const nodes = (il.inbound_nodes ?? []).map((n) =>
+        Array.isArray(n) ? n.map((ref) => (Array.isArray(ref) && ref[0] === innerIn ? [src[0], src[1], src[2], ...(ref.length > 3 ? [ref[3]] : [])] : ref)) : n,
+      ) as KerasLayerConfig['inbound_nodes'];
+      out.push({ ...il, inbound_nodes: nodes });
+    }
+  }
+  const outputs = config.config.output_layers.map((r) => rename(r)) as Array<[string, number, number]>;
+  return { config: { class_name: config.class_name, config: { ...config.config, layers: out, output_layers: outputs } }, nested };
 }
