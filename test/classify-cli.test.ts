@@ -233,6 +233,16 @@ describe.skipIf(!hasShared)('mobilenet classify (in process)', () => {
     expect(top.err()).toContain('Expected positive integer for --top but received "0"');
   });
 
+  it('a directory without images: exit 2 and a message on stderr', async () => {
+    const empty = path.join(tmp, 'empty-dir');
+    fs.mkdirSync(path.join(empty, 'nested'), { recursive: true });
+    fs.writeFileSync(path.join(empty, 'nested', 'readme.md'), '# no images here');
+    const f = fakeIO(tmp);
+    expect(await main(['classify', 'empty-dir', '--json', '--weights', weights025], f.io)).toBe(2);
+    expect(f.out()).toBe('');
+    expect(f.err()).toBe('mobilenet classify: no image files found\n');
+  });
+
   it('--help', async () => {
     const f = fakeIO(tmp);
     expect(await main(['classify', '--help'], f.io)).toBe(0);

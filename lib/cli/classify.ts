@@ -253,7 +253,16 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const labels = values.labels === undefined ? undefined : path.resolve(io.cwd, values.labels);
 
   const weights = resolveWeights(values.weights, io.env, io.cwd);
-  const modelOptions: ModelOptions = { batch };
+  // Inputs first: an empty run is reported before the (slower) model load, and
+  // the batch compiled is no larger than the number of images.
+  const inputs = await expandInputs(positionals, io.cwd);
+  if (inputs.length === 0) {
+    io.stderr.write('mobilenet classify: no image files found\n');
+    return 2;
+  }
+  const readableCount = inputs.filter((i) => i.error === undefined).length;
+  const batchSize = Math.max(1, Math.min(batch, readableCount));
+  const modelOptions: ModelOptions = { batch: batchSize };
   if (values.arch !== undefined) modelOptions.architecture = values.arch as Architecture;
   if (alpha !== undefined) modelOptions.alpha = alpha;
   if (threads !== undefined) modelOptions.threads = threads;
@@ -266,11 +275,6 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const model = await loadModel(weights.path, modelOptions);
 
   try {
-    const inputs = await expandInputs(positionals, io.cwd);
-    if (inputs.length === 0) {
-      io.stderr.write('mobilenet classify: no image files found\n');
-      return 2;
-    }
     const progress = io.stderr.isTTY === true ? new Progress(io.stderr, inputs.length, (io.stderr as { columns?: number }).columns ?? 80) : null;
     let failed = 0;
     let position = 0;
@@ -320,7 +324,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       }
     };
     progress?.tick(true);
-    for await (const r of classifyBatch(model, readable.map((i) => inputs[i]!.path), { batchSize: batch, topK: top, resize, labels })) {
+    for await (const r of classifyBatch(model, readable.map((i) => inputs[i]!.path), { batchSize, topK: top, resize, labels })) {
       if (stdoutFailed) break;
       const k = readable[r.position]!;
       await flushErrors(k);
