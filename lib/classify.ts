@@ -211,13 +211,12 @@ export async function* classifyBatch(
       if (slots.length === 0) return;
       const buffer = buffers[current]!;
       current ^= 1;
-      // Decode the next batch while this one runs.
+      // Inference is queued first (it then gets the next libuv pool thread ahead
+      // of the decodes); the next batch is decoded into the other buffer meanwhile.
+      // The last batch is padded (zeros) to batchSize so one runtime serves every call.
+      const inference = slots.some((s) => s.error === undefined) ? m.predict(buffer, { batch: batchSize }) : null;
       pending = exhausted ? Promise.resolve([]) : fill(buffers[current]!);
-      let scores: Float32Array | null = null;
-      if (slots.some((s) => s.error === undefined)) {
-        // The last batch is padded (zeros) to batchSize so one runtime serves every call.
-        scores = await m.predict(buffer, { batch: batchSize });
-      }
+      const scores: Float32Array | null = inference === null ? null : await inference;
       for (let i = 0; i < slots.length; i++) {
         const slot = slots[i]!;
         const name = sourceName(slot.source);
