@@ -431,6 +431,42 @@ describe('reference backend: random cases against naive formulas', () => {
   });
 });
 
+describe('reference backend: storage recycling', () => {
+  it('long skip connections, reshape aliases and dead branches keep every value intact', async () => {
+    // Elementwise chain on a [2,3,2] input, batch 2; expectations computed with plain Math here.
+    const rand = prng(5);
+    const input = randomArray(24, rand, 4);
+    const hs = (v: number): number => (v * Math.min(Math.max(v + 3, 0), 6)) / 6;
+    const sg = (v: number): number => 1 / (1 + Math.exp(-v));
+    const { out, shape } = await runRef(
+      (g) => {
+        const x = inputOf(g);
+        const a = g.clamp(x, -2, 2); // read again at the very end
+        const flat = g.reshape(a, [12]); // alias of a
+        const b = g.hardswish(x); // x read after a
+        g.sigmoid(b); // dead branch: computed, never read
+        // [u, v] -> [u + v, u - v]: wrong if computed in place over its input
+        const c = g.fullyConnected(g.sigmoid(g.reshape(b, [6, 2])), { weights: new Float32Array([1, 1, 1, -1]), outputChannels: 2 });
+        const d = g.add(g.reshape(c, [12]), flat); // c + a
+        const e = g.multiply(d, g.reshape(x, [12])); // x read once more, late
+        return g.add(g.reshape(e, [2, 3, 2]), a);
+      },
+      [2, 3, 2],
+      input,
+      2,
+    );
+    expect(shape).toEqual([2, 2, 3, 2]);
+    const want = Array.from(input, (v, k) => {
+      const a = Math.min(Math.max(v, -2), 2);
+      const s0 = sg(hs(input[k - (k % 2)]!));
+      const s1 = sg(hs(input[k - (k % 2) + 1]!));
+      const c = k % 2 === 0 ? s0 + s1 : s0 - s1;
+      return (c + a) * v + a;
+    });
+    expectClose(out, want);
+  });
+});
+
 describe('reference backend: runtime behaviour', () => {
   it('exposes the Backend contract', () => {
     expect(referenceBackend.name).toBe('reference');

@@ -19,8 +19,7 @@ import type {
   Graph,
   Node,
   PadNode,
-  ReshapeNode,
-  Shape,
+  TensorInfo,
   UnaryNode,
 } from '../graph.js';
 import type { Backend, BackendRuntime } from '../runtime.js';
@@ -415,35 +414,83 @@ class ReferenceRuntime implements BackendRuntime {
 
   constructor(graph: Graph, batch: number) {
     const buffers = new Map<number, Buffer>();
-    const full = (id: number): Buffer => {
-      let b = buffers.get(id);
-      if (b !== undefined) return b;
+    const tensorInfo = (id: number): TensorInfo => {
       const info = graph.tensors[id];
       if (info === undefined) throw new RangeError(`Expected a tensor of this graph for node input but received ${id}`);
-      if (info.batched) {
-        const shape = [batch, ...info.shape];
-        b = { shape, batched: true, data: new Float32Array(product(shape)) };
-      } else {
-        b = { shape: [...info.shape], batched: false, data: info.data ?? new Float32Array(product(info.shape)) };
+      return info;
+    };
+
+    // Storage plan. A reshape output shares its input's storage ("root");
+    // a root's storage is recycled once the last node reading it has run
+    // (the graph output's never is), so peak memory is a few activations,
+    // not all of them.
+    const rootOf = new Map<number, number>();
+    const root = (id: number): number => rootOf.get(id) ?? id;
+    const lastUse = new Map<number, number>();
+    graph.nodes.forEach((node, i) => {
+      for (const id of inputsOf(node)) if (tensorInfo(id).batched) lastUse.set(root(id), i);
+      if (node.op === 'reshape') rootOf.set(node.output, root(node.input));
+    });
+    lastUse.set(root(graph.outputTensor), Infinity);
+
+    const storage = new Map<number, Float32Array>(); // root -> its whole storage
+    const free: Float32Array[] = [];
+    const allocate = (id: number): Buffer => {
+      const info = tensorInfo(id);
+      const shape = [batch, ...info.shape];
+      const size = product(shape);
+      let best = -1;
+      for (let k = 0; k < free.length; k++) {
+        const len = free[k]!.length;
+        if (len >= size && (best === -1 || len < free[best]!.length)) best = k;
       }
+      const arena = best === -1 ? new Float32Array(size) : free.splice(best, 1)[0]!;
+      storage.set(id, arena);
+      const b: Buffer = { shape, batched: true, data: arena.length === size ? arena : arena.subarray(0, size) };
       buffers.set(id, b);
       return b;
     };
+    const full = (id: number): Buffer => {
+      const b = buffers.get(id);
+      if (b !== undefined) return b;
+      const info = tensorInfo(id);
+      if (info.batched) throw new RangeError(`Expected a tensor computed before use for node input but received ${id}`);
+      const c: Buffer = { shape: [...info.shape], batched: false, data: info.data ?? new Float32Array(product(info.shape)) };
+      buffers.set(id, c);
+      return c;
+    };
+
     let weightBytes = 0;
     for (const t of graph.tensors) if (!t.batched && t.data !== undefined) weightBytes += t.data.byteLength;
-    this.inputBuffer = full(graph.inputTensor);
+    this.inputBuffer = allocate(graph.inputTensor);
     const steps: Step[] = [];
-    for (const node of graph.nodes) {
-      steps.push(this.lower(node, batch, full, buffers));
-      const w = weightsOf(node);
-      for (const a of w) weightBytes += a.byteLength;
-    }
+    graph.nodes.forEach((node, i) => {
+      if (node.op === 'reshape') {
+        const x = full(node.input);
+        buffers.set(node.output, { shape: [batch, ...node.shape], batched: true, data: x.data });
+      } else {
+        allocate(node.output);
+      }
+      steps.push(this.lower(node, batch, full));
+      for (const a of weightsOf(node)) weightBytes += a.byteLength;
+      // Recycle the storage of roots read for the last time here (and of dead outputs).
+      const done = new Set<number>();
+      for (const id of [...inputsOf(node), node.output]) {
+        const r = root(id);
+        const arena = storage.get(r);
+        if (arena !== undefined && (lastUse.get(r) ?? -1) <= i && !done.has(r)) {
+          done.add(r);
+          storage.delete(r);
+          free.push(arena);
+        }
+      }
+    });
     this.outputBuffer = full(graph.outputTensor);
     this.steps = steps;
     this.weightBytes = weightBytes;
   }
 
-  private lower(node: Node, batch: number, full: (id: number) => Buffer, buffers: Map<number, Buffer>): Step {
+  private lower(node: Node, batch: number, full: (id: number) => Buffer): Step {
     switch (node.op) {
       case 'conv2d':
         return lowerConv2d(node, batch, full);
@@ -467,7 +514,7 @@ class ReferenceRuntime implements BackendRuntime {
       case 'pad':
         return lowerPad(node, full);
       case 'reshape':
-        return lowerReshape(node, full, buffers);
+        return () => undefined; // storage shared with the input (planned in the constructor)
       default: {
         const op: string = (node as { op: string }).op;
         throw new RangeError(`Expected a known graph op for node but received ${JSON.stringify(op)}`);
@@ -501,6 +548,17 @@ class ReferenceRuntime implements BackendRuntime {
 
   dispose(): void {
     this.steps = null;
+  }
+}
+
+/** The tensors a node reads. */
+function inputsOf(node: Node): number[] {
+  switch (node.op) {
+    case 'add':
+    case 'multiply':
+      return [node.a, node.b];
+    default:
+      return [node.input];
   }
 }
 
@@ -626,17 +684,6 @@ function lowerPad(node: PadNode, full: (id: number) => Buffer): Step {
   return () => pad(x.data, x.shape, pre, post, value, y.data);
 }
 
-function lowerReshape(node: ReshapeNode, full: (id: number) => Buffer, buffers: Map<number, Buffer>): Step {
-  const x = full(node.input);
-  // The output shares the input's storage: a reshape moves no data.
-  const shape: Shape = [x.shape[0]!, ...node.shape];
-  buffers.set(node.output, { shape, batched: true, data: x.data });
-  const y = buffers.get(node.output)!;
-  return () => {
-    // The input buffer may have been re-bound (never, today); keep the alias exact.
-    y.data = x.data;
-  };
-}
 
 export const referenceBackend: Backend = {
   name: 'reference',
