@@ -307,6 +307,16 @@ describe.skipIf(!hasShared)('bin/mobilenet.js (built package, real process)', ()
     expect(stdout).toContain('kit_fox');
   });
 
+  it('the built package finds its labels and default model (dist/ → data/, models/default/)', async () => {
+    const bin = path.join(repoRoot, 'bin', 'mobilenet.js');
+    const env = { ...process.env };
+    delete env.MOBILENET_WEIGHTS;
+    const { stdout, stderr } = await run(process.execPath, [bin, 'classify', path.join(repoRoot, 'examples', 'jack-o-lantern.jpg'), '--json', '--top', '1'], { cwd: tmp, env });
+    expect(stderr).toBe('');
+    const [line] = parseLines(stdout);
+    expect(line!.predictions![0]).toMatchObject({ index: 607, label: "jack-o'-lantern" });
+  });
+
   it('a reader that goes away (EPIPE, like `| head -1`) stops the run quietly, no crash', async () => {
     const bin = path.join(repoRoot, 'bin', 'mobilenet.js');
     const child = spawn(process.execPath, [bin, 'classify', shared('images', 'imagenet-sample'), '--json', '--weights', weights025], { cwd: tmp });
