@@ -301,10 +301,15 @@ async function main() {
     ? ['--CDMOBILENET_XNNPACK_SOURCE=vendored', `--CDMOBILENET_XNNPACK_PREFIX=${prefix}`, `--CDMOBILENET_XNNPACK_COMMIT=${XNNPACK_COMMIT}`]
     : ['--CDMOBILENET_XNNPACK_SOURCE=system', '--CDMOBILENET_XNNPACK_PREFIX=', '--CDMOBILENET_XNNPACK_COMMIT='];
   const gen = has('ninja') ? ['-G', 'Ninja'] : ['-m'];
-  run(process.execPath, [
-    cmakeJs, force ? 'rebuild' : 'build', '-d', root, '-O', buildDir, ...gen, '-p', String(jobs()),
-    '--CDCMAKE_BUILD_TYPE=Release', ...defs,
-  ], { cwd: root });
+  const args = ['-d', root, '-O', buildDir, ...gen, '-p', String(jobs()), '--CDCMAKE_BUILD_TYPE=Release', ...defs];
+  // cmake-js `build` configures only when there is no CMake cache: when the
+  // XNNPACK choice (or anything else passed to CMake) changed, rebuild.
+  const stamp = path.join(buildDir, 'mobilenet-build.json');
+  const config = JSON.stringify({ args: args.slice(2) });
+  const same = fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === config;
+  if (fs.existsSync(stamp)) fs.rmSync(stamp);
+  run(process.execPath, [cmakeJs, force || !same ? 'rebuild' : 'build', ...args], { cwd: root });
+  fs.writeFileSync(stamp, config);
   const out = path.join(buildDir, 'Release', 'mobilenet_xnnpack.node');
   if (!fs.existsSync(out)) throw new BuildError(`the build finished but ${out} is missing`);
   log(`built ${path.relative(root, out)} (${prefix ? 'vendored XNNPACK' : 'system XNNPACK'}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
