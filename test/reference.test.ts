@@ -486,6 +486,14 @@ describe('reference backend: runtime behaviour', () => {
     expect(() => rt.runSync(new Float32Array([3, 4]))).toThrow(DisposedError);
   });
 
+  it('refuses a tensor too large to allocate with a RangeError (no crash)', async () => {
+    const g = new Graph();
+    g.output(g.clamp(g.input([100000, 100000, 3]), 0, 1));
+    await expect(g.compile({ backend: 'reference' })).rejects.toThrow(
+      new RangeError('Expected at most 4294967295 values for tensor 0 [1, 100000, 100000, 3] but received 30000000000'),
+    );
+  });
+
   it('concurrent run() calls on one runtime give each its own correct result', async () => {
     const g = new Graph();
     const x = g.input([3]);

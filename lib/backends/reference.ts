@@ -406,6 +406,9 @@ export function pad(
 
 type Step = () => void;
 
+/** Largest Float32Array the reference allocates for one activation (2^32 - 1, V8's limit on 64-bit). */
+const MAX_VALUES = 2 ** 32 - 1;
+
 class ReferenceRuntime implements BackendRuntime {
   readonly weightBytes: number;
   private steps: Step[] | null;
@@ -439,6 +442,9 @@ class ReferenceRuntime implements BackendRuntime {
       const info = tensorInfo(id);
       const shape = [batch, ...info.shape];
       const size = product(shape);
+      if (size > MAX_VALUES) {
+        throw new RangeError(`Expected at most ${MAX_VALUES} values for tensor ${id} [${shape.join(', ')}] but received ${size}`);
+      }
       let best = -1;
       for (let k = 0; k < free.length; k++) {
         const len = free[k]!.length;
