@@ -23,7 +23,8 @@
  *      (squeeze-excite) becomes one conv with clamp [0, 1];
  *    - clamp after a conv/depthwise/dense/add/multiply/affine it alone consumes →
  *      fused as outputMin/outputMax;
- *    - `Multiply([x, relu6(x + 3) / 6])` (Keras 2 hard-swish) → hardswish(x).
+ *    - `Multiply([x, relu6(x + 3) / 6])` (Keras 2 hard-swish) → hardswish(x);
+ *    - reshape of a reshape → one reshape; a reshape to the same shape → nothing.
  * 4. The remaining nodes are emitted into a `Graph` (named after their Keras
  *    layers).
  */
@@ -676,6 +677,18 @@ class Lowering {
             changed = true;
             continue;
           }
+        }
+        if (n.kind === 'reshape' && x.kind === 'reshape' && this.soleConsumer(x) === n) {
+          // reshape(reshape(y)) = reshape(y)
+          n.inputs = [x.inputs[0] as LNode];
+          x.dead = true;
+          changed = true;
+          continue;
+        }
+        if (n.kind === 'reshape' && x.kind !== 'input' && n.shape.length === x.shape.length && n.shape.every((d, i) => d === x.shape[i])) {
+          this.bypass(n, x);
+          changed = true;
+          continue;
         }
         if (n.kind === 'pad' && x !== undefined) {
           const c = this.soleConsumer(n);
