@@ -337,7 +337,8 @@ export async function readTfjsModelJson(file: string): Promise<TfjsModelJson> {
     const code = (e as NodeJS.ErrnoException).code;
     fail(file, code === 'ENOENT' ? 'file not found' : `cannot read: ${(e as Error).message}`, e);
   }
-  return parseModelJson(text, file);
+  // A UTF-8 byte order mark (some editors write one) is not JSON.
+  return parseModelJson(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text, file);
 }
 
 /** Reads a layers-format `model.json` and all its weights. */
