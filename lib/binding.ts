@@ -23,7 +23,7 @@ export interface XnnpackInfo {
   initialized: boolean;
   initStatus?: string;
   /** From cpuinfo, when the build has it. */
-  cpu?: { name?: string; cores: number; features: string[] };
+  cpu?: { name?: string; cores: number; processors: number; features: string[] };
   /** Absolute path of the loaded `.node` file. */
   path: string;
 }

@@ -32,6 +32,7 @@ Napi::Value XnnpackInfo(const Napi::CallbackInfo& info) {
     const cpuinfo_package* pkg = cpuinfo_get_package(0);
     if (pkg != nullptr) cpu.Set("name", pkg->name);
     cpu.Set("cores", cpuinfo_get_cores_count());
+    cpu.Set("processors", cpuinfo_get_processors_count());
     Napi::Array features = Napi::Array::New(env);
     uint32_t n = 0;
     auto add = [&](bool has, const char* name) {
