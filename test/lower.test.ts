@@ -194,6 +194,37 @@ describe('layer semantics against naive float64 loops', () => {
     }
   });
 
+  it('Subtract, Average and a sigmoid Dense: match naive loops', async () => {
+    const cfg = model('merge', [
+      ['InputLayer', 'in', { batch_input_shape: [null, 3] }, []],
+      ['Dense', 'd1', { units: 2, activation: 'linear', use_bias: true }, ['in']],
+      ['Dense', 'd2', { units: 2, activation: 'sigmoid', use_bias: false }, ['in']],
+      ['Subtract', 'sub', {}, ['d1', 'd2']],
+      ['Average', 'avg', {}, ['d1', 'd2', 'sub']],
+    ]);
+    const analysis = analyzeModel(cfg);
+    const k1 = Float32Array.of(0.5, -1, 2, 0.25, -0.75, 1.5);
+    const b1 = Float32Array.of(0.1, -0.3);
+    const k2 = Float32Array.of(-1.5, 0.5, 0.3, 2, 1, -0.2);
+    const weights: NamedWeights = new Map([
+      ['d1/kernel', { shape: [3, 2], data: k1 }],
+      ['d1/bias', { shape: [2], data: b1 }],
+      ['d2/kernel', { shape: [3, 2], data: k2 }],
+    ]);
+    const x = Float32Array.of(0.3, -1.2, 0.8, 1, 0.5, -0.25);
+    for (const fuse of [true, false]) {
+      const got = await run(lowerModel(analysis, weights, { fuse }).graph, x, 2);
+      const want: number[] = [];
+      for (let s = 0; s < 2; s++) {
+        const xi = [0, 1, 2].map((i) => x[s * 3 + i] as number);
+        const d1 = [0, 1].map((o) => (b1[o] as number) + xi.reduce((a, v, i) => a + v * (k1[i * 2 + o] as number), 0));
+        const d2 = [0, 1].map((o) => 1 / (1 + Math.exp(-xi.reduce((a, v, i) => a + v * (k2[i * 2 + o] as number), 0))));
+        for (const o of [0, 1]) want.push((d1[o]! + d2[o]! + (d1[o]! - d2[o]!)) / 3);
+      }
+      expect(maxAbsDiff(got, Float32Array.from(want))).toBeLessThanOrEqual(1e-6);
+    }
+  });
+
   it('keeps BatchNorm standalone when the conv output has two consumers, and pads unfused when the pad feeds two layers', async () => {
     const cfg = model('branchy', [
       ['InputLayer', 'in', { batch_input_shape: [null, 8, 8, 4] }, []],

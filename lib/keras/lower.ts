@@ -266,6 +266,12 @@ class Lowering {
         // Keras 2 / TensorFlow.js definition (the configs here are in Keras 2 form): clip(0.2 x + 0.5, 0, 1).
         // (MobileNetV3's relu6(x + 3) / 6 is written as TFOpLambda + ReLU layers, handled by the fusion rules.)
         return this.add<LAffine>({ kind: 'affine', name, inputs: [x], shape, scale: Float32Array.of(0.2), shift: Float32Array.of(0.5), min: 0, max: 1 });
+      case 'tanh': {
+        // tanh(x) = 2 sigmoid(2x) - 1 (within float32 rounding).
+        const x2 = this.add<LAffine>({ kind: 'affine', name, inputs: [x], shape, scale: Float32Array.of(2), shift: null, min: -Infinity, max: Infinity });
+        const sg = this.add<LUnary>({ kind: 'sigmoid', name, inputs: [x2], shape });
+        return this.add<LAffine>({ kind: 'affine', name, inputs: [sg], shape, scale: Float32Array.of(2), shift: Float32Array.of(-1), min: -Infinity, max: Infinity });
+      }
       case 'swish':
       case 'silu': {
         const s = this.add<LUnary>({ kind: 'sigmoid', name, inputs: [x], shape });
@@ -493,6 +499,16 @@ class Lowering {
         return this.binary(layer, 'add');
       case 'Multiply':
         return this.binary(layer, 'multiply');
+      case 'Subtract': {
+        if (layer.inbound.length !== 2) throw new UnsupportedLayerError(layer.name, layer.className, 'needs exactly two inputs');
+        const b = this.inputOf(layer, 1);
+        const neg = this.add<LAffine>({ kind: 'affine', name: layer.name, inputs: [b], shape: [...b.shape], scale: Float32Array.of(-1), shift: null, min: -Infinity, max: Infinity });
+        return this.add<LBinary>({ kind: 'add', name: layer.name, inputs: [this.inputOf(layer, 0), neg], shape, min: -Infinity, max: Infinity });
+      }
+      case 'Average': {
+        const sum = this.binary(layer, 'add');
+        return this.add<LAffine>({ kind: 'affine', name: layer.name, inputs: [sum], shape, scale: Float32Array.of(1 / layer.inbound.length), shift: null, min: -Infinity, max: Infinity });
+      }
       case 'ZeroPadding2D':
         return this.zeroPad(layer);
       case 'Rescaling':
