@@ -11,11 +11,15 @@
  *    the .h5 read with h5wasm) against what the builder expects;
  *  - output shapes from the published channel tables and the stride-2
  *    arithmetic of Keras's padding (computed here from first principles);
+ *  - TensorFlow.js (an independent implementation of Keras layers) building
+ *    each generated config: same parameter and layer counts, same outputs
+ *    with the same random weights as our lowering on the reference backend;
  *  - numerics: the native backend (XNNPACK) against the pure-TypeScript
  *    reference backend on random weights; tolerance max |diff| <= 1e-4 of
  *    the output's scale (max |reference|).
  */
 import fs from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import {
   ARCHITECTURES, KERAS_ALPHAS, buildArchitecture, correctPad, identifyArchitecture, makeDivisible, mobilenetV1, mobilenetV2,
@@ -535,5 +539,98 @@ describe.skipIf(!hasShared)('V1 real weights: current Keras config vs the Keras 
     const refOut = JSON.parse(fs.readFileSync(shared('reference', 'v1_0.25_224.outputs.json'), 'utf8')) as { images: Array<{ file: string; probs: number[] }> };
     const cat = refOut.images.find((i) => i.file === 'cat.jpg');
     expect(maxDiff(p2, Float32Array.from(cat?.probs ?? []))).toBeLessThan(1e-4);
+  }, 60_000);
+});
+
+/*
+ * TensorFlow.js layers lacks two tf.keras 2.x features the configs use:
+ * TFOpLambda (`x + 3`, `x * (1/6)` with the scalar in the inbound node's
+ * kwargs) and GlobalAveragePooling2D(keepdims=True). These two small shims
+ * give them tf.keras semantics; everything else is TF.js's own Keras code.
+ */
+class TfjsTFOpLambda extends tf.layers.Layer {
+  static className = 'TFOpLambda';
+  private readonly fn: string;
+  private y: number | undefined;
+  constructor(config: { function: string } & Record<string, unknown>) {
+    super(config as unknown as ConstructorParameters<typeof tf.layers.Layer>[0]);
+    this.fn = config.function;
+  }
+  override apply(inputs: tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[], kwargs?: Record<string, unknown>): tf.Tensor | tf.Tensor[] | tf.SymbolicTensor | tf.SymbolicTensor[] {
+    if (typeof kwargs?.y === 'number') this.y = kwargs.y;
+    return super.apply(inputs, kwargs);
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    const x = Array.isArray(inputs) ? (inputs[0] as tf.Tensor) : inputs;
+    if (this.y === undefined) throw new Error('TFOpLambda without a scalar operand');
+    // TF.js rewrites the config string ('__operators__.add' → 'Operators_.add').
+    if (/add/i.test(this.fn)) return tf.add(x, this.y);
+    if (/multiply/i.test(this.fn)) return tf.mul(x, this.y);
+    throw new Error(`TFOpLambda ${this.fn}`);
+  }
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), function: this.fn };
+  }
+}
+
+class TfjsGlobalAveragePooling2D extends tf.layers.Layer {
+  static className = 'GlobalAveragePooling2D';
+  private readonly keepdims: boolean;
+  constructor(config: { keepdims?: boolean } & Record<string, unknown>) {
+    super(config as unknown as ConstructorParameters<typeof tf.layers.Layer>[0]);
+    this.keepdims = config.keepdims === true;
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.mean(Array.isArray(inputs) ? (inputs[0] as tf.Tensor) : inputs, [1, 2], this.keepdims);
+  }
+  override computeOutputShape(s: tf.Shape | tf.Shape[]): tf.Shape {
+    const shape = (Array.isArray(s[0]) ? s[0] : s) as tf.Shape;
+    return this.keepdims ? [shape[0] ?? null, 1, 1, shape[3] ?? null] : [shape[0] ?? null, shape[3] ?? null];
+  }
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), keepdims: this.keepdims };
+  }
+}
+
+describe('TensorFlow.js builds the same networks from the generated configs', () => {
+  it.each([
+    ['v1', { alpha: 0.25 }],
+    ['v2', { alpha: 0.35 }],
+    ['v3-small', { alpha: 0.75 }],
+    ['v3-large', { alpha: 0.75 }],
+  ] as const)('%s %j at 48x48: params, layers and outputs (random weights) agree', async (arch, o) => {
+    tf.serialization.registerClass(TfjsTFOpLambda);
+    tf.serialization.registerClass(TfjsGlobalAveragePooling2D);
+    await tf.setBackend('cpu');
+    const config = buildArchitecture(arch, { ...o, inputShape: [48, 48, 3], classifierActivation: null });
+    const a = analyzeModel(config);
+    // TF.js reads Keras 2 nodes in the wrapped form only; TFOpLambda's is unwrapped in tf.keras 2.x.
+    const forTfjs = structuredClone(config) as unknown as { config: { layers: Array<{ class_name: string; inbound_nodes: unknown }> } };
+    for (const l of forTfjs.config.layers) if (l.class_name === 'TFOpLambda') l.inbound_nodes = [l.inbound_nodes];
+    const model = await tf.models.modelFromJSON({ modelTopology: forTfjs as unknown as tf.io.ModelJSON['modelTopology'] });
+    try {
+      expect(model.countParams()).toBe(a.totalParams);
+      expect(model.layers.length).toBe(a.layers.length);
+      expect(model.outputs[0]?.shape.slice(1)).toEqual(a.outputShape);
+      const weights = randomWeights(a, 11);
+      for (const l of model.layers) {
+        if (l.weights.length === 0) continue;
+        l.setWeights(l.weights.map((v) => {
+          const t = weights.get(v.originalName);
+          if (t === undefined) throw new Error(`no weight ${v.originalName}`);
+          return tf.tensor(t.data, t.shape);
+        }));
+      }
+      const x = input(48 * 48 * 3, 5, arch.startsWith('v3'));
+      const yt = tf.tidy(() => (model.predict(tf.tensor(x, [1, 48, 48, 3])) as tf.Tensor).dataSync() as Float32Array);
+      const rt = await lowerModel(a, weights).graph.compile({ backend: 'reference' });
+      const yr = rt.runSync(x);
+      rt.dispose();
+      const scale = maxAbs(yt);
+      expect(scale).toBeGreaterThan(1e-3);
+      expect(maxDiff(yr, yt)).toBeLessThanOrEqual(1e-4 * scale);
+    } finally {
+      model.dispose();
+    }
   }, 60_000);
 });
