@@ -11,31 +11,6 @@ namespace mobilenet {
 
 AddonData& GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 
-std::string StatusName(xnn_status status) {
-  switch (static_cast<int>(status)) {
-    case 0:
-      return "xnn_status_success";
-    case 1:
-      return "xnn_status_uninitialized";
-    case 2:
-      return "xnn_status_invalid_parameter";
-    case 3:
-      return "xnn_status_invalid_state";
-    case 4:
-      return "xnn_status_unsupported_parameter";
-    case 5:
-      return "xnn_status_unsupported_hardware";
-    case 6:
-      return "xnn_status_out_of_memory";
-    case 7:
-      return "xnn_status_reallocation_required";
-    case 8:
-      return "xnn_status_deprecated";
-    default:
-      return "xnn_status_" + std::to_string(static_cast<int>(status));
-  }
-}
-
 void ThrowXnnError(Napi::Env env, const std::string& message, xnn_status status,
                    const std::string& node) {
   Napi::Error error = Napi::Error::New(env, message + " (" + StatusName(status) + ")");
@@ -209,15 +184,5 @@ uint64_t CheckedProduct(Napi::Env env, const std::vector<size_t>& dims, const st
   }
   return p;
 }
-
-AlignedFloats::AlignedFloats(size_t count) : size_(count) {
-  size_t bytes = count * sizeof(float) + XNN_EXTRA_BYTES;
-  bytes = (bytes + 63) / 64 * 64;
-  data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
-  if (data_ == nullptr) throw std::bad_alloc();
-  std::memset(data_, 0, bytes);
-}
-
-AlignedFloats::~AlignedFloats() { std::free(data_); }
 
 }  // namespace mobilenet

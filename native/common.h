@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "ir.h"
+
 namespace mobilenet {
 
 // Per-environment data: constructors of the wrapped classes, init status.
@@ -22,9 +24,6 @@ struct AddonData {
 };
 
 AddonData& GetAddonData(Napi::Env env);
-
-// Name of an xnn_status ("xnn_status_invalid_parameter").
-std::string StatusName(xnn_status status);
 
 // A JS Error with `status` (and `node` when given), thrown as a C++ exception.
 [[noreturn]] void ThrowXnnError(Napi::Env env, const std::string& message, xnn_status status,
@@ -60,21 +59,5 @@ std::vector<uint32_t> ToUint32Array(Napi::Env env, const Napi::Value& v, const s
                                     int count, uint32_t min, uint32_t max, size_t maxCount = 6);
 // Product of dims with overflow and kMaxElements checks.
 uint64_t CheckedProduct(Napi::Env env, const std::vector<size_t>& dims, const std::string& name);
-
-// 64-byte aligned float storage with XNN_EXTRA_BYTES of readable slack.
-struct AlignedFloats {
-  AlignedFloats() = default;
-  explicit AlignedFloats(size_t count);
-  ~AlignedFloats();
-  AlignedFloats(const AlignedFloats&) = delete;
-  AlignedFloats& operator=(const AlignedFloats&) = delete;
-  float* data() const { return data_; }
-  size_t size() const { return size_; }
-  size_t bytes() const { return size_ * sizeof(float) + XNN_EXTRA_BYTES; }
-
- private:
-  float* data_ = nullptr;
-  size_t size_ = 0;
-};
 
 }  // namespace mobilenet

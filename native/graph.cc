@@ -44,49 +44,6 @@ void Pair(Napi::Env env, const Napi::Object& o, const char* key, uint32_t out[2]
 
 }  // namespace
 
-const char* OpName(Op op) {
-  switch (op) {
-    case Op::kConv2d:
-      return "conv2d";
-    case Op::kDepthwiseConv2d:
-      return "depthwiseConv2d";
-    case Op::kAdd:
-      return "add";
-    case Op::kMultiply:
-      return "multiply";
-    case Op::kClamp:
-      return "clamp";
-    case Op::kHardswish:
-      return "hardswish";
-    case Op::kSigmoid:
-      return "sigmoid";
-    case Op::kSoftmax:
-      return "softmax";
-    case Op::kGlobalAveragePool:
-      return "globalAveragePool";
-    case Op::kAveragePool2d:
-      return "averagePool2d";
-    case Op::kFullyConnected:
-      return "fullyConnected";
-    case Op::kPad:
-      return "pad";
-    case Op::kReshape:
-      return "reshape";
-  }
-  return "?";
-}
-
-std::string NodeLabel(const GraphData& g, size_t i) {
-  const NodeRecord& n = g.nodes[i];
-  std::string label = "#" + std::to_string(i);
-  if (!n.name.empty()) label += " '" + n.name + "'";
-  return label + " (" + OpName(n.op) + ")";
-}
-
-std::string NodeId(const GraphData& g, size_t i) {
-  return g.nodes[i].name.empty() ? "#" + std::to_string(i) : g.nodes[i].name;
-}
-
 Napi::Function Graph::Init(Napi::Env env) {
   return DefineClass(env, "Graph",
                      {

@@ -91,6 +91,14 @@ class RunWorker : public Napi::AsyncWorker {
 
 }  // namespace
 
+std::unique_ptr<CompiledModel> CompileModel(Napi::Env env, const GraphData& graph, uint32_t batch,
+                                            uint32_t threads) {
+  CompileError error;
+  std::unique_ptr<CompiledModel> model = BuildModel(graph, batch, threads, 0, &error);
+  if (!model) ThrowXnnError(env, error.message, error.status, error.node);
+  return model;
+}
+
 Napi::Function Runtime::Init(Napi::Env env) {
   return DefineClass(env, "Runtime",
                      {

@@ -14,33 +14,9 @@
 
 #include "common.h"
 #include "graph.h"
+#include "subgraph.h"
 
 namespace mobilenet {
-
-struct PoolDeleter {
-  void operator()(pthreadpool_t pool) const { pthreadpool_destroy(pool); }
-};
-struct RuntimeDeleter {
-  void operator()(xnn_runtime_t runtime) const { xnn_delete_runtime(runtime); }
-};
-
-struct CompiledModel {
-  // Static data the runtime may read while it runs (constants, weights).
-  std::vector<FloatBuffer> weights;
-  // Declared before `runtime`: destroyed after it.
-  std::unique_ptr<pthreadpool, PoolDeleter> pool;
-  std::unique_ptr<xnn_runtime, RuntimeDeleter> runtime;
-  std::unique_ptr<AlignedFloats> input;
-  std::unique_ptr<AlignedFloats> output;
-  std::vector<size_t> input_shape;   // with the batch
-  std::vector<size_t> output_shape;  // with the batch
-  uint32_t batch = 1;
-  uint32_t threads = 1;
-  size_t weight_bytes = 0;
-
-  // Bytes reported to V8 as external memory.
-  int64_t ExternalBytes() const;
-};
 
 class Runtime : public Napi::ObjectWrap<Runtime> {
  public:
@@ -76,8 +52,7 @@ class Runtime : public Napi::ObjectWrap<Runtime> {
   int64_t external_bytes_ = 0;
 };
 
-// Builds the XNNPACK subgraph of `graph` for `batch` and creates its runtime
-// (weights are packed here), set up once with preallocated buffers.
+// BuildModel(), throwing a JS Error with `status` and `node` on failure.
 std::unique_ptr<CompiledModel> CompileModel(Napi::Env env, const GraphData& graph, uint32_t batch,
                                             uint32_t threads);
 

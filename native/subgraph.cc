@@ -1,11 +1,10 @@
 // Lowers a recorded GraphData to an XNNPACK subgraph for a fixed batch and
-// creates its runtime (CompileModel, declared in runtime.h).
+// creates its runtime (see subgraph.h).
+#include "subgraph.h"
+
 #include <cmath>
 #include <map>
 #include <utility>
-
-#include "graph.h"
-#include "runtime.h"
 
 namespace mobilenet {
 
@@ -258,13 +257,14 @@ class SubgraphBuilder {
 };
 
 // Creates the runtime of nodes [0, count) (output: the last node's output).
-xnn_status TryPrefix(const GraphData& g, uint32_t batch, size_t count, pthreadpool_t pool) {
+xnn_status TryPrefix(const GraphData& g, uint32_t batch, size_t count, pthreadpool_t pool,
+                     uint32_t flags) {
   SubgraphBuilder b(g, batch, g.nodes[count - 1].output);
   BuildResult r = b.Build(count);
   if (r.status != xnn_status_success) return r.status;
   SubgraphPtr sg = b.Take();
   xnn_runtime_t rt = nullptr;
-  xnn_status s = xnn_create_runtime_v2(sg.get(), pool, 0, &rt);
+  xnn_status s = xnn_create_runtime_v2(sg.get(), pool, flags, &rt);
   if (rt != nullptr) xnn_delete_runtime(rt);
   return s;
 }
@@ -278,39 +278,44 @@ int64_t CompiledModel::ExternalBytes() const {
   return bytes;
 }
 
-std::unique_ptr<CompiledModel> CompileModel(Napi::Env env, const GraphData& g, uint32_t batch,
-                                            uint32_t threads) {
+std::unique_ptr<CompiledModel> BuildModel(const GraphData& g, uint32_t batch, uint32_t threads,
+                                          uint32_t runtime_flags, CompileError* error) {
+  auto fail = [&](xnn_status status, const std::string& message, const std::string& node) {
+    error->status = status;
+    error->message = message;
+    error->node = node;
+    return std::unique_ptr<CompiledModel>();
+  };
   auto model = std::make_unique<CompiledModel>();
   model->batch = batch;
   model->threads = threads;
   if (threads > 1) {
     model->pool.reset(pthreadpool_create(threads));
-    if (!model->pool) ThrowXnnError(env, "pthreadpool_create failed", xnn_status_out_of_memory);
+    if (!model->pool) return fail(xnn_status_out_of_memory, "pthreadpool_create failed", "");
   }
 
   SubgraphBuilder builder(g, batch, static_cast<uint32_t>(g.output));
   BuildResult r = builder.Build(g.nodes.size());
   if (r.status != xnn_status_success) {
     std::string label = r.node >= 0 ? NodeLabel(g, static_cast<size_t>(r.node)) : std::string();
-    ThrowXnnError(env,
-                  "XNNPACK rejected " +
-                      (label.empty() ? std::string("the graph") : "node " + label) + ": " + r.what +
-                      " failed",
-                  r.status, r.node >= 0 ? NodeId(g, static_cast<size_t>(r.node)) : std::string());
+    return fail(r.status,
+                "XNNPACK rejected " + (label.empty() ? std::string("the graph") : "node " + label) +
+                    ": " + r.what + " failed",
+                r.node >= 0 ? NodeId(g, static_cast<size_t>(r.node)) : std::string());
   }
   SubgraphPtr subgraph = builder.Take();
   xnn_runtime_t rt = nullptr;
-  xnn_status s = xnn_create_runtime_v2(subgraph.get(), model->pool.get(), 0, &rt);
+  xnn_status s = xnn_create_runtime_v2(subgraph.get(), model->pool.get(), runtime_flags, &rt);
   subgraph.reset();
   if (s != xnn_status_success) {
     if (rt != nullptr) xnn_delete_runtime(rt);
     // Find the first node whose prefix XNNPACK rejects (prefixes fail monotonically).
     std::string label, node;
     size_t lo = 1, hi = g.nodes.size();
-    if (hi > 0 && TryPrefix(g, batch, hi, model->pool.get()) != xnn_status_success) {
+    if (hi > 0 && TryPrefix(g, batch, hi, model->pool.get(), runtime_flags) != xnn_status_success) {
       while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (TryPrefix(g, batch, mid, model->pool.get()) != xnn_status_success)
+        if (TryPrefix(g, batch, mid, model->pool.get(), runtime_flags) != xnn_status_success)
           hi = mid;
         else
           lo = mid + 1;
@@ -318,11 +323,10 @@ std::unique_ptr<CompiledModel> CompileModel(Napi::Env env, const GraphData& g, u
       label = NodeLabel(g, lo - 1);
       node = NodeId(g, lo - 1);
     }
-    ThrowXnnError(env,
-                  "XNNPACK rejected " +
-                      (label.empty() ? std::string("the graph") : "node " + label) +
-                      ": xnn_create_runtime_v2 failed",
-                  s, node);
+    return fail(s,
+                "XNNPACK rejected " + (label.empty() ? std::string("the graph") : "node " + label) +
+                    ": xnn_create_runtime_v2 failed",
+                node);
   }
   model->runtime.reset(rt);
 
@@ -353,8 +357,9 @@ std::unique_ptr<CompiledModel> CompileModel(Napi::Env env, const GraphData& g, u
       {kOutputExternalId, model->output->data()},
   };
   s = xnn_setup_runtime(model->runtime.get(), 2, externals);
-  if (s != xnn_status_success)
-    ThrowXnnError(env, "XNNPACK could not set up the runtime: xnn_setup_runtime failed", s);
+  if (s != xnn_status_success) {
+    return fail(s, "XNNPACK could not set up the runtime: xnn_setup_runtime failed", "");
+  }
   return model;
 }
 
