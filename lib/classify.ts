@@ -7,6 +7,7 @@
  * libuv's thread pool), so at most 2 × batchSize decoded images are held.
  * Per-image decode errors come back as results with `error`, in input order.
  */
+import os from 'node:os';
 import type { Preprocessing } from './keras/types.js';
 import { loadImageTensor, sourceName, type Background, type ImageSource, type ResizeMode } from './image.js';
 import { resolveLabels } from './labels.js';
@@ -46,7 +47,7 @@ export interface ClassifyOptions {
 export interface BatchOptions extends ClassifyOptions {
   /** Images per inference call (default 1). */
   batchSize?: number;
-  /** Images decoded at once (default: batchSize, at most 8). */
+  /** Images decoded at once (default: batchSize, at most the number of cores). */
   concurrency?: number;
 }
 
@@ -58,6 +59,10 @@ export interface BatchResult {
   name: string;
   predictions?: Prediction[];
   error?: Error;
+}
+
+function cores(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
 function checkPredictor(model: unknown): Predictor {
@@ -161,7 +166,7 @@ export async function* classifyBatch(
   if (typeof options !== 'object' || options === null) throw v.typeError('object', 'options', options);
   const batchSize = options.batchSize === undefined ? 1 : v.positiveInteger(options.batchSize, 'batchSize');
   const concurrency =
-    options.concurrency === undefined ? Math.min(batchSize, 8) : v.positiveInteger(options.concurrency, 'concurrency');
+    options.concurrency === undefined ? Math.min(batchSize, cores()) : v.positiveInteger(options.concurrency, 'concurrency');
   const k = checkTopK(options.topK, m.classes);
   const labels = resolveLabels(options.labels, m.classes);
   const [height, width] = m.inputShape as [number, number, number];
