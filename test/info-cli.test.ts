@@ -160,6 +160,24 @@ describe('mobilenet info on files written by lib/formats (.keras, full .h5, weig
   }, 60_000);
 });
 
+describe('mobilenet info on a fine-tuned model (nsfwjs MobileNetV2, Keras 2.2.4)', () => {
+  it('recognizes the V2 backbone and reports the custom head', async () => {
+    const { extractNsfwjsMobileNetV2 } = await import('./helpers/nsfwjs.js');
+    const m = extractNsfwjsMobileNetV2();
+    try {
+      const j = await infoJson(m.modelJsonPath);
+      expect(j).toMatchObject({ format: 'tfjs', architecture: 'v2', alpha: 1, includeTop: false, customHead: true, outputShape: [5], inputShape: [224, 224, 3] });
+      // The manifest holds exactly the parameters counted.
+      const total = m.modelJson.weightsManifest.flatMap((g) => g.weights as Array<{ shape: number[] }>).reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1), 0);
+      expect(j.parameters).toBe(total);
+      const r = await info(m.modelJsonPath);
+      expect(r.out).toMatch(/^architecture:\s+v2 \(alpha 1, backbone with a custom head\)$/m);
+    } finally {
+      m.cleanup();
+    }
+  });
+});
+
 describe.skipIf(!hasShared)('mobilenet info (files in ../shared)', () => {
   it.each([
     ['mobilenet_v1_0.75_224', 0.75, 2_601_976, 2_585_560],
@@ -169,7 +187,7 @@ describe.skipIf(!hasShared)('mobilenet info (files in ../shared)', () => {
     const j = await infoJson(file);
     expect(j).toMatchObject({
       format: 'tfjs', architecture: 'v1', alpha, parameters: params, trainableParameters: trainable,
-      inputShape: [224, 224, 3], outputShape: [1000], file,
+      inputShape: [224, 224, 3], outputShape: [1000], file, customHead: false,
     });
     // The directory works too, and the text form shows the same total.
     const r = await info(shared('models', dir));

@@ -64,6 +64,8 @@ export interface InfoResult {
   depthMultiplier?: number;
   minimalistic?: boolean;
   includeTop?: boolean;
+  /** A file whose layers go beyond the Keras application (fine-tuned head). */
+  customHead?: boolean;
   parameters: number;
   trainableParameters: number;
   nonTrainableParameters: number;
@@ -78,7 +80,8 @@ function describeArch(r: InfoResult): string {
   const parts = [`alpha ${r.alpha}`];
   if (r.depthMultiplier !== undefined && r.depthMultiplier !== 1) parts.push(`depth multiplier ${r.depthMultiplier}`);
   if (r.minimalistic) parts.push('minimalistic');
-  if (r.includeTop === false) parts.push(r.format === 'builder' ? 'no top' : 'without the Keras top');
+  if (r.customHead) parts.push('backbone with a custom head');
+  else if (r.includeTop === false) parts.push('no top');
   return `${r.architecture} (${parts.join(', ')})`;
 }
 
@@ -169,6 +172,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       analysis = analyzeModel(config, inputSize === undefined ? {} : { inputShape: [inputSize, inputSize, analysisChannels(config)] });
       const ident = identifyArchitecture(weightShapes(analysis), analysis.inputShape);
       result = summarize(format, analysis, ident);
+      if (ident !== undefined) result.customHead = hasCustomHead(analysis, ident);
     } else {
       // Weights-only file: recognize the architecture from the weights' names and shapes.
       for (const [flag, set] of [['--alpha', values.alpha], ['--depth-multiplier', values['depth-multiplier']], ['--minimalistic', values.minimalistic]] as const) {
@@ -195,6 +199,21 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     if (values.summary) io.stdout.write(`\n${formatSummary(analysis)}`);
   }
   return 0;
+}
+
+/** Whether a file's model has layers beyond the Keras application it was recognized as (top, or no top with optional pooling). */
+function hasCustomHead(analysis: ModelAnalysis, ident: IdentifiedArchitecture): boolean {
+  const base: ArchitectureOptions = { alpha: ident.alpha, inputShape: [Math.max(32, analysis.inputShape[0] ?? 224), Math.max(32, analysis.inputShape[1] ?? 224), analysis.inputShape[2] ?? 3] };
+  if (ident.depthMultiplier !== undefined) base.depthMultiplier = ident.depthMultiplier;
+  if (ident.minimalistic) base.minimalistic = true;
+  const variants: ArchitectureOptions[] = ident.includeTop
+    ? [{ ...base, classes: ident.classes ?? 1000 }]
+    : [{ ...base, includeTop: false }, { ...base, includeTop: false, pooling: 'avg' }, { ...base, includeTop: false, pooling: 'max' }];
+  const fileNames = analysis.layers.filter((l) => l.weights.length > 0).length;
+  return !variants.some((o) => {
+    const ref = analyzeModel(buildArchitecture(ident.architecture, o));
+    return ref.layers.filter((l) => l.weights.length > 0).length === fileNames && ref.outputShape.length === analysis.outputShape.length;
+  });
 }
 
 function analysisChannels(config: KerasModelConfig): number {
