@@ -494,6 +494,25 @@ describe('reference backend: runtime behaviour', () => {
     expect((e as Error).message).toBe('Expected at most 4294967295 values for tensor 0 [1, 100000, 100000, 3] but received 30000000000');
   });
 
+  it('run() yields to the event loop between nodes', async () => {
+    const g = new Graph();
+    let t = g.input([64]);
+    for (let i = 0; i < 8; i++) t = g.clamp(t, -i - 1, i + 1);
+    g.output(t);
+    const rt = await g.compile({ backend: 'reference' });
+    let immediates = 0;
+    const tick = (): void => {
+      immediates++;
+      if (immediates < 100) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const before = immediates;
+    await rt.run(new Float32Array(64));
+    // Several event-loop turns happened while the 8 nodes ran.
+    expect(immediates - before).toBeGreaterThanOrEqual(4);
+    rt.dispose();
+  });
+
   it('concurrent run() calls on one runtime give each its own correct result', async () => {
     const g = new Graph();
     const x = g.input([3]);
