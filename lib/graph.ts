@@ -456,17 +456,20 @@ export class Graph {
 
   hardswish(x: Tensor, name?: string): Tensor {
     const input = this.activation(x, 'input');
+    if (input.shape.length === 0) throw v.rangeError('input of rank at least 1', 'input', input.shape);
     return this.push({ op: 'hardswish', input: input.id }, input.shape, name);
   }
 
   sigmoid(x: Tensor, name?: string): Tensor {
     const input = this.activation(x, 'input');
+    if (input.shape.length === 0) throw v.rangeError('input of rank at least 1', 'input', input.shape);
     return this.push({ op: 'sigmoid', input: input.id }, input.shape, name);
   }
 
   /** Softmax over the last dimension. */
   softmax(x: Tensor, name?: string): Tensor {
     const input = this.activation(x, 'input');
+    if (input.shape.length === 0) throw v.rangeError('input of rank at least 1', 'input', input.shape);
     return this.push({ op: 'softmax', input: input.id }, input.shape, name);
   }
 
@@ -495,6 +498,7 @@ export class Graph {
   fullyConnected(x: Tensor, o: FullyConnectedOptions): Tensor {
     const input = this.activation(x, 'input');
     if (typeof o !== 'object' || o === null) throw v.typeError('object', 'options', o);
+    if (input.shape.length === 0) throw v.rangeError('input of rank at least 1', 'input', input.shape);
     const inC = input.shape[input.shape.length - 1] as number;
     const outputChannels = v.positiveInteger(o.outputChannels, 'outputChannels');
     const weights = v.float32Array(o.weights, 'weights', outputChannels * inC);
