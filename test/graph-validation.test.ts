@@ -268,6 +268,16 @@ describe('Graph: other ops validation', () => {
     expectThrow(() => g.reshape(x, 24 as never), TypeError, 'Expected array of positive integers for shape but received 24');
   });
 
+  it('ops that need a last dimension reject a per-sample scalar', () => {
+    const g = new Graph();
+    const x = g.input([]);
+    for (const op of ['hardswish', 'sigmoid', 'softmax'] as const) {
+      expectThrow(() => g[op](x), RangeError, 'Expected input of rank at least 1 for input but received []');
+    }
+    expectThrow(() => g.fullyConnected(x, { weights: ones(1), outputChannels: 1 }), RangeError, 'Expected input of rank at least 1 for input but received []');
+    expect(g.clamp(x, 0, 1).shape).toEqual([]);
+  });
+
   it('unary ops reject constants', () => {
     const { g } = withInput();
     const c = g.constant(ones(2), [2]);

@@ -645,7 +645,8 @@ function lowerUnary(node: UnaryNode, full: (id: number) => Buffer): Step {
   const x = full(node.input);
   const y = full(node.output);
   if (node.op === 'softmax') {
-    const inner = y.shape[y.shape.length - 1]!;
+    // Last per-sample dimension (a per-sample scalar is its own row).
+    const inner = y.shape.length > 1 ? y.shape[y.shape.length - 1]! : 1;
     const rows = y.data.length / inner;
     return () => softmax(x.data, rows, inner, y.data);
   }
