@@ -174,6 +174,21 @@ const cases: Case[] = [
   { name: 'pad channels [0,0,1]/[0,0,3]', input: [2, 3, 5], batch: 3, build: (g, x) => g.pad(x, { prePadding: [0, 0, 1], postPadding: [0, 0, 3] }) },
   { name: 'reshape [4,4,2] -> [32] then fullyConnected', input: [4, 4, 2], batch: 3, build: (g, x, r) => fc(g, g.reshape(g.clamp(x, -0.5, 0.5), [32]), r, 6) },
   { name: 'reshape [2,3,4] -> [6,4] then softmax', input: [2, 3, 4], batch: 1, inputScale: 4, build: (g, x) => g.softmax(g.reshape(x, [6, 4])) },
+  // edge shapes
+  { name: 'pad rank 1 and rank 2 per-sample tensors', input: [3, 4], batch: 3, build: (g, x) => g.reshape(g.pad(g.reshape(g.pad(x, { prePadding: [1, 0], postPadding: [0, 2], value: 3 }), [24]), { prePadding: [2], postPadding: [1] }), [27]) },
+  { name: 'pad rank 4 per-sample tensor', input: [2, 3, 2, 2], batch: 1, build: (g, x) => g.pad(x, { prePadding: [1, 0, 1, 0], postPadding: [0, 1, 0, 1], value: -0.5 }) },
+  { name: 'reshape to per-sample rank 5 then clamp', input: [2, 3, 4], batch: 3, build: (g, x) => g.clamp(g.reshape(x, [1, 2, 3, 2, 2]), -0.5, 0.5) },
+  { name: 'softmax over the last dim of a rank-4 per-sample tensor', input: [2, 3, 4, 5], batch: 3, inputScale: 4, build: (g, x) => g.softmax(x) },
+  { name: 'averagePool2d stride larger than the pool', input: [9, 9, 2], batch: 3, build: (g, x) => g.averagePool2d(x, { pool: 2, stride: 3 }) },
+  { name: 'conv2d 5x5 kernel larger than the 2x2 input (padding 2)', input: [2, 2, 3], batch: 3, build: (g, x, r) => conv(g, x, r, { k: 5, oc: 4, pad: [2, 2, 2, 2] }) },
+  { name: 'depthwise 5x5 kernel larger than the 2x3 input (padding 2)', input: [2, 3, 4], batch: 1, build: (g, x, r) => dw(g, x, r, { k: 5, pad: [2, 2, 2, 2] }) },
+  { name: 'depthwise multiplier 3', input: [5, 5, 2], batch: 3, build: (g, x, r) => dw(g, x, r, { k: 3, m: 3 }) },
+  { name: 'depthwise stride 3 dilation 2 asymmetric', input: [11, 10, 3], batch: 1, build: (g, x, r) => dw(g, x, r, { k: 3, s: 3, d: 2, pad: [1, 0, 2, 1] }) },
+  { name: 'conv2d 1x1 stride 2 on a 1x1 input', input: [1, 1, 4], batch: 3, build: (g, x, r) => conv(g, x, r, { k: 1, oc: 3, s: 2 }) },
+  { name: 'add batched [W,C] to batched [H,W,C]', input: [3, 4, 5], batch: 3, build: (g, x) => g.add(g.reshape(g.averagePool2d(x, { pool: [3, 1] }), [4, 5]), x) },
+  { name: 'multiply by constant [H,1,C]', input: [3, 4, 5], batch: 3, build: (g, x, r) => g.multiply(x, g.constant(uniform(15, r), [3, 1, 5])) },
+  { name: 'graph output is a reshape of the input', input: [2, 3], batch: 3, build: (g, x) => g.reshape(x, [6]) },
+  { name: 'graph output is the input', input: [2, 3], batch: 3, build: (_g, x) => x },
   // a small chained graph
   {
     name: 'chain conv -> depthwise -> pointwise -> add -> GAP -> FC -> softmax',
