@@ -23,6 +23,7 @@
  *
  * Other variables: MOBILENET_BUILD_DIR (default "build"), MOBILENET_BUILD_JOBS (default 2).
  */
+/* global fetch, AbortSignal */
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
