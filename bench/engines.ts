@@ -12,6 +12,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { spawnSync, spawn } from 'node:child_process';
+import { makeInput } from './lib/models.js';
+import type { Preprocessing } from '../lib/keras/types.js';
 
 export type EngineName =
   | 'mobilenet-xnnpack'
@@ -37,6 +39,8 @@ export interface LoadSpec {
   /** Graph file for the raw C++ runner. */
   graphFile: string;
   inputShape: number[];
+  /** Input range of the model (the same deterministic input in every engine). */
+  preprocessing: Preprocessing;
   threads: number;
 }
 
@@ -48,6 +52,10 @@ export interface EngineInstance {
   dispose(): Promise<void>;
   /** Notes for the results (e.g. the TF.js backend actually used). */
   notes?: string;
+  /** Load time measured by the engine itself (else the worker times createEngine). */
+  loadMs?: number;
+  /** Peak RSS of the process doing the work, when that is not the worker (MB). */
+  peakRssMb?(): Promise<number>;
 }
 
 /** Whether an engine is single-threaded by construction (no thread-count knob). */
@@ -267,56 +275,103 @@ export function cppRunnerPath(): string | null {
   return candidates.find((c) => fs.existsSync(c)) ?? null;
 }
 
-interface CppResult {
-  times_ms?: number[];
-  median_ms?: number;
-  output?: number[];
-  error?: string;
+/** One `--serve` runner process: a compiled runtime for one batch size, answering one JSON line per command. */
+class CppServer {
+  private readonly proc: ReturnType<typeof spawn>;
+  private buffer = '';
+  private waiting: Array<{ resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void }> = [];
+  private stderr = '';
+  private closed: string | null = null;
+
+  constructor(exe: string, args: string[]) {
+    this.proc = spawn(exe, [...args, '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc.stdout!.on('data', (d: Buffer) => {
+      this.buffer += d.toString();
+      let nl: number;
+      while ((nl = this.buffer.indexOf('\n')) >= 0) {
+        const line = this.buffer.slice(0, nl);
+        this.buffer = this.buffer.slice(nl + 1);
+        const w = this.waiting.shift();
+        if (!w) continue;
+        try {
+          const json = JSON.parse(line) as Record<string, unknown>;
+          if (typeof json.error === 'string') w.reject(new Error(json.error));
+          else w.resolve(json);
+        } catch (e) {
+          w.reject(new Error(`runner printed no JSON: ${(e as Error).message}: ${line.slice(0, 200)}`));
+        }
+      }
+    });
+    this.proc.stderr!.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-2000)));
+    const fail = (why: string): void => {
+      this.closed = why;
+      for (const w of this.waiting.splice(0)) w.reject(new Error(why));
+    };
+    this.proc.on('error', (e) => fail(`runner could not start: ${e.message}`));
+    this.proc.on('close', (code) => fail(`runner exited ${code}: ${this.stderr.trim().split('\n').slice(-2).join(' | ')}`));
+  }
+
+  /** Resolves with the next JSON line (the first one is the ready line). */
+  next(): Promise<Record<string, unknown>> {
+    if (this.closed !== null) return Promise.reject(new Error(this.closed));
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  call(cmd: string): Promise<Record<string, unknown>> {
+    const p = this.next();
+    this.proc.stdin!.write(`${cmd}\n`);
+    return p;
+  }
+
+  close(): void {
+    if (this.closed === null) {
+      this.proc.stdin!.end('quit\n');
+      this.proc.kill();
+    }
+  }
 }
 
 async function cppEngine(spec: LoadSpec): Promise<EngineInstance> {
   const exe = cppRunnerPath();
-  if (exe === null) throw new Error('raw C++ runner not built (bench/native: build it with `npm run build:native`)');
-  const invoke = (batch: number, runs: number, warmup: number, inputFile: string): Promise<CppResult> =>
-    new Promise((resolve, reject) => {
-      const args = ['--graph', spec.graphFile, '--threads', String(spec.threads), '--batch', String(batch), '--runs', String(runs), '--warmup', String(warmup), '--input', inputFile, '--times'];
-      const p = spawn(exe, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      p.on('error', reject);
-      p.on('close', (code) => {
-        if (code !== 0) return reject(new Error(`${path.basename(exe)} exited ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`));
-        try {
-          const json = JSON.parse(out.trim().split('\n').pop() as string) as CppResult;
-          if (json.error) return reject(new Error(json.error));
-          resolve(json);
-        } catch (e) {
-          reject(new Error(`${path.basename(exe)} printed no JSON: ${(e as Error).message}; stdout ${out.slice(0, 200)}`));
-        }
-      });
-    });
+  if (exe === null) throw new Error('raw C++ runner not built (bench/native/runner.cc: `npm run build:native` builds it)');
   const dir = fs.mkdtempSync(path.join(path.dirname(spec.graphFile), 'cpp-input-'));
-  const inputFile = (input: Float32Array): string => {
-    const f = path.join(dir, `input-${input.length}.f32`);
-    if (!fs.existsSync(f)) fs.writeFileSync(f, Buffer.from(input.buffer, input.byteOffset, input.byteLength));
-    return f;
+  const servers = new Map<number, CppServer>();
+  const readyLoad = new Map<number, number>();
+  const server = async (input: Float32Array, batch: number): Promise<CppServer> => {
+    let s = servers.get(batch);
+    if (s === undefined) {
+      const f = path.join(dir, `input-${batch}.f32`);
+      fs.writeFileSync(f, Buffer.from(input.buffer, input.byteOffset, input.byteLength));
+      s = new CppServer(exe, ['--graph', spec.graphFile, '--threads', String(spec.threads), '--batch', String(batch), '--input', f, '--warmup', '2']);
+      servers.set(batch, s);
+      const ready = await s.next();
+      readyLoad.set(batch, Number(ready.load_ms));
+    }
+    return s;
   };
+  // Start the batch-1 runtime now: load time = read graph + define subgraph + pack weights + set up, as the runner measures it.
+  await server(makeInput(spec.inputShape, spec.preprocessing, 1), 1);
+  const ready = readyLoad.get(1);
   return {
-    notes: `${path.basename(exe)}: xnn_invoke_runtime timed in C++ (steady_clock), no JavaScript in the loop`,
+    ...(ready === undefined ? {} : { loadMs: ready }),
+    async peakRssMb() {
+      let peak = 0;
+      for (const s of servers.values()) peak = Math.max(peak, Number((await s.call('rss')).peak_rss_mb));
+      return peak;
+    },
+    notes: `${path.basename(exe)} --serve: one process per batch size, xnn_invoke_runtime timed in C++ (steady_clock), no JavaScript in the loop`,
     async run(input, batch) {
-      const r = await invoke(batch, 1, 0, inputFile(input));
-      if (!r.output) throw new Error('C++ runner printed no output values');
-      return Float32Array.from(r.output);
+      const r = await (await server(input, batch)).call('output');
+      return Float32Array.from(r.output as number[]);
     },
     async time(input, batch, runs) {
-      // One process per round: graph build + weight packing happen before timing; one warm-up run.
-      const r = await invoke(batch, runs, 2, inputFile(input));
-      if (!r.times_ms || r.times_ms.length !== runs) throw new Error('C++ runner printed no per-run times');
-      return r.times_ms;
+      const r = await (await server(input, batch)).call(`time ${runs}`);
+      const times = r.times_ms as number[];
+      if (!Array.isArray(times) || times.length !== runs) throw new Error('C++ runner printed no per-run times');
+      return times;
     },
     async dispose() {
+      for (const s of servers.values()) s.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

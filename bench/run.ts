@@ -281,7 +281,7 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
         continue;
       }
       const worker = new Worker(engine);
-      const spec: LoadSpec = { engine, modelId: id, modelJson: model.modelJson, onnxFile, graphFile, inputShape: model.inputShape, threads };
+      const spec: LoadSpec = { engine, modelId: id, modelJson: model.modelJson, onnxFile, graphFile, inputShape: model.inputShape, preprocessing: model.preprocessing, threads };
       try {
         const r = await worker.call({ type: 'load', spec, preprocessing: model.preprocessing });
         live.push({ engine, worker, load_ms: r.load_ms as number, notes: r.notes as string, samples: new Map() });

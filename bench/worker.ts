@@ -51,7 +51,7 @@ async function handle(msg: Message): Promise<Record<string, unknown>> {
       const before = rssMb();
       const t0 = nowMs();
       engine = await createEngine(spec);
-      const loadMs = nowMs() - t0;
+      const loadMs = engine.loadMs ?? nowMs() - t0;
       return { load_ms: loadMs, notes: engine.notes ?? '', rss_before_load_mb: before };
     }
     case 'output': {
@@ -91,9 +91,10 @@ async function handle(msg: Message): Promise<Record<string, unknown>> {
       return { latencies, wall_ms: nowMs() - t0 };
     }
     case 'exit': {
+      const own = engine?.peakRssMb ? await engine.peakRssMb() : undefined;
       if (engine !== null) await engine.dispose();
       engine = null;
-      return { peak_rss_mb: rssMb() };
+      return { peak_rss_mb: own ?? rssMb() };
     }
     default:
       throw new Error(`unknown message ${JSON.stringify(msg)}`);
@@ -113,3 +114,6 @@ process.on('message', (msg: Message) => {
     },
   );
 });
+
+// The parent went away (killed, crashed): do not linger.
+process.on('disconnect', () => process.exit(0));
