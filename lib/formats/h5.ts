@@ -33,13 +33,14 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { ModelFormatError, WeightMismatchError } from '../errors.js';
 import type { KerasLayerConfig, KerasModelConfig, NamedWeights, WeightTensor } from '../keras/types.js';
 import * as v from '../validate.js';
 
 type H5Module = typeof import('h5wasm/node');
 type H5Group = import('h5wasm/node').Group;
-type H5Dataset = import('h5wasm/node').Dataset;
 
 /** The limit Keras splits long attribute lists at (`HDF5_OBJECT_HEADER_LIMIT`). */
 export const HDF5_OBJECT_HEADER_LIMIT = 64512;
@@ -101,6 +102,224 @@ function quiet<T>(fn: () => T): T {
   }
 }
 
+/** An HDF5 object as read by the reader worker: attributes, children (groups), metadata and value (datasets). */
+export interface H5TreeNode {
+  type: 'Group' | 'Dataset' | 'Error' | 'Other';
+  path: string;
+  attrs?: Record<string, unknown>;
+  children?: Record<string, H5TreeNode>;
+  metadata?: Record<string, unknown>;
+  value?: unknown;
+  message?: string;
+}
+
+export interface H5ReadOptions {
+  /**
+   * Longest time the HDF5 library may take on one file (default 120 s). A
+   * corrupt file can send the HDF5 C library into an endless loop; it runs
+   * on a worker thread, which is terminated when the time is up.
+   */
+  timeoutMs?: number;
+}
+
+function isReadError(v: unknown): v is { __error: string } {
+  return typeof v === 'object' && v !== null && typeof (v as { __error?: unknown }).__error === 'string';
+}
+
+/** The node at a relative path (components separated by '/'). */
+export function treeGet(node: H5TreeNode, rel: string): H5TreeNode | undefined {
+  let cur: H5TreeNode | undefined = node;
+  for (const part of rel.split('/')) {
+    if (part.length === 0) continue;
+    cur = cur?.children !== undefined && Object.prototype.hasOwnProperty.call(cur.children, part) ? cur.children[part] : undefined;
+    if (cur === undefined) return undefined;
+  }
+  return cur;
+}
+
+const MAX_NODES = 200_000;
+const MAX_ELEMENTS = 2 ** 29;
+
+/** The reader worker: plain JavaScript (CommonJS, eval'd), so that it runs from the sources and from dist alike. */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+// HDF5 prints its error stack on fd 2; corrupt files are reported as typed errors instead.
+const origWriteSync = fs.writeSync;
+fs.writeSync = function (fd, buf, ...rest) {
+  if (fd === 2) {
+    if (typeof buf === 'string') return Buffer.byteLength(buf);
+    const off = typeof rest[0] === 'number' ? rest[0] : 0;
+    return typeof rest[1] === 'number' ? rest[1] : buf.byteLength - off;
+  }
+  return origWriteSync.call(fs, fd, buf, ...rest);
+};
+const ready = import(workerData.h5url).then(async (m) => { const h5 = m.default; await h5.ready; return h5; });
+const msg = (e) => String((e && e.message) || e);
+parentPort.on('message', async ({ id, file, maxNodes, maxElements }) => {
+  let f = null;
+  try {
+    const h5 = await ready;
+    f = new h5.File(file, 'r');
+    if (f.file_id === undefined || BigInt(f.file_id) < 0n) throw new Error('HDF5 library cannot open the file (corrupt or truncated HDF5)');
+    const transfer = new Set();
+    let nodes = 0;
+    let elements = 0;
+    const attrsOf = (o) => {
+      const out = {};
+      let names;
+      try { names = Object.keys(o.attrs); } catch (e) { return { __attrs_error: { __error: msg(e) } }; }
+      for (const name of names) {
+        try {
+          let v = o.attrs[name].value;
+          if (ArrayBuffer.isView(v)) v = v.slice();
+          out[name] = v;
+        } catch (e) { out[name] = { __error: msg(e) }; }
+      }
+      return out;
+    };
+    const walk = (g, p, depth) => {
+      if (++nodes > maxNodes) throw new Error('more than ' + maxNodes + ' HDF5 objects');
+      if (depth > 64) throw new Error('HDF5 groups nested more than 64 deep');
+      const node = { type: 'Group', path: p, attrs: attrsOf(g), children: {} };
+      let keys;
+      try { keys = g.keys(); } catch (e) { return { type: 'Error', path: p, message: msg(e) }; }
+      for (const k of keys) {
+        const cp = p === '/' ? '/' + k : p + '/' + k;
+        let child;
+        try { child = g.get(k); } catch (e) { node.children[k] = { type: 'Error', path: cp, message: msg(e) }; continue; }
+        if (!child) { node.children[k] = { type: 'Error', path: cp, message: 'cannot open' }; continue; }
+        if (child.type === 'Group') node.children[k] = walk(child, cp, depth + 1);
+        else if (child.type === 'Dataset') {
+          if (++nodes > maxNodes) throw new Error('more than ' + maxNodes + ' HDF5 objects');
+          let metadata;
+          try { metadata = child.metadata; } catch (e) { node.children[k] = { type: 'Error', path: cp, message: msg(e) }; continue; }
+          const n = Number(metadata.total_size);
+          if (!(n >= 0) || elements + n > maxElements) throw new Error('dataset ' + cp + ' is too large (' + n + ' elements)');
+          elements += n;
+          let value;
+          try {
+            value = child.value;
+            if (ArrayBuffer.isView(value)) {
+              if (value.byteOffset !== 0 || value.byteLength !== value.buffer.byteLength) value = value.slice();
+              transfer.add(value.buffer);
+            }
+          } catch (e) { value = { __error: msg(e) }; }
+          node.children[k] = { type: 'Dataset', path: cp, metadata, attrs: attrsOf(child), value };
+        } else node.children[k] = { type: 'Other', path: cp };
+      }
+      return node;
+    };
+    const tree = walk(f, '/', 0);
+    parentPort.postMessage({ id, tree }, [...transfer]);
+  } catch (e) {
+    parentPort.postMessage({ id, error: msg(e) });
+  } finally {
+    try { if (f) f.close(); } catch (e) { /* nothing to release */ }
+  }
+});
+`;
+
+/** Finds h5wasm's Node entry point for the worker. */
+function h5wasmUrl(): string {
+  try {
+    const meta = import.meta as unknown as { resolve?: (s: string) => string };
+    if (typeof meta.resolve === 'function') {
+      const u = meta.resolve('h5wasm/node');
+      if (u.startsWith('file:')) return u;
+    }
+  } catch {
+    // fall through to the node_modules search
+  }
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = path.join(dir, 'node_modules', 'h5wasm', 'dist', 'node', 'hdf5_hl.js');
+    if (fs.existsSync(candidate)) return pathToFileURL(candidate).href;
+    const up = path.dirname(dir);
+    if (up === dir) throw new ModelFormatError('cannot locate the h5wasm package (npm install h5wasm)');
+    dir = up;
+  }
+}
+
+interface Pending {
+  resolve: (t: H5TreeNode) => void;
+  reject: (e: Error) => void;
+  file: string;
+  worker: Worker;
+}
+
+let worker: Worker | null = null;
+const pending = new Map<number, Pending>();
+let nextId = 1;
+let queue: Promise<unknown> = Promise.resolve();
+
+function failAll(w: Worker, message: string): void {
+  for (const [id, p] of pending) {
+    if (p.worker !== w) continue;
+    pending.delete(id);
+    p.reject(new ModelFormatError(message, p.file));
+  }
+}
+
+function getWorker(): Worker {
+  if (worker !== null) return worker;
+  const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { h5url: h5wasmUrl() } });
+  w.unref();
+  w.on('message', (m: { id: number; tree?: H5TreeNode; error?: string }) => {
+    const p = pending.get(m.id);
+    if (p === undefined) return;
+    pending.delete(m.id);
+    if (m.error !== undefined) p.reject(new ModelFormatError(m.error.startsWith('HDF5 library') ? m.error : `corrupt HDF5 file: ${m.error}`, p.file));
+    else p.resolve(m.tree as H5TreeNode);
+  });
+  w.on('error', (e) => {
+    if (worker === w) worker = null;
+    failAll(w, `the HDF5 library failed on this file: ${errText(e)}`);
+  });
+  w.on('exit', (code) => {
+    if (worker === w) worker = null;
+    failAll(w, `the HDF5 reader stopped (exit code ${code})`);
+  });
+  worker = w;
+  return w;
+}
+
+/**
+ * Reads every group, attribute and dataset of an HDF5 file on the reader
+ * worker (one at a time), with a time limit.
+ */
+export function dumpH5(file: string, options: H5ReadOptions = {}): Promise<H5TreeNode> {
+  const timeoutMs = options.timeoutMs === undefined ? 120_000 : v.positiveInteger(options.timeoutMs, 'timeoutMs');
+  const run = (): Promise<H5TreeNode> =>
+    new Promise<H5TreeNode>((resolve, reject) => {
+      const w = getWorker();
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        if (!pending.has(id)) return;
+        pending.delete(id);
+        if (worker === w) worker = null;
+        void w.terminate();
+        reject(new ModelFormatError(`the HDF5 library did not finish reading within ${timeoutMs} ms (corrupt file?)`, file));
+      }, timeoutMs);
+      pending.set(id, {
+        file,
+        worker: w,
+        resolve: (t) => {
+          clearTimeout(timer);
+          resolve(t);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      w.postMessage({ id, file, maxNodes: MAX_NODES, maxElements: MAX_ELEMENTS });
+    });
+  const result = queue.then(run, run);
+  queue = result.catch(() => undefined);
+  return result;
+}
+
 function errText(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
@@ -146,26 +365,28 @@ function attrStrings(value: unknown, what: string, file: string): string[] {
   return out;
 }
 
-function readAttr(group: H5Group, name: string): unknown {
-  const attrs = group.attrs;
+function readAttr(node: H5TreeNode, name: string, file: string): unknown {
+  const attrs = node.attrs ?? {};
   if (!Object.prototype.hasOwnProperty.call(attrs, name)) return undefined;
-  return (attrs[name] as { value: unknown }).value;
+  const v = attrs[name];
+  if (isReadError(v)) throw new ModelFormatError(`cannot read attribute ${name} of ${node.path}: ${v.__error}`, file);
+  return v;
 }
 
 /** Keras's `load_attributes_from_hdf5_group`: `name`, else `name0`, `name1`, … concatenated. */
-function readStringListAttr(group: H5Group, name: string, file: string): string[] | undefined {
-  const names = Object.keys(group.attrs);
-  if (names.includes(name)) return attrStrings(readAttr(group, name), `${group.path}:${name}`, file);
+function readStringListAttr(node: H5TreeNode, name: string, file: string): string[] | undefined {
+  const names = Object.keys(node.attrs ?? {});
+  if (names.includes(name)) return attrStrings(readAttr(node, name, file), `${node.path}:${name}`, file);
   if (!names.includes(`${name}0`)) return undefined;
   const out: string[] = [];
-  for (let i = 0; names.includes(`${name}${i}`); i++) out.push(...attrStrings(readAttr(group, `${name}${i}`), `${group.path}:${name}${i}`, file));
+  for (let i = 0; names.includes(`${name}${i}`); i++) out.push(...attrStrings(readAttr(node, `${name}${i}`, file), `${node.path}:${name}${i}`, file));
   return out;
 }
 
-function readStringAttr(group: H5Group, name: string, file: string): string | undefined {
-  const raw = readAttr(group, name);
+function readStringAttr(node: H5TreeNode, name: string, file: string): string | undefined {
+  const raw = readAttr(node, name, file);
   if (raw === undefined || raw === null) return undefined;
-  const list = attrStrings(raw, `${group.path}:${name}`, file);
+  const list = attrStrings(raw, `${node.path}:${name}`, file);
   if (list.length !== 1) throw new ModelFormatError(`attribute ${name} is not a single string`, file);
   return list[0];
 }
@@ -197,7 +418,8 @@ function halfToFloat32(bits: Uint16Array): Float32Array {
   return out;
 }
 
-function readDataset(ds: H5Dataset, where: string, file: string): WeightTensor {
+export function readDataset(ds: H5TreeNode, where: string, file: string): WeightTensor {
+  if (ds.type !== 'Dataset' || ds.metadata === undefined) throw new ModelFormatError(`${where} is not a dataset`, file);
   const meta = ds.metadata as { type: number; size: number; littleEndian: boolean; shape: number[] | null };
   const shape = meta.shape ?? [];
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
@@ -210,6 +432,7 @@ function readDataset(ds: H5Dataset, where: string, file: string): WeightTensor {
     throw new ModelFormatError(`dataset ${where} is not float16/float32/float64 (HDF5 type class ${meta.type}, ${meta.size} bytes)`, file);
   }
   const raw = ds.value as unknown;
+  if (isReadError(raw)) throw new ModelFormatError(`cannot read dataset ${where}: ${raw.__error}`, file);
   let data: Float32Array;
   if (raw instanceof Float32Array) data = raw;
   else if (raw instanceof Float64Array) data = Float32Array.from(raw);
@@ -247,19 +470,17 @@ interface RawH5 {
   weights: NamedWeights;
 }
 
-function readOpenFile(f: InstanceType<H5Module['default']['File']>, file: string, configOnly: boolean): RawH5 {
-  const root = f as unknown as H5Group;
+function readTree(root: H5TreeNode, file: string, configOnly: boolean): RawH5 {
   const out: RawH5 = { layerOrder: [], weights: new Map() };
   const mc = readStringAttr(root, 'model_config', file);
   if (mc !== undefined) out.modelConfig = mc;
-  let weightsGroup: H5Group = root;
-  const keys = root.keys();
+  let weightsGroup: H5TreeNode = root;
+  const keys = Object.keys(root.children ?? {});
   if (keys.includes('model_weights')) {
-    const g = root.get('model_weights');
-    if (!(g instanceof Object) || (g as { type?: string }).type !== 'Group') throw new ModelFormatError('model_weights is not a group', file);
-    weightsGroup = g as H5Group;
+    const g = root.children?.model_weights;
+    if (g === undefined || g.type !== 'Group') throw new ModelFormatError('model_weights is not a group', file);
+    weightsGroup = g;
   } else if (out.modelConfig !== undefined && readStringListAttr(root, 'layer_names', file) === undefined) {
-    // A model_config without weights (Keras writes model_weights even for layerless models).
     throw new ModelFormatError('has a model_config but no model_weights group: not a Keras model file with weights', file);
   }
   const kv = readStringAttr(root, 'keras_version', file) ?? readStringAttr(weightsGroup, 'keras_version', file);
@@ -276,69 +497,38 @@ function readOpenFile(f: InstanceType<H5Module['default']['File']>, file: string
   out.layerOrder = layerNames;
   if (configOnly) return out;
   for (const layer of layerNames) {
-    let g: H5Group | null = null;
-    try {
-      g = layer.length > 0 ? (weightsGroup.get(layer) as H5Group | null) : null;
-    } catch (e) {
-      throw new ModelFormatError(`cannot open the group of layer '${layer}': ${errText(e)}`, file, { cause: e });
-    }
-    if (g === null || g === undefined) throw new ModelFormatError(`layer '${layer}' is listed in layer_names but has no group`, file);
-    if ((g as { type?: string }).type !== 'Group') throw new ModelFormatError(`'${layer}' is not a group`, file);
+    const g = layer.length > 0 ? treeGet(weightsGroup, layer) : undefined;
+    if (g === undefined) throw new ModelFormatError(`layer '${layer}' is listed in layer_names but has no group`, file);
+    if (g.type !== 'Group') throw new ModelFormatError(`'${layer}' is not a group`, file);
     const weightNames = readStringListAttr(g, 'weight_names', file);
     if (weightNames === undefined) throw new ModelFormatError(`layer group '${layer}' has no weight_names attribute`, file);
     for (const wn of weightNames) {
-      let ds: unknown;
-      try {
-        ds = wn.length > 0 ? g.get(wn) : null;
-      } catch (e) {
-        throw new ModelFormatError(`cannot open dataset '${layer}/${wn}': ${errText(e)}`, file, { cause: e });
-      }
-      if (ds === null || ds === undefined || (ds as { type?: string }).type !== 'Dataset') {
+      const ds = wn.length > 0 ? treeGet(g, wn) : undefined;
+      if (ds === undefined || ds.type !== 'Dataset') {
         throw new ModelFormatError(`weight '${wn}' listed in weight_names of layer '${layer}' has no dataset at ${layer}/${wn}`, file);
       }
       const name = normalizeH5WeightName(layer, wn);
       if (out.weights.has(name)) throw new ModelFormatError(`weight ${name} appears twice (layer '${layer}', '${wn}')`, file);
-      out.weights.set(name, readDataset(ds as H5Dataset, `${layer}/${wn}`, file));
+      out.weights.set(name, readDataset(ds, `${layer}/${wn}`, file));
     }
   }
   return out;
 }
 
-async function readRaw(file: string, configOnly: boolean): Promise<RawH5> {
+async function readRaw(file: string, configOnly: boolean, options: H5ReadOptions = {}): Promise<RawH5> {
   const abs = path.resolve(file);
   await checkHdf5File(abs);
-  const h5 = await loadH5wasm();
-  return quiet(() => {
-    let f: InstanceType<typeof h5.File>;
-    try {
-      f = new h5.File(abs, 'r');
-    } catch (e) {
-      throw new ModelFormatError(`HDF5 library cannot open the file: ${errText(e)}`, abs, { cause: e });
-    }
-    const id = (f as unknown as { file_id: bigint | number }).file_id;
-    if (id === undefined || BigInt(id) < 0n) throw new ModelFormatError('HDF5 library cannot open the file (corrupt or truncated HDF5)', abs);
-    try {
-      return readOpenFile(f, abs, configOnly);
-    } catch (e) {
-      if (e instanceof ModelFormatError) throw e;
-      throw new ModelFormatError(`corrupt HDF5 file: ${errText(e)}`, abs, { cause: e });
-    } finally {
-      try {
-        f.close();
-      } catch {
-        // already failed; nothing to release
-      }
-    }
-  });
+  const root = await dumpH5(abs, options);
+  return readTree(root, abs, configOnly);
 }
 
 /**
  * Reads a Keras `.h5` file: weights-only (config undefined) or full model.
  */
-export async function readH5(file: string): Promise<H5ReadResult> {
+export async function readH5(file: string, options: H5ReadOptions = {}): Promise<H5ReadResult> {
   if (typeof file !== 'string') throw v.typeError('string', 'path', file);
   const abs = path.resolve(file);
-  const raw = await readRaw(abs, false);
+  const raw = await readRaw(abs, false, options);
   const out: H5ReadResult = { weights: raw.weights, layerOrder: raw.layerOrder };
   if (raw.modelConfig !== undefined) out.config = await parseModelConfig(raw.modelConfig, abs);
   if (raw.kerasVersion !== undefined) out.kerasVersion = raw.kerasVersion;
@@ -347,9 +537,9 @@ export async function readH5(file: string): Promise<H5ReadResult> {
 }
 
 /** Reads only the model config (undefined for weights-only files). */
-export async function readH5Config(file: string): Promise<KerasModelConfig | undefined> {
+export async function readH5Config(file: string, options: H5ReadOptions = {}): Promise<KerasModelConfig | undefined> {
   const abs = path.resolve(file);
-  const raw = await readRaw(abs, true);
+  const raw = await readRaw(abs, true, options);
   return raw.modelConfig === undefined ? undefined : parseModelConfig(raw.modelConfig, abs);
 }
 

@@ -28,11 +28,10 @@ import { unzipSync, zipSync, type Zippable } from 'fflate';
 import { MobileNetError, ModelFormatError, WeightMismatchError } from '../errors.js';
 import type { KerasLayerConfig, KerasModelConfig, NamedWeights, WeightTensor } from '../keras/types.js';
 import * as v from '../validate.js';
-import { atomicWrite, ensureGroup, layerName, loadH5wasm, quiet, weightsByLayer, withTempFile } from './h5.js';
+import { atomicWrite, dumpH5, ensureGroup, layerName, loadH5wasm, readDataset, treeGet, weightsByLayer, withTempFile, type H5ReadOptions, type H5TreeNode } from './h5.js';
 import { toFunctional } from './tfjs.js';
 
 type H5Group = import('h5wasm/node').Group;
-type H5Dataset = import('h5wasm/node').Dataset;
 
 export interface Keras3ReadResult {
   config: KerasModelConfig;
@@ -305,7 +304,7 @@ function keras3Date(d: Date): string {
 }
 
 /** Reads a Keras 3 `.keras` archive. */
-export async function readKeras3(file: string): Promise<Keras3ReadResult> {
+export async function readKeras3(file: string, options: H5ReadOptions = {}): Promise<Keras3ReadResult> {
   if (typeof file !== 'string') throw v.typeError('string', 'path', file);
   const abs = path.resolve(file);
   const { entries, config, metadata } = await readArchive(abs, true);
@@ -323,7 +322,7 @@ export async function readKeras3(file: string): Promise<Keras3ReadResult> {
     if (e instanceof MobileNetError || e instanceof TypeError || e instanceof RangeError) throw e;
     throw new ModelFormatError(`config.json does not describe a valid model: ${(e as Error).message}`, abs, { cause: e });
   }
-  const weights = await withTempFile(weightsBytes, '.weights.h5', async (tmp) => readKeras3Weights(tmp, abs, config, specs.layers));
+  const weights = await withTempFile(weightsBytes, '.weights.h5', async (tmp) => readKeras3Weights(tmp, abs, config, specs.layers, options));
   const out: Keras3ReadResult = { config, weights };
   if (typeof metadata.keras_version === 'string') out.kerasVersion = metadata.keras_version;
   if (typeof metadata.date_saved === 'string') out.dateSaved = metadata.date_saved;
@@ -380,72 +379,40 @@ async function readArchive(abs: string, withWeights: boolean): Promise<{ entries
   return { entries, config, metadata };
 }
 
-async function readKeras3Weights(tmp: string, abs: string, config: KerasModelConfig, layers: LayerWeights[]): Promise<NamedWeights> {
-  const h5 = await loadH5wasm();
+async function readKeras3Weights(tmp: string, abs: string, config: KerasModelConfig, layers: LayerWeights[], options: H5ReadOptions): Promise<NamedWeights> {
   const head = await fs.readFile(tmp).then((b) => b.subarray(0, 8));
   if (head.length < 8 || head.readUInt32BE(0) !== 0x89484446) throw new ModelFormatError('model.weights.h5 in the archive is not an HDF5 file', abs);
+  let root: H5TreeNode;
+  try {
+    root = await dumpH5(tmp, options);
+  } catch (e) {
+    if (e instanceof ModelFormatError) throw new ModelFormatError(`model.weights.h5: ${e.message.replace(`${tmp}: `, '')}`, abs, { cause: e });
+    throw e;
+  }
   const paths = keras3LayerPaths(config.config.layers);
-  return quiet(() => {
-    let f: InstanceType<typeof h5.File>;
-    try {
-      f = new h5.File(tmp, 'r');
-    } catch (e) {
-      throw new ModelFormatError(`model.weights.h5: HDF5 library cannot open it: ${(e as Error).message ?? e}`, abs);
-    }
-    const id = (f as unknown as { file_id: bigint | number }).file_id;
-    if (BigInt(id) < 0n) throw new ModelFormatError('model.weights.h5: corrupt or truncated HDF5', abs);
-    try {
-      const root = f as unknown as H5Group;
-      const weights: NamedWeights = new Map();
-      const problems: string[] = [];
-      layers.forEach((layer, i) => {
-        const p = paths[i] as string;
-        let vars: H5Group | null = null;
-        try {
-          vars = root.get(`${p}/vars`) as H5Group | null;
-        } catch {
-          vars = null;
-        }
-        const keys = vars !== null && (vars as { type?: string }).type === 'Group' ? vars.keys() : [];
-        if (keys.length !== layer.specs.length) {
-          if (layer.specs.length > 0 || keys.length > 0) {
-            problems.push(`layer '${layer.name}' (${layer.className}, ${p}/vars) expects ${layer.specs.length} variables [${layer.specs.map((s) => s.fullName).join(', ')}] but the file has ${keys.length}`);
-          }
-          return;
-        }
-        layer.specs.forEach((spec, k) => {
-          const ds = (vars as H5Group).get(String(k)) as H5Dataset | null;
-          if (ds === null || (ds as { type?: string }).type !== 'Dataset') {
-            problems.push(`${p}/vars/${k} (${spec.fullName}) is missing`);
-            return;
-          }
-          const t = readFloatDataset(ds, `${p}/vars/${k}`, abs);
-          weights.set(spec.fullName, t);
-        });
-      });
-      if (problems.length > 0) throw new WeightMismatchError(`${abs}: model.weights.h5 does not match config.json: ${problems.slice(0, 10).join('; ')}${problems.length > 10 ? `; … (${problems.length} problems)` : ''}`);
-      return weights;
-    } catch (e) {
-      if (e instanceof ModelFormatError || e instanceof WeightMismatchError) throw e;
-      throw new ModelFormatError(`model.weights.h5: corrupt HDF5: ${(e as Error).message ?? e}`, abs, { cause: e });
-    } finally {
-      try {
-        f.close();
-      } catch {
-        // nothing to release
+  const weights: NamedWeights = new Map();
+  const problems: string[] = [];
+  layers.forEach((layer, i) => {
+    const p = paths[i] as string;
+    const vars = treeGet(root, `${p}/vars`);
+    const keys = vars !== undefined && vars.type === 'Group' ? Object.keys(vars.children ?? {}) : [];
+    if (keys.length !== layer.specs.length) {
+      if (layer.specs.length > 0 || keys.length > 0) {
+        problems.push(`layer '${layer.name}' (${layer.className}, ${p}/vars) expects ${layer.specs.length} variables [${layer.specs.map((s) => s.fullName).join(', ')}] but the file has ${keys.length}`);
       }
+      return;
     }
+    layer.specs.forEach((spec, k) => {
+      const ds = treeGet(vars as H5TreeNode, String(k));
+      if (ds === undefined || ds.type !== 'Dataset') {
+        problems.push(`${p}/vars/${k} (${spec.fullName}) is missing`);
+        return;
+      }
+      weights.set(spec.fullName, readDataset(ds, `model.weights.h5 ${p}/vars/${k}`, abs));
+    });
   });
-}
-
-function readFloatDataset(ds: H5Dataset, where: string, file: string): WeightTensor {
-  const meta = ds.metadata as { type: number; size: number; shape: number[] | null };
-  const shape = meta.shape ?? [];
-  if (meta.type !== 1 || (meta.size !== 4 && meta.size !== 8)) throw new ModelFormatError(`${where} is not float32/float64 (HDF5 class ${meta.type}, ${meta.size} bytes)`, file);
-  const raw = ds.value as unknown;
-  const data = raw instanceof Float32Array ? raw : raw instanceof Float64Array ? Float32Array.from(raw) : null;
-  if (data === null || data.length !== v.product(shape)) throw new ModelFormatError(`${where} could not be read as ${JSON.stringify(shape)} floats`, file);
-  return { shape: [...shape], data };
+  if (problems.length > 0) throw new WeightMismatchError(`${abs}: model.weights.h5 does not match config.json: ${problems.slice(0, 10).join('; ')}${problems.length > 10 ? `; … (${problems.length} problems)` : ''}`);
+  return weights;
 }
 
 /** Writes a Keras 3 `.keras` archive (atomic: temporary file + rename). */
