@@ -172,11 +172,11 @@ describe.skipIf(!hasShared)('fuzzing the readers with mutations of the shared fi
     matchWeights(analysis, weights);
   }
 
-  it('model.json: 4,000 byte-level mutations (flips, insertions, truncations)', async () => {
+  it('model.json: 6,400 byte-level mutations (flips, insertions, truncations)', async () => {
     const t = tally();
     const r = mulberry32(1001);
     const bytes = Buffer.from(text, 'utf8');
-    for (let i = 0; i < 4000; i++) {
+    for (let i = 0; i < 6400; i++) {
       const b = Buffer.from(bytes);
       const kind = r();
       let s: string;
@@ -207,15 +207,15 @@ describe.skipIf(!hasShared)('fuzzing the readers with mutations of the shared fi
     report('model.json bytes', t);
     totals.push(t);
     expect(t.bad).toEqual([]);
-    expect(t.cases).toBe(4000);
+    expect(t.cases).toBe(6400);
     expect(t.slowestMs).toBeLessThan(5000);
   });
 
-  it('model.json: 3,600 structural mutations (fields deleted, types changed, elements dropped or duplicated)', async () => {
+  it('model.json: 2,600 structural mutations (fields deleted, types changed, elements dropped or duplicated)', async () => {
     const t = tally();
     const r = mulberry32(2002);
     const base = JSON.parse(text) as Json;
-    for (let i = 0; i < 3600; i++) {
+    for (let i = 0; i < 2600; i++) {
       const doc = structuredClone(base);
       const n = 1 + Math.floor(r() * 3);
       const what: string[] = [];
@@ -226,7 +226,7 @@ describe.skipIf(!hasShared)('fuzzing the readers with mutations of the shared fi
     report('model.json structure', t);
     totals.push(t);
     expect(t.bad).toEqual([]);
-    expect(t.cases).toBe(3600);
+    expect(t.cases).toBe(2600);
     expect(t.slowestMs).toBeLessThan(5000);
   });
 
@@ -290,11 +290,11 @@ describe.skipIf(!hasShared)('fuzzing the readers with mutations of the shared fi
     return t;
   }
 
-  it('official .h5: 400 mutations (flips mostly in the HDF5 metadata, truncations)', async () => {
+  it('official .h5: 120 mutations (flips mostly in the HDF5 metadata, truncations)', async () => {
     const orig = fs.readFileSync(shared('models', 'keras-h5', 'mobilenet_2_5_224_tf_no_top.h5'));
-    const t = await fuzzH5('official', orig, 400, 4004, 100_000);
+    const t = await fuzzH5('official', orig, 120, 4004, 100_000);
     expect(t.bad).toEqual([]);
-    expect(t.ok + [...t.errors.values()].reduce((a, b) => a + b, 0)).toBe(400);
+    expect(t.ok + [...t.errors.values()].reduce((a, b) => a + b, 0)).toBe(120);
     expect(t.slowestMs).toBeLessThan(10000);
   });
 
