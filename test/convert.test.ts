@@ -17,6 +17,7 @@
  *   checks the V3 TF.js files by reading them back instead.
  * Backend: MOBILENET_TEST_BACKEND (default native).
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- the tests walk parsed JSON documents field by field */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -9,6 +9,7 @@
  * `build_config`) built in the test with h5wasm + fflate, read by our reader
  * and compared with the Keras 2 config and weights written out by hand.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any -- the tests walk parsed JSON documents field by field */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

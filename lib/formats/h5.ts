@@ -25,9 +25,13 @@
  * `block_1_expand/kernel`).
  *
  * Robustness: the file is checked for the HDF5 signature before h5wasm
- * sees it; HDF5's diagnostic stack (printed on stderr by the library) is
- * silenced while h5wasm runs; every failure becomes a ModelFormatError
- * naming the file.
+ * sees it. Reading runs on a worker thread (`dumpH5`): the HDF5 C library
+ * can loop forever on a corrupt file (found by the fuzz test: one flipped
+ * byte in a variable-length string reference), so each read has a time
+ * limit after which the worker is terminated and replaced; HDF5's
+ * diagnostic stack (printed on stderr) is silenced in that worker; every
+ * failure becomes a ModelFormatError naming the file. Writing (our own
+ * data) runs on the main thread.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -75,31 +79,6 @@ export async function loadH5wasm(): Promise<H5Module['default']> {
     })();
   }
   return h5Promise;
-}
-
-/**
- * Runs `fn` with writes to file descriptor 2 swallowed: the HDF5 library
- * prints its error stack there (through Emscripten's raw node FS) when a
- * file is not what it expects; we report those as typed errors instead.
- */
-function quiet<T>(fn: () => T): T {
-  const orig = fs.writeSync;
-  const patched = function (this: unknown, fd: number, buffer: unknown, ...rest: unknown[]): number {
-    if (fd === 2) {
-      if (typeof buffer === 'string') return Buffer.byteLength(buffer);
-      const b = buffer as ArrayBufferView;
-      const offset = typeof rest[0] === 'number' ? rest[0] : 0;
-      const length = typeof rest[1] === 'number' ? rest[1] : b.byteLength - offset;
-      return length;
-    }
-    return (orig as (...a: unknown[]) => number).call(fs, fd, buffer, ...rest);
-  };
-  (fs as { writeSync: unknown }).writeSync = patched;
-  try {
-    return fn();
-  } finally {
-    (fs as { writeSync: unknown }).writeSync = orig;
-  }
 }
 
 /** An HDF5 object as read by the reader worker: attributes, children (groups), metadata and value (datasets). */
@@ -596,7 +575,8 @@ export function planLayers(config: KerasModelConfig | undefined, weights: NamedW
 }
 
 function isAscii(s: string): boolean {
-  return /^[\x00-\x7f]*$/.test(s);
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 /** A scalar variable-length string attribute, as h5py writes `bytes` (ASCII) or `str` (UTF-8). */
@@ -733,4 +713,4 @@ export async function withTempFile<T>(bytes: Uint8Array, suffix: string, fn: (p:
   }
 }
 
-export { atomicWrite, quiet, readRaw as readH5Raw };
+export { atomicWrite, readRaw as readH5Raw };
