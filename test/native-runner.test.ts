@@ -62,6 +62,19 @@ describe('raw C++ runner (bench/native)', () => {
       expect(json.xnnpack.startsWith(xnnpackInfo().source)).toBe(true);
       expect(json.output).toHaveLength(expected.length);
       for (let i = 0; i < expected.length; i++) expect(Math.abs((json.output[i] as number) - (expected[i] as number))).toBeLessThanOrEqual(1e-6);
+      // --serve: a ready line, then one JSON line per command.
+      const served = spawnSync(runner, ['--graph', file, '--input', path.join(dir, 'x.f32'), '--batch', '2', '--threads', '1', '--warmup', '1', '--serve'], {
+        encoding: 'utf8', input: 'output\ntime 2\nrss\nnonsense\nquit\n',
+      });
+      expect(served.status, served.stderr).toBe(0);
+      const lines = served.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines).toHaveLength(5);
+      expect(lines[0]!.ready).toBe(true);
+      expect(lines[0]!.load_ms as number).toBeGreaterThan(0);
+      expect(lines[1]!.output).toEqual(json.output);
+      expect(lines[2]!.times_ms as number[]).toHaveLength(2);
+      expect(lines[3]!.peak_rss_mb as number).toBeGreaterThan(1);
+      expect(lines[4]!.error).toBe('unknown command nonsense');
       rt.dispose();
 
       // A bad graph file: one JSON error line and exit status 1, no crash.

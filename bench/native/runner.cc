@@ -7,15 +7,27 @@
 //
 //   xnnpack_bench_runner --graph FILE [--input FILE] [--threads N] [--batch N]
 //                        [--runs N] [--warmup N] [--times] [--profile] [--no-output]
+//                        [--serve]
 //
-// Prints one JSON line: {"median_ms", "times_ms"?, "output"?, "profile_us"?,
-// "xnnpack", "threads", "batch"} or {"error"} (exit status 1).
+// Prints one JSON line: {"median_ms", "load_ms", "times_ms"?, "output"?,
+// "profile_us"?, "xnnpack", "threads", "batch"} or {"error"} (exit status 1).
+//
+// With --serve: builds the runtime, runs the warm-up, prints a ready line
+// {"ready":true,"load_ms",...} (load = read graph + define subgraph + pack
+// weights + set up), then answers one JSON line per command on stdin:
+//   output     one invocation, {"output":[...]}
+//   time N     N timed invocations, {"times_ms":[...],"median_ms"}
+//   rss        {"peak_rss_mb"}
+//   quit       exit (also at the end of the input)
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -275,7 +287,7 @@ double Median(std::vector<double> v) {
 int Main(int argc, char** argv) {
   std::string graph_file, input_file;
   uint32_t threads = 1, batch = 1, runs = 10, warmup = 1;
-  bool times = false, profile = false, output = true;
+  bool times = false, profile = false, output = true, serve = false;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -300,12 +312,15 @@ int Main(int argc, char** argv) {
       profile = true;
     else if (a == "--no-output")
       output = false;
+    else if (a == "--serve")
+      serve = true;
     else
       Fail("unknown argument " + a);
   }
   if (graph_file.empty()) Fail("--graph is required");
   if (threads == 0 || batch == 0) Fail("--threads and --batch must be positive");
 
+  const auto load_start = std::chrono::steady_clock::now();
   xnn_status init = xnn_initialize(nullptr);
   if (init != xnn_status_success) Fail("xnn_initialize failed (" + StatusName(init) + ")");
   GraphData g = ReadGraph(graph_file);
@@ -336,9 +351,73 @@ int Main(int argc, char** argv) {
       m->input->data()[i] = static_cast<float>(i % 255) / 127.5f - 1.0f;
   }
 
-  for (uint32_t i = 0; i < warmup; i++) {
+  const double load_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start)
+          .count();
+  auto invoke = [&]() {
     xnn_status s = xnn_invoke_runtime(m->runtime.get());
     if (s != xnn_status_success) Fail("xnn_invoke_runtime failed (" + StatusName(s) + ")");
+  };
+  auto output_json = [&]() {
+    std::string json = "\"output\":[";
+    for (size_t i = 0; i < m->output->size(); i++)
+      json += (i ? "," : "") + JsonNumber(m->output->data()[i]);
+    return json + "]";
+  };
+#if defined(MOBILENET_XNNPACK_VENDORED)
+  const std::string xnnpack = std::string("vendored ") + MOBILENET_XNNPACK_COMMIT;
+#else
+  const std::string xnnpack = std::string("system ") + MOBILENET_XNNPACK_VERSION;
+#endif
+  const std::string about =
+      ",\"load_ms\":" + JsonNumber(load_ms) + ",\"xnnpack\":" + JsonString(xnnpack) +
+      ",\"threads\":" + std::to_string(threads) + ",\"batch\":" + std::to_string(batch) +
+      ",\"weight_bytes\":" + std::to_string(g.weight_bytes);
+  for (uint32_t i = 0; i < warmup; i++) invoke();
+
+  if (serve) {
+    std::printf("{\"ready\":true%s}\n", about.c_str());
+    std::fflush(stdout);
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      std::stringstream ss(line);
+      std::string cmd;
+      ss >> cmd;
+      if (cmd.empty()) continue;
+      if (cmd == "quit") break;
+      try {
+        if (cmd == "output") {
+          invoke();
+          std::printf("{%s}\n", output_json().c_str());
+        } else if (cmd == "time") {
+          double n = 0;
+          ss >> n;
+          uint32_t count = U32(n, "run count");
+          if (count == 0) Fail("time needs a positive run count");
+          std::vector<double> t;
+          for (uint32_t i = 0; i < count; i++) {
+            auto t0 = std::chrono::steady_clock::now();
+            invoke();
+            auto t1 = std::chrono::steady_clock::now();
+            t.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+          }
+          std::string json = "{\"times_ms\":[";
+          for (size_t i = 0; i < t.size(); i++) json += (i ? "," : "") + JsonNumber(t[i]);
+          json += "],\"median_ms\":" + JsonNumber(Median(t)) + "}";
+          std::puts(json.c_str());
+        } else if (cmd == "rss") {
+          struct rusage usage;
+          getrusage(RUSAGE_SELF, &usage);
+          std::printf("{\"peak_rss_mb\":%s}\n", JsonNumber(usage.ru_maxrss / 1024.0).c_str());
+        } else {
+          Fail("unknown command " + cmd);
+        }
+      } catch (const std::exception& e) {
+        std::printf("{\"error\":%s}\n", JsonString(e.what()).c_str());
+      }
+      std::fflush(stdout);
+    }
+    return 0;
   }
   std::vector<double> ms;
   std::vector<std::string> op_names;
@@ -382,14 +461,7 @@ int Main(int argc, char** argv) {
 #endif
   }
 
-  std::string json = "{\"median_ms\":" + JsonNumber(Median(ms));
-#if defined(MOBILENET_XNNPACK_VENDORED)
-  json += ",\"xnnpack\":" + JsonString(std::string("vendored ") + MOBILENET_XNNPACK_COMMIT);
-#else
-  json += ",\"xnnpack\":" + JsonString(std::string("system ") + MOBILENET_XNNPACK_VERSION);
-#endif
-  json += ",\"threads\":" + std::to_string(threads) + ",\"batch\":" + std::to_string(batch);
-  json += ",\"weight_bytes\":" + std::to_string(g.weight_bytes);
+  std::string json = "{\"median_ms\":" + JsonNumber(Median(ms)) + about;
   if (times) {
     json += ",\"times_ms\":[";
     for (size_t i = 0; i < ms.size(); i++) json += (i ? "," : "") + JsonNumber(ms[i]);
@@ -403,12 +475,7 @@ int Main(int argc, char** argv) {
     }
     json += "]";
   }
-  if (output) {
-    json += ",\"output\":[";
-    for (size_t i = 0; i < m->output->size(); i++)
-      json += (i ? "," : "") + JsonNumber(m->output->data()[i]);
-    json += "]";
-  }
+  if (output) json += "," + output_json();
   json += "}";
   std::puts(json.c_str());
   return 0;
