@@ -2,8 +2,11 @@
  * Keras layer semantics without running anything: for a functional model
  * config, the topological order, every layer's output shape (per sample, no
  * batch), the weights it expects in Keras order and shapes, parameter counts
- * (BatchNorm moving statistics non-trainable, as Keras counts them) and
- * multiply-adds per sample.
+ * (BatchNorm moving statistics non-trainable, as Keras counts them; every
+ * weight of a layer with `trainable: false` non-trainable) and multiply-adds
+ * per sample. MACs count Conv2D, DepthwiseConv2D and Dense only, the
+ * convention of the published figures (V1 1.0-224: 569M, V2: 300M);
+ * pooling, BatchNorm (folded at compile) and elementwise ops count 0.
  *
  * Handles Keras 2.1.4 (`Model`, `Activation('relu6')`), 2.2.4 (nsfwjs),
  * tf.keras 2.x (`Functional`, `TFOpLambda`) configs, and Keras 3 configs
