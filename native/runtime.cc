@@ -1,6 +1,8 @@
 #include "runtime.h"
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <utility>
 
 namespace mobilenet {
@@ -49,11 +51,13 @@ class RunWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
   void Execute() override {
+    owner_->SetExecuting(true);
     std::memcpy(model_->input->data(), in_, in_count_ * sizeof(float));
     status_ = xnn_invoke_runtime(model_->runtime.get());
     if (status_ == xnn_status_success) {
       std::memcpy(out_, model_->output->data(), out_count_ * sizeof(float));
     }
+    owner_->SetExecuting(false);
   }
 
   void OnOK() override {
@@ -135,7 +139,12 @@ Runtime::Runtime(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Runtime>(inf
   Napi::MemoryManagement::AdjustExternalMemory(env, external_bytes_);
 }
 
-Runtime::~Runtime() { Release(); }
+Runtime::~Runtime() {
+  // Only reachable while a worker executes when the environment is torn down
+  // (process exit during a run): let the invocation finish before freeing.
+  while (executing_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  Release();
+}
 
 void Runtime::Release() {
   model_.reset();

@@ -27,6 +27,8 @@ class Runtime : public Napi::ObjectWrap<Runtime> {
 
   // Called on the main thread when a run() finishes.
   void FinishRun();
+  // Set by the worker thread around the invocation itself.
+  void SetExecuting(bool executing) { executing_.store(executing); }
 
  private:
   Napi::Value RunSync(const Napi::CallbackInfo& info);
@@ -48,6 +50,7 @@ class Runtime : public Napi::ObjectWrap<Runtime> {
 
   std::unique_ptr<CompiledModel> model_;
   std::atomic<bool> busy_{false};
+  std::atomic<bool> executing_{false};
   bool dispose_pending_ = false;
   int64_t external_bytes_ = 0;
 };
