@@ -13,6 +13,8 @@
  *   float16 as IEEE half, round to nearest even
  *   (`{dtype: "float16", original_dtype: "float32"}`; relative error at most
  *   2^-11, values beyond ±65504 become ±Infinity).
+ * - inbound nodes in the nested form TF.js parses (Keras 2.4+'s single-entry
+ *   form of TFOpLambda nodes is rewritten; the meaning is the same).
  * Files are written under temporary names and renamed; model.json last.
  */
 import fs from 'node:fs/promises';
@@ -200,11 +202,23 @@ export async function writeTfjs(out: string, config: KerasModelConfig, weights: 
     shards.push(name);
   }
   const kerasVersion = options.kerasVersion ?? '2.15.0';
+  // TF.js reads inbound nodes only in the nested form [[[layer, node, tensor, kwargs], ...]];
+  // Keras 2.4+ writes single-input nodes with call kwargs (TFOpLambda) as [layer, node, tensor, kwargs].
+  const topologyConfig: KerasModelConfig = {
+    ...config,
+    config: {
+      ...config.config,
+      layers: config.config.layers.map((l) => ({
+        ...l,
+        inbound_nodes: (l.inbound_nodes ?? []).map((n) => (typeof (n as unknown[])[0] === 'string' ? ([n] as unknown as typeof n) : n)),
+      })),
+    },
+  };
   const modelJson = {
     format: 'layers-model',
     generatedBy: `keras v${kerasVersion}`,
     convertedBy: `mobilenet-xnnpack v${PACKAGE_VERSION}`,
-    modelTopology: { keras_version: kerasVersion, backend: options.backend ?? 'tensorflow', model_config: config },
+    modelTopology: { keras_version: kerasVersion, backend: options.backend ?? 'tensorflow', model_config: topologyConfig },
     weightsManifest: [{ paths: shards, weights: entries }],
   };
   await writeAtomic(jsonPath, JSON.stringify(modelJson));
