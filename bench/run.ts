@@ -43,6 +43,8 @@ export interface ResultRow {
   p99_ms: number | null;
   runs: number;
   images_per_s: number | null;
+  /** Fastest run: the least noise-sensitive estimate on a shared machine. */
+  min_ms?: number;
   load_ms?: number;
   peak_rss_mb?: number;
   max_abs_diff?: number;
@@ -109,7 +111,7 @@ const USAGE = `Usage: npm run bench -- [options]   (or: mobilenet bench [options
   --engines LIST      comma-separated engines (${ENGINE_NAMES.join(', ')})
   --threads LIST      thread counts (default: 1 and all cores)
   --batch N           batch size of the throughput rows (default 8, quick 4)
-  --rounds R          interleaved rounds (default 5, quick 3)
+  --rounds R          interleaved rounds (default 10, quick 5)
   --out DIR           where results go (default bench/results)
   --no-concurrency    skip the 1/4/16 concurrent-requests rows
   --help
@@ -150,7 +152,7 @@ function parseSettings(argv: string[]): Settings | null {
     if (!ENGINE_NAMES.includes(e)) throw new RangeError(`Expected one of ${ENGINE_NAMES.join(', ')} for --engines but received ${JSON.stringify(e)}`);
   }
   const threads = list(values.threads)?.map((t) => int(t, 'threads', 1)) ?? (cores > 1 ? [1, cores] : [1]);
-  const rounds = int(values.rounds, 'rounds', quick ? 3 : 5);
+  const rounds = int(values.rounds, 'rounds', quick ? 5 : 10);
   return {
     quick,
     models,
@@ -381,7 +383,7 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
         if (l.diff !== undefined) row.max_abs_diff = Number(l.diff.toExponential(2));
         if (samples.length > 0) {
           const sum = summarize(samples);
-          Object.assign(row, { median_ms: sum.median_ms, p90_ms: sum.p90_ms, p99_ms: sum.p99_ms, runs: sum.runs, images_per_s: round((batch * 1000) / sum.median_ms) });
+          Object.assign(row, { median_ms: sum.median_ms, p90_ms: sum.p90_ms, p99_ms: sum.p99_ms, runs: sum.runs, images_per_s: round((batch * 1000) / sum.median_ms), min_ms: sum.min_ms });
         }
         if (l.error !== undefined && samples.length === 0) row.error = l.error;
         else if (l.error !== undefined) row.notes = `${row.notes}; ${l.error}`;
@@ -394,8 +396,15 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
 /** The issue's targets, as ratios within this run (batch 1). */
 export function computeTargets(rows: readonly ResultRow[]): TargetRow[] {
   const out: TargetRow[] = [];
-  const get = (engine: EngineName, model: string, threads: number): number | null =>
-    rows.find((r) => r.engine === engine && r.model === model && r.threads === threads && r.batch === 1 && r.median_ms !== null)?.median_ms ?? null;
+  const row = (engine: EngineName, model: string, threads: number): ResultRow | undefined =>
+    rows.find((r) => r.engine === engine && r.model === model && r.threads === threads && r.batch === 1 && r.median_ms !== null);
+  const get = (engine: EngineName, model: string, threads: number): number | null => row(engine, model, threads)?.median_ms ?? null;
+  /** The same ratio (num / den) on the fastest runs. */
+  const mins = (num: EngineName, den: EngineName, model: string, threads: number): string => {
+    const x = row(num, model, threads)?.min_ms;
+    const y = row(den, model, threads)?.min_ms;
+    return x === undefined || y === undefined ? '' : `; fastest runs ${x} vs ${y} ms (${round(x / y, 3)}x)`;
+  };
   const models = [...new Set(rows.map((r) => r.model))];
   const threadsList = [...new Set(rows.map((r) => r.threads))].sort((a, b) => a - b);
   for (const model of models) {
@@ -406,13 +415,13 @@ export function computeTargets(rows: readonly ResultRow[]): TargetRow[] {
       out.push({
         model, threads: t, target: 'binding overhead vs raw C++', goal: '<= 5%',
         value: cpp === null ? null : round((ours / cpp - 1) * 100, 3), met: cpp === null ? null : ours / cpp - 1 <= 0.05,
-        detail: cpp === null ? 'xnnpack-cpp did not run' : `${ours} ms vs ${cpp} ms`,
+        detail: cpp === null ? 'xnnpack-cpp did not run' : `medians ${ours} ms vs ${cpp} ms${mins('mobilenet-xnnpack', 'xnnpack-cpp', model, t)}`,
       });
       const ort = get('onnxruntime-node', model, t);
       out.push({
         model, threads: t, target: 'speed-up vs onnxruntime-node', goal: '> 1x',
         value: ort === null ? null : round(ort / ours, 3), met: ort === null ? null : ort / ours > 1,
-        detail: ort === null ? 'onnxruntime-node did not run' : `${ort} ms vs ${ours} ms`,
+        detail: ort === null ? 'onnxruntime-node did not run' : `medians ${ort} ms vs ${ours} ms${mins('onnxruntime-node', 'mobilenet-xnnpack', model, t)}`,
       });
       if (t === 1) {
         const wasm = get('tfjs-wasm', model, 1);
