@@ -1,6 +1,6 @@
 /**
- * `npx tsx bench/profile.ts [--model ID] [--threads N] [--runs N] [--perf]`:
- * where the time goes, for one model, batch 1.
+ * `npx tsx bench/profile.ts [--model ID] [--threads N] [--batch N] [--runs N] [--perf]`:
+ * where the time goes, for one model and batch size.
  *
  *  1. Binding cost: raw C++ (`xnn_invoke_runtime`) vs `Runtime.runSync` (copy
  *     in, invoke, copy out on the main thread) vs `Model.predict` (argument
@@ -29,14 +29,16 @@ const { values } = parseArgs({
     model: { type: 'string', default: 'v1-0.75-224' },
     threads: { type: 'string', default: '1' },
     runs: { type: 'string', default: '50' },
+    batch: { type: 'string', default: '1' },
     perf: { type: 'boolean', default: false },
   },
 });
 const threads = Number(values.threads);
 const runs = Number(values.runs);
+const batch = Number(values.batch);
 const spec = MODEL_SPECS.find((m) => m.id === values.model);
-if (!spec || !(threads > 0) || !(runs > 0)) {
-  process.stderr.write(`usage: bench/profile.ts [--model ${MODEL_SPECS.map((m) => m.id).join('|')}] [--threads N] [--runs N] [--perf]\n`);
+if (!spec || !(threads > 0) || !(runs > 0) || !(Number.isInteger(batch) && batch > 0)) {
+  process.stderr.write(`usage: bench/profile.ts [--model ${MODEL_SPECS.map((m) => m.id).join('|')}] [--threads N] [--batch N] [--runs N] [--perf]\n`);
   process.exit(1);
 }
 
@@ -45,17 +47,17 @@ const { sharedDir } = await import('../test/helpers/shared.js');
 const model = await prepareModel(spec, work, sharedDir);
 const graphFile = path.join(work, 'model.graph');
 writeGraphFile(graphFile, model.graph);
-const input = makeInput(model.inputShape, model.preprocessing, 1);
+const input = makeInput(model.inputShape, model.preprocessing, batch);
 const inputFile = path.join(work, 'input.f32');
 fs.writeFileSync(inputFile, Buffer.from(input.buffer));
 const out: string[] = [];
 const ms = (x: number): string => x.toFixed(3);
-out.push(`## Profile: ${spec.id}, batch 1, ${threads} thread(s), ${runs} runs, ${new Date().toISOString().slice(0, 16)}Z, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' / ')}`, '');
+out.push(`## Profile: ${spec.id}, batch ${batch}, ${threads} thread(s), ${runs} runs, ${new Date().toISOString().slice(0, 16)}Z, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' / ')}`, '');
 
 // 1. Binding cost.
 const { loadModel } = await import('../lib/model.js');
 const m = await loadModel(model.modelJson, { threads });
-const rt = m.runtime(1);
+const rt = m.runtime(batch);
 const outBuf = new Float32Array(rt.outputSize);
 const exe = cppRunnerPath();
 const sync: number[] = [];
@@ -63,7 +65,7 @@ const pred: number[] = [];
 const cpp: number[] = [];
 for (let i = 0; i < 5; i++) {
   rt.runSync(input, outBuf);
-  await m.predict(input);
+  await m.predict(input, { batch });
 }
 for (let round = 0; round < 5; round++) {
   for (let i = 0; i < runs / 5; i++) {
@@ -73,11 +75,11 @@ for (let round = 0; round < 5; round++) {
   }
   for (let i = 0; i < runs / 5; i++) {
     const t0 = nowMs();
-    await m.predict(input);
+    await m.predict(input, { batch });
     pred.push(nowMs() - t0);
   }
   if (exe !== null) {
-    const r = spawnSync(exe, ['--graph', graphFile, '--input', inputFile, '--threads', String(threads), '--runs', String(Math.ceil(runs / 5)), '--warmup', '3', '--times'], { encoding: 'utf8' });
+    const r = spawnSync(exe, ['--graph', graphFile, '--input', inputFile, '--threads', String(threads), '--batch', String(batch), '--runs', String(Math.ceil(runs / 5)), '--warmup', '3', '--times'], { encoding: 'utf8' });
     const j = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { times_ms?: number[]; error?: string };
     if (j.times_ms) cpp.push(...j.times_ms);
   }
@@ -95,7 +97,7 @@ m.dispose();
 
 // 2. XNNPACK per operator.
 if (exe !== null) {
-  const r = spawnSync(exe, ['--graph', graphFile, '--input', inputFile, '--threads', String(threads), '--runs', String(runs), '--warmup', '3', '--profile'], { encoding: 'utf8' });
+  const r = spawnSync(exe, ['--graph', graphFile, '--input', inputFile, '--threads', String(threads), '--batch', String(batch), '--runs', String(runs), '--warmup', '3', '--profile'], { encoding: 'utf8' });
   const j = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { profile_us?: Array<{ op: string; median: number }>; error?: string; median_ms?: number };
   out.push('### XNNPACK operators (raw C++ runner, XNN_FLAG_BASIC_PROFILING)', '');
   if (j.profile_us) {
@@ -127,7 +129,7 @@ if (exe !== null) {
     intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
     enableProfiling: true, profileFilePrefix: path.join(work, 'ort'),
   });
-  const feeds = { [session.inputNames[0] as string]: new ort.Tensor('float32', input, [1, ...model.inputShape]) };
+  const feeds = { [session.inputNames[0] as string]: new ort.Tensor('float32', input, [batch, ...model.inputShape]) };
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = nowMs();
@@ -166,7 +168,7 @@ if (exe !== null) {
 // 4. perf.
 if (values.perf && exe !== null) {
   const data = path.join(work, 'perf.data');
-  const rec = spawnSync('perf', ['record', '-q', '-F', '2000', '-o', data, '--', exe, '--graph', graphFile, '--input', inputFile, '--threads', String(threads), '--runs', String(runs * 4), '--warmup', '0'], { encoding: 'utf8' });
+  const rec = spawnSync('perf', ['record', '-q', '-F', '2000', '-o', data, '--', exe, '--graph', graphFile, '--input', inputFile, '--threads', String(threads), '--batch', String(batch), '--runs', String(runs * 4), '--warmup', '0'], { encoding: 'utf8' });
   out.push('### perf: top symbols of the raw C++ runner', '');
   if (rec.status === 0) {
     const rep = spawnSync('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'symbol', '--percent-limit', '1'], { encoding: 'utf8' });
