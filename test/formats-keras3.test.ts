@@ -17,13 +17,13 @@ import h5wasm from 'h5wasm/node';
 import { unzipSync, zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasShared, shared } from './helpers/shared.js';
-import { keras3LayerPaths, normalizeModelConfig, readKeras3, readKeras3Config, toSnakeCase, writeKeras3 } from '../lib/formats/keras3.js';
+import { keras3LayerPaths, keras3PathMap, normalizeModelConfig, readKeras3, readKeras3Config, toSnakeCase, writeKeras3 } from '../lib/formats/keras3.js';
 import { readTfjs } from '../lib/formats/tfjs.js';
 import { readModelFile } from '../lib/formats/index.js';
 import { buildArchitecture } from '../lib/architectures/index.js';
 import { analyzeModel } from '../lib/keras/layers.js';
 import { randomWeights } from '../lib/keras/random.js';
-import { ModelFormatError, WeightMismatchError } from '../lib/errors.js';
+import { ModelFormatError, UnsupportedLayerError, WeightMismatchError } from '../lib/errors.js';
 import type { NamedWeights, WeightTensor } from '../lib/keras/types.js';
 
 type Group = InstanceType<typeof h5wasm.Group>;
@@ -296,6 +296,59 @@ describe('Keras 3 archives as Keras 3 writes them', () => {
   });
 });
 
+describe('Keras 3 operations and activations', () => {
+  const t = (name: string, shape: number[]): Record<string, unknown> => ({ class_name: '__keras_tensor__', config: { shape: [null, ...shape], dtype: 'float32', keras_history: [name, 0, 0] } });
+  // What Keras 3 writes for MobileNetV3's `layers.ReLU(6.0)(x + 3.0) * (1.0 / 6.0)` and for Activation('hard_sigmoid').
+  const json = {
+    module: 'keras.src.models.functional', class_name: 'Functional', registered_name: 'Functional',
+    config: {
+      name: 'ops', trainable: true,
+      layers: [
+        { module: 'keras.layers', class_name: 'InputLayer', config: { batch_shape: [null, 2, 2, 1], dtype: 'float32', sparse: false, name: 'input_layer' }, registered_name: null, name: 'input_layer', inbound_nodes: [] },
+        { module: 'keras.src.ops.numpy', class_name: 'Add', config: { name: 'add' }, registered_name: 'Add', name: 'add', inbound_nodes: [{ args: [t('input_layer', [2, 2, 1]), 3.0], kwargs: {} }] },
+        { module: 'keras.layers', class_name: 'ReLU', config: { name: 're_lu', trainable: true, dtype: 'float32', max_value: 6.0, negative_slope: 0.0, threshold: 0.0 }, registered_name: null, name: 're_lu', inbound_nodes: [{ args: [t('add', [2, 2, 1])], kwargs: {} }] },
+        { module: 'keras.src.ops.numpy', class_name: 'Multiply', config: { name: 'multiply' }, registered_name: 'Multiply', name: 'multiply', inbound_nodes: [{ args: [t('re_lu', [2, 2, 1]), 0.16666666666666666], kwargs: {} }] },
+        { module: 'keras.layers', class_name: 'Activation', config: { name: 'hs', trainable: true, dtype: 'float32', activation: 'hard_sigmoid' }, registered_name: null, name: 'hs', inbound_nodes: [{ args: [t('multiply', [2, 2, 1])], kwargs: {} }] },
+        { module: 'keras.layers', class_name: 'Conv2D', config: { name: 'conv', trainable: true, dtype: 'float32', filters: 1, kernel_size: [1, 1], strides: [1, 1], padding: 'valid', data_format: 'channels_last', dilation_rate: [1, 1], groups: 1, activation: 'linear', use_bias: false }, registered_name: null, name: 'conv', inbound_nodes: [{ args: [t('hs', [2, 2, 1])], kwargs: {} }] },
+      ],
+      input_layers: [['input_layer', 0, 0]],
+      output_layers: [['conv', 0, 0]],
+    },
+  };
+
+  it('scalar operations become TFOpLambda layers and take no weights path; hard_sigmoid keeps its Keras 3 meaning', async () => {
+    const c = normalizeModelConfig(json, 'ops.keras');
+    const byName = new Map(c.config.layers.map((l) => [l.config.name, l]));
+    expect(byName.get('add')).toMatchObject({ class_name: 'TFOpLambda', config: { function: '__operators__.add' }, inbound_nodes: [[['input_layer', 0, 0, { y: 3, name: null }]]] });
+    expect(byName.get('multiply')).toMatchObject({ class_name: 'TFOpLambda', config: { function: 'math.multiply' }, inbound_nodes: [[['re_lu', 0, 0, { y: 1 / 6, name: null }]]] });
+    // Activation('hard_sigmoid') of Keras 3 is relu6(x + 3) / 6, spelled out in the Keras 2 form.
+    expect(byName.get('hs')).toMatchObject({ class_name: 'TFOpLambda', config: { function: 'math.multiply' } });
+    expect(c.config.layers.map((l) => l.class_name)).toEqual(['InputLayer', 'TFOpLambda', 'ReLU', 'TFOpLambda', 'TFOpLambda', 'ReLU', 'TFOpLambda', 'Conv2D']);
+    // The operations are not layers: the Conv2D is the second layer path after the InputLayer and the ReLU.
+    const entries = json.config.layers.map((l) => ({ name: l.name, class_name: l.class_name, op: l.module.startsWith('keras.src.ops') }));
+    expect([...keras3PathMap(entries)]).toEqual([['input_layer', 'layers/input_layer'], ['re_lu', 'layers/re_lu'], ['hs', 'layers/activation'], ['conv', 'layers/conv2d']]);
+    // Numerically: y = hs(relu6(x + 3) / 6) with hs(z) = relu6(z + 3) / 6, times the 1x1 kernel 2.
+    const { Model } = await import('../lib/model.js');
+    const weights: NamedWeights = new Map([['conv/kernel', { shape: [1, 1, 1, 1], data: Float32Array.of(2) }]]);
+    const m = await Model.fromConfig(c, weights, { backend: 'reference', preprocessing: 'none' });
+    try {
+      const x = Float32Array.of(-5, -1, 0.5, 4);
+      const y = await m.predict(x);
+      const relu6 = (z: number): number => Math.min(Math.max(z, 0), 6);
+      [...x].forEach((xi, i) => expect(y[i]).toBeCloseTo(2 * (relu6(relu6(xi + 3) / 6 + 3) / 6), 6));
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('an operation of a form we cannot express is an UnsupportedLayerError naming it', () => {
+    const bad = structuredClone(json);
+    (bad.config.layers[1]!.inbound_nodes[0] as { args: unknown[] }).args = [3.0, t('input_layer', [2, 2, 1]), 1];
+    expect(() => normalizeModelConfig(bad, 'ops.keras')).toThrow(UnsupportedLayerError);
+    expect(() => normalizeModelConfig(bad, 'ops.keras')).toThrow("Unsupported layer 'add' of class keras.src.ops.numpy.Add: operation with 1 tensor(s) and 2 other argument(s)");
+  });
+});
+
 describe('random-weight architectures round-trip through .keras', () => {
   for (const arch of ['v2', 'v3-large'] as const) {
     it(`${arch}: config and weights unchanged`, async () => {
@@ -313,6 +366,9 @@ describe('random-weight architectures round-trip through .keras', () => {
       }));
       expect(norm(back.config.config.layers)).toEqual(norm(config.config.layers));
       expect(analyzeModel(back.config).totalParams).toBe(analyzeModel(config).totalParams);
+      const k3 = JSON.parse(Buffer.from(unzipSync(fs.readFileSync(file))['config.json']!).toString()) as { config: { layers: Array<{ class_name: string; module: string }> } };
+      expect(k3.config.layers.some((l) => l.class_name === 'TFOpLambda')).toBe(false);
+      if (arch === 'v3-large') expect(k3.config.layers.filter((l) => l.module === 'keras.src.ops.numpy').length).toBeGreaterThan(10);
       expectSameWeights(weights, back.weights);
     });
   }

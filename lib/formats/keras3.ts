@@ -25,7 +25,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { unzipSync, zipSync, type Zippable } from 'fflate';
-import { MobileNetError, ModelFormatError, WeightMismatchError } from '../errors.js';
+import { MobileNetError, ModelFormatError, UnsupportedLayerError, WeightMismatchError } from '../errors.js';
 import type { KerasLayerConfig, KerasModelConfig, NamedWeights, WeightTensor } from '../keras/types.js';
 import * as v from '../validate.js';
 import { atomicWrite, dumpH5, ensureGroup, layerName, loadH5wasm, readDataset, treeGet, weightsByLayer, withTempFile, type H5ReadOptions, type H5TreeNode } from './h5.js';
@@ -70,6 +70,58 @@ export function keras3LayerPaths(layers: ReadonlyArray<{ class_name: string }>):
     return `layers/${base}_${n + 1}`;
   });
 }
+
+/**
+ * Layer name → `model.weights.h5` path. Keras 3 operations that are not
+ * layers (`x + 3.0` is a `keras.src.ops.numpy.Add`) are not in
+ * `model.layers` and take no path; neither does a Sequential's InputLayer.
+ */
+export function keras3PathMap(entries: ReadonlyArray<{ name: string; class_name: string; op?: boolean }>): Map<string, string> {
+  const layers = entries.filter((e) => e.op !== true);
+  const paths = keras3LayerPaths(layers);
+  return new Map(layers.map((e, i) => [e.name, paths[i] as string]));
+}
+
+function isK3Op(l: unknown): boolean {
+  return isObject(l) && typeof l.module === 'string' && /^keras(\.src)?\.ops(\.|$)/.test(l.module);
+}
+
+/** The path map of a Keras 2 form config as written by `writeKeras3` (TFOpLambda layers become operations). */
+function keras2PathMap(config: KerasModelConfig): Map<string, string> {
+  return keras3PathMap(config.config.layers.map((l) => ({ name: layerName(l), class_name: l.class_name, op: l.class_name === 'TFOpLambda' && TFOP_TO_K3_OP[String(l.config.function)] !== undefined })));
+}
+
+/** The path map of a raw Keras 3 config.json object. */
+function rawKeras3PathMap(json: unknown): Map<string, string> {
+  if (!isObject(json) || !isObject(json.config) || !Array.isArray(json.config.layers)) return new Map();
+  let layers = json.config.layers as unknown[];
+  if (json.class_name === 'Sequential' && isObject(layers[0]) && layers[0].class_name === 'InputLayer') layers = layers.slice(1);
+  return keras3PathMap(
+    layers.filter(isObject).map((l) => ({
+      name: String((isObject(l.config) ? l.config.name : undefined) ?? l.name),
+      class_name: String(l.class_name),
+      op: isK3Op(l),
+    })),
+  );
+}
+
+const K3_OP_TO_TFOP: Record<string, string> = {
+  Add: '__operators__.add',
+  Multiply: 'math.multiply',
+  Subtract: 'math.subtract',
+  Divide: 'math.truediv',
+  TrueDivide: 'math.truediv',
+};
+const TFOP_TO_K3_OP: Record<string, string> = {
+  '__operators__.add': 'Add',
+  'math.add': 'Add',
+  'math.multiply': 'Multiply',
+  'math.subtract': 'Subtract',
+  '__operators__.sub': 'Subtract',
+  'math.truediv': 'TrueDivide',
+  'math.divide': 'TrueDivide',
+  '__operators__.truediv': 'TrueDivide',
+};
 
 // ---------------------------------------------------------------- config: Keras 3 → Keras 2
 
@@ -141,7 +193,19 @@ function tensorTriples(x: unknown, file: string): Array<[string, number, number]
   });
 }
 
-function k3LayerToK2(l: unknown, i: number, file: string): KerasLayerConfig {
+/** Positional args of a Keras 3 node in order: tensors as histories, other values as they are. */
+function nodeArgs(args: unknown, file: string): Array<{ tensor: [string, number, number] } | { value: unknown }> {
+  const out: Array<{ tensor: [string, number, number] } | { value: unknown }> = [];
+  for (const a of Array.isArray(args) ? args : [args]) {
+    const ts: Array<[string, number, number]> = [];
+    kerasTensors(a, ts, file);
+    if (ts.length > 0) for (const t of ts) out.push({ tensor: t });
+    else out.push({ value: a });
+  }
+  return out;
+}
+
+function k3LayerToK2(l: unknown, i: number, file: string): KerasLayerConfig[] {
   if (!isObject(l) || typeof l.class_name !== 'string' || !isObject(l.config)) {
     throw new ModelFormatError(`layer ${i} of config.json is not {class_name, config}`, file);
   }
@@ -151,17 +215,46 @@ function k3LayerToK2(l: unknown, i: number, file: string): KerasLayerConfig {
   config.name = name;
   const nodes = l.inbound_nodes ?? [];
   if (!Array.isArray(nodes)) throw new ModelFormatError(`layer '${name}' has an inbound_nodes that is not a list`, file);
+  if (isK3Op(l)) {
+    // A Keras 3 operation on tensors (x + 3.0, x * y): TFOpLambda with a scalar, or Add/Multiply/Subtract of tensors.
+    if (nodes.length !== 1 || !isObject(nodes[0])) throw new UnsupportedLayerError(name, `${String(l.module)}.${l.class_name}`, 'an operation used more than once');
+    const args = nodeArgs((nodes[0] as Record<string, unknown>).args, file);
+    const tensors = args.filter((a): a is { tensor: [string, number, number] } => 'tensor' in a);
+    const values = args.filter((a): a is { value: unknown } => 'value' in a);
+    const fn = K3_OP_TO_TFOP[l.class_name];
+    if (fn !== undefined && tensors.length === 1 && values.length === 1 && typeof values[0]?.value === 'number' && ('tensor' in (args[0] as object) || fn === '__operators__.add' || fn === 'math.multiply')) {
+      const [ln, ni, ti] = (tensors[0] as { tensor: [string, number, number] }).tensor;
+      return [{ class_name: 'TFOpLambda', name, config: { name, trainable: true, dtype: 'float32', function: fn }, inbound_nodes: [[[ln, ni, ti, { y: values[0]?.value as number, name: null }]]] }];
+    }
+    if (['Add', 'Multiply', 'Subtract'].includes(l.class_name) && tensors.length === 2 && values.length === 0) {
+      return [{ class_name: l.class_name, name, config: { name, trainable: true, dtype: 'float32' }, inbound_nodes: [tensors.map(({ tensor: [ln, ni, ti] }) => [ln, ni, ti, {}] as [string, number, number, Record<string, unknown>])] }];
+    }
+    throw new UnsupportedLayerError(name, `${String(l.module)}.${l.class_name}`, `operation with ${tensors.length} tensor(s) and ${values.length} other argument(s)`);
+  }
   const inbound: KerasLayerConfig['inbound_nodes'] = nodes.map((n) => {
     if (isObject(n)) {
       const tensors: Array<[string, number, number]> = [];
       kerasTensors(n.args, tensors, file);
       const kwargs = isObject(n.kwargs) ? (k3ValueToK2(n.kwargs) as Record<string, unknown>) : {};
-      // Non-tensor positional args of single-input ops (Keras 3 ops layers) are kept as kwargs.
       return tensors.map(([ln, ni, ti], k) => [ln, ni, ti, k === 0 ? kwargs : {}] as [string, number, number, Record<string, unknown>]);
     }
     return n as KerasLayerConfig['inbound_nodes'][number];
   });
-  return { class_name: l.class_name, name, config: config as KerasLayerConfig['config'], inbound_nodes: inbound };
+  if (config.activation === 'hard_sigmoid') {
+    // Keras 3's hard_sigmoid is relu6(x + 3) / 6; the Keras 2 form's is clip(0.2 x + 0.5, 0, 1).
+    if (l.class_name !== 'Activation' || inbound.length !== 1 || inbound[0]?.length !== 1) {
+      throw new UnsupportedLayerError(name, l.class_name, "Keras 3 'hard_sigmoid' activation inside a layer (only as an Activation layer)");
+    }
+    const [ln, ni, ti] = inbound[0][0] as [string, number, number];
+    const a = `${name}/hard_sigmoid_add`;
+    const r = `${name}/hard_sigmoid_relu6`;
+    return [
+      { class_name: 'TFOpLambda', name: a, config: { name: a, trainable: true, dtype: 'float32', function: '__operators__.add' }, inbound_nodes: [[[ln, ni, ti, { y: 3, name: null }]]] },
+      { class_name: 'ReLU', name: r, config: { name: r, trainable: true, dtype: 'float32', max_value: 6, negative_slope: 0, threshold: 0 }, inbound_nodes: [[[a, 0, 0, {}]]] },
+      { class_name: 'TFOpLambda', name, config: { name, trainable: true, dtype: 'float32', function: 'math.multiply' }, inbound_nodes: [[[r, 0, 0, { y: 1 / 6, name: null }]]] },
+    ];
+  }
+  return [{ class_name: l.class_name, name, config: config as KerasLayerConfig['config'], inbound_nodes: inbound }];
 }
 
 /**
@@ -183,7 +276,7 @@ export function normalizeModelConfig(json: unknown, file = 'model config'): Kera
     return toFunctional({ class_name: 'Sequential', config: { name, layers } }, file);
   }
   if (!isObject(cfg) || !Array.isArray(cfg.layers)) throw new ModelFormatError(`model config of class ${json.class_name} has no layers list`, file);
-  const layers = cfg.layers.map((l, i) => k3LayerToK2(l, i, file));
+  const layers = cfg.layers.flatMap((l, i) => k3LayerToK2(l, i, file));
   const out = {
     class_name: json.class_name === 'Functional' ? 'Functional' : json.class_name,
     config: {
@@ -244,6 +337,13 @@ export function toKeras3Config(config: KerasModelConfig, shapes: ReadonlyMap<str
   });
   const layers = config.config.layers.map((l) => {
     const name = layerName(l);
+    const op = l.class_name === 'TFOpLambda' ? TFOP_TO_K3_OP[String(l.config.function)] : undefined;
+    const single = (l.inbound_nodes ?? []).length === 1 ? nodeEntries(l.inbound_nodes[0]) : [];
+    if (op !== undefined && single.length === 1 && typeof single[0]?.[3].y === 'number') {
+      // Keras 3 has no TFOpLambda: `x + 3.0` is the operation keras.src.ops.numpy.Add.
+      const [ln, ni, ti, kw] = single[0] as [string, number, number, Record<string, unknown>];
+      return { module: 'keras.src.ops.numpy', class_name: op, config: { name }, registered_name: op, name, inbound_nodes: [{ args: [tensor(ln, ni, ti), kw.y], kwargs: {} }] };
+    }
     const nodes = (l.inbound_nodes ?? []).map((node) => {
       const entries = nodeEntries(node);
       const tensors = entries.map(([ln, ni, ti]) => tensor(ln, ni, ti));
@@ -307,7 +407,7 @@ function keras3Date(d: Date): string {
 export async function readKeras3(file: string, options: H5ReadOptions = {}): Promise<Keras3ReadResult> {
   if (typeof file !== 'string') throw v.typeError('string', 'path', file);
   const abs = path.resolve(file);
-  const { entries, config, metadata } = await readArchive(abs, true);
+  const { entries, config, metadata, paths } = await readArchive(abs, true);
   const weightsBytes = entries['model.weights.h5'];
   if (weightsBytes === undefined) {
     throw new ModelFormatError(
@@ -322,7 +422,7 @@ export async function readKeras3(file: string, options: H5ReadOptions = {}): Pro
     if (e instanceof MobileNetError || e instanceof TypeError || e instanceof RangeError) throw e;
     throw new ModelFormatError(`config.json does not describe a valid model: ${(e as Error).message}`, abs, { cause: e });
   }
-  const weights = await withTempFile(weightsBytes, '.weights.h5', async (tmp) => readKeras3Weights(tmp, abs, config, specs.layers, options));
+  const weights = await withTempFile(weightsBytes, '.weights.h5', async (tmp) => readKeras3Weights(tmp, abs, paths, specs.layers, options));
   const out: Keras3ReadResult = { config, weights };
   if (typeof metadata.keras_version === 'string') out.kerasVersion = metadata.keras_version;
   if (typeof metadata.date_saved === 'string') out.dateSaved = metadata.date_saved;
@@ -336,7 +436,7 @@ export async function readKeras3Config(file: string): Promise<KerasModelConfig> 
 
 const MAX_ENTRY = 2 ** 31;
 
-async function readArchive(abs: string, withWeights: boolean): Promise<{ entries: Record<string, Uint8Array>; config: KerasModelConfig; metadata: Record<string, unknown> }> {
+async function readArchive(abs: string, withWeights: boolean): Promise<{ entries: Record<string, Uint8Array>; config: KerasModelConfig; metadata: Record<string, unknown>; paths: Map<string, string> }> {
   let bytes: Uint8Array;
   try {
     bytes = await fs.readFile(abs);
@@ -376,10 +476,10 @@ async function readArchive(abs: string, withWeights: boolean): Promise<{ entries
       // metadata is informative only
     }
   }
-  return { entries, config, metadata };
+  return { entries, config, metadata, paths: rawKeras3PathMap(json) };
 }
 
-async function readKeras3Weights(tmp: string, abs: string, config: KerasModelConfig, layers: LayerWeights[], options: H5ReadOptions): Promise<NamedWeights> {
+async function readKeras3Weights(tmp: string, abs: string, paths: Map<string, string>, layers: LayerWeights[], options: H5ReadOptions): Promise<NamedWeights> {
   const head = await fs.readFile(tmp).then((b) => b.subarray(0, 8));
   if (head.length < 8 || head.readUInt32BE(0) !== 0x89484446) throw new ModelFormatError('model.weights.h5 in the archive is not an HDF5 file', abs);
   let root: H5TreeNode;
@@ -389,11 +489,14 @@ async function readKeras3Weights(tmp: string, abs: string, config: KerasModelCon
     if (e instanceof ModelFormatError) throw new ModelFormatError(`model.weights.h5: ${e.message.replace(`${tmp}: `, '')}`, abs, { cause: e });
     throw e;
   }
-  const paths = keras3LayerPaths(config.config.layers);
   const weights: NamedWeights = new Map();
   const problems: string[] = [];
-  layers.forEach((layer, i) => {
-    const p = paths[i] as string;
+  layers.forEach((layer) => {
+    const p = paths.get(layer.name);
+    if (p === undefined) {
+      if (layer.specs.length > 0) problems.push(`layer '${layer.name}' (${layer.className}) has weights but no path in model.weights.h5`);
+      return;
+    }
     const vars = treeGet(root, `${p}/vars`);
     const keys = vars !== undefined && vars.type === 'Group' ? Object.keys(vars.children ?? {}) : [];
     if (keys.length !== layer.specs.length) {
@@ -434,15 +537,17 @@ export async function writeKeras3(file: string, config: KerasModelConfig, weight
     if (have > l.specs.length) problems.push(`layer '${l.name}' has ${have} weights but ${l.className} declares ${l.specs.length}`);
   }
   if (problems.length > 0) throw new WeightMismatchError(`cannot write .keras: ${problems.slice(0, 10).join('; ')}${problems.length > 10 ? '; …' : ''}`);
-  const paths = keras3LayerPaths(config.config.layers);
+  const paths = keras2PathMap(config);
   const h5 = await loadH5wasm();
   const weightsBytes = await withTempFile(new Uint8Array(0), '.weights.h5', async (tmp) => {
     const f = new h5.File(tmp, 'w');
     try {
       const root = f as unknown as H5Group;
       root.create_group('vars').create_attribute('name', config.config.name, null, 'S');
-      layers.forEach((l, i) => {
-        const vars = ensureGroup(root, `${paths[i]}/vars`);
+      layers.forEach((l) => {
+        const p = paths.get(l.name);
+        if (p === undefined) return; // an operation (TFOpLambda), not a layer
+        const vars = ensureGroup(root, `${p}/vars`);
         vars.create_attribute('name', l.name, null, 'S');
         l.specs.forEach((s, k) => {
           const t = weights.get(s.fullName) as WeightTensor;
