@@ -124,12 +124,17 @@ if (exe !== null) {
 {
   const ort = await import('onnxruntime-node');
   const onnxFile = path.join(work, 'model.onnx');
-  fs.writeFileSync(onnxFile, exportOnnx(model.graph));
+  fs.writeFileSync(onnxFile, exportOnnx(model.graph, { inputLayout: 'nchw' }));
   const session = await ort.InferenceSession.create(onnxFile, {
     intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
     enableProfiling: true, profileFilePrefix: path.join(work, 'ort'),
   });
-  const feeds = { [session.inputNames[0] as string]: new ort.Tensor('float32', input, [batch, ...model.inputShape]) };
+  const [h, w, c] = model.inputShape as [number, number, number];
+  const nchw = new Float32Array(input.length);
+  for (let b = 0; b < batch; b++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) {
+    nchw[((b * c + k) * h + y) * w + x] = input[((b * h + y) * w + x) * c + k] as number;
+  }
+  const feeds = { [session.inputNames[0] as string]: new ort.Tensor('float32', nchw, [batch, c, h, w]) };
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = nowMs();

@@ -255,7 +255,7 @@ interface Live {
 async function benchModel(model: PreparedModel, s: Settings, workDir: string, rows: ResultRow[], conc: ConcurrencyRow[]): Promise<void> {
   const id = model.spec.id;
   const onnxFile = path.join(workDir, `${id}.onnx`);
-  fs.writeFileSync(onnxFile, exportOnnx(model.graph, { graphName: id }));
+  fs.writeFileSync(onnxFile, exportOnnx(model.graph, { graphName: id, inputLayout: 'nchw' }));
   const graphFile = path.join(workDir, `${id}.graph`);
   writeGraphFile(graphFile, model.graph);
   const baseRow = (engine: EngineName, threads: number, batch: number): ResultRow => ({

@@ -181,6 +181,27 @@ describe('ONNX export: onnxruntime-node matches the reference backend', () => {
   });
 });
 
+describe('ONNX export: NCHW input layout', () => {
+  it("inputLayout 'nchw' takes [N, C, H, W], has no Transpose, and matches on the transposed input", async () => {
+    const g = buildGraph(3);
+    const model = graphToOnnxModel(g, { inputLayout: 'nchw' });
+    const dims = model.graph!.input![0]!.type!.tensorType!.shape!.dim!.slice(1).map((d) => Number(d.dimValue));
+    expect(dims).toEqual([3, 17, 19]);
+    // The Pad runs on NCHW directly; the only Transpose left is the one before the reshape of a 4×5 map.
+    expect(model.graph!.node!.filter((n) => n.opType === 'Transpose')).toHaveLength(1);
+    const [h, w, c] = [17, 19, 3];
+    const nhwc = randomArray(2 * h * w * c, rng(9), 2);
+    const nchw = new Float32Array(nhwc.length);
+    for (let b = 0; b < 2; b++) for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) {
+      nchw[((b * c + k) * h + y) * w + x] = nhwc[((b * h + y) * w + x) * c + k] as number;
+    }
+    const ours = await oursRun(g, nhwc, 2);
+    const theirs = await ortRun(exportOnnx(g, { inputLayout: 'nchw' }), nchw, [2, c, h, w]);
+    expect(maxAbsDiff(ours, theirs)).toBeLessThanOrEqual(TOL);
+    expect(() => exportOnnx(g, { inputLayout: 'hwc' as 'nchw' })).toThrow(RangeError);
+  });
+});
+
 describe('ONNX export: bad input', () => {
   it('rejects incomplete graphs and bad options with typed errors', () => {
     const g = new Graph();

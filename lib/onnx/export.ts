@@ -3,9 +3,10 @@
  * weights in onnxruntime (benchmarks) and other ONNX tools.
  *
  * Our IR is NHWC with OHWI filters (XNNPACK's layouts); ONNX convolutions are
- * NCHW with OIHW filters. The exporter keeps the graph input NHWC (so callers
- * feed exactly what `Runtime.run` takes) and transposes once, lazily, where a
- * spatial op first needs NCHW; tensors whose spatial size is 1×1 switch layout
+ * NCHW with OIHW filters. By default the exporter keeps the graph input NHWC
+ * (so callers feed exactly what `Runtime.run` takes) and transposes once,
+ * lazily, where a spatial op first needs NCHW (`inputLayout: 'nchw'` takes
+ * NCHW input instead); tensors whose spatial size is 1×1 switch layout
  * with a free Reshape instead of a Transpose. Every tensor is tracked in the
  * layout(s) it has been materialized in, so no conversion is emitted twice.
  *
@@ -36,6 +37,12 @@ export interface OnnxExportOptions {
   batch?: number | 'dynamic';
   /** Name of the graph input (default "input"): float32 NHWC [N, ...per-sample shape]. */
   inputName?: string;
+  /**
+   * 'nhwc' (default): the input is [N, H, W, C] as our runtimes take it and is
+   * transposed inside the model. 'nchw': the input is [N, C, H, W], ONNX's
+   * native layout (no Transpose node; the caller lays the image out).
+   */
+  inputLayout?: 'nhwc' | 'nchw';
   /** Name of the graph output (default "output"). */
   outputName?: string;
   /** Model/graph name (default "mobilenet"). */
@@ -358,7 +365,11 @@ class Exporter {
     const outputInfo = this.info(g.outputTensor);
     this.usedNames.add(o.inputName);
     this.usedNames.add(o.outputName);
-    this.setForm(inputInfo.id, 'nhwc', o.inputName);
+    const nchwInput = o.inputLayout === 'nchw';
+    if (nchwInput && inputInfo.shape.length !== 3) {
+      throw new RangeError(`Expected a rank-3 (H, W, C) graph input for inputLayout 'nchw' but received [${inputInfo.shape.join(', ')}]`);
+    }
+    this.setForm(inputInfo.id, nchwInput ? 'nchw' : 'nhwc', o.inputName);
     g.nodes.forEach((n, i) => this.node(n, i));
     this.nodes.push({ opType: 'Identity', input: [this.nhwc(outputInfo.id)], output: [o.outputName], name: this.unique('output/Identity') });
     const batchDim = o.batch === 'dynamic' ? { dimParam: 'N' } : { dimValue: o.batch };
@@ -380,7 +391,7 @@ class Exporter {
         name: o.graphName,
         node: this.nodes,
         initializer: this.initializers,
-        input: [valueInfo(o.inputName, inputInfo.shape)],
+        input: [valueInfo(o.inputName, nchwInput ? [inputInfo.shape[2] as number, inputInfo.shape[0] as number, inputInfo.shape[1] as number] : inputInfo.shape)],
         output: [valueInfo(o.outputName, outputInfo.shape)],
       },
     };
@@ -400,8 +411,10 @@ export function graphToOnnxModel(graph: Graph, options: OnnxExportOptions = {}):
   const inputName = name(options.inputName, 'inputName', 'input');
   const outputName = name(options.outputName, 'outputName', 'output');
   if (inputName === outputName) throw v.rangeError('an output name different from the input name', 'outputName', outputName);
+  const inputLayout = options.inputLayout === undefined ? 'nhwc' : v.oneOf(options.inputLayout, 'inputLayout', ['nhwc', 'nchw'] as const);
   return new Exporter(graph).build({
     batch,
+    inputLayout,
     inputName,
     outputName,
     graphName: name(options.graphName, 'graphName', 'mobilenet'),
