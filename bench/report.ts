@@ -27,6 +27,25 @@ function sortRows(rows: readonly ResultRow[], modelOrder: string[]): ResultRow[]
   );
 }
 
+/** Batch-1 median latency (ms), one row per model, one column per engine and thread count. */
+export function summaryTable(r: BenchResults): string[] {
+  const modelOrder = r.models.map((x) => x.id);
+  const b1 = r.results.filter((x) => x.batch === 1 && x.median_ms !== null);
+  const threads = [...new Set(b1.map((x) => x.threads))].sort((a, b) => a - b);
+  const cols: Array<{ engine: string; threads: number }> = [];
+  for (const e of ENGINE_ORDER) for (const t of threads) if (b1.some((x) => x.engine === e && x.threads === t)) cols.push({ engine: e, threads: t });
+  if (cols.length === 0) return [];
+  const lines = [
+    `| batch-1 median ms | ${cols.map((c) => `${c.engine} ${c.threads}T`).join(' | ')} |`,
+    `|---|${cols.map(() => '---:').join('|')}|`,
+  ];
+  for (const m of modelOrder) {
+    const cells = cols.map((c) => fmt(b1.find((x) => x.model === m && x.engine === c.engine && x.threads === c.threads)?.median_ms));
+    lines.push(`| ${m} | ${cells.join(' | ')} |`);
+  }
+  return lines;
+}
+
 export function markdown(r: BenchResults, svgName?: string): string {
   const m = r.machine;
   const modelOrder = r.models.map((x) => x.id);
@@ -42,6 +61,8 @@ export function markdown(r: BenchResults, svgName?: string): string {
       `Times are wall-clock per call as the user sees it (JS engines: promise resolved; xnnpack-cpp: \`xnn_invoke_runtime\` timed in C++). Run took ${r.duration_s} s.`,
   );
   lines.push('');
+  const summary = summaryTable(r);
+  if (summary.length > 0) lines.push(...summary, '');
   if (r.models.length > 0) {
     lines.push('| model | params | MACs | input |');
     lines.push('|---|---:|---:|---|');
