@@ -11,9 +11,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import h5wasm from 'h5wasm/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasShared, shared } from './helpers/shared.js';
+import { hasShared, repoRoot, shared } from './helpers/shared.js';
 import { readH5, readH5Config, writeH5, normalizeH5WeightName, HDF5_OBJECT_HEADER_LIMIT } from '../lib/formats/h5.js';
 import { readTfjs } from '../lib/formats/tfjs.js';
 import { readModelFile } from '../lib/formats/index.js';
@@ -258,6 +260,20 @@ describe('layouts Keras writes', () => {
     expect(back.layerOrder.length).toBe(n);
     expect(back.layerOrder[699]).toBe(name(699));
     expect(back.weights.get(`${name(699)}/bias`)!.data[0]).toBe(699);
+  });
+});
+
+describe.skipIf(!hasShared)('the HDF5 reader worker', () => {
+  it('does not keep a process alive after a read (a CLI exits when done)', () => {
+    const script = path.join(tmp, 'exit-check.mts');
+    const lib = pathToFileURL(path.join(repoRoot, 'lib', 'formats', 'h5.ts')).href;
+    fs.writeFileSync(script, `import { readH5 } from ${JSON.stringify(lib)};\nconst r = await readH5(${JSON.stringify(shared('models', 'keras-h5', 'mobilenet_2_5_224_tf_no_top.h5'))});\nconsole.log('tensors', r.weights.size);\n`);
+    const started = Date.now();
+    const res = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
+    expect(res.signal).toBeNull();
+    expect(res.status).toBe(0);
+    expect(res.stdout).toContain('tensors 135');
+    expect(Date.now() - started).toBeLessThan(60_000);
   });
 });
 

@@ -243,7 +243,6 @@ function failAll(w: Worker, message: string): void {
 function getWorker(): Worker {
   if (worker !== null) return worker;
   const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { h5url: h5wasmUrl() } });
-  w.unref();
   w.on('message', (m: { id: number; tree?: H5TreeNode; error?: string }) => {
     const p = pending.get(m.id);
     if (p === undefined) return;
@@ -259,6 +258,9 @@ function getWorker(): Worker {
     if (worker === w) worker = null;
     failAll(w, `the HDF5 reader stopped (exit code ${code})`);
   });
+  // After the listeners (adding a 'message' listener refs the worker's port again):
+  // an idle reader must not keep the process alive.
+  w.unref();
   worker = w;
   return w;
 }
