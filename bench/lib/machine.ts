@@ -32,9 +32,12 @@ export function cpuFlags(): string[] {
 
 export async function xnnpackDescription(): Promise<string> {
   try {
-    const { xnnpackInfo } = (await import('../../lib/binding.js')) as { xnnpackInfo: () => { source: string; commit?: string; version?: string } };
+    const { xnnpackInfo } = (await import('../../lib/binding.js')) as {
+      xnnpackInfo: () => { source: string; commit?: string; version?: string; cpu?: { name?: string; cores?: number; processors?: number } };
+    };
     const info = xnnpackInfo();
-    return [info.source, info.commit, info.version && `(${info.version})`].filter(Boolean).join(' ');
+    const cpu = info.cpu ? `; cpuinfo: ${info.cpu.name ?? '?'}, ${info.cpu.cores ?? '?'} physical core(s), ${info.cpu.processors ?? '?'} logical processor(s)` : '';
+    return [info.source, info.commit, info.version && `(${info.version})`].filter(Boolean).join(' ') + cpu;
   } catch (e) {
     return `unavailable: ${(e as Error).message.split('\n')[0]}`;
   }
