@@ -69,7 +69,7 @@ export type NativeNode = NativeNodeBase &
     | ({ op: 'add' | 'multiply'; a: number; b: number } & Bounds)
     | { op: 'clamp'; input: number; min: number; max: number }
     | { op: 'hardswish' | 'sigmoid' | 'softmax' | 'globalAveragePool'; input: number }
-    | { op: 'averagePool2d'; input: number; pool: readonly [number, number]; stride: readonly [number, number] }
+    | { op: 'averagePool2d' | 'maxPool2d'; input: number; pool: readonly [number, number]; stride: readonly [number, number] }
     | ({
         op: 'fullyConnected';
         input: number;

@@ -110,6 +110,13 @@ export interface AveragePool2dNode extends NodeBase {
   readonly stride: readonly [number, number];
 }
 
+export interface MaxPool2dNode extends NodeBase {
+  readonly op: 'maxPool2d';
+  readonly input: number;
+  readonly pool: readonly [number, number];
+  readonly stride: readonly [number, number];
+}
+
 export interface FullyConnectedNode extends NodeBase {
   readonly op: 'fullyConnected';
   readonly input: number;
@@ -145,6 +152,7 @@ export type Node =
   | UnaryNode
   | GlobalAveragePoolNode
   | AveragePool2dNode
+  | MaxPool2dNode
   | FullyConnectedNode
   | PadNode
   | ReshapeNode;
@@ -202,6 +210,8 @@ export interface AveragePool2dOptions {
   stride?: number | readonly [number, number];
   name?: string;
 }
+
+export type MaxPool2dOptions = AveragePool2dOptions;
 
 export interface PadOptions {
   /** Per-sample dimensions. */
@@ -492,6 +502,20 @@ export class Graph {
     const ow = convOutputSize(w, pool[1], stride[1], 1, 0, 0);
     if (oh <= 0 || ow <= 0) throw v.rangeError(`pool no larger than the input ${h}x${w}`, 'pool', pool);
     return this.push({ op: 'averagePool2d', input: input.id, pool, stride }, [oh, ow, c], o.name);
+  }
+
+  /** Max pooling with 'valid' padding. */
+  maxPool2d(x: Tensor, o: MaxPool2dOptions): Tensor {
+    const input = this.activation(x, 'input');
+    if (typeof o !== 'object' || o === null) throw v.typeError('object', 'options', o);
+    if (input.shape.length !== 3) throw v.rangeError('input of rank 3 (H, W, C)', 'input', input.shape);
+    const pool = v.pair(o.pool, 'pool');
+    const stride = v.pair(o.stride ?? pool, 'stride');
+    const [h, w, c] = input.shape as [number, number, number];
+    const oh = convOutputSize(h, pool[0], stride[0], 1, 0, 0);
+    const ow = convOutputSize(w, pool[1], stride[1], 1, 0, 0);
+    if (oh <= 0 || ow <= 0) throw v.rangeError(`pool no larger than the input ${h}x${w}`, 'pool', pool);
+    return this.push({ op: 'maxPool2d', input: input.id, pool, stride }, [oh, ow, c], o.name);
   }
 
   /** [..., inputChannels] -> [..., outputChannels]; weights are [out, in]. */

@@ -292,8 +292,8 @@ Napi::Value Graph::AddNode(const Napi::CallbackInfo& info) {
       ThrowRangeMessage(env, "Expected input of rank 3 (H, W, C) for " + op + " but received " +
                                  ShapeString(x.shape));
     out = {1, 1, x.shape[2]};
-  } else if (op == "averagePool2d") {
-    n.op = Op::kAveragePool2d;
+  } else if (op == "averagePool2d" || op == "maxPool2d") {
+    n.op = op == "averagePool2d" ? Op::kAveragePool2d : Op::kMaxPool2d;
     const TensorRecord& x = TensorArg(env, o.Get("input"), "input", true, &n.input);
     if (x.shape.size() != 3)
       ThrowRangeMessage(env, "Expected input of rank 3 (H, W, C) for " + op + " but received " +
@@ -352,10 +352,11 @@ Napi::Value Graph::AddNode(const Napi::CallbackInfo& info) {
     }
     out = n.new_shape;
   } else {
-    ThrowRange(env,
-               "a known op (conv2d, depthwiseConv2d, add, multiply, clamp, hardswish, sigmoid, "
-               "softmax, globalAveragePool, averagePool2d, fullyConnected, pad, reshape)",
-               "node.op", o.Get("op"));
+    ThrowRange(
+        env,
+        "a known op (conv2d, depthwiseConv2d, add, multiply, clamp, hardswish, sigmoid, "
+        "softmax, globalAveragePool, averagePool2d, maxPool2d, fullyConnected, pad, reshape)",
+        "node.op", o.Get("op"));
   }
   n.output = NewTensor(env, std::move(out), true, nullptr);
   Account(env, n.filter);

@@ -28,6 +28,8 @@ const char* OpName(Op op) {
       return "globalAveragePool";
     case Op::kAveragePool2d:
       return "averagePool2d";
+    case Op::kMaxPool2d:
+      return "maxPool2d";
     case Op::kFullyConnected:
       return "fullyConnected";
     case Op::kPad:

@@ -24,6 +24,7 @@ enum class Op {
   kSoftmax,
   kGlobalAveragePool,
   kAveragePool2d,
+  kMaxPool2d,
   kFullyConnected,
   kPad,
   kReshape,

@@ -218,6 +218,12 @@ class SubgraphBuilder {
                                                       -INFINITY, INFINITY, in, out, 0),
                         "xnn_define_average_pooling_2d");
         break;
+      case Op::kMaxPool2d:
+        MOBILENET_CHECK(xnn_define_max_pooling_2d(subgraph_.get(), 0, 0, 0, 0, n.kernel[0],
+                                                  n.kernel[1], n.stride[0], n.stride[1], 1, 1,
+                                                  -INFINITY, INFINITY, in, out, 0),
+                        "xnn_define_max_pooling_2d");
+        break;
       case Op::kFullyConnected: {
         MOBILENET_CHECK(Static({n.output_channels, n.input_channels}, n.filter, &filter),
                         "xnn_define_tensor_value");

@@ -30,6 +30,7 @@ import { analyzeModel } from '../lib/keras/layers.js';
 import { lowerModel } from '../lib/keras/lower.js';
 import { randomWeights } from '../lib/keras/random.js';
 import { formatSummary } from '../lib/keras/summary.js';
+import { Model } from '../lib/model.js';
 import type { Architecture, KerasModelConfig, ModelAnalysis } from '../lib/keras/types.js';
 import { extractNsfwjsMobileNetV2 } from './helpers/nsfwjs.js';
 import { hasShared, shared } from './helpers/shared.js';
@@ -520,6 +521,65 @@ describe('native (XNNPACK) vs reference backend, random weights, 96x96', () => {
       nat.dispose();
     }
   }, 60_000);
+});
+
+describe("includeTop: false, pooling: 'max' (GlobalMaxPooling2D → maxPool2d), random weights, 96x96", () => {
+  // Needs the native addon, like the block above.
+  it.each([
+    ['v1', { alpha: 0.5 }, 512],
+    ['v2', { alpha: 0.5 }, 1280],
+  ] as const)('%s %j: native = reference within 1e-4 of the scale, = the channel-wise max of the pooling: undefined feature map', async (arch, o, channels) => {
+    const common = { ...o, inputShape: [96, 96, 3], includeTop: false, seed: 5 } as const;
+    // Model.fromArchitecture derives the weights from the analysis of its own config: the pooled and the
+    // unpooled configs must give the same weights (same names, same values) for the comparison to mean anything.
+    const wMax = randomWeights(analyze(arch, { ...o, inputShape: [96, 96, 3], includeTop: false, pooling: 'max' }), 5);
+    const wFeat = randomWeights(analyze(arch, { ...o, inputShape: [96, 96, 3], includeTop: false }), 5);
+    expect([...wMax.keys()]).toEqual([...wFeat.keys()]);
+    expect(wMax.size).toBeGreaterThan(50);
+    for (const [name, w] of wMax) expect(Buffer.from(w.data.buffer).equals(Buffer.from(wFeat.get(name)!.data.buffer)), name).toBe(true);
+    // The lowering emits one maxPool2d over the whole 3x3 map.
+    const pooledGraph = lowerModel(analyze(arch, { ...o, inputShape: [96, 96, 3], includeTop: false, pooling: 'max' }), wMax).graph;
+    const pools = pooledGraph.nodes.filter((n) => n.op === 'maxPool2d');
+    expect(pools).toHaveLength(1);
+    expect(pools[0]).toMatchObject({ pool: [3, 3], stride: [1, 1] });
+    pooledGraph.dispose();
+
+    const batch = 2;
+    const x = input(batch * 96 * 96 * 3, 11, false);
+    const nat = await Model.fromArchitecture(arch, { ...common, pooling: 'max', backend: 'native', threads: 2, batch });
+    const ref = await Model.fromArchitecture(arch, { ...common, pooling: 'max', backend: 'reference', batch });
+    const feat = await Model.fromArchitecture(arch, { ...common, backend: 'reference', batch });
+    try {
+      expect(nat.outputShape).toEqual([channels]);
+      expect(ref.outputShape).toEqual([channels]);
+      expect(feat.outputShape).toEqual([3, 3, channels]);
+      const yr = await ref.predict(x);
+      const yn = await nat.predict(x);
+      const fm = await feat.predict(x);
+      const scale = maxAbs(yr);
+      expect(scale).toBeGreaterThan(1e-3);
+      expect(scale).toBeLessThan(1e3);
+      expect(maxDiff(yn, yr)).toBeLessThanOrEqual(1e-4 * scale);
+      // Independent: max over the 3x3 positions of each sample's feature map, channel by channel.
+      const want = new Float32Array(batch * channels).fill(-Infinity);
+      for (let b = 0; b < batch; b++) {
+        for (let p = 0; p < 9; p++) {
+          for (let c = 0; c < channels; c++) {
+            const value = fm[(b * 9 + p) * channels + c] as number;
+            if (value > (want[b * channels + c] as number)) want[b * channels + c] = value;
+          }
+        }
+      }
+      // Not a constant: the maxima differ across channels and samples.
+      expect(new Set(want).size).toBeGreaterThan(channels / 2);
+      expect(maxDiff(yr, want)).toBeLessThanOrEqual(1e-6 * scale);
+      expect(maxDiff(yn, want)).toBeLessThanOrEqual(1e-4 * scale);
+    } finally {
+      nat.dispose();
+      ref.dispose();
+      feat.dispose();
+    }
+  }, 120_000);
 });
 
 describe.skipIf(!hasShared)('V1 real weights: current Keras config vs the Keras 2.1.4 model.json (reference backend)', () => {

@@ -240,6 +240,22 @@ describe('Graph: other ops validation', () => {
     expectThrow(() => g.averagePool2d(x, null as never), TypeError, 'Expected object for options but received null');
   });
 
+  it('maxPool2d', () => {
+    const { g, x } = withInput([7, 5, 3]);
+    expect(g.maxPool2d(x, { pool: 2 }).shape).toEqual([3, 2, 3]);
+    expect(g.maxPool2d(x, { pool: [3, 2], stride: 1 }).shape).toEqual([5, 4, 3]);
+    expect(g.maxPool2d(x, { pool: [7, 5] }).shape).toEqual([1, 1, 3]);
+    expect(g.maxPool2d(x, { pool: 3, stride: 2, name: 'mp' }).shape).toEqual([3, 2, 3]);
+    expect(g.nodes.at(-1)).toMatchObject({ op: 'maxPool2d', name: 'mp', pool: [3, 3], stride: [2, 2] });
+    expectThrow(() => g.maxPool2d(x, { pool: 6 }), RangeError, 'Expected pool no larger than the input 7x5 for pool but received [6, 6]');
+    expectThrow(() => g.maxPool2d(x, { pool: [8, 1] }), RangeError, 'Expected pool no larger than the input 7x5 for pool but received [8, 1]');
+    expectThrow(() => g.maxPool2d(x, { pool: 0 }), RangeError, 'Expected positive integer or pair of positive integers for pool but received 0');
+    expectThrow(() => g.maxPool2d(x, { pool: 2.5 }), RangeError, 'Expected positive integer or pair of positive integers for pool but received 2.5');
+    expectThrow(() => g.maxPool2d(x, { pool: 2, stride: [1, -1] }), RangeError, 'Expected positive integer or pair of positive integers for stride but received [1, -1]');
+    expectThrow(() => g.maxPool2d(x, null as never), TypeError, 'Expected object for options but received null');
+    expectThrow(() => g.maxPool2d(g.reshape(x, [105]), { pool: 2 }), RangeError, 'Expected input of rank 3 (H, W, C) for input but received [105]');
+  });
+
   it('fullyConnected', () => {
     const { g, x } = withInput([1, 1, 3]);
     expect(g.fullyConnected(x, { weights: ones(6), outputChannels: 2 }).shape).toEqual([1, 1, 2]);

@@ -260,6 +260,92 @@ describe('layer semantics against naive float64 loops', () => {
   });
 });
 
+describe('MaxPooling2D and GlobalMaxPooling2D against naive float64 loops', () => {
+  /** Naive 'valid' max pooling of one [h, w, c] sample. */
+  function naiveMaxPool(x: Float32Array, h: number, w: number, c: number, ph: number, pw: number, sh: number, sw: number): { y: number[]; oh: number; ow: number } {
+    const oh = Math.floor((h - ph) / sh) + 1;
+    const ow = Math.floor((w - pw) / sw) + 1;
+    const y: number[] = [];
+    for (let i = 0; i < oh; i++) {
+      for (let j = 0; j < ow; j++) {
+        for (let k = 0; k < c; k++) {
+          let m = -Infinity;
+          for (let a = 0; a < ph; a++) for (let b = 0; b < pw; b++) m = Math.max(m, x[((i * sh + a) * w + j * sw + b) * c + k] as number);
+          y.push(m);
+        }
+      }
+    }
+    return { y, oh, ow };
+  }
+
+  it.each([
+    [{ pool_size: [3, 3], strides: [2, 2], padding: 'valid' }, 3, 3, 2, 2],
+    [{ pool_size: [2, 3], strides: null, padding: 'valid' }, 2, 3, 2, 3],
+    [{ pool_size: 2, strides: 1 }, 2, 2, 1, 1],
+    [{ pool_size: [2, 2], strides: [2, 2], padding: 'same' }, 2, 2, 2, 2], // "same" that pads nothing on 10x12
+  ] as const)('MaxPooling2D %j on 10x12x3 → maxPool2d, then GlobalMaxPooling2D keepdims and not', async (cfg, ph, pw, sh, sw) => {
+    const [h, w, c] = [10, 12, 3];
+    const mk = (keepdims: boolean): KerasModelConfig =>
+      model('mp', [
+        ['InputLayer', 'in', { batch_input_shape: [null, h, w, c] }, []],
+        ['MaxPooling2D', 'pool', { ...cfg, data_format: 'channels_last' }, ['in']],
+        ['GlobalMaxPooling2D', 'gmp', { data_format: 'channels_last', keepdims }, ['pool']],
+      ]);
+    const first = model('mp1', [
+      ['InputLayer', 'in', { batch_input_shape: [null, h, w, c] }, []],
+      ['MaxPooling2D', 'pool', { ...cfg, data_format: 'channels_last' }, ['in']],
+    ]);
+    const batch = 2;
+    const x = randomInput(batch * h * w * c, 21, -2, -0.5); // all negative: a max starting at 0 would show
+    const pooled = lowerModel(analyzeModel(first), new Map());
+    expect(pooled.graph.nodes.map((n) => n.op)).toEqual(['maxPool2d']);
+    const got = await run(pooled.graph, x, batch);
+    const per = got.length / batch;
+    for (let b = 0; b < batch; b++) {
+      const sample = x.subarray(b * h * w * c, (b + 1) * h * w * c);
+      const { y, oh, ow } = naiveMaxPool(sample, h, w, c, ph, pw, sh, sw);
+      expect(pooled.outputShape).toEqual([oh, ow, c]);
+      expect(maxAbsDiff(got.subarray(b * per, (b + 1) * per), Float32Array.from(y))).toBe(0);
+      const g = naiveMaxPool(Float32Array.from(y), oh, ow, c, oh, ow, 1, 1).y;
+      for (const keepdims of [true, false]) {
+        const lowered = lowerModel(analyzeModel(mk(keepdims)), new Map());
+        expect(lowered.outputShape).toEqual(keepdims ? [1, 1, c] : [c]);
+        expect(lowered.graph.nodes.filter((n) => n.op === 'maxPool2d')).toHaveLength(2);
+        const out = await run(lowered.graph, x, batch);
+        expect(maxAbsDiff(out.subarray(b * c, (b + 1) * c), Float32Array.from(g))).toBe(0);
+      }
+    }
+  });
+
+  it('GlobalMaxPooling2D of a 1x1 map and a 1x1/stride-1 MaxPooling2D lower to no pooling node', async () => {
+    const cfg = model('tiny', [
+      ['InputLayer', 'in', { batch_input_shape: [null, 1, 1, 4] }, []],
+      ['MaxPooling2D', 'pool', { pool_size: [1, 1], strides: [1, 1], padding: 'valid' }, ['in']],
+      ['ReLU', 'relu', {}, ['pool']],
+      ['GlobalMaxPooling2D', 'gmp', { keepdims: false }, ['relu']],
+    ]);
+    const lowered = lowerModel(analyzeModel(cfg), new Map());
+    expect(lowered.graph.nodes.some((n) => n.op === 'maxPool2d')).toBe(false);
+    expect(lowered.outputShape).toEqual([4]);
+    expect(Array.from(await run(lowered.graph, new Float32Array([-1, 2, -3, 4])))).toEqual([0, 2, 0, 4]);
+  });
+
+  it('MaxPooling2D padding "same" that pads is an UnsupportedLayerError naming the layer', () => {
+    const cfg = model('samepad', [
+      ['InputLayer', 'in', { batch_input_shape: [null, 7, 7, 2] }, []],
+      ['MaxPooling2D', 'mp_same', { pool_size: [3, 3], strides: [2, 2], padding: 'same' }, ['in']],
+    ]);
+    let err: unknown;
+    try {
+      lowerModel(analyzeModel(cfg), new Map());
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UnsupportedLayerError);
+    expect((err as Error).message).toBe('Unsupported layer \'mp_same\' of class MaxPooling2D: padding "same" that pads (only "valid", or "same" where it pads nothing)');
+  });
+});
+
 describe('weight matching errors', () => {
   const cfg = (): KerasModelConfig => buildArchitecture('v1', { alpha: 0.25, inputShape: [32, 32, 3], classes: 10 });
 

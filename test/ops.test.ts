@@ -243,7 +243,39 @@ const cases: Case[] = [
       return g.softmax(g.reshape(conv(g, head, r, { k: 1, oc: 50 }), [50]));
     },
   },
+  // maxPool2d (appended here so that the seeds of the cases above stay put)
+  { name: 'maxPool2d 2x2 stride 2 on odd 7x9, batch 3', input: [7, 9, 5], batch: 3, build: (g, x) => g.maxPool2d(x, { pool: 2 }) },
+  { name: 'maxPool2d 3x3 stride 2 (overlapping) on odd 11x13, batch 3', input: [11, 13, 6], batch: 3, build: (g, x) => g.maxPool2d(x, { pool: 3, stride: 2 }) },
+  { name: 'maxPool2d 3x3 stride 1', input: [6, 6, 4], batch: 1, build: (g, x) => g.maxPool2d(x, { pool: 3, stride: 1 }) },
+  { name: 'maxPool2d [2,3] stride [1,2]', input: [5, 8, 3], batch: 1, build: (g, x) => g.maxPool2d(x, { pool: [2, 3], stride: [1, 2] }) },
+  { name: 'maxPool2d stride larger than the pool', input: [9, 9, 2], batch: 3, build: (g, x) => g.maxPool2d(x, { pool: 2, stride: 3 }) },
+  { name: 'maxPool2d global (pool = [H, W]) 7x5x64, batch 3', input: [7, 5, 64], batch: 3, build: (g, x) => g.maxPool2d(x, { pool: [7, 5] }) },
+  { name: 'maxPool2d of an all-negative input (clamped to [-3, -1]), batch 3', input: [5, 7, 4], batch: 3, inputScale: 3, build: (g, x) => g.maxPool2d(g.clamp(x, -3, -1), { pool: 2 }) },
+  { name: 'maxPool2d after conv 3x3 stride 2, then reshape and fullyConnected', input: [15, 13, 3], batch: 3, build: (g, x, r) => fc(g, g.reshape(g.maxPool2d(conv(g, x, r, { k: 3, oc: 8, s: 2, min: 0, max: 6 }), { pool: [7, 6] }), [8]), r, 5) },
+  ...randomMaxPoolCases(4242, 4),
 ];
+
+/** maxPool2d cases with shapes, pools and strides drawn from a seeded PRNG (odd sizes included). */
+function randomMaxPoolCases(seed: number, count: number): Case[] {
+  const r = prng(seed);
+  const int = (lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
+  const out: Case[] = [];
+  for (let i = 0; i < count; i++) {
+    const h = int(3, 17);
+    const w = int(3, 17);
+    const c = int(1, 24);
+    const pool: [number, number] = [int(2, Math.min(4, h)), int(2, Math.min(4, w))];
+    const stride: [number, number] = [int(1, 3), int(1, 3)];
+    const batch = i % 2 === 0 ? 3 : 1;
+    out.push({
+      name: `maxPool2d random #${i}: [${h},${w},${c}] pool [${pool.join(',')}] stride [${stride.join(',')}], batch ${batch}`,
+      input: [h, w, c],
+      batch,
+      build: (g, x) => g.maxPool2d(x, { pool, stride }),
+    });
+  }
+  return out;
+}
 
 interface Comparison {
   maxAbsRef: number;

@@ -262,6 +262,29 @@ describe('reference backend: hand-computed cases', () => {
     expectClose(out, [3, 4, 6, 7]);
   });
 
+  it('max pool 2d, valid padding, overlapping windows, all-negative input, batch 2 (hand-computed)', async () => {
+    // sample 0: 3x3x1 = 1..9, pool 2, stride 1 -> [[5,6],[8,9]]
+    // sample 1: 3x3x1 = -9..-1 (all negative: the max must not start at 0) -> [[-5,-4],[-2,-1]]
+    const input = Float32Array.from({ length: 18 }, (_, i) => (i < 9 ? i + 1 : i - 18));
+    const { out, shape } = await runRef((g) => g.maxPool2d(inputOf(g), { pool: 2, stride: 1 }), [3, 3, 1], input, 2);
+    expect(shape).toEqual([2, 2, 2, 1]);
+    expectClose(out, [5, 6, 8, 9, -5, -4, -2, -1]);
+  });
+
+  it('max pool 2d, pool [2,3] stride 2 on 5x6x2 drops the last row and column, channels apart (hand-computed)', async () => {
+    // channel 0 = p = 6 * row + col, channel 1 = -p; windows rows {0,1}/{2,3} (row 4 unused),
+    // cols {0,1,2}/{2,3,4} (col 5 unused); output 2x2x2
+    const input = new Float32Array(60);
+    for (let p = 0; p < 30; p++) {
+      input[2 * p] = p;
+      input[2 * p + 1] = -p;
+    }
+    const { out, shape } = await runRef((g) => g.maxPool2d(inputOf(g), { pool: [2, 3], stride: 2 }), [5, 6, 2], input);
+    expect(shape).toEqual([1, 2, 2, 2]);
+    // (0,0): max p = 6+2 = 8, max -p = -0; (0,1): 6+4 = 10, -2; (1,0): 18+2 = 20, -12; (1,1): 18+4 = 22, -14
+    expectClose(out, [8, 0, 10, -2, 20, -12, 22, -14]);
+  });
+
   it('fully connected with [out, in] weights, bias and fused min/max (hand-computed)', async () => {
     // x = [1, 2, 3]; W = [[1,1,1],[1,-1,0],[0,0,10]]; b = [0, 0, -25] -> [6, -1, 5] clamped to [0, 5.5] -> [5.5, 0, 5]
     const { out, shape } = await runRef(
@@ -656,6 +679,7 @@ describe('reference backend vs TensorFlow.js (cpu)', () => {
     };
     await check((g) => g.averagePool2d(inputOf(g), { pool: [3, 2], stride: [2, 1] }), () => tf.avgPool(x4(), [3, 2], [2, 1], 'valid'));
     await check((g) => g.globalAveragePool(inputOf(g)), () => tf.mean(x4(), [1, 2], true));
+    await check((g) => g.maxPool2d(inputOf(g), { pool: [3, 2], stride: [2, 1] }), () => tf.maxPool(x4(), [3, 2], [2, 1], 'valid'));
     await check((g) => g.softmax(inputOf(g)), () => tf.softmax(x4()));
     await check((g) => g.sigmoid(inputOf(g)), () => tf.sigmoid(x4()));
     await check(

@@ -55,6 +55,8 @@ function lower(node: Node, id: (t: number) => number): NativeNode {
       return { ...name, op: node.op, input: id(node.input) };
     case 'averagePool2d':
       return { ...name, op: 'averagePool2d', input: id(node.input), pool: node.pool, stride: node.stride };
+    case 'maxPool2d':
+      return { ...name, op: 'maxPool2d', input: id(node.input), pool: node.pool, stride: node.stride };
     case 'fullyConnected':
       return {
         ...name, op: 'fullyConnected', input: id(node.input), weights: node.weights, bias: node.bias,

@@ -16,6 +16,7 @@ import type {
   DepthwiseConv2dNode,
   FullyConnectedNode,
   GlobalAveragePoolNode,
+  MaxPool2dNode,
   Graph,
   Node,
   PadNode,
@@ -288,6 +289,41 @@ export function averagePool2d(
   }
 }
 
+/** Max pooling with 'valid' padding. */
+export function maxPool2d(
+  x: Float32Array,
+  batch: number,
+  h: number,
+  w: number,
+  c: number,
+  pool: readonly [number, number],
+  stride: readonly [number, number],
+  outH: number,
+  outW: number,
+  y: Float32Array,
+): void {
+  const [ph, pw] = pool;
+  const [sy, sx] = stride;
+  let yOff = 0;
+  for (let n = 0; n < batch; n++) {
+    for (let oy = 0; oy < outH; oy++) {
+      for (let ox = 0; ox < outW; ox++) {
+        for (let ch = 0; ch < c; ch++) y[yOff + ch] = -Infinity;
+        for (let ky = 0; ky < ph; ky++) {
+          for (let kx = 0; kx < pw; kx++) {
+            const xo = ((n * h + oy * sy + ky) * w + ox * sx + kx) * c;
+            for (let ch = 0; ch < c; ch++) {
+              const value = x[xo + ch]!;
+              if (value > y[yOff + ch]! || Number.isNaN(value)) y[yOff + ch] = value;
+            }
+          }
+        }
+        yOff += c;
+      }
+    }
+  }
+}
+
 /** Softmax over the last dimension (size `inner`), numerically stable. */
 export function softmax(x: Float32Array, rows: number, inner: number, y: Float32Array): void {
   for (let r = 0; r < rows; r++) {
@@ -515,6 +551,8 @@ class ReferenceRuntime implements BackendRuntime {
         return lowerGap(node, full);
       case 'averagePool2d':
         return lowerAvgPool(node, full);
+      case 'maxPool2d':
+        return lowerMaxPool(node, full);
       case 'fullyConnected':
         return lowerFc(node, full);
       case 'pad':
@@ -672,6 +710,15 @@ function lowerAvgPool(node: AveragePool2dNode, full: (id: number) => Buffer): St
   const [, outH, outW] = y.shape as [number, number, number, number];
   const { pool, stride } = node;
   return () => averagePool2d(x.data, n, h, w, c, pool, stride, outH, outW, y.data);
+}
+
+function lowerMaxPool(node: MaxPool2dNode, full: (id: number) => Buffer): Step {
+  const x = full(node.input);
+  const y = full(node.output);
+  const [n, h, w, c] = x.shape as [number, number, number, number];
+  const [, outH, outW] = y.shape as [number, number, number, number];
+  const { pool, stride } = node;
+  return () => maxPool2d(x.data, n, h, w, c, pool, stride, outH, outW, y.data);
 }
 
 function lowerFc(node: FullyConnectedNode, full: (id: number) => Buffer): Step {

@@ -125,11 +125,16 @@ interface LAvgPool extends LBase {
   pool: [number, number];
   stride: [number, number];
 }
+interface LMaxPool extends LBase {
+  kind: 'maxpool';
+  pool: [number, number];
+  stride: [number, number];
+}
 interface LReshape extends LBase {
   kind: 'reshape';
 }
 
-type LNode = LInput | LConv | LPad | LAffine | LBinary | LClamp | LUnary | LGap | LAvgPool | LReshape;
+type LNode = LInput | LConv | LPad | LAffine | LBinary | LClamp | LUnary | LGap | LAvgPool | LMaxPool | LReshape;
 
 // ---------------------------------------------------------------------------
 // Helpers.
@@ -543,6 +548,31 @@ class Lowering {
         }
         return this.add<LAvgPool>({ kind: 'avgpool', name: layer.name, inputs: [x], shape, pool, stride });
       }
+      case 'GlobalMaxPooling2D': {
+        checkChannelsLast(layer);
+        const x = this.inputOf(layer);
+        const [h, w, ch] = x.shape as [number, number, number];
+        // A 1x1 map is its own max (and Debian 12's XNNPACK rejects 1x1 pooling).
+        const m = h * w === 1 ? x : this.add<LMaxPool>({ kind: 'maxpool', name: layer.name, inputs: [x], shape: [1, 1, ch], pool: [h, w], stride: [1, 1] });
+        if (shape.length === 3) return m;
+        return this.add<LReshape>({ kind: 'reshape', name: layer.name, inputs: [m], shape });
+      }
+      case 'MaxPooling2D': {
+        checkChannelsLast(layer);
+        const x = this.inputOf(layer);
+        const pool = pairOf(c.pool_size, layer, 'pool_size', 2);
+        const stride = c.strides === undefined || c.strides === null ? pool : pairOf(c.strides, layer, 'strides', 1);
+        const [h, w] = x.shape as [number, number];
+        if (c.padding === 'same') {
+          const [a, b] = samePadding(h, pool[0], stride[0], 1);
+          const [l, r] = samePadding(w, pool[1], stride[1], 1);
+          if (a + b + l + r !== 0) throw new UnsupportedLayerError(layer.name, layer.className, 'padding "same" that pads (only "valid", or "same" where it pads nothing)');
+        } else if (c.padding !== undefined && c.padding !== 'valid') {
+          throw new UnsupportedLayerError(layer.name, layer.className, `padding ${JSON.stringify(c.padding)}`);
+        }
+        if (pool[0] * pool[1] * stride[0] * stride[1] === 1) return x; // 1x1 pool, stride 1: identity
+        return this.add<LMaxPool>({ kind: 'maxpool', name: layer.name, inputs: [x], shape, pool, stride });
+      }
       case 'Reshape':
       case 'Flatten': {
         const x = this.inputOf(layer);
@@ -800,6 +830,9 @@ class Lowering {
           break;
         case 'avgpool':
           out = g.averagePool2d(get(n.inputs[0] as LNode), { pool: n.pool, stride: n.stride, name: n.name });
+          break;
+        case 'maxpool':
+          out = g.maxPool2d(get(n.inputs[0] as LNode), { pool: n.pool, stride: n.stride, name: n.name });
           break;
         case 'reshape':
           out = g.reshape(get(n.inputs[0] as LNode), n.shape, n.name);

@@ -16,7 +16,7 @@
  *  - add / multiply → Add / Mul (+ Relu/Clip); constants converted to the layout
  *  - clamp → Relu (0, ∞) or Clip; hardswish → HardSwish; sigmoid → Sigmoid
  *  - softmax → Softmax(axis = -1) on the NHWC tensor
- *  - globalAveragePool → GlobalAveragePool; averagePool2d → AveragePool
+ *  - globalAveragePool → GlobalAveragePool; averagePool2d → AveragePool; maxPool2d → MaxPool
  *  - fullyConnected → Gemm(transB) on rank-1 samples, MatMul + Add otherwise
  *  - pad → Pad (constant); reshape → Reshape with batch dimension 0 (copy)
  */
@@ -306,8 +306,9 @@ class Exporter {
         this.setForm(n.output, 'nchw', this.emit('GlobalAveragePool', [this.nchw(n.input)], base));
         return;
       }
-      case 'averagePool2d': {
-        const y = this.emit('AveragePool', [this.nchw(n.input)], base, [
+      case 'averagePool2d':
+      case 'maxPool2d': {
+        const y = this.emit(n.op === 'averagePool2d' ? 'AveragePool' : 'MaxPool', [this.nchw(n.input)], base, [
           attrInts('kernel_shape', n.pool),
           attrInts('strides', n.stride),
         ]);
