@@ -245,6 +245,12 @@ async function ortEngine(spec: LoadSpec): Promise<EngineInstance> {
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
     executionProviders: ['cpu'],
+    // onnxruntime's intra-op threads spin-wait for work by default; on a machine with few cores they
+    // keep stealing the cores of whichever engine runs next, even while its own session is idle
+    // (measured here: the raw C++ runner at 2 threads 2.35 -> 3.75 ms with an idle spinning session
+    // in another process). Spinning off does not slow onnxruntime itself here (2T: 3.5 ms either way).
+    // MOBILENET_BENCH_ORT_SPIN=1 restores its default.
+    ...(process.env.MOBILENET_BENCH_ORT_SPIN === '1' ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
   });
   const pkg = require('onnxruntime-node/package.json') as { version: string };
   const inputName = session.inputNames[0] as string;
@@ -267,7 +273,7 @@ async function ortEngine(spec: LoadSpec): Promise<EngineInstance> {
     return t;
   };
   return {
-    notes: `onnxruntime-node ${pkg.version}, CPU EP, intra-op threads ${spec.threads}, graph optimization 'all', NCHW input`,
+    notes: `onnxruntime-node ${pkg.version}, CPU EP, intra-op threads ${spec.threads}, graph optimization 'all', NCHW input, spinning ${process.env.MOBILENET_BENCH_ORT_SPIN === '1' ? 'on (default)' : 'off (see docs/benchmarks.md)'}`,
     async run(input, batch) {
       const out = await session.run({ [inputName]: tensor(input, batch) });
       return out[outputName]!.data as Float32Array;

@@ -101,6 +101,8 @@ interface Settings {
   warmup: number;
   concurrency: number[];
   concurrencyRequests: number;
+  /** Idle pause between two engines' turns (ms): spin-waiting thread pools of the previous engine go to sleep. */
+  gapMs: number;
   out: string;
 }
 
@@ -114,6 +116,9 @@ const USAGE = `Usage: npm run bench -- [options]   (or: mobilenet bench [options
   --rounds R          interleaved rounds (default 10, quick 5)
   --out DIR           where results go (default bench/results)
   --no-concurrency    skip the 1/4/16 concurrent-requests rows
+  --gap-ms MS         idle pause between engines' turns (default 100): thread pools that
+                      spin-wait after a run (onnxruntime, pthreadpool) must not steal the
+                      next engine's cores
   --help
 `;
 
@@ -129,6 +134,7 @@ function parseSettings(argv: string[]): Settings | null {
       rounds: { type: 'string' },
       out: { type: 'string' },
       'no-concurrency': { type: 'boolean', default: false },
+      'gap-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: false,
@@ -166,6 +172,7 @@ function parseSettings(argv: string[]): Settings | null {
     warmup: quick ? 3 : 5,
     concurrency: values['no-concurrency'] ? [] : [1, 4, 16],
     concurrencyRequests: quick ? 48 : 96,
+    gapMs: values['gap-ms'] === undefined ? 100 : Number(values['gap-ms']),
     out: path.resolve(values.out ?? path.join(repoRoot, 'bench', 'results')),
   };
 }
@@ -335,6 +342,7 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
         const rotated = [...order.slice(r % Math.max(1, order.length)), ...order.slice(0, r % Math.max(1, order.length))];
         for (const l of rotated) {
           if (r >= roundsFor(l)) continue;
+          if (s.gapMs > 0) await new Promise((resolve) => setTimeout(resolve, s.gapMs));
           try {
             const res = await l.worker.call({ type: 'time', batch, runs: runsPerRound(l) });
             const arr = l.samples.get(batch) ?? [];
@@ -352,6 +360,7 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
     if (threads === s.threads[s.threads.length - 1]) {
       for (const c of s.concurrency) {
         for (const l of ok().filter((x) => x.engine === 'mobilenet-xnnpack' || x.engine === 'onnxruntime-node')) {
+          if (s.gapMs > 0) await new Promise((resolve) => setTimeout(resolve, s.gapMs));
           try {
             const res = await l.worker.call({ type: 'concurrency', concurrency: c, total: Math.max(s.concurrencyRequests, 3 * c) });
             const lat = res.latencies as number[];
@@ -483,7 +492,7 @@ export async function runBench(argv: string[], io: { stdout: NodeJS.WritableStre
     settings: {
       threads: s.threads, batch_n: s.batchN, rounds: s.rounds, runs_batch1: s.runsPerRound * s.rounds,
       runs_slow_engines: s.slowRuns, runs_batch_n: s.batchRunsPerRound * s.rounds, warmup: s.warmup,
-      concurrency: s.concurrency, concurrency_requests: s.concurrencyRequests, onnx_tolerance: ONNX_TOLERANCE,
+      concurrency: s.concurrency, concurrency_requests: s.concurrencyRequests, onnx_tolerance: ONNX_TOLERANCE, gap_ms: s.gapMs,
     },
     models: modelsInfo,
     results: rows,
