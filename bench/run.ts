@@ -116,7 +116,7 @@ const USAGE = `Usage: npm run bench -- [options]   (or: mobilenet bench [options
   --rounds R          interleaved rounds (default 10, quick 5)
   --out DIR           where results go (default bench/results)
   --no-concurrency    skip the 1/4/16 concurrent-requests rows
-  --gap-ms MS         idle pause between engines' turns (default 100): thread pools that
+  --gap-ms MS         idle pause between engines' turns (default 0; an idle VM vCPU wakes slowly): thread pools that
                       spin-wait after a run (onnxruntime, pthreadpool) must not steal the
                       next engine's cores
   --help
@@ -172,7 +172,7 @@ function parseSettings(argv: string[]): Settings | null {
     warmup: quick ? 3 : 5,
     concurrency: values['no-concurrency'] ? [] : [1, 4, 16],
     concurrencyRequests: quick ? 48 : 96,
-    gapMs: values['gap-ms'] === undefined ? 100 : Number(values['gap-ms']),
+    gapMs: values['gap-ms'] === undefined ? 0 : Number(values['gap-ms']),
     out: path.resolve(values.out ?? path.join(repoRoot, 'bench', 'results')),
   };
 }
