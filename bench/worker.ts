@@ -94,7 +94,7 @@ async function handle(msg: Message): Promise<Record<string, unknown>> {
       const own = engine?.peakRssMb ? await engine.peakRssMb() : undefined;
       if (engine !== null) await engine.dispose();
       engine = null;
-      return { peak_rss_mb: own ?? rssMb() };
+      return { peak_rss_mb: own === undefined ? rssMb() : Math.round(own) };
     }
     default:
       throw new Error(`unknown message ${JSON.stringify(msg)}`);
