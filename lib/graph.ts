@@ -490,8 +490,7 @@ export class Graph {
     return this.push({ op: 'globalAveragePool', input: input.id }, [1, 1, input.shape[2] as number], name);
   }
 
-  /** Average pooling with 'valid' padding. */
-  averagePool2d(x: Tensor, o: AveragePool2dOptions): Tensor {
+  private pool2d(op: 'averagePool2d' | 'maxPool2d', x: Tensor, o: AveragePool2dOptions | MaxPool2dOptions): Tensor {
     const input = this.activation(x, 'input');
     if (typeof o !== 'object' || o === null) throw v.typeError('object', 'options', o);
     if (input.shape.length !== 3) throw v.rangeError('input of rank 3 (H, W, C)', 'input', input.shape);
@@ -501,21 +500,17 @@ export class Graph {
     const oh = convOutputSize(h, pool[0], stride[0], 1, 0, 0);
     const ow = convOutputSize(w, pool[1], stride[1], 1, 0, 0);
     if (oh <= 0 || ow <= 0) throw v.rangeError(`pool no larger than the input ${h}x${w}`, 'pool', pool);
-    return this.push({ op: 'averagePool2d', input: input.id, pool, stride }, [oh, ow, c], o.name);
+    return this.push({ op, input: input.id, pool, stride }, [oh, ow, c], o.name);
+  }
+
+  /** Average pooling with 'valid' padding. */
+  averagePool2d(x: Tensor, o: AveragePool2dOptions): Tensor {
+    return this.pool2d('averagePool2d', x, o);
   }
 
   /** Max pooling with 'valid' padding. */
   maxPool2d(x: Tensor, o: MaxPool2dOptions): Tensor {
-    const input = this.activation(x, 'input');
-    if (typeof o !== 'object' || o === null) throw v.typeError('object', 'options', o);
-    if (input.shape.length !== 3) throw v.rangeError('input of rank 3 (H, W, C)', 'input', input.shape);
-    const pool = v.pair(o.pool, 'pool');
-    const stride = v.pair(o.stride ?? pool, 'stride');
-    const [h, w, c] = input.shape as [number, number, number];
-    const oh = convOutputSize(h, pool[0], stride[0], 1, 0, 0);
-    const ow = convOutputSize(w, pool[1], stride[1], 1, 0, 0);
-    if (oh <= 0 || ow <= 0) throw v.rangeError(`pool no larger than the input ${h}x${w}`, 'pool', pool);
-    return this.push({ op: 'maxPool2d', input: input.id, pool, stride }, [oh, ow, c], o.name);
+    return this.pool2d('maxPool2d', x, o);
   }
 
   /** [..., inputChannels] -> [..., outputChannels]; weights are [out, in]. */

@@ -40,6 +40,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ModelFormatError, WeightMismatchError } from '../errors.js';
+import { halfToFloat } from './tfjs.js';
 import type { KerasLayerConfig, KerasModelConfig, NamedWeights, WeightTensor } from '../keras/types.js';
 import * as v from '../validate.js';
 
@@ -379,23 +380,9 @@ export function normalizeH5WeightName(layer: string, weightName: string): string
   return `${layer}/${last}`;
 }
 
-let halfTable: Float32Array | null = null;
 function halfToFloat32(bits: Uint16Array): Float32Array {
-  if (halfTable === null) {
-    halfTable = new Float32Array(65536);
-    for (let i = 0; i < 65536; i++) {
-      const sign = i & 0x8000 ? -1 : 1;
-      const exp = (i >> 10) & 0x1f;
-      const frac = i & 0x3ff;
-      let x: number;
-      if (exp === 0) x = frac * 2 ** -24;
-      else if (exp === 31) x = frac === 0 ? Infinity : NaN;
-      else x = (1 + frac / 1024) * 2 ** (exp - 15);
-      halfTable[i] = sign * x;
-    }
-  }
   const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = halfTable[bits[i] as number] as number;
+  for (let i = 0; i < bits.length; i++) out[i] = halfToFloat(bits[i] as number);
   return out;
 }
 

@@ -14,6 +14,7 @@
  */
 import { ModelFormatError, UnsupportedLayerError } from '../errors.js';
 import * as v from '../validate.js';
+import { broadcastShapes } from '../graph.js';
 import type { AnalyzedLayer, KerasLayerConfig, KerasModelConfig, ModelAnalysis, WeightSpec } from './types.js';
 
 /** Activation names a layer (`Activation`, or a conv/dense `activation`) may carry. */
@@ -108,17 +109,6 @@ function channelAxisOk(axis: unknown, rank: number): boolean {
   return a === -1 || a === rank; // rank includes the batch dim offset: per-sample rank r → batched axis r
 }
 
-function broadcast(a: readonly number[], b: readonly number[]): number[] | null {
-  const rank = Math.max(a.length, b.length);
-  const out: number[] = [];
-  for (let i = 0; i < rank; i++) {
-    const da = a[a.length - rank + i] ?? 1;
-    const db = b[b.length - rank + i] ?? 1;
-    if (da !== db && da !== 1 && db !== 1) return null;
-    out.push(Math.max(da, db));
-  }
-  return out;
-}
 
 /** A tensor reference inside call kwargs: [layerName, nodeIndex, tensorIndex]. */
 function isTensorRef(x: unknown): x is [string, number, number] {
@@ -249,7 +239,7 @@ export function inferLayer(className: string, config: Cfg, inputs: readonly (rea
       if (cls === 'Subtract' && inputs.length !== 2) fail(name, cls, 'expects exactly 2 inputs');
       let out: number[] | null = [...(inputs[0] as number[])];
       for (const s of inputs.slice(1)) {
-        out = out && broadcast(out, s);
+        out = out && broadcastShapes(out, s);
         if (out === null) fail(name, cls, `incompatible input shapes ${inputs.map((x) => `[${x.join(', ')}]`).join(' and ')}`);
       }
       return { outputShape: out as number[], weights: [], macs: 0 };
@@ -309,7 +299,7 @@ export function inferLayer(className: string, config: Cfg, inputs: readonly (rea
       if (typeof y === 'number') return { outputShape: [...one()], weights: [], macs: 0 };
       if (isTensorRef(y)) {
         if (inputs.length !== 2) fail(name, cls, 'expects 2 inputs');
-        const out = broadcast(inputs[0] as number[], inputs[1] as number[]);
+        const out = broadcastShapes(inputs[0] as number[], inputs[1] as number[]);
         if (out === null) fail(name, cls, 'incompatible input shapes');
         return { outputShape: out, weights: [], macs: 0 };
       }
