@@ -21,6 +21,7 @@ import type { Architecture } from '../keras/types.js';
 import { loadModel, type ModelOptions } from '../model.js';
 import * as v from '../validate.js';
 import { UsageError, type CliIO } from './index.js';
+import { positiveNumber } from './options.js';
 
 export const IMAGE_EXTENSIONS = new Set([
   '.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heic', '.heif', '.svg',
@@ -52,13 +53,6 @@ function parseIntOption(value: string | undefined, name: string): number | undef
   if (value === undefined) return undefined;
   const n = /^\s*[+-]?\d+\s*$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n <= 0) throw new UsageError(v.message('positive integer', `--${name}`, value));
-  return n;
-}
-
-function parseNumberOption(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(v.message('positive number', `--${name}`, value));
   return n;
 }
 
@@ -248,7 +242,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const top = parseIntOption(values.top, 'top') ?? 5;
   const threads = parseIntOption(values.threads, 'threads');
   const batch = parseIntOption(values.batch, 'batch') ?? 1;
-  const alpha = parseNumberOption(values.alpha, 'alpha');
+  const alpha = positiveNumber(values.alpha, 'alpha');
   const json = values.json === true;
   const labels = values.labels === undefined ? undefined : path.resolve(io.cwd, values.labels);
 

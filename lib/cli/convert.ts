@@ -6,8 +6,8 @@ import { parseArgs } from 'node:util';
 import { ARCHITECTURES } from '../architectures/index.js';
 import { convertModel, type ConvertOptions, type TargetFormat } from '../formats/convert.js';
 import type { Architecture } from '../keras/types.js';
-import * as v from '../validate.js';
 import { UsageError, type CliIO } from './index.js';
+import { positiveInt, positiveNumber, oneOf } from './options.js';
 
 const HELP = `Usage: mobilenet convert <input> <output> [options]
 
@@ -32,26 +32,6 @@ For weights-only inputs (e.g. the official Keras Applications .h5 files):
   --input-size <S>        square input size (default 224)
   -h, --help              this text
 `;
-
-function positiveInt(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = /^\s*\+?\d+\s*$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(v.message('positive integer', `--${name}`, value));
-  return n;
-}
-
-function positiveNumber(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(v.message('positive number', `--${name}`, value));
-  return n;
-}
-
-function oneOf<T extends string>(value: string | undefined, name: string, options: readonly T[]): T | undefined {
-  if (value === undefined) return undefined;
-  if (!(options as readonly string[]).includes(value)) throw new UsageError(v.message(`one of ${options.join(', ')}`, `--${name}`, value));
-  return value as T;
-}
 
 export async function run(args: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -18,6 +18,7 @@ import { formatCount, formatMacs, formatSummary } from '../keras/summary.js';
 import type { Architecture, KerasModelConfig, ModelAnalysis } from '../keras/types.js';
 import * as v from '../validate.js';
 import { UsageError, type CliIO } from './index.js';
+import { positiveInt, positiveNumber } from './options.js';
 
 const HELP = `Usage: mobilenet info [weights] [options]
 
@@ -40,20 +41,6 @@ Options (all):
   --json                  one JSON object: format, architecture, parameters, macs, inputShape, outputShape, …
   -h, --help              this text
 `;
-
-function positiveInt(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = /^\s*\+?\d+\s*$/.test(value) ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(v.message('positive integer', `--${name}`, value));
-  return n;
-}
-
-function positiveNumber(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(v.message('positive number', `--${name}`, value));
-  return n;
-}
 
 export interface InfoResult {
   format: 'builder' | 'tfjs' | 'h5' | 'keras3';
