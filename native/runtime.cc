@@ -2,12 +2,14 @@
 
 #include <chrono>
 #include <cstring>
-#include <thread>
 #include <utility>
 
 namespace mobilenet {
 
 namespace {
+
+// How long the worker polls for the next run() before it sleeps.
+constexpr std::chrono::microseconds kSpin(200);
 
 Napi::Error DisposedError(Napi::Env env) {
   Napi::Error e = Napi::Error::New(env, "Runtime has been disposed");
@@ -28,70 +30,6 @@ Napi::Array ShapeArray(Napi::Env env, const std::vector<size_t>& shape) {
     a.Set(i, Napi::Number::New(env, static_cast<double>(shape[i])));
   return a;
 }
-
-// One inference on a libuv worker thread. Holds references to the runtime
-// object and to both arrays until it completes.
-class RunWorker : public Napi::AsyncWorker {
- public:
-  RunWorker(Napi::Env env, Runtime* owner, CompiledModel* model, Napi::Object self,
-            Napi::Float32Array input, Napi::Float32Array output)
-      : Napi::AsyncWorker(env, "mobilenet-xnnpack:run"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        owner_(owner),
-        model_(model),
-        in_(input.Data()),
-        out_(output.Data()),
-        in_count_(input.ElementLength()),
-        out_count_(output.ElementLength()) {
-    self_ = Napi::Persistent(self);
-    input_ref_ = Napi::Persistent(static_cast<Napi::Object>(input));
-    output_ref_ = Napi::Persistent(static_cast<Napi::Object>(output));
-  }
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
-
-  void Execute() override {
-    owner_->SetExecuting(true);
-    std::memcpy(model_->input->data(), in_, in_count_ * sizeof(float));
-    status_ = xnn_invoke_runtime(model_->runtime.get());
-    if (status_ == xnn_status_success) {
-      std::memcpy(out_, model_->output->data(), out_count_ * sizeof(float));
-    }
-    owner_->SetExecuting(false);
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    owner_->FinishRun();
-    if (status_ != xnn_status_success) {
-      Napi::Error e =
-          Napi::Error::New(env, "XNNPACK failed to run the graph: xnn_invoke_runtime failed (" +
-                                    StatusName(status_) + ")");
-      e.Value().Set("status", Napi::String::New(env, StatusName(status_)));
-      deferred_.Reject(e.Value());
-    } else {
-      deferred_.Resolve(env.Undefined());
-    }
-  }
-
-  void OnError(const Napi::Error& error) override {
-    owner_->FinishRun();
-    deferred_.Reject(error.Value());
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  Runtime* owner_;
-  CompiledModel* model_;
-  const float* in_;
-  float* out_;
-  size_t in_count_;
-  size_t out_count_;
-  xnn_status status_ = xnn_status_success;
-  Napi::ObjectReference self_;
-  Napi::ObjectReference input_ref_;
-  Napi::ObjectReference output_ref_;
-};
 
 }  // namespace
 
@@ -140,18 +78,89 @@ Runtime::Runtime(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Runtime>(inf
 }
 
 Runtime::~Runtime() {
-  // Only reachable while a worker executes when the environment is torn down
-  // (process exit during a run): let the invocation finish before freeing.
-  while (executing_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // While a run() is in flight the object is referenced, so this only happens
+  // then when the environment is torn down (process exit during a run):
+  // joining the worker lets the invocation finish before the model is freed.
   Release();
 }
 
 void Runtime::Release() {
+  StopWorker();
   model_.reset();
   if (external_bytes_ != 0) {
     Napi::MemoryManagement::AdjustExternalMemory(Env(), -external_bytes_);
     external_bytes_ = 0;
   }
+}
+
+void Runtime::StartWorker(Napi::Env env) {
+  state_ = std::make_shared<WorkerState>();
+  std::shared_ptr<WorkerState> state = state_;
+  done_ = DoneFunction::New(env, "mobilenet-xnnpack:run", 0, 1, this,
+                            [state](Napi::Env, void*, Runtime*) {
+                              std::lock_guard<std::mutex> lock(state->mutex);
+                              state->tsfn_live = false;
+                            });
+  state_->tsfn_live = true;
+  done_.Unref(env);  // referenced only while a run() is pending
+  worker_ = std::thread([this] { WorkerLoop(); });
+}
+
+void Runtime::StopWorker() {
+  if (!state_) return;
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->stop = true;
+  }
+  state_->wake.notify_one();
+  worker_.join();
+  bool live;
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    live = state_->tsfn_live;
+  }
+  // Already finalized when the environment was torn down before this object
+  // (the finalizer runs on this thread, so it cannot run in between).
+  if (live) done_.Release();
+  state_.reset();
+}
+
+void Runtime::WorkerLoop() {
+  WorkerState& state = *state_;
+  std::unique_lock<std::mutex> lock(state.mutex);
+  for (;;) {
+    if (!state.job && !state.stop) {
+      // Spin a little before sleeping: back-to-back run() calls come within
+      // microseconds, and waking a sleeping thread (an idle vCPU) costs tens.
+      lock.unlock();
+      auto until = std::chrono::steady_clock::now() + kSpin;
+      while (!state.job.load(std::memory_order_acquire) && !state.stop.load() &&
+             std::chrono::steady_clock::now() < until) {
+        std::this_thread::yield();
+      }
+      lock.lock();
+    }
+    state.wake.wait(lock, [&state] { return state.job || state.stop; });
+    if (state.job) {
+      state.job = false;
+      lock.unlock();
+      CompiledModel& m = *model_;
+      std::memcpy(m.input->data(), job_in_, m.input->size() * sizeof(float));
+      job_status_ = xnn_invoke_runtime(m.runtime.get());
+      if (job_status_ == xnn_status_success) {
+        std::memcpy(job_out_, m.output->data(), m.output->size() * sizeof(float));
+      }
+      lock.lock();
+      // Under the lock: the function's finalizer cannot run meanwhile.
+      if (state.tsfn_live) done_.NonBlockingCall();
+    }
+    if (state.stop) return;
+  }
+}
+
+void Runtime::CallJs(Napi::Env env, Napi::Function, Runtime* runtime, void*) {
+  // env is null when the queue is drained at teardown: the runtime may be gone.
+  if (env != nullptr) runtime->FinishRun(env);
 }
 
 CompiledModel& Runtime::Live(Napi::Env env) {
@@ -188,17 +197,47 @@ Napi::Value Runtime::RunSync(const Napi::CallbackInfo& info) {
 Napi::Value Runtime::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckBuffers(env, info[0], info[1]);
-  auto* worker = new RunWorker(env, this, model_.get(), info.This().As<Napi::Object>(),
-                               info[0].As<Napi::Float32Array>(), info[1].As<Napi::Float32Array>());
-  Napi::Promise promise = worker->Promise();
+  if (!state_) StartWorker(env);
+  Napi::Float32Array in = info[0].As<Napi::Float32Array>();
+  Napi::Float32Array out = info[1].As<Napi::Float32Array>();
+  job_deferred_ = std::make_unique<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
+  Napi::Promise promise = job_deferred_->Promise();
+  job_self_ = Napi::Persistent(info.This().As<Napi::Object>());
+  job_input_ = Napi::Persistent(static_cast<Napi::Object>(in));
+  job_output_ = Napi::Persistent(static_cast<Napi::Object>(out));
+  job_in_ = in.Data();
+  job_out_ = out.Data();
   busy_.store(true);
-  worker->Queue();
+  done_.Ref(env);
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    state_->job = true;
+  }
+  state_->wake.notify_one();
   return promise;
 }
 
-void Runtime::FinishRun() {
+void Runtime::FinishRun(Napi::Env env) {
+  Napi::HandleScope scope(env);
+  std::unique_ptr<Napi::Promise::Deferred> deferred = std::move(job_deferred_);
+  xnn_status status = job_status_;
+  job_input_.Reset();
+  job_output_.Reset();
+  job_in_ = nullptr;
+  job_out_ = nullptr;
   busy_.store(false);
+  done_.Unref(env);
   if (dispose_pending_) Release();
+  if (status != xnn_status_success) {
+    Napi::Error e =
+        Napi::Error::New(env, "XNNPACK failed to run the graph: xnn_invoke_runtime failed (" +
+                                  StatusName(status) + ")");
+    e.Value().Set("status", Napi::String::New(env, StatusName(status)));
+    deferred->Reject(e.Value());
+  } else {
+    deferred->Resolve(env.Undefined());
+  }
+  job_self_.Reset();  // last: keeps this object alive until here
 }
 
 Napi::Value Runtime::Dispose(const Napi::CallbackInfo& info) {
