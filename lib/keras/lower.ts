@@ -150,6 +150,26 @@ function pairOf(v: unknown, layer: AnalyzedLayer, key: string, dflt: number): [n
   throw new UnsupportedLayerError(layer.name, layer.className, `${key} ${JSON.stringify(v)} is not a positive integer or pair`);
 }
 
+/** Pool size and strides of a 2-D pooling layer whose padding pads nothing ('valid', or 'same' that adds no pixels). */
+function validPool(
+  layer: AnalyzedLayer,
+  c: Record<string, unknown>,
+  inputShape: readonly number[],
+  samePadsDetail: string,
+): { pool: [number, number]; stride: [number, number] } {
+  const pool = pairOf(c.pool_size, layer, 'pool_size', 2);
+  const stride = c.strides === undefined || c.strides === null ? pool : pairOf(c.strides, layer, 'strides', 1);
+  const [h, w] = inputShape as [number, number];
+  if (c.padding === 'same') {
+    const [a, b] = samePadding(h, pool[0], stride[0], 1);
+    const [l, r] = samePadding(w, pool[1], stride[1], 1);
+    if (a + b + l + r !== 0) throw new UnsupportedLayerError(layer.name, layer.className, samePadsDetail);
+  } else if (c.padding !== undefined && c.padding !== 'valid') {
+    throw new UnsupportedLayerError(layer.name, layer.className, `padding ${JSON.stringify(c.padding)}`);
+  }
+  return { pool, stride };
+}
+
 /** TensorFlow "same" padding: [before, after] for one spatial dimension. */
 export function samePadding(input: number, kernel: number, stride: number, dilation: number): [number, number] {
   const out = Math.ceil(input / stride);
@@ -536,16 +556,7 @@ class Lowering {
       case 'AveragePooling2D': {
         checkChannelsLast(layer);
         const x = this.inputOf(layer);
-        const pool = pairOf(c.pool_size, layer, 'pool_size', 2);
-        const stride = c.strides === undefined || c.strides === null ? pool : pairOf(c.strides, layer, 'strides', 1);
-        const [h, w] = x.shape as [number, number];
-        if (c.padding === 'same') {
-          const [a, b] = samePadding(h, pool[0], stride[0], 1);
-          const [l, r] = samePadding(w, pool[1], stride[1], 1);
-          if (a + b + l + r !== 0) throw new UnsupportedLayerError(layer.name, layer.className, 'padding "same" that pads (only "valid")');
-        } else if (c.padding !== undefined && c.padding !== 'valid') {
-          throw new UnsupportedLayerError(layer.name, layer.className, `padding ${JSON.stringify(c.padding)}`);
-        }
+        const { pool, stride } = validPool(layer, c, x.shape, 'padding "same" that pads (only "valid")');
         return this.add<LAvgPool>({ kind: 'avgpool', name: layer.name, inputs: [x], shape, pool, stride });
       }
       case 'GlobalMaxPooling2D': {
@@ -560,16 +571,7 @@ class Lowering {
       case 'MaxPooling2D': {
         checkChannelsLast(layer);
         const x = this.inputOf(layer);
-        const pool = pairOf(c.pool_size, layer, 'pool_size', 2);
-        const stride = c.strides === undefined || c.strides === null ? pool : pairOf(c.strides, layer, 'strides', 1);
-        const [h, w] = x.shape as [number, number];
-        if (c.padding === 'same') {
-          const [a, b] = samePadding(h, pool[0], stride[0], 1);
-          const [l, r] = samePadding(w, pool[1], stride[1], 1);
-          if (a + b + l + r !== 0) throw new UnsupportedLayerError(layer.name, layer.className, 'padding "same" that pads (only "valid", or "same" where it pads nothing)');
-        } else if (c.padding !== undefined && c.padding !== 'valid') {
-          throw new UnsupportedLayerError(layer.name, layer.className, `padding ${JSON.stringify(c.padding)}`);
-        }
+        const { pool, stride } = validPool(layer, c, x.shape, 'padding "same" that pads (only "valid", or "same" where it pads nothing)');
         if (pool[0] * pool[1] * stride[0] * stride[1] === 1) return x; // 1x1 pool, stride 1: identity
         return this.add<LMaxPool>({ kind: 'maxpool', name: layer.name, inputs: [x], shape, pool, stride });
       }
