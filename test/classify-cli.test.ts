@@ -4,46 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
-import zlib from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../lib/cli/index.js';
 import { hasShared, repoRoot, shared } from './helpers/shared.js';
+import { pngHeaderBomb } from './helpers/png.js';
 
 const run = promisify(execFile);
-
-function crc32(buf: Buffer): number {
-  let c = ~0;
-  for (const b of buf) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0xedb88320 : c >>> 1;
-  }
-  return ~c >>> 0;
-}
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
-
-/** A tiny PNG whose header claims 20000 × 20000 pixels. */
-function pngHeaderBomb(): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(20000, 0);
-  ihdr.writeUInt32BE(20000, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 2;
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk('IHDR', ihdr),
-    pngChunk('IDAT', zlib.deflateSync(Buffer.alloc(60001 * 4))),
-    pngChunk('IEND', Buffer.alloc(0)),
-  ]);
-}
 
 interface FakeIO {
   io: { stdout: PassThrough & { isTTY?: boolean }; stderr: PassThrough & { isTTY?: boolean }; env: NodeJS.ProcessEnv; cwd: string };
@@ -100,7 +67,7 @@ beforeAll(async () => {
     path.join(mixed, 'd-one-pixel.png'),
     await sharp(Buffer.from([200, 30, 30]), { raw: { width: 1, height: 1, channels: 3 } }).png().toBuffer(),
   );
-  fs.writeFileSync(path.join(mixed, 'e-bomb.png'), pngHeaderBomb());
+  fs.writeFileSync(path.join(mixed, 'e-bomb.png'), pngHeaderBomb(20000, 20000));
   fs.symlinkSync(path.join(mixed, 'nowhere.jpg'), path.join(mixed, 'f-dangling.jpg'));
   fs.writeFileSync(path.join(mixed, 'notes.txt'), 'not an image extension: not walked');
   const noise = Buffer.alloc(64 * 64 * 3);

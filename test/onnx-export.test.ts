@@ -13,20 +13,9 @@ import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { Graph, type Tensor } from '../lib/graph.js';
 import { exportOnnx, graphToOnnxModel, ohwiToOihw, depthwiseToOihw } from '../lib/onnx/export.js';
+import { mulberry32 as rng } from '../lib/keras/random.js';
 
 const TOL = 1e-4;
-
-/** Small deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomArray(n: number, r: () => number, scale = 1): Float32Array {
   const a = new Float32Array(n);

@@ -13,20 +13,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Graph, type Tensor } from '../lib/graph.js';
+import { mulberry32 as prng } from '../lib/keras/random.js';
 
 const REL_TOL = 1e-4;
-
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rand = () => number;
 

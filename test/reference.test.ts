@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { Graph, type Tensor } from '../lib/graph.js';
 import { DisposedError } from '../lib/errors.js';
 import { referenceBackend } from '../lib/backends/reference.js';
+import { mulberry32 as prng } from '../lib/keras/random.js';
 
 const TOL = 1e-5;
 
@@ -49,18 +50,6 @@ async function runRef(
 
 /** The graph's input tensor (id 0: the first tensor made). */
 const inputOf = (g: Graph): Tensor => ({ id: g.inputTensor, shape: g.tensors[g.inputTensor]!.shape });
-
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomArray(n: number, rand: () => number, scale = 1): Float32Array {
   const a = new Float32Array(n);
