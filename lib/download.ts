@@ -15,25 +15,44 @@
  * (../shared/models/keras-h5); other V1/V2 files are not hash-checked
  * against a published value: their sha256 is printed after download, and
  * a caller who knows it can pass `sha256`.
+ *
+ * Untrusted servers (and mirrors given with `--base-url`): a download is
+ * capped in size (`maxBytes`; for the official files a cap computed from
+ * the parameter count of the architecture, see `weightFileByteCap`), has an
+ * overall deadline besides the idle timeout (`deadlineMs`, default 30
+ * minutes), asks for and accepts only an identity transfer (a
+ * `Content-Encoding: gzip` body, which fetch would inflate on the fly, is
+ * refused), and an unverified `.h5` (no known hash) must carry the HDF5
+ * signature and Keras's `layer_names` before it is renamed into place.
+ * `.part` files are removed on SIGINT/SIGTERM too. A URL's user name and
+ * password are never printed (`redactUrl`); URLs with credentials are
+ * refused.
  */
 import crypto from 'node:crypto';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { MobileNetError } from './errors.js';
+import { removeOnSignal } from './cleanup.js';
+import { DownloadError } from './errors.js';
+import { DEFAULT_DOWNLOAD_DEADLINE_MS } from './limits.js';
 import * as v from './validate.js';
+
+export { DownloadError };
 
 export const KERAS_BASE_URL = 'https://storage.googleapis.com/tensorflow/keras-applications/';
 
-/** A download failed: network, HTTP status, hash mismatch or file system. */
-export class DownloadError extends MobileNetError {
-  constructor(
-    message: string,
-    readonly url: string | undefined = undefined,
-    options?: { cause?: unknown },
-  ) {
-    super(url === undefined ? message : `${message} (${url})`, options);
+/** The URL with any user name and password replaced by `***` (for messages). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username === '' && u.password === '') return url;
+    u.username = '***';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/[^/@]*@/, '//***@');
   }
 }
 
@@ -173,6 +192,12 @@ export interface DownloadOptions {
   force?: boolean;
   /** Abort when no data arrives for this long (ms, default 60000). */
   idleTimeoutMs?: number;
+  /** Abort when the whole download takes longer (ms, default 30 minutes). */
+  deadlineMs?: number;
+  /** Refuse bodies larger than this (bytes; default: no cap for `downloadFile`, the architecture's cap for `downloadWeights`). */
+  maxBytes?: number;
+  /** Check the file is a Keras HDF5 weights file before it is saved (default: when no hash is known). */
+  checkHdf5?: boolean;
   /** Called as bytes arrive (total is null when the server sends no length). */
   onProgress?: (received: number, total: number | null) => void;
 }
@@ -236,15 +261,25 @@ export async function downloadFile(url: string, target: string, options: Downloa
   } catch {
     throw v.rangeError('absolute http(s) URL', 'url', url);
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw v.rangeError('absolute http(s) URL', 'url', url);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw v.rangeError('absolute http(s) URL', 'url', redactUrl(url));
+  if (parsed.username !== '' || parsed.password !== '') throw v.rangeError('URL without user name or password', 'url', redactUrl(url));
+  const shown = redactUrl(url);
   if (typeof target !== 'string' || target === '') throw v.typeError('file path', 'target', target);
   const want = { sha256: checkHex(options.sha256, 'sha256', 64), md5: checkHex(options.md5, 'md5', 32) };
   const idle = options.idleTimeoutMs === undefined ? 60_000 : v.positiveInteger(options.idleTimeoutMs, 'idleTimeoutMs');
+  const deadline = options.deadlineMs === undefined ? DEFAULT_DOWNLOAD_DEADLINE_MS : v.positiveInteger(options.deadlineMs, 'deadlineMs');
+  const maxBytes = options.maxBytes === undefined ? Infinity : v.positiveInteger(options.maxBytes, 'maxBytes');
 
   if (!options.force && fs.existsSync(target)) {
     const got = await hashFile(target);
     const check = verify(got, want);
-    if (check.ok) return { path: target, ...got, verified: check.verified, cached: true };
+    const structureOk =
+      !(options.checkHdf5 ?? (check.verified === 'none' && target.endsWith('.h5'))) ||
+      (await checkKerasH5(target, shown).then(
+        () => true,
+        () => false,
+      ));
+    if (check.ok && structureOk) return { path: target, ...got, verified: check.verified, cached: true };
     // A stale or corrupt file: download again (it is replaced only if the new one verifies).
   }
 
@@ -252,7 +287,7 @@ export async function downloadFile(url: string, target: string, options: Downloa
   try {
     await fs.promises.mkdir(dir, { recursive: true });
   } catch (e) {
-    throw new DownloadError(`cannot create directory ${dir}: ${(e as Error).message}`, url, { cause: e });
+    throw new DownloadError(`cannot create directory ${dir}: ${(e as Error).message}`, shown, { cause: e });
   }
   const temp = path.join(dir, `.${path.basename(target)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.part`);
   const controller = new AbortController();
@@ -261,22 +296,34 @@ export async function downloadFile(url: string, target: string, options: Downloa
     if (timer !== undefined) clearTimeout(timer);
     timer = setTimeout(() => controller.abort(new Error(`no data for ${idle} ms`)), idle);
   };
+  const deadlineTimer = setTimeout(() => controller.abort(new Error(`not finished within the deadline of ${deadline} ms`)), deadline);
   let out: fs.WriteStream | undefined;
+  const untrack = removeOnSignal(temp);
   try {
     arm();
     let response: Response;
     try {
-      response = await fetch(url, { signal: controller.signal, redirect: 'follow' });
+      response = await fetch(url, { signal: controller.signal, redirect: 'follow', headers: { 'accept-encoding': 'identity' } });
     } catch (e) {
       const cause = (e as { cause?: Error }).cause;
-      throw new DownloadError(`download failed: ${cause?.message ?? (e as Error).message}`, url, { cause: e });
+      const reason = controller.signal.aborted ? (controller.signal.reason as Error).message : (cause?.message ?? (e as Error).message);
+      throw new DownloadError(`download failed: ${reason}`, shown, { cause: e });
     }
     if (!response.ok || response.body === null) {
       await response.body?.cancel().catch(() => undefined);
-      throw new DownloadError(`download failed: HTTP ${response.status} ${response.statusText}`.trimEnd(), url);
+      throw new DownloadError(`download failed: HTTP ${response.status} ${response.statusText}`.trimEnd(), shown);
+    }
+    const encoding = (response.headers.get('content-encoding') ?? 'identity').trim().toLowerCase();
+    if (encoding !== 'identity' && encoding !== '') {
+      await response.body.cancel().catch(() => undefined);
+      throw new DownloadError(`download refused: the server sent a compressed body (Content-Encoding: ${encoding}) for a binary file`, shown);
     }
     const lengthHeader = response.headers.get('content-length');
     const total = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : null;
+    if (total !== null && total > maxBytes) {
+      await response.body.cancel().catch(() => undefined);
+      throw new DownloadError(`download refused: the server announces ${total} bytes, more than the limit of ${maxBytes} bytes`, shown);
+    }
     const sha = crypto.createHash('sha256');
     const md5 = crypto.createHash('md5');
     let bytes = 0;
@@ -288,7 +335,7 @@ export async function downloadFile(url: string, target: string, options: Downloa
     try {
       await opened;
     } catch (e) {
-      throw new DownloadError(`cannot write ${temp}: ${(e as Error).message}`, url, { cause: e });
+      throw new DownloadError(`cannot write ${temp}: ${(e as Error).message}`, shown, { cause: e });
     }
     try {
       for await (const chunk of Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>)) {
@@ -297,35 +344,68 @@ export async function downloadFile(url: string, target: string, options: Downloa
         sha.update(buf);
         md5.update(buf);
         bytes += buf.length;
-        if (!out.write(buf)) await new Promise<void>((resolve, reject) => {
-          out!.once('drain', resolve);
-          out!.once('error', reject);
-        });
+        if (bytes > maxBytes) throw new Error(`more than the limit of ${maxBytes} bytes`);
+        // events.once removes both its 'drain' and its 'error' listener whichever fires.
+        if (!out.write(buf)) await once(out, 'drain');
         options.onProgress?.(bytes, total);
       }
     } catch (e) {
       const reason = controller.signal.aborted ? (controller.signal.reason as Error).message : (e as Error).message;
-      throw new DownloadError(`download interrupted after ${bytes} bytes: ${reason}`, url, { cause: e });
+      throw new DownloadError(`download interrupted after ${bytes} bytes: ${reason}`, shown, { cause: e });
     }
     await new Promise<void>((resolve, reject) => {
       out!.end((err?: Error | null) => (err ? reject(err) : resolve()));
     });
     if (total !== null && bytes !== total) {
-      throw new DownloadError(`download incomplete: received ${bytes} of ${total} bytes`, url);
+      throw new DownloadError(`download incomplete: received ${bytes} of ${total} bytes`, shown);
     }
     const got = { sha256: sha.digest('hex'), md5: md5.digest('hex') };
     const check = verify(got, want);
-    if (!check.ok) throw new DownloadError(`hash mismatch: ${check.detail}; the file was not saved`, url);
+    if (!check.ok) throw new DownloadError(`hash mismatch: ${check.detail}; the file was not saved`, shown);
+    if (options.checkHdf5 ?? (check.verified === 'none' && target.endsWith('.h5'))) await checkKerasH5(temp, shown);
     await fs.promises.rename(temp, target);
     return { path: target, bytes, ...got, verified: check.verified, cached: false };
   } catch (e) {
     out?.destroy();
     await fs.promises.rm(temp, { force: true }).catch(() => undefined);
     if (e instanceof DownloadError) throw e;
-    throw new DownloadError(`download failed: ${(e as Error).message}`, url, { cause: e });
+    throw new DownloadError(`download failed: ${(e as Error).message}`, shown, { cause: e });
   } finally {
     if (timer !== undefined) clearTimeout(timer);
+    clearTimeout(deadlineTimer);
+    untrack();
   }
+}
+
+/** An unverified download must be a Keras HDF5 weights file: signature, readable structure, `layer_names`. */
+async function checkKerasH5(file: string, shown: string): Promise<void> {
+  const { readH5Raw } = await import('./formats/h5.js');
+  try {
+    await readH5Raw(file, true, { timeoutMs: 60_000 });
+  } catch (e) {
+    const m = (e as Error).message.replace(`${file}: `, '');
+    throw new DownloadError(`the downloaded file is not a Keras HDF5 weights file (${m}); it was not saved`, shown, { cause: e });
+  }
+}
+
+/**
+ * Largest plausible size of an official weight file: 4 bytes per parameter
+ * of the architecture, plus 64 KiB of HDF5 structure per weight array, plus
+ * 4 MiB. (The one file whose size is known here, mobilenet_2_5_224_tf_no_top.h5,
+ * is 2,108,140 bytes: 218,544 parameters in 135 arrays, cap 13.5 MB.)
+ */
+export async function weightFileByteCap(file: WeightFile): Promise<number> {
+  const { buildArchitecture } = await import('./architectures/index.js');
+  const { analyzeModel } = await import('./keras/layers.js');
+  const config = buildArchitecture(file.arch, {
+    alpha: file.alpha,
+    includeTop: file.includeTop,
+    inputShape: [file.inputSize, file.inputSize, 3],
+    ...(file.arch.startsWith('v3') ? { minimalistic: file.minimalistic } : {}),
+  });
+  const a = analyzeModel(config);
+  const arrays = a.layers.reduce((s, l) => s + l.weights.length, 0);
+  return a.totalParams * 4 + arrays * 65536 + 4 * 1024 * 1024;
 }
 
 export interface DownloadWeightsOptions extends WeightFileOptions, Omit<DownloadOptions, 'md5'> {
@@ -347,6 +427,9 @@ export async function downloadWeights(options: DownloadWeightsOptions): Promise<
     md5: sha256 === undefined ? file.md5 : undefined,
     force: options.force,
     idleTimeoutMs: options.idleTimeoutMs,
+    deadlineMs: options.deadlineMs,
+    maxBytes: options.maxBytes ?? (await weightFileByteCap(file)),
+    checkHdf5: options.checkHdf5,
     onProgress: options.onProgress,
   });
   return { ...result, file, url };

@@ -68,3 +68,14 @@ export class ImageDecodeError extends MobileNetError {
     super(file === undefined ? message : `${file}: ${message}`, options);
   }
 }
+
+/** A download failed: network, HTTP status, size or time limit, hash mismatch, not a Keras file, or file system. */
+export class DownloadError extends MobileNetError {
+  constructor(
+    message: string,
+    readonly url: string | undefined = undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(url === undefined ? message : `${message} (${url})`, options);
+  }
+}

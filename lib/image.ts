@@ -14,15 +14,32 @@
  *
  * then float32 NHWC: `'tf'` → x / 127.5 - 1 (V1/V2), `'none'` → raw 0..255 (V3).
  *
+ * Untrusted images (limits in `lib/limits.ts`):
+ * - a path must be a regular file (no FIFO, device, directory) of at most
+ *   `maxImageFileBytes`; it is read into memory and decoded from there;
+ * - the header is read first (`metadata()`): declared width × height ×
+ *   channels × bytes per sample over `maxImageBytes` (default 512 MiB) is
+ *   refused before any pixel is decoded (one frame is decoded: the first);
+ * - the decode has a time limit (`decodeTimeoutSeconds`, sharp's `timeout`);
+ * - decodes running at the same time share a byte budget
+ *   (`MAX_DECODE_BYTES_IN_FLIGHT`, default 1 GiB): a large image waits for
+ *   others to finish instead of multiplying the peak by the concurrency;
+ * - SVG: decoded from memory, with no base directory, so it cannot
+ *   reference other files (librsvg only follows references relative to
+ *   the SVG file's own location; without one it follows none — no image
+ *   beside it, no FIFO that would block a libuv thread). `allowSvg: false`
+ *   refuses SVG input altogether (the HTTP server's default).
+ *
  * Alpha: Keras's `load_img` (PIL `convert('RGB')`) drops alpha, which shows
  * whatever colour transparent pixels happen to store (usually black). We
  * flatten onto a background instead, white by default, the way the image
  * looks in a browser or viewer; pass `background: 'drop'` for Keras's
  * behaviour or another colour. Images without alpha are unaffected.
  */
-import fs from 'node:fs';
-import sharp, { type OutputInfo, type Sharp } from 'sharp';
+import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { ImageDecodeError } from './errors.js';
+import { FileProblem, readRegularFile } from './formats/files.js';
+import { DEFAULT_DECODE_TIMEOUT_SECONDS, DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_FILE_BYTES, MAX_DECODE_BYTES_IN_FLIGHT } from './limits.js';
 import type { Preprocessing } from './keras/types.js';
 import * as v from './validate.js';
 
@@ -52,6 +69,14 @@ export interface DecodeOptions {
   background?: Background;
   /** sharp's decompression-bomb guard, pixels (width × height). Default 268402689 (0x3FFF²). */
   limitInputPixels?: number;
+  /** Most bytes one decoded image may take: declared width × height × channels × bytes per sample (default 512 MiB, `MOBILENET_MAX_IMAGE_BYTES`). */
+  maxImageBytes?: number;
+  /** Largest encoded image file read from a path (default 256 MiB). */
+  maxImageFileBytes?: number;
+  /** Decode time limit in seconds (sharp's `timeout`; default 30, `MOBILENET_DECODE_TIMEOUT`). */
+  decodeTimeoutSeconds?: number;
+  /** Accept SVG input (default true). The HTTP server passes false. */
+  allowSvg?: boolean;
 }
 
 export interface PreprocessOptions extends DecodeOptions {
@@ -92,6 +117,11 @@ function checkRaw(raw: RawPixels): void {
 
 function checkDecodeOptions(opts: DecodeOptions): Required<Omit<DecodeOptions, 'background'>> & { background: Background } {
   if (typeof opts !== 'object' || opts === null) throw v.typeError('object', 'options', opts);
+  const maxImageBytes = opts.maxImageBytes === undefined ? DEFAULT_MAX_IMAGE_BYTES : v.positiveInteger(opts.maxImageBytes, 'maxImageBytes');
+  const maxImageFileBytes = opts.maxImageFileBytes === undefined ? DEFAULT_MAX_IMAGE_FILE_BYTES : v.positiveInteger(opts.maxImageFileBytes, 'maxImageFileBytes');
+  const decodeTimeoutSeconds = opts.decodeTimeoutSeconds === undefined ? DEFAULT_DECODE_TIMEOUT_SECONDS : v.positiveInteger(opts.decodeTimeoutSeconds, 'decodeTimeoutSeconds');
+  const allowSvg = opts.allowSvg ?? true;
+  if (typeof allowSvg !== 'boolean') throw v.typeError('boolean', 'allowSvg', allowSvg);
   const width = v.positiveInteger(opts.width, 'width');
   const height = v.positiveInteger(opts.height, 'height');
   const resize = opts.resize === undefined ? 'crop' : v.oneOf(opts.resize, 'resize', RESIZE_MODES);
@@ -101,32 +131,63 @@ function checkDecodeOptions(opts: DecodeOptions): Required<Omit<DecodeOptions, '
   if (typeof background !== 'string' && (typeof background !== 'object' || background === null)) {
     throw v.typeError("colour or 'drop'", 'background', background);
   }
-  return { width, height, resize, limitInputPixels, background };
+  return { width, height, resize, limitInputPixels, background, maxImageBytes, maxImageFileBytes, decodeTimeoutSeconds, allowSvg };
 }
 
-/** Checks a path before handing it to sharp, for clear errors (and no blocking on FIFOs). */
-async function checkFile(file: string): Promise<void> {
-  let st: fs.Stats;
+/** Reads an image file: a regular file (not a FIFO, device or directory), not empty, at most `maxBytes`. */
+async function readImageFile(file: string, maxBytes: number): Promise<Buffer> {
+  let buf: Buffer;
   try {
-    st = await fs.promises.stat(file);
+    buf = await readRegularFile(file, maxBytes);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ImageDecodeError(code === 'ENOENT' ? 'file not found' : `cannot read file (${(e as Error).message})`, file, { cause: e });
+    if (e instanceof FileProblem) {
+      const m = e.code === 'DIR' ? 'is a directory, not an image file' : e.code === 'IO' ? `cannot read file (${e.message.replace(/^cannot read: /, '')})` : e.message;
+      throw new ImageDecodeError(m, file, { cause: e });
+    }
+    throw e;
   }
-  if (st.isDirectory()) throw new ImageDecodeError('is a directory, not an image file', file);
-  if (!st.isFile()) throw new ImageDecodeError('not a regular file', file);
-  if (st.size === 0) throw new ImageDecodeError('empty file (0 bytes)', file);
-  try {
-    await fs.promises.access(file, fs.constants.R_OK);
-  } catch (e) {
-    throw new ImageDecodeError(`cannot read file (${(e as Error).message})`, file, { cause: e });
+  if (buf.length === 0) throw new ImageDecodeError('empty file (0 bytes)', file);
+  return buf;
+}
+
+/** Bytes per sample of a libvips band format. */
+const SAMPLE_BYTES: Record<string, number> = { uchar: 1, char: 1, ushort: 2, short: 2, uint: 4, int: 4, float: 4, complex: 8, double: 8, dpcomplex: 16 };
+
+/** Decoded bytes an image will need, from its header: width × height × channels × bytes per sample (first frame only). */
+export function declaredImageBytes(meta: Pick<Metadata, 'width' | 'height' | 'channels' | 'depth' | 'pageHeight'>): number {
+  const w = meta.width ?? 0;
+  const h = meta.pageHeight ?? meta.height ?? 0;
+  // Decoded at least as RGB (we convert to sRGB) and at most RGBA.
+  const channels = Math.max(3, meta.channels ?? 4);
+  return w * h * channels * (SAMPLE_BYTES[meta.depth ?? 'uchar'] ?? 1);
+}
+
+// Decodes share a byte budget: a big image waits until it fits (or runs alone).
+let inFlight = 0;
+let running = 0;
+const waiting: Array<() => void> = [];
+
+async function acquireDecodeBytes(bytes: number): Promise<() => void> {
+  while (running > 0 && inFlight + bytes > MAX_DECODE_BYTES_IN_FLIGHT) {
+    await new Promise<void>((resolve) => waiting.push(resolve));
   }
+  inFlight += bytes;
+  running++;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    inFlight -= bytes;
+    running--;
+    for (const w of waiting.splice(0)) w();
+  };
 }
 
 function describeSharpError(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   if (/pixel limit/i.test(msg)) return `image too large: ${msg}`;
   if (/unsupported image format/i.test(msg)) return 'not an image (unsupported image format)';
+  if (/timeout/i.test(msg)) return `decoding took too long: ${msg} (raise decodeTimeoutSeconds or MOBILENET_DECODE_TIMEOUT)`;
   return `cannot decode image: ${msg}`;
 }
 
@@ -138,29 +199,48 @@ export async function decodeImage(src: ImageSource, options: DecodeOptions): Pro
   const opts = checkDecodeOptions(options);
   const name = sourceName(src);
   let pipeline: Sharp;
-  if (typeof src === 'string') {
-    await checkFile(src);
-    pipeline = sharp(src, { limitInputPixels: opts.limitInputPixels });
-  } else if (src instanceof Uint8Array) {
-    if (src.length === 0) throw new ImageDecodeError('empty buffer (0 bytes)', name);
-    pipeline = sharp(src, { limitInputPixels: opts.limitInputPixels });
+  let bytes: number;
+  if (typeof src === 'string' || src instanceof Uint8Array) {
+    // Paths are read into memory first (regular files only): an SVG decoded from memory has no base directory to reference files from.
+    const encoded = typeof src === 'string' ? await readImageFile(src, opts.maxImageFileBytes) : src;
+    if (encoded.length === 0) throw new ImageDecodeError('empty buffer (0 bytes)', name);
+    let meta: Metadata;
+    try {
+      meta = await sharp(encoded, { limitInputPixels: opts.limitInputPixels }).metadata();
+    } catch (e) {
+      throw new ImageDecodeError(describeSharpError(e), name, { cause: e });
+    }
+    if (meta.format === 'svg' && !opts.allowSvg) throw new ImageDecodeError('SVG input is refused (allowSvg: false)', name);
+    bytes = declaredImageBytes(meta);
+    if (bytes > opts.maxImageBytes) {
+      throw new ImageDecodeError(
+        `image too large: ${meta.width}x${meta.pageHeight ?? meta.height} with ${meta.channels ?? '?'} channels needs ${bytes} bytes decoded, more than the limit of ${opts.maxImageBytes} bytes (raise maxImageBytes or MOBILENET_MAX_IMAGE_BYTES)`,
+        name,
+      );
+    }
+    pipeline = sharp(encoded, { limitInputPixels: opts.limitInputPixels, pages: 1 });
   } else if (isRawPixels(src)) {
     checkRaw(src);
+    bytes = src.width * src.height * Math.max(3, src.channels);
+    if (bytes > opts.maxImageBytes) throw new ImageDecodeError(`image too large: ${bytes} bytes of pixels, more than the limit of ${opts.maxImageBytes} bytes (raise maxImageBytes)`, name);
     pipeline = sharp(src.data, { raw: { width: src.width, height: src.height, channels: src.channels } });
   } else {
     throw v.typeError('file path, Buffer/Uint8Array or { data, width, height, channels }', 'image', src);
   }
-  pipeline = pipeline.rotate();
+  pipeline = pipeline.timeout({ seconds: opts.decodeTimeoutSeconds }).rotate();
   pipeline = opts.background === 'drop' ? pipeline.removeAlpha() : pipeline.flatten({ background: opts.background });
   pipeline = pipeline
     .toColourspace('srgb')
     .resize(opts.width, opts.height, opts.resize === 'crop' ? { fit: 'cover', position: 'centre' } : { fit: 'fill' })
     .raw({ depth: 'uchar' });
   let result: { data: Buffer; info: OutputInfo };
+  const release = await acquireDecodeBytes(bytes);
   try {
     result = await pipeline.toBuffer({ resolveWithObject: true });
   } catch (e) {
     throw new ImageDecodeError(describeSharpError(e), name, { cause: e });
+  } finally {
+    release();
   }
   const { data, info } = result;
   if (info.width !== opts.width || info.height !== opts.height || info.channels !== 3 || data.length !== opts.width * opts.height * 3) {

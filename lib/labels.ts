@@ -6,6 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readRegularFileSync } from './formats/files.js';
+import { MAX_LABELS_FILE_BYTES } from './limits.js';
 import * as v from './validate.js';
 
 export interface ImageNetClass {
@@ -89,7 +91,8 @@ export function resolveLabels(labels: readonly string[] | string | undefined, cl
 function readLabelsFile(file: string): string[] {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    // Only a regular file of at most 16 MiB: /dev/zero or a FIFO is refused before reading.
+    text = readRegularFileSync(file, MAX_LABELS_FILE_BYTES).toString('utf8');
   } catch (e) {
     throw v.rangeError('readable labels file', 'labels', `${file} (${(e as Error).message})`);
   }

@@ -5,7 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import zlib from 'node:zlib';
+import { spawn } from 'node:child_process';
 import { main } from '../lib/cli/index.js';
+import { writeH5 } from '../lib/formats/h5.js';
+import { repoRoot } from './helpers/shared.js';
 import {
   allWeightFiles,
   DownloadError,
@@ -13,13 +17,18 @@ import {
   downloadWeights,
   kerasModelsDir,
   weightFile,
+  weightFileByteCap,
   weightUrl,
 } from '../lib/download.js';
 
-// A fake weight file served by a local server; its hashes are computed here.
-const payload = crypto.randomBytes(300_000);
-const payloadSha256 = crypto.createHash('sha256').update(payload).digest('hex');
-const payloadMd5 = crypto.createHash('md5').update(payload).digest('hex');
+// A fake weight file served by a local server: a real Keras weights-only .h5 (random
+// values, ~300 KB: unverified downloads must be Keras HDF5 files); hashes computed here.
+let payload: Buffer;
+let payloadSha256: string;
+let payloadMd5: string;
+/** A body that is not HDF5 (an error page), and a bigger valid one. */
+const html = Buffer.from('<!doctype html><html><body>Quota exceeded</body></html>\n');
+let bigPayload: Buffer;
 
 let server: http.Server;
 let base: string;
@@ -28,9 +37,54 @@ const requests: string[] = [];
 const failures = new Map<string, number>();
 
 beforeAll(async () => {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mobilenet-download-payload-'));
+  const rand = new Float32Array(75_000).map(() => Math.random() - 0.5);
+  await writeH5(path.join(work, 'p.h5'), undefined, new Map([['d/kernel', { shape: [75_000], data: rand }]]));
+  payload = fs.readFileSync(path.join(work, 'p.h5'));
+  payloadSha256 = crypto.createHash('sha256').update(payload).digest('hex');
+  payloadMd5 = crypto.createHash('md5').update(payload).digest('hex');
+  bigPayload = Buffer.concat([payload, Buffer.alloc(4 << 20)]);
+  fs.rmSync(work, { recursive: true, force: true });
   server = http.createServer((req, res) => {
     const url = req.url ?? '/';
     requests.push(url);
+    if (url.endsWith('/html.h5')) {
+      res.writeHead(200, { 'content-type': 'text/html', 'content-length': String(html.length) });
+      res.end(html);
+      return;
+    }
+    if (url.endsWith('/gzip.h5')) {
+      const body = zlib.gzipSync(Buffer.alloc(1 << 20));
+      res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': String(body.length) });
+      res.end(body);
+      return;
+    }
+    if (url.endsWith('/huge.h5')) {
+      res.writeHead(200, { 'content-length': String(5 * 1024 ** 3) });
+      res.write(Buffer.alloc(1024));
+      setTimeout(() => res.destroy(), 200);
+      return;
+    }
+    if (url.endsWith('/endless.h5')) {
+      // No length, never ends (until the client goes away).
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const chunk = Buffer.alloc(64 * 1024);
+      const timer = setInterval(() => res.write(chunk), 1);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
+    if (url.endsWith('/slow.h5')) {
+      // One byte every 100 ms: never idle long enough for the idle timeout.
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const timer = setInterval(() => res.write(Buffer.from([0])), 100);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
+    if (url.endsWith('/big.h5')) {
+      res.writeHead(200, { 'content-length': String(bigPayload.length) });
+      res.end(bigPayload);
+      return;
+    }
     const fail = failures.get(url) ?? 0;
     if (fail > 0) {
       failures.set(url, fail - 1);
@@ -272,5 +326,113 @@ describe('mobilenet download (CLI, in process)', () => {
       'weights_mobilenet_v3_small_224_1.0_float.h5\thttps://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/weights_mobilenet_v3_small_224_1.0_float.h5\tmd5:8768d4c2e7dee89b9d02b2d03d65d862',
     );
     expect(requests).toEqual([]);
+  });
+});
+
+describe('untrusted servers (issue 14)', () => {
+  it('an HTML error page with HTTP 200 is not saved as the .h5 (no known hash: HDF5 structure checked before the rename)', async () => {
+    const target = path.join(dir, 'w.h5');
+    const err = await downloadFile(`${base}/html.h5`, target).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DownloadError);
+    expect((err as Error).message).toMatch(/the downloaded file is not a Keras HDF5 weights file \(not an HDF5 file \(no HDF5 signature; 56 bytes\)\); it was not saved/);
+    expect(listDir(dir)).toEqual([]);
+    // A bad file left by an older version is not "already present": it is downloaded again.
+    fs.writeFileSync(target, html);
+    const r = await downloadFile(`${base}/fake.h5`, target);
+    expect(r.cached).toBe(false);
+    expect(fs.readFileSync(target).equals(payload)).toBe(true);
+  });
+
+  it('a gzip Content-Encoding (a gzip bomb fetch would inflate) is refused', async () => {
+    await expect(downloadFile(`${base}/gzip.h5`, path.join(dir, 'g.h5'))).rejects.toThrow(/the server sent a compressed body \(Content-Encoding: gzip\) for a binary file/);
+    expect(listDir(dir)).toEqual([]);
+  });
+
+  it('size cap: an announced length over the cap is refused at once; an endless body stops at the cap', async () => {
+    await expect(downloadFile(`${base}/huge.h5`, path.join(dir, 'h.h5'), { maxBytes: 10_000_000 })).rejects.toThrow(/announces 5368709120 bytes, more than the limit of 10000000 bytes/);
+    await expect(downloadFile(`${base}/endless.h5`, path.join(dir, 'e.h5'), { maxBytes: 2_000_000 })).rejects.toThrow(/download interrupted after \d+ bytes: more than the limit of 2000000 bytes/);
+    expect(listDir(dir)).toEqual([]);
+  });
+
+  it('the official files have a size cap from their parameter count (the known file fits it)', async () => {
+    const known = weightFile({ arch: 'v1', alpha: 0.25, includeTop: false });
+    const cap = await weightFileByteCap(known);
+    expect(cap).toBeGreaterThan(2_108_140); // mobilenet_2_5_224_tf_no_top.h5 in ../shared
+    expect(cap).toBeLessThan(20_000_000);
+    expect(await weightFileByteCap(weightFile({ arch: 'v2', alpha: 1.4 }))).toBeGreaterThan(6_156_712 * 4);
+  });
+
+  it('an overall deadline stops a server that sends one byte every 100 ms', async () => {
+    await expect(downloadFile(`${base}/slow.h5`, path.join(dir, 's.h5'), { deadlineMs: 1000, idleTimeoutMs: 5000 })).rejects.toThrow(/not finished within the deadline of 1000 ms/);
+    expect(listDir(dir)).toEqual([]);
+  });
+
+  it('a long download adds no listener per drain (no MaxListenersExceededWarning)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w.name);
+    };
+    process.on('warning', onWarning);
+    try {
+      const sha = crypto.createHash('sha256').update(bigPayload).digest('hex');
+      const r = await downloadFile(`${base}/big.h5`, path.join(dir, 'b.h5'), { sha256: sha });
+      expect(r.bytes).toBe(bigPayload.length);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((w) => w === 'MaxListenersExceededWarning')).toEqual([]);
+  });
+
+  it('credentials in a URL are refused and never printed', async () => {
+    const secretUrl = `http://alice:s3cret@127.0.0.1:1/x.h5`;
+    const err = await downloadFile(secretUrl, path.join(dir, 'x.h5')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RangeError);
+    expect((err as Error).message).not.toContain('s3cret');
+    expect((err as Error).message).not.toContain('alice');
+    const f = fakeIO({ KERAS_HOME: dir });
+    expect(await main(['download', 'v1', '--base-url', 'https://alice:s3cret@example.invalid/keras/'], f.io)).toBe(1);
+    expect(f.err()).toContain('URL without user name or password');
+    expect(f.err() + f.out()).not.toContain('s3cret');
+    expect(f.err() + f.out()).not.toContain('alice');
+  });
+
+  it.each(['SIGINT', 'SIGTERM'] as const)('%s during a download removes the .part file', async (signal) => {
+    const target = path.join(dir, 'sig.h5');
+    const script = path.join(dir, 'sig.mts');
+    const lib = path.join(repoRoot, 'lib', 'download.ts');
+    fs.writeFileSync(
+      script,
+      `import { downloadFile } from ${JSON.stringify(lib)};\nlet said = false;\nawait downloadFile(${JSON.stringify(`${base}/slow.h5`)}, ${JSON.stringify(target)}, { onProgress: () => { if (!said) { said = true; console.log('started'); } } });\n`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        if (d.toString().includes('started')) resolve();
+      });
+      child.on('exit', () => reject(new Error('child exited early')));
+    });
+    expect(listDir(dir).filter((n) => n.endsWith('.part'))).toHaveLength(1);
+    const exit = new Promise<[number | null, string | null]>((resolve) => child.on('exit', (code, sig) => resolve([code, sig])));
+    child.kill(signal);
+    const [code, sig] = await exit;
+    expect(sig ?? code).toBe(signal); // ends by the same signal, as without the handler
+    expect(listDir(dir).filter((n) => n.endsWith('.part'))).toEqual([]);
+  });
+
+  it('SIGTERM while a temporary file is in use (the .keras loader\'s model.weights.h5) removes it', async () => {
+    const script = path.join(dir, 'tmp.mts');
+    const lib = path.join(repoRoot, 'lib', 'formats', 'files.ts');
+    fs.writeFileSync(
+      script,
+      `import fs from 'node:fs';\nimport { withTempPath } from ${JSON.stringify(lib)};\nawait withTempPath('.weights.h5', async (p) => { fs.writeFileSync(p, 'x'); console.log(p); await new Promise(() => setInterval(() => {}, 1000)); });\n`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    const tmpFile = await new Promise<string>((resolve) => child.stdout.on('data', (d: Buffer) => resolve(d.toString().trim())));
+    expect(fs.existsSync(tmpFile)).toBe(true);
+    const exit = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    child.kill('SIGTERM');
+    await exit;
+    expect(fs.existsSync(path.dirname(tmpFile))).toBe(false);
   });
 });

@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { allWeightFiles, downloadWeights, kerasModelsDir, weightFile, weightUrl, KERAS_BASE_URL, type DownloadArch } from '../download.js';
+import { allWeightFiles, downloadWeights, kerasModelsDir, redactUrl, weightFile, weightUrl, KERAS_BASE_URL, type DownloadArch } from '../download.js';
 import * as v from '../validate.js';
 import { UsageError, type CliIO } from './index.js';
 
@@ -61,6 +61,13 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     return 0;
   }
   const baseUrl = values['base-url'] ?? KERAS_BASE_URL;
+  // Never echo a user name or password given in the URL.
+  try {
+    const u = new URL(baseUrl);
+    if (u.username !== '' || u.password !== '') throw new UsageError(v.message('URL without user name or password', '--base-url', redactUrl(baseUrl)));
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+  }
   if (values.list) {
     for (const f of allWeightFiles()) {
       const hash = f.sha256 !== undefined ? `sha256:${f.sha256}` : f.md5 !== undefined ? `md5:${f.md5}` : '-';
@@ -88,7 +95,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   try {
     new URL(baseUrl);
   } catch {
-    throw new UsageError(v.message('absolute URL', '--base-url', baseUrl));
+    throw new UsageError(v.message('absolute URL', '--base-url', redactUrl(baseUrl)));
   }
   const spec = { arch: arch as DownloadArch, alpha, inputSize, includeTop: !values['no-top'], minimalistic: values.minimalistic };
   let file;
@@ -100,7 +107,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   }
   const dir = values.dir !== undefined ? path.resolve(io.cwd, values.dir) : kerasModelsDir(io.env);
   const url = weightUrl(file, baseUrl);
-  io.stderr.write(`Downloading ${url}\n`);
+  io.stderr.write(`Downloading ${redactUrl(url)}\n`);
   const tty = io.stderr.isTTY === true;
   let lastDraw = 0;
   try {

@@ -24,25 +24,31 @@
  * `model/block_1_expand/kernel:0` under layer `block_1_expand` →
  * `block_1_expand/kernel`).
  *
- * Robustness: the file is checked for the HDF5 signature before h5wasm
- * sees it. Reading runs on a worker thread (`dumpH5`): the HDF5 C library
- * can loop forever on a corrupt file (found by the fuzz test: one flipped
- * byte in a variable-length string reference), so each read has a time
- * limit after which the worker is terminated and replaced; HDF5's
- * diagnostic stack (printed on stderr) is silenced in that worker; every
- * failure becomes a ModelFormatError naming the file. Writing (our own
- * data) runs on the main thread.
+ * Robustness: the file must be a regular file within the byte budget and
+ * carry the HDF5 signature before h5wasm sees it. Reading runs on a worker
+ * thread (`./h5-worker.ts`): the HDF5 C library can loop forever on a
+ * corrupt file (found by the fuzz test: one flipped byte in a
+ * variable-length string reference), so each read has a time limit after
+ * which the worker is terminated and replaced. The worker first describes
+ * the file (no values, links not followed, external links and virtual
+ * datasets refused), then reads only the datasets `layer_names` /
+ * `weight_names` reference, budgeted from their declared shapes and
+ * element sizes; it can open no file but this one (external raw storage is
+ * refused). HDF5's diagnostics never reach stderr; every failure becomes a
+ * ModelFormatError naming the file. Writing (our own data) runs on the main
+ * thread.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { ModelFormatError, WeightMismatchError } from '../errors.js';
-import { halfToFloat } from './tfjs.js';
 import type { KerasLayerConfig, KerasModelConfig, NamedWeights, WeightTensor } from '../keras/types.js';
+import { DEFAULT_HDF5_TIMEOUT_MS, MAX_HDF5_OBJECTS } from '../limits.js';
 import * as v from '../validate.js';
+import { normalizeModelConfig } from './config.js';
+import { atomicWrite, FileProblem, jsonDepthProblem, statRegularFile } from './files.js';
+import { halfToFloat, modelByteBudget, overBudget } from './tfjs.js';
 
 type H5Module = typeof import('h5wasm/node');
 type H5Group = import('h5wasm/node').Group;
@@ -82,15 +88,16 @@ export async function loadH5wasm(): Promise<H5Module['default']> {
   return h5Promise;
 }
 
-/** An HDF5 object as read by the reader worker: attributes, children (groups), metadata and value (datasets). */
+/** An HDF5 object as described by the reader worker (`./h5-worker.ts`): attributes, children (groups), metadata (datasets). */
 export interface H5TreeNode {
-  type: 'Group' | 'Dataset' | 'Error' | 'Other';
+  type: 'Group' | 'Dataset' | 'Error' | 'Other' | 'SoftLink';
   path: string;
   attrs?: Record<string, unknown>;
   children?: Record<string, H5TreeNode>;
   metadata?: Record<string, unknown>;
-  value?: unknown;
   message?: string;
+  /** Target of a soft link (not followed). */
+  target?: string;
 }
 
 export interface H5ReadOptions {
@@ -100,13 +107,15 @@ export interface H5ReadOptions {
    * on a worker thread, which is terminated when the time is up.
    */
   timeoutMs?: number;
+  /** Most bytes of weights the load may allocate (default `DEFAULT_MAX_MODEL_BYTES`, 1 GiB). */
+  maxModelBytes?: number;
 }
 
 function isReadError(v: unknown): v is { __error: string } {
   return typeof v === 'object' && v !== null && typeof (v as { __error?: unknown }).__error === 'string';
 }
 
-/** The node at a relative path (components separated by '/'). */
+/** The node at a relative path (components separated by '/'); soft links are not followed. */
 export function treeGet(node: H5TreeNode, rel: string): H5TreeNode | undefined {
   let cur: H5TreeNode | undefined = node;
   for (const part of rel.split('/')) {
@@ -117,115 +126,24 @@ export function treeGet(node: H5TreeNode, rel: string): H5TreeNode | undefined {
   return cur;
 }
 
-const MAX_NODES = 200_000;
-const MAX_ELEMENTS = 2 ** 29;
-
-/** The reader worker: plain JavaScript (CommonJS, eval'd), so that it runs from the sources and from dist alike. */
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-// HDF5 prints its error stack on fd 2; corrupt files are reported as typed errors instead.
-const origWriteSync = fs.writeSync;
-fs.writeSync = function (fd, buf, ...rest) {
-  if (fd === 2) {
-    if (typeof buf === 'string') return Buffer.byteLength(buf);
-    const off = typeof rest[0] === 'number' ? rest[0] : 0;
-    return typeof rest[1] === 'number' ? rest[1] : buf.byteLength - off;
-  }
-  return origWriteSync.call(fs, fd, buf, ...rest);
-};
-const ready = import(workerData.h5url).then(async (m) => { const h5 = m.default; await h5.ready; return h5; });
-const msg = (e) => String((e && e.message) || e);
-parentPort.on('message', async ({ id, file, maxNodes, maxElements }) => {
-  let f = null;
-  try {
-    const h5 = await ready;
-    f = new h5.File(file, 'r');
-    if (f.file_id === undefined || BigInt(f.file_id) < 0n) throw new Error('HDF5 library cannot open the file (corrupt or truncated HDF5)');
-    const transfer = new Set();
-    let nodes = 0;
-    let elements = 0;
-    const attrsOf = (o) => {
-      const out = {};
-      let names;
-      try { names = Object.keys(o.attrs); } catch (e) { return { __attrs_error: { __error: msg(e) } }; }
-      for (const name of names) {
-        try {
-          let v = o.attrs[name].value;
-          if (ArrayBuffer.isView(v)) v = v.slice();
-          out[name] = v;
-        } catch (e) { out[name] = { __error: msg(e) }; }
-      }
-      return out;
-    };
-    const walk = (g, p, depth) => {
-      if (++nodes > maxNodes) throw new Error('more than ' + maxNodes + ' HDF5 objects');
-      if (depth > 64) throw new Error('HDF5 groups nested more than 64 deep');
-      const node = { type: 'Group', path: p, attrs: attrsOf(g), children: {} };
-      let keys;
-      try { keys = g.keys(); } catch (e) { return { type: 'Error', path: p, message: msg(e) }; }
-      for (const k of keys) {
-        const cp = p === '/' ? '/' + k : p + '/' + k;
-        let child;
-        try { child = g.get(k); } catch (e) { node.children[k] = { type: 'Error', path: cp, message: msg(e) }; continue; }
-        if (!child) { node.children[k] = { type: 'Error', path: cp, message: 'cannot open' }; continue; }
-        if (child.type === 'Group') node.children[k] = walk(child, cp, depth + 1);
-        else if (child.type === 'Dataset') {
-          if (++nodes > maxNodes) throw new Error('more than ' + maxNodes + ' HDF5 objects');
-          let metadata;
-          try { metadata = child.metadata; } catch (e) { node.children[k] = { type: 'Error', path: cp, message: msg(e) }; continue; }
-          const n = Number(metadata.total_size);
-          if (!(n >= 0) || elements + n > maxElements) throw new Error('dataset ' + cp + ' is too large (' + n + ' elements)');
-          elements += n;
-          let value;
-          try {
-            value = child.value;
-            if (ArrayBuffer.isView(value)) {
-              if (value.byteOffset !== 0 || value.byteLength !== value.buffer.byteLength) value = value.slice();
-              transfer.add(value.buffer);
-            }
-          } catch (e) { value = { __error: msg(e) }; }
-          node.children[k] = { type: 'Dataset', path: cp, metadata, attrs: attrsOf(child), value };
-        } else node.children[k] = { type: 'Other', path: cp };
-      }
-      return node;
-    };
-    const tree = walk(f, '/', 0);
-    parentPort.postMessage({ id, tree }, [...transfer]);
-  } catch (e) {
-    parentPort.postMessage({ id, error: msg(e) });
-  } finally {
-    try { if (f) f.close(); } catch (e) { /* nothing to release */ }
-  }
-});
-`;
-
-/** Finds h5wasm's Node entry point for the worker. */
-function h5wasmUrl(): string {
-  try {
-    const meta = import.meta as unknown as { resolve?: (s: string) => string };
-    if (typeof meta.resolve === 'function') {
-      const u = meta.resolve('h5wasm/node');
-      if (u.startsWith('file:')) return u;
-    }
-  } catch {
-    // fall through to the node_modules search
-  }
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = path.join(dir, 'node_modules', 'h5wasm', 'dist', 'node', 'hdf5_hl.js');
-    if (fs.existsSync(candidate)) return pathToFileURL(candidate).href;
-    const up = path.dirname(dir);
-    if (up === dir) throw new ModelFormatError('cannot locate the h5wasm package (npm install h5wasm)');
-    dir = up;
-  }
+/** The worker is `h5-worker.js` beside this module (plain JavaScript: in lib/ and, copied by tsc, in dist/). */
+function startWorker(options: WorkerOptions): Worker {
+  return new Worker(new URL('./h5-worker.js', import.meta.url), options);
 }
 
 interface Pending {
-  resolve: (t: H5TreeNode) => void;
+  resolve: (m: WorkerReply) => void;
   reject: (e: Error) => void;
   file: string;
   worker: Worker;
+}
+
+interface WorkerReply {
+  id: number;
+  tree?: H5TreeNode;
+  values?: Record<string, Uint8Array>;
+  error?: string;
+  diagnostics?: string;
 }
 
 let worker: Worker | null = null;
@@ -243,13 +161,13 @@ function failAll(w: Worker, message: string): void {
 
 function getWorker(): Worker {
   if (worker !== null) return worker;
-  const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { h5url: h5wasmUrl() } });
-  w.on('message', (m: { id: number; tree?: H5TreeNode; error?: string }) => {
+  // The worker keeps HDF5's diagnostics (fd 2, console.error, process.stderr) to itself.
+  const w = startWorker({});
+  w.on('message', (m: WorkerReply) => {
     const p = pending.get(m.id);
     if (p === undefined) return;
     pending.delete(m.id);
-    if (m.error !== undefined) p.reject(new ModelFormatError(m.error.startsWith('HDF5 library') ? m.error : `corrupt HDF5 file: ${m.error}`, p.file));
-    else p.resolve(m.tree as H5TreeNode);
+    p.resolve(m);
   });
   w.on('error', (e) => {
     if (worker === w) worker = null;
@@ -266,14 +184,11 @@ function getWorker(): Worker {
   return w;
 }
 
-/**
- * Reads every group, attribute and dataset of an HDF5 file on the reader
- * worker (one at a time), with a time limit.
- */
-export function dumpH5(file: string, options: H5ReadOptions = {}): Promise<H5TreeNode> {
-  const timeoutMs = options.timeoutMs === undefined ? 120_000 : v.positiveInteger(options.timeoutMs, 'timeoutMs');
-  const run = (): Promise<H5TreeNode> =>
-    new Promise<H5TreeNode>((resolve, reject) => {
+/** Sends one request to the reader worker (one at a time), with a time limit. */
+function request(file: string, body: Record<string, unknown>, options: H5ReadOptions): Promise<WorkerReply> {
+  const timeoutMs = options.timeoutMs === undefined ? DEFAULT_HDF5_TIMEOUT_MS : v.positiveInteger(options.timeoutMs, 'timeoutMs');
+  const run = (): Promise<WorkerReply> =>
+    new Promise<WorkerReply>((resolve, reject) => {
       const w = getWorker();
       const id = nextId++;
       const timer = setTimeout(() => {
@@ -286,20 +201,42 @@ export function dumpH5(file: string, options: H5ReadOptions = {}): Promise<H5Tre
       pending.set(id, {
         file,
         worker: w,
-        resolve: (t) => {
+        resolve: (m) => {
           clearTimeout(timer);
-          resolve(t);
+          if (m.error !== undefined) {
+            const e = m.error;
+            reject(new ModelFormatError(e.startsWith('HDF5 library') || e.startsWith('it refers') || / refused|limit of/.test(e) ? e : `corrupt HDF5 file: ${e}`, file));
+          } else resolve(m);
         },
         reject: (e) => {
           clearTimeout(timer);
           reject(e);
         },
       });
-      w.postMessage({ id, file, maxNodes: MAX_NODES, maxElements: MAX_ELEMENTS });
+      w.postMessage({ ...body, id, file });
     });
   const result = queue.then(run, run);
   queue = result.catch(() => undefined);
   return result;
+}
+
+/**
+ * Describes every group, attribute and dataset of an HDF5 file (dataset
+ * values are not read: see `readH5Datasets`). Links are not followed;
+ * external links and virtual datasets are refused.
+ */
+export async function dumpH5(file: string, options: H5ReadOptions = {}): Promise<H5TreeNode> {
+  const budget = modelByteBudget(options);
+  const m = await request(file, { op: 'tree', maxNodes: MAX_HDF5_OBJECTS, maxAttrBytes: budget }, options);
+  return m.tree as H5TreeNode;
+}
+
+/** Reads the raw bytes of the listed datasets (absolute paths), within the byte budget computed from their declared shapes. */
+export async function readH5Datasets(file: string, paths: string[], options: H5ReadOptions = {}): Promise<Map<string, Uint8Array>> {
+  const budget = modelByteBudget(options);
+  if (paths.length === 0) return new Map();
+  const m = await request(file, { op: 'read', paths, maxBytes: budget }, options);
+  return new Map(Object.entries(m.values ?? {}));
 }
 
 function errText(e: unknown): string {
@@ -307,18 +244,26 @@ function errText(e: unknown): string {
   return String(e);
 }
 
-/** Checks the file exists and starts with the HDF5 signature (at 0 or a user-block offset 512, 1024, …). */
-async function checkHdf5File(file: string): Promise<number> {
+/** Checks the file is a regular file and starts with the HDF5 signature (at 0 or a user-block offset 512, 1024, …). */
+async function checkHdf5File(file: string, maxBytes: number): Promise<number> {
+  try {
+    await statRegularFile(file, maxBytes);
+  } catch (e) {
+    if (e instanceof FileProblem) {
+      throw new ModelFormatError(e.code === 'DIR' ? 'is a directory, not an HDF5 file' : e.code === 'TOOBIG' ? `${e.message} (raise it with the maxModelBytes option or MOBILENET_MAX_MODEL_BYTES)` : e.message, file, { cause: e });
+    }
+    throw e;
+  }
   let fh: fsp.FileHandle;
   try {
-    fh = await fsp.open(file, 'r');
+    fh = await fsp.open(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new ModelFormatError(code === 'ENOENT' ? 'file not found' : `cannot read: ${errText(e)}`, file, { cause: e });
   }
   try {
     const stat = await fh.stat();
-    if (stat.isDirectory()) throw new ModelFormatError('is a directory, not an HDF5 file', file);
+    if (!stat.isFile()) throw new ModelFormatError('not a regular file: only regular files are read', file);
     const size = stat.size;
     const head = Buffer.alloc(8);
     for (let off = 0; off === 0 || off + 8 <= size; off = off === 0 ? 512 : off * 2) {
@@ -331,6 +276,8 @@ async function checkHdf5File(file: string): Promise<number> {
     await fh.close();
   }
 }
+
+export { checkHdf5File };
 
 /** Decodes an attribute value to a list of strings (str or bytes, scalar or list, fixed or variable length). */
 function attrStrings(value: unknown, what: string, file: string): string[] {
@@ -380,53 +327,51 @@ export function normalizeH5WeightName(layer: string, weightName: string): string
   return `${layer}/${last}`;
 }
 
-function halfToFloat32(bits: Uint16Array): Float32Array {
-  const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = halfToFloat(bits[i] as number);
-  return out;
-}
 
-export function readDataset(ds: H5TreeNode, where: string, file: string): WeightTensor {
+/** Checks a dataset's description (shape, float type) before its bytes are read. */
+function checkDatasetMeta(ds: H5TreeNode, where: string, file: string): { shape: number[]; size: number; littleEndian: boolean } {
   if (ds.type !== 'Dataset' || ds.metadata === undefined) throw new ModelFormatError(`${where} is not a dataset`, file);
   const meta = ds.metadata as { type: number; size: number; littleEndian: boolean; shape: number[] | null };
   const shape = meta.shape ?? [];
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw new ModelFormatError(`dataset ${where} has an invalid shape ${JSON.stringify(shape)}`, file);
   }
-  const n = v.product(shape);
-  if (n > 2 ** 28) throw new ModelFormatError(`dataset ${where} has ${n} elements: too large`, file);
   // H5T_FLOAT is class 1.
   if (meta.type !== 1 || ![2, 4, 8].includes(meta.size)) {
     throw new ModelFormatError(`dataset ${where} is not float16/float32/float64 (HDF5 type class ${meta.type}, ${meta.size} bytes)`, file);
   }
-  const raw = ds.value as unknown;
-  if (isReadError(raw)) throw new ModelFormatError(`cannot read dataset ${where}: ${raw.__error}`, file);
-  let data: Float32Array;
-  if (raw instanceof Float32Array) data = raw;
-  else if (raw instanceof Float64Array) data = Float32Array.from(raw);
-  else if (meta.size === 2 && ArrayBuffer.isView(raw)) {
-    const b = raw as ArrayBufferView;
-    const bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice();
-    const bits = new Uint16Array(bytes.byteLength >> 1);
-    const dv = new DataView(bytes.buffer);
-    for (let i = 0; i < bits.length; i++) bits[i] = dv.getUint16(2 * i, meta.littleEndian !== false);
-    data = halfToFloat32(bits);
+  return { shape, size: meta.size, littleEndian: meta.littleEndian !== false };
+}
+
+/** Decodes the raw bytes of a float16/32/64 dataset (either byte order) to float32. */
+export function readDataset(ds: H5TreeNode, raw: Uint8Array | undefined, where: string, file: string): WeightTensor {
+  const { shape, size, littleEndian } = checkDatasetMeta(ds, where, file);
+  const n = v.product(shape);
+  if (raw === undefined) throw new ModelFormatError(`dataset ${where} was not read`, file);
+  if (raw.byteLength !== n * size) throw new ModelFormatError(`dataset ${where} holds ${raw.byteLength} bytes but its shape ${JSON.stringify(shape)} needs ${n * size}`, file);
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const data = new Float32Array(n);
+  if (size === 4) {
+    if (littleEndian && raw.byteOffset % 4 === 0 && new Uint8Array(new Uint16Array([1]).buffer)[0] === 1) data.set(new Float32Array(raw.buffer, raw.byteOffset, n));
+    else for (let i = 0; i < n; i++) data[i] = dv.getFloat32(4 * i, littleEndian);
+  } else if (size === 8) {
+    for (let i = 0; i < n; i++) data[i] = dv.getFloat64(8 * i, littleEndian);
   } else {
-    throw new ModelFormatError(`dataset ${where} could not be read as floats (got ${v.describe(raw)})`, file);
+    for (let i = 0; i < n; i++) data[i] = halfToFloat(dv.getUint16(2 * i, littleEndian));
   }
-  if (data.length !== n) throw new ModelFormatError(`dataset ${where} holds ${data.length} values but its shape ${JSON.stringify(shape)} needs ${n}`, file);
   return { shape: [...shape], data };
 }
 
 /** Parses a `model_config` JSON string (Keras 2 or Keras 3 form) into the Keras 2 functional form. */
-async function parseModelConfig(text: string, file: string): Promise<KerasModelConfig> {
+function parseModelConfig(text: string, file: string): KerasModelConfig {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
     throw new ModelFormatError(`model_config attribute is not valid JSON (${errText(e)})`, file, { cause: e });
   }
-  const { normalizeModelConfig } = await import('./keras3.js');
+  const deep = jsonDepthProblem(json);
+  if (deep !== null) throw new ModelFormatError(`model_config attribute: ${deep}`, file);
   return normalizeModelConfig(json, file);
 }
 
@@ -438,8 +383,13 @@ interface RawH5 {
   weights: NamedWeights;
 }
 
-function readTree(root: H5TreeNode, file: string, configOnly: boolean): RawH5 {
-  const out: RawH5 = { layerOrder: [], weights: new Map() };
+interface PlannedH5 extends RawH5 {
+  /** Weight name → dataset node and its description for messages. */
+  wanted: Array<{ name: string; node: H5TreeNode; where: string }>;
+}
+
+function readTree(root: H5TreeNode, file: string, configOnly: boolean): PlannedH5 {
+  const out: PlannedH5 = { layerOrder: [], weights: new Map(), wanted: [] };
   const mc = readStringAttr(root, 'model_config', file);
   if (mc !== undefined) out.modelConfig = mc;
   let weightsGroup: H5TreeNode = root;
@@ -472,12 +422,16 @@ function readTree(root: H5TreeNode, file: string, configOnly: boolean): RawH5 {
     if (weightNames === undefined) throw new ModelFormatError(`layer group '${layer}' has no weight_names attribute`, file);
     for (const wn of weightNames) {
       const ds = wn.length > 0 ? treeGet(g, wn) : undefined;
+      if (ds !== undefined && ds.type === 'SoftLink') {
+        throw new ModelFormatError(`weight '${wn}' of layer '${layer}' is a soft link to ${ds.target ?? '?'}: links are not followed (Keras never writes them)`, file);
+      }
       if (ds === undefined || ds.type !== 'Dataset') {
         throw new ModelFormatError(`weight '${wn}' listed in weight_names of layer '${layer}' has no dataset at ${layer}/${wn}`, file);
       }
       const name = normalizeH5WeightName(layer, wn);
-      if (out.weights.has(name)) throw new ModelFormatError(`weight ${name} appears twice (layer '${layer}', '${wn}')`, file);
-      out.weights.set(name, readDataset(ds, `${layer}/${wn}`, file));
+      if (out.weights.has(name) || out.wanted.some((w) => w.name === name)) throw new ModelFormatError(`weight ${name} appears twice (layer '${layer}', '${wn}')`, file);
+      checkDatasetMeta(ds, `${layer}/${wn}`, file);
+      out.wanted.push({ name, node: ds, where: `${layer}/${wn}` });
     }
   }
   return out;
@@ -485,9 +439,22 @@ function readTree(root: H5TreeNode, file: string, configOnly: boolean): RawH5 {
 
 async function readRaw(file: string, configOnly: boolean, options: H5ReadOptions = {}): Promise<RawH5> {
   const abs = path.resolve(file);
-  await checkHdf5File(abs);
+  const budget = modelByteBudget(options);
+  await checkHdf5File(abs, budget);
   const root = await dumpH5(abs, options);
-  return readTree(root, abs, configOnly);
+  const planned = readTree(root, abs, configOnly);
+  // Only the datasets the layers reference are read; the worker budgets them from their declared shapes first.
+  const bytes = await readH5Datasets(abs, planned.wanted.map((w) => w.node.path), options);
+  let decoded = 0;
+  for (const w of planned.wanted) {
+    const t = readDataset(w.node, bytes.get(w.node.path), w.where, abs);
+    bytes.delete(w.node.path);
+    decoded += t.data.byteLength;
+    if (decoded > budget) throw new ModelFormatError(overBudget('decoding the weights to float32', decoded, budget), abs);
+    planned.weights.set(w.name, t);
+  }
+  const { wanted: _wanted, ...raw } = planned;
+  return raw;
 }
 
 /**
@@ -498,7 +465,7 @@ export async function readH5(file: string, options: H5ReadOptions = {}): Promise
   const abs = path.resolve(file);
   const raw = await readRaw(abs, false, options);
   const out: H5ReadResult = { weights: raw.weights, layerOrder: raw.layerOrder };
-  if (raw.modelConfig !== undefined) out.config = await parseModelConfig(raw.modelConfig, abs);
+  if (raw.modelConfig !== undefined) out.config = parseModelConfig(raw.modelConfig, abs);
   if (raw.kerasVersion !== undefined) out.kerasVersion = raw.kerasVersion;
   if (raw.backend !== undefined) out.backend = raw.backend;
   return out;
@@ -642,20 +609,6 @@ export function ensureGroup(g: H5Group, rel: string): H5Group {
   return cur;
 }
 
-async function atomicWrite(target: string, write: (tmp: string) => Promise<void> | void): Promise<void> {
-  const abs = path.resolve(target);
-  const dir = path.dirname(abs);
-  await fsp.mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(abs)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  try {
-    await write(tmp);
-    await fsp.rename(tmp, abs);
-  } catch (e) {
-    await fsp.rm(tmp, { force: true });
-    throw e;
-  }
-}
-
 /**
  * Writes a Keras HDF5 file. With a config: the Keras 2 full-model layout
  * (`model.save('x.h5')`: root `keras_version`, `backend`, `model_config`,
@@ -690,16 +643,4 @@ export async function writeH5(file: string, config: KerasModelConfig | undefined
   });
 }
 
-/** Writes bytes to a temporary file, runs `fn` on its path, removes it. */
-export async function withTempFile<T>(bytes: Uint8Array, suffix: string, fn: (p: string) => Promise<T>): Promise<T> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'mobilenet-'));
-  const p = path.join(dir, `data${suffix}`);
-  try {
-    await fsp.writeFile(p, bytes);
-    return await fn(p);
-  } finally {
-    await fsp.rm(dir, { recursive: true, force: true });
-  }
-}
-
-export { atomicWrite, readRaw as readH5Raw };
+export { readRaw as readH5Raw };

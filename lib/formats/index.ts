@@ -7,11 +7,13 @@
  * `model.json` inside it. The HDF5 and `.keras` readers live in
  * `./h5.ts` / `./keras3.ts` and are imported lazily.
  */
+import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ModelFormatError } from '../errors.js';
 import type { KerasModelConfig, NamedWeights } from '../keras/types.js';
 import * as v from '../validate.js';
+import { statRegularFile } from './files.js';
 
 export type ModelFormat = 'tfjs' | 'h5' | 'keras3';
 
@@ -60,7 +62,12 @@ export async function detectFormat(file: string): Promise<ModelFormat> {
   const abs = await resolveModelPath(file);
   let head: Buffer;
   try {
-    const fh = await fs.open(abs, 'r');
+    await statRegularFile(abs);
+  } catch (e) {
+    throw new ModelFormatError((e as Error).message, abs, { cause: e });
+  }
+  try {
+    const fh = await fs.open(abs, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
     try {
       head = Buffer.alloc(64);
       const { bytesRead } = await fh.read(head, 0, 64, 0);

@@ -22,14 +22,22 @@
  * reverse. `normalizeModelConfig` also serves the `.h5` reader (Keras 3
  * writes its own config form into legacy `.h5` files).
  */
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { unzipSync, zipSync, type Zippable } from 'fflate';
-import { MobileNetError, ModelFormatError, UnsupportedLayerError, WeightMismatchError } from '../errors.js';
-import type { KerasLayerConfig, KerasModelConfig, NamedWeights, WeightTensor } from '../keras/types.js';
+import zlib from 'node:zlib';
+import { Unzip, UnzipPassThrough, zipSync, type AsyncFlateStreamHandler, type FlateError, type UnzipDecoder, type UnzipFile, type Zippable } from 'fflate';
+import { MobileNetError, ModelFormatError, WeightMismatchError } from '../errors.js';
+import type { KerasModelConfig, NamedWeights, WeightTensor } from '../keras/types.js';
 import * as v from '../validate.js';
-import { atomicWrite, dumpH5, ensureGroup, layerName, loadH5wasm, readDataset, treeGet, weightsByLayer, withTempFile, type H5ReadOptions, type H5TreeNode } from './h5.js';
-import { toFunctional } from './tfjs.js';
+import { isK3Op, isObject, normalizeModelConfig } from './config.js';
+import { atomicWrite, FileProblem, jsonDepthProblem, statRegularFile, withTempFile, withTempPath } from './files.js';
+import { dumpH5, ensureGroup, layerName, loadH5wasm, readDataset, readH5Datasets, treeGet, weightsByLayer, type H5ReadOptions, type H5TreeNode } from './h5.js';
+import { modelByteBudget, overBudget } from './tfjs.js';
+
+const fsc = fsSync.constants;
+
+export { normalizeModelConfig };
 
 type H5Group = import('h5wasm/node').Group;
 
@@ -47,7 +55,6 @@ export interface Keras3WriteOptions {
   date?: Date;
 }
 
-const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
 /** Keras's `naming.to_snake_case`. */
 export function toSnakeCase(name: string): string {
@@ -82,9 +89,6 @@ export function keras3PathMap(entries: ReadonlyArray<{ name: string; class_name:
   return new Map(layers.map((e, i) => [e.name, paths[i] as string]));
 }
 
-function isK3Op(l: unknown): boolean {
-  return isObject(l) && typeof l.module === 'string' && /^keras(\.src)?\.ops(\.|$)/.test(l.module);
-}
 
 /** The path map of a Keras 2 form config as written by `writeKeras3` (TFOpLambda layers become operations). */
 function keras2PathMap(config: KerasModelConfig): Map<string, string> {
@@ -105,13 +109,6 @@ function rawKeras3PathMap(json: unknown): Map<string, string> {
   );
 }
 
-const K3_OP_TO_TFOP: Record<string, string> = {
-  Add: '__operators__.add',
-  Multiply: 'math.multiply',
-  Subtract: 'math.subtract',
-  Divide: 'math.truediv',
-  TrueDivide: 'math.truediv',
-};
 const TFOP_TO_K3_OP: Record<string, string> = {
   '__operators__.add': 'Add',
   'math.add': 'Add',
@@ -122,172 +119,6 @@ const TFOP_TO_K3_OP: Record<string, string> = {
   'math.divide': 'TrueDivide',
   '__operators__.truediv': 'TrueDivide',
 };
-
-// ---------------------------------------------------------------- config: Keras 3 → Keras 2
-
-/** Is this a Keras 3 serialized config (layers with `module` / dict inbound nodes)? */
-function isKeras3Config(c: Record<string, unknown>): boolean {
-  if (typeof c.module === 'string' || 'registered_name' in c) return true;
-  const cfg = c.config;
-  const layers = isObject(cfg) ? cfg.layers : Array.isArray(cfg) ? cfg : undefined;
-  if (!Array.isArray(layers)) return false;
-  return layers.some((l) => isObject(l) && (typeof l.module === 'string' || (Array.isArray(l.inbound_nodes) && l.inbound_nodes.some((n) => isObject(n)))));
-}
-
-/** Keras 3 serialized objects (`{module, class_name, config, registered_name}`) → Keras 2 (`{class_name, config}`), dtype policies → dtype names. */
-function k3ValueToK2(x: unknown): unknown {
-  if (Array.isArray(x)) return x.map(k3ValueToK2);
-  if (!isObject(x)) return x;
-  if (x.class_name === 'DTypePolicy' || x.class_name === 'FloatDTypePolicy') {
-    const c = x.config;
-    if (isObject(c) && typeof c.name === 'string') return c.name;
-  }
-  if (x.class_name === 'function' && typeof x.config === 'string') return x.config;
-  if (x.class_name === '__tuple__' && Array.isArray(x.items)) return x.items.map(k3ValueToK2);
-  const out: Record<string, unknown> = {};
-  const serialized = typeof x.class_name === 'string' && 'config' in x;
-  for (const [k, val] of Object.entries(x)) {
-    if (serialized && (k === 'module' || k === 'registered_name')) continue;
-    out[k] = k3ValueToK2(val);
-  }
-  return out;
-}
-
-function k3LayerConfigToK2(className: string, config: Record<string, unknown>): Record<string, unknown> {
-  const c = k3ValueToK2(config) as Record<string, unknown>;
-  if (className === 'InputLayer') {
-    if (c.batch_input_shape === undefined) {
-      if (Array.isArray(c.batch_shape)) c.batch_input_shape = c.batch_shape;
-      else if (Array.isArray(c.shape)) c.batch_input_shape = [null, ...c.shape];
-    }
-    delete c.batch_shape;
-    delete c.shape;
-  }
-  return c;
-}
-
-/** Collects `__keras_tensor__` histories in argument order. */
-function kerasTensors(x: unknown, out: Array<[string, number, number]>, file: string): void {
-  if (Array.isArray(x)) {
-    for (const y of x) kerasTensors(y, out, file);
-    return;
-  }
-  if (!isObject(x)) return;
-  if (x.class_name === '__keras_tensor__') {
-    const h = isObject(x.config) ? x.config.keras_history : undefined;
-    if (!Array.isArray(h) || typeof h[0] !== 'string' || !Number.isInteger(h[1]) || !Number.isInteger(h[2])) {
-      throw new ModelFormatError(`a __keras_tensor__ has no valid keras_history: ${JSON.stringify(x).slice(0, 200)}`, file);
-    }
-    out.push([h[0], h[1] as number, h[2] as number]);
-    return;
-  }
-  for (const y of Object.values(x)) kerasTensors(y, out, file);
-}
-
-function tensorTriples(x: unknown, file: string): Array<[string, number, number]> {
-  if (!Array.isArray(x)) throw new ModelFormatError(`input_layers/output_layers is not a list: ${JSON.stringify(x)}`, file);
-  if (x.length === 3 && typeof x[0] === 'string') return [[x[0], Number(x[1]), Number(x[2])]];
-  return x.map((t) => {
-    if (!Array.isArray(t) || typeof t[0] !== 'string') throw new ModelFormatError(`input_layers/output_layers entry is not [name, node, tensor]: ${JSON.stringify(t)}`, file);
-    return [t[0], Number(t[1] ?? 0), Number(t[2] ?? 0)];
-  });
-}
-
-/** Positional args of a Keras 3 node in order: tensors as histories, other values as they are. */
-function nodeArgs(args: unknown, file: string): Array<{ tensor: [string, number, number] } | { value: unknown }> {
-  const out: Array<{ tensor: [string, number, number] } | { value: unknown }> = [];
-  for (const a of Array.isArray(args) ? args : [args]) {
-    const ts: Array<[string, number, number]> = [];
-    kerasTensors(a, ts, file);
-    if (ts.length > 0) for (const t of ts) out.push({ tensor: t });
-    else out.push({ value: a });
-  }
-  return out;
-}
-
-function k3LayerToK2(l: unknown, i: number, file: string): KerasLayerConfig[] {
-  if (!isObject(l) || typeof l.class_name !== 'string' || !isObject(l.config)) {
-    throw new ModelFormatError(`layer ${i} of config.json is not {class_name, config}`, file);
-  }
-  const config = k3LayerConfigToK2(l.class_name, l.config);
-  const name = config.name ?? l.name;
-  if (typeof name !== 'string') throw new ModelFormatError(`layer ${i} (${l.class_name}) of config.json has no name`, file);
-  config.name = name;
-  const nodes = l.inbound_nodes ?? [];
-  if (!Array.isArray(nodes)) throw new ModelFormatError(`layer '${name}' has an inbound_nodes that is not a list`, file);
-  if (isK3Op(l)) {
-    // A Keras 3 operation on tensors (x + 3.0, x * y): TFOpLambda with a scalar, or Add/Multiply/Subtract of tensors.
-    if (nodes.length !== 1 || !isObject(nodes[0])) throw new UnsupportedLayerError(name, `${String(l.module)}.${l.class_name}`, 'an operation used more than once');
-    const args = nodeArgs((nodes[0] as Record<string, unknown>).args, file);
-    const tensors = args.filter((a): a is { tensor: [string, number, number] } => 'tensor' in a);
-    const values = args.filter((a): a is { value: unknown } => 'value' in a);
-    const fn = K3_OP_TO_TFOP[l.class_name];
-    if (fn !== undefined && tensors.length === 1 && values.length === 1 && typeof values[0]?.value === 'number' && ('tensor' in (args[0] as object) || fn === '__operators__.add' || fn === 'math.multiply')) {
-      const [ln, ni, ti] = (tensors[0] as { tensor: [string, number, number] }).tensor;
-      return [{ class_name: 'TFOpLambda', name, config: { name, trainable: true, dtype: 'float32', function: fn }, inbound_nodes: [[[ln, ni, ti, { y: values[0]?.value as number, name: null }]]] }];
-    }
-    if (['Add', 'Multiply', 'Subtract'].includes(l.class_name) && tensors.length === 2 && values.length === 0) {
-      return [{ class_name: l.class_name, name, config: { name, trainable: true, dtype: 'float32' }, inbound_nodes: [tensors.map(({ tensor: [ln, ni, ti] }) => [ln, ni, ti, {}] as [string, number, number, Record<string, unknown>])] }];
-    }
-    throw new UnsupportedLayerError(name, `${String(l.module)}.${l.class_name}`, `operation with ${tensors.length} tensor(s) and ${values.length} other argument(s)`);
-  }
-  const inbound: KerasLayerConfig['inbound_nodes'] = nodes.map((n) => {
-    if (isObject(n)) {
-      const tensors: Array<[string, number, number]> = [];
-      kerasTensors(n.args, tensors, file);
-      const kwargs = isObject(n.kwargs) ? (k3ValueToK2(n.kwargs) as Record<string, unknown>) : {};
-      return tensors.map(([ln, ni, ti], k) => [ln, ni, ti, k === 0 ? kwargs : {}] as [string, number, number, Record<string, unknown>]);
-    }
-    return n as KerasLayerConfig['inbound_nodes'][number];
-  });
-  if (config.activation === 'hard_sigmoid') {
-    // Keras 3's hard_sigmoid is relu6(x + 3) / 6; the Keras 2 form's is clip(0.2 x + 0.5, 0, 1).
-    if (l.class_name !== 'Activation' || inbound.length !== 1 || inbound[0]?.length !== 1) {
-      throw new UnsupportedLayerError(name, l.class_name, "Keras 3 'hard_sigmoid' activation inside a layer (only as an Activation layer)");
-    }
-    const [ln, ni, ti] = inbound[0][0] as [string, number, number];
-    const a = `${name}/hard_sigmoid_add`;
-    const r = `${name}/hard_sigmoid_relu6`;
-    return [
-      { class_name: 'TFOpLambda', name: a, config: { name: a, trainable: true, dtype: 'float32', function: '__operators__.add' }, inbound_nodes: [[[ln, ni, ti, { y: 3, name: null }]]] },
-      { class_name: 'ReLU', name: r, config: { name: r, trainable: true, dtype: 'float32', max_value: 6, negative_slope: 0, threshold: 0 }, inbound_nodes: [[[a, 0, 0, {}]]] },
-      { class_name: 'TFOpLambda', name, config: { name, trainable: true, dtype: 'float32', function: 'math.multiply' }, inbound_nodes: [[[r, 0, 0, { y: 1 / 6, name: null }]]] },
-    ];
-  }
-  return [{ class_name: l.class_name, name, config: config as KerasLayerConfig['config'], inbound_nodes: inbound }];
-}
-
-/**
- * Any Keras model config (Keras 2 Model/Functional/Sequential, Keras 3
- * Functional/Sequential) → the Keras 2 functional form.
- */
-export function normalizeModelConfig(json: unknown, file = 'model config'): KerasModelConfig {
-  if (!isObject(json) || typeof json.class_name !== 'string') throw new ModelFormatError('model config is not an object with a class_name', file);
-  if (!isKeras3Config(json)) return toFunctional(json, file);
-  const cfg = json.config;
-  if (json.class_name === 'Sequential') {
-    const rawLayers = isObject(cfg) && Array.isArray(cfg.layers) ? cfg.layers : Array.isArray(cfg) ? cfg : null;
-    if (rawLayers === null) throw new ModelFormatError('Sequential config has no layers list', file);
-    const layers = rawLayers.map((l, i) => {
-      if (!isObject(l) || typeof l.class_name !== 'string' || !isObject(l.config)) throw new ModelFormatError(`layer ${i} of the Sequential config is not {class_name, config}`, file);
-      return { class_name: l.class_name, config: k3LayerConfigToK2(l.class_name, l.config) };
-    });
-    const name = isObject(cfg) && typeof cfg.name === 'string' ? cfg.name : 'sequential';
-    return toFunctional({ class_name: 'Sequential', config: { name, layers } }, file);
-  }
-  if (!isObject(cfg) || !Array.isArray(cfg.layers)) throw new ModelFormatError(`model config of class ${json.class_name} has no layers list`, file);
-  const layers = cfg.layers.flatMap((l, i) => k3LayerToK2(l, i, file));
-  const out = {
-    class_name: json.class_name === 'Functional' ? 'Functional' : json.class_name,
-    config: {
-      name: typeof cfg.name === 'string' ? cfg.name : 'model',
-      layers,
-      input_layers: tensorTriples(cfg.input_layers, file),
-      output_layers: tensorTriples(cfg.output_layers, file),
-    },
-  };
-  return toFunctional(out, file);
-}
 
 // ---------------------------------------------------------------- config: Keras 2 → Keras 3
 
@@ -407,57 +238,230 @@ function keras3Date(d: Date): string {
 export async function readKeras3(file: string, options: H5ReadOptions = {}): Promise<Keras3ReadResult> {
   if (typeof file !== 'string') throw v.typeError('string', 'path', file);
   const abs = path.resolve(file);
-  const { entries, config, metadata, paths } = await readArchive(abs, true);
-  const weightsBytes = entries['model.weights.h5'];
-  if (weightsBytes === undefined) {
-    throw new ModelFormatError(
-      `.keras archive has no model.weights.h5 (it holds ${Object.keys(entries).join(', ') || 'nothing'}): a model without weights cannot be loaded`,
-      abs,
-    );
-  }
-  let specs: Awaited<ReturnType<typeof layerWeightSpecs>>;
-  try {
-    specs = await layerWeightSpecs(config);
-  } catch (e) {
-    if (e instanceof MobileNetError || e instanceof TypeError || e instanceof RangeError) throw e;
-    throw new ModelFormatError(`config.json does not describe a valid model: ${(e as Error).message}`, abs, { cause: e });
-  }
-  const weights = await withTempFile(weightsBytes, '.weights.h5', async (tmp) => readKeras3Weights(tmp, abs, paths, specs.layers, options));
-  const out: Keras3ReadResult = { config, weights };
-  if (typeof metadata.keras_version === 'string') out.kerasVersion = metadata.keras_version;
-  if (typeof metadata.date_saved === 'string') out.dateSaved = metadata.date_saved;
-  return out;
+  const budget = modelByteBudget(options);
+  return withTempPath('.weights.h5', async (tmp) => {
+    const { config, metadata, paths, hasWeights, weightsBytes, names } = await readArchive(abs, tmp, budget);
+    if (!hasWeights) {
+      throw new ModelFormatError(`.keras archive has no model.weights.h5 (it holds ${names.join(', ') || 'nothing'}): a model without weights cannot be loaded`, abs);
+    }
+    let specs: Awaited<ReturnType<typeof layerWeightSpecs>>;
+    try {
+      specs = await layerWeightSpecs(config);
+    } catch (e) {
+      if (e instanceof MobileNetError || e instanceof TypeError || e instanceof RangeError) throw e;
+      throw new ModelFormatError(`config.json does not describe a valid model: ${(e as Error).message}`, abs, { cause: e });
+    }
+    // The archive's inflated model.weights.h5 already counts against the budget.
+    const weights = await readKeras3Weights(tmp, abs, paths, specs.layers, { ...options, maxModelBytes: Math.max(1, budget - weightsBytes) });
+    const out: Keras3ReadResult = { config, weights };
+    if (typeof metadata.keras_version === 'string') out.kerasVersion = metadata.keras_version;
+    if (typeof metadata.date_saved === 'string') out.dateSaved = metadata.date_saved;
+    return out;
+  });
 }
 
 /** Reads only the config of a `.keras` archive. */
-export async function readKeras3Config(file: string): Promise<KerasModelConfig> {
-  return (await readArchive(path.resolve(file), false)).config;
+export async function readKeras3Config(file: string, options: { maxModelBytes?: number } = {}): Promise<KerasModelConfig> {
+  return (await readArchive(path.resolve(file), null, modelByteBudget(options))).config;
 }
 
-const MAX_ENTRY = 2 ** 31;
-
-async function readArchive(abs: string, withWeights: boolean): Promise<{ entries: Record<string, Uint8Array>; config: KerasModelConfig; metadata: Record<string, unknown>; paths: Map<string, string> }> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await fs.readFile(abs);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ModelFormatError(code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, not a .keras file' : `cannot read: ${(e as Error).message}`, abs, { cause: e });
-  }
-  if (bytes.length < 4 || bytes[0] !== 0x50 || bytes[1] !== 0x4b) throw new ModelFormatError('not a .keras file (not a zip archive)', abs);
-  let entries: Record<string, Uint8Array>;
-  try {
-    entries = unzipSync(bytes, {
-      filter: (f) => {
-        if (f.originalSize > MAX_ENTRY) throw new ModelFormatError(`zip entry ${f.name} declares ${f.originalSize} bytes: too large`, abs);
-        return f.name === 'config.json' || f.name === 'metadata.json' || (withWeights && f.name === 'model.weights.h5');
-      },
+/**
+ * fflate decoder for deflated zip entries that inflates with Node's zlib
+ * (streaming, on the libuv thread pool). fflate's own AsyncUnzipInflate
+ * inflates entries that *declare* a small size on the main thread, which a
+ * zip bomb with a lying header would turn into a long synchronous inflate.
+ */
+class ThreadPoolInflate implements UnzipDecoder {
+  static compression = 8;
+  ondata: AsyncFlateStreamHandler = () => undefined;
+  private readonly z = zlib.createInflateRaw();
+  private done = false;
+  constructor() {
+    this.z.on('data', (d: Buffer) => {
+      if (!this.done) this.ondata(null, new Uint8Array(d.buffer, d.byteOffset, d.byteLength) as Uint8Array<ArrayBuffer>, false);
     });
-  } catch (e) {
-    if (e instanceof ModelFormatError) throw e;
-    throw new ModelFormatError(`corrupt .keras zip archive: ${(e as Error).message}`, abs, { cause: e });
+    this.z.on('end', () => {
+      if (this.done) return;
+      this.done = true;
+      this.ondata(null, new Uint8Array(0), true);
+    });
+    this.z.on('error', (e: Error) => {
+      if (this.done) return;
+      this.done = true;
+      this.ondata(Object.assign(e, { code: 0 }) as unknown as FlateError, new Uint8Array(0), true);
+    });
   }
-  const cfgBytes = entries['config.json'];
+  push(chunk: Uint8Array, final: boolean): void {
+    if (this.done) return;
+    this.z.write(chunk);
+    if (final) this.z.end();
+  }
+  terminate = (): void => {
+    this.done = true;
+    this.z.destroy();
+  };
+}
+
+interface ArchiveContents {
+  config: KerasModelConfig;
+  metadata: Record<string, unknown>;
+  paths: Map<string, string>;
+  hasWeights: boolean;
+  /** Bytes of model.weights.h5 written to the temporary file. */
+  weightsBytes: number;
+  /** Entry names in archive order. */
+  names: string[];
+}
+
+const SMALL_ENTRY = 64 * 1024 * 1024;
+
+/**
+ * Streams the archive through fflate's zip parser: `config.json` and
+ * `metadata.json` inflate into memory, `model.weights.h5` (when
+ * `weightsTo` is given) into that file. Declared sizes are checked against
+ * the budget before an entry is inflated, and the inflated bytes are
+ * counted as they arrive (a header that lies is caught too).
+ */
+async function readArchive(abs: string, weightsTo: string | null, budget: number): Promise<ArchiveContents> {
+  let size: number;
+  try {
+    size = await statRegularFile(abs, budget);
+  } catch (e) {
+    if (e instanceof FileProblem) {
+      const m = e.code === 'DIR' ? 'is a directory, not a .keras file' : e.code === 'TOOBIG' ? `${e.message} (raise it with the maxModelBytes option or MOBILENET_MAX_MODEL_BYTES)` : e.message;
+      throw new ModelFormatError(m, abs, { cause: e });
+    }
+    throw e;
+  }
+  const head = Buffer.alloc(4);
+  const fh = await fs.open(abs, fsc.O_RDONLY | (fsc.O_NONBLOCK ?? 0));
+  try {
+    await fh.read(head, 0, 4, 0);
+  } finally {
+    await fh.close();
+  }
+  if (size < 4 || head[0] !== 0x50 || head[1] !== 0x4b) throw new ModelFormatError('not a .keras file (not a zip archive)', abs);
+  // The end-of-central-directory record must be there (a cut archive is corrupt, even if its first entries stream fine).
+  {
+    const tailLen = Math.min(size, 22 + 65535);
+    const tail = Buffer.alloc(tailLen);
+    const th = await fs.open(abs, fsc.O_RDONLY | (fsc.O_NONBLOCK ?? 0));
+    try {
+      await th.read(tail, 0, tailLen, size - tailLen);
+    } finally {
+      await th.close();
+    }
+    if (tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06])) < 0) {
+      throw new ModelFormatError('corrupt .keras zip archive: no end of central directory record (truncated?)', abs);
+    }
+  }
+
+  const small = new Map<string, Uint8Array[]>();
+  let inflated = size; // the archive's own bytes are in memory only chunk by chunk, but count them: disk + memory both bounded
+  let weightsBytes = 0;
+  let hasWeights = false;
+  let failure: Error | null = null;
+  const running = new Set<Promise<void>>();
+  const terminators: Array<() => void> = [];
+  const fail = (e: Error): void => {
+    if (failure === null) failure = e;
+    for (const t of terminators) t();
+  };
+  const names: string[] = [];
+  const unzip = new Unzip((f: UnzipFile) => {
+    names.push(f.name);
+    const wanted = f.name === 'config.json' || f.name === 'metadata.json' || (weightsTo !== null && f.name === 'model.weights.h5');
+    if (f.name === 'model.weights.h5') hasWeights = true;
+    if (!wanted || failure !== null) return;
+    const declared = f.originalSize;
+    if (declared !== undefined && declared >= 0) {
+      if (f.name !== 'model.weights.h5' && declared > SMALL_ENTRY) {
+        fail(new ModelFormatError(`zip entry ${f.name} declares ${declared} bytes: too large for a ${f.name}`, abs));
+        return;
+      }
+      if (inflated + declared > budget) {
+        fail(new ModelFormatError(`zip entry ${f.name} declares ${declared} bytes: ${overBudget('inflating the archive', inflated + declared, budget)}`, abs));
+        return;
+      }
+    }
+    const limit = Math.min(declared !== undefined && declared >= 0 ? declared : Infinity, f.name === 'model.weights.h5' ? Infinity : SMALL_ENTRY);
+    let got = 0;
+    const out = f.name === 'model.weights.h5' && weightsTo !== null ? fsSync.createWriteStream(weightsTo) : null;
+    const parts: Uint8Array[] = [];
+    if (out === null) small.set(f.name, parts);
+    let settle!: () => void;
+    const p = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    running.add(p);
+    terminators.push(() => {
+      f.terminate();
+      out?.destroy();
+      settle();
+    });
+    f.ondata = (err, data, final) => {
+      if (failure !== null) return;
+      if (err) {
+        fail(new ModelFormatError(`corrupt .keras zip archive: ${f.name}: ${err.message}`, abs, { cause: err }));
+        return;
+      }
+      got += data.byteLength;
+      inflated += data.byteLength;
+      if (got > limit) {
+        fail(new ModelFormatError(`zip entry ${f.name} inflates to more than the ${limit} bytes it declares: refused (zip bomb?)`, abs));
+        return;
+      }
+      if (inflated > budget) {
+        fail(new ModelFormatError(`zip entry ${f.name}: ${overBudget('inflating the archive', inflated, budget)}`, abs));
+        return;
+      }
+      if (out !== null) {
+        if (data.byteLength > 0) out.write(data);
+        weightsBytes += data.byteLength;
+        if (final) out.end(() => settle());
+      } else {
+        if (data.byteLength > 0) parts.push(data);
+        if (final) settle();
+      }
+    };
+    out?.on('error', (e) => fail(new ModelFormatError(`cannot write a temporary file: ${e.message}`, abs, { cause: e })));
+    try {
+      f.start();
+    } catch (e) {
+      fail(new ModelFormatError(`corrupt .keras zip archive: ${(e as Error).message}`, abs, { cause: e }));
+    }
+  });
+  unzip.register(UnzipPassThrough);
+  unzip.register(ThreadPoolInflate);
+  try {
+    const stream = fsSync.createReadStream(abs, { highWaterMark: 1 << 20 });
+    let prev: Uint8Array | null = null;
+    for await (const chunk of stream) {
+      if (failure !== null) {
+        stream.destroy();
+        break;
+      }
+      if (prev !== null) unzip.push(prev, false);
+      prev = new Uint8Array(chunk as Buffer);
+    }
+    if (failure === null) unzip.push(prev ?? new Uint8Array(0), true);
+  } catch (e) {
+    if (e instanceof ModelFormatError) fail(e);
+    else fail(new ModelFormatError(`corrupt .keras zip archive: ${(e as Error).message}`, abs, { cause: e }));
+  }
+  // Entries inflate asynchronously: wait for every one started (or stopped by a failure).
+  while (running.size > 0 && failure === null) {
+    const snapshot = [...running];
+    await Promise.all(snapshot);
+    for (const q of snapshot) running.delete(q);
+  }
+  if (failure !== null) throw failure;
+
+  const join = (name: string): Uint8Array | undefined => {
+    const parts = small.get(name);
+    return parts === undefined ? undefined : Buffer.concat(parts);
+  };
+  const cfgBytes = join('config.json');
   if (cfgBytes === undefined) throw new ModelFormatError('.keras archive has no config.json', abs);
   let json: unknown;
   try {
@@ -465,31 +469,37 @@ async function readArchive(abs: string, withWeights: boolean): Promise<{ entries
   } catch (e) {
     throw new ModelFormatError(`config.json is not valid JSON (${(e as Error).message})`, abs, { cause: e });
   }
+  const deep = jsonDepthProblem(json);
+  if (deep !== null) throw new ModelFormatError(`config.json: ${deep}`, abs);
   const config = normalizeModelConfig(json, abs);
   let metadata: Record<string, unknown> = {};
-  const md = entries['metadata.json'];
+  const md = join('metadata.json');
   if (md !== undefined) {
     try {
       const m = JSON.parse(Buffer.from(md).toString('utf8')) as unknown;
-      if (isObject(m)) metadata = m;
+      if (isObject(m) && jsonDepthProblem(m, 8) === null) metadata = m;
     } catch {
       // metadata is informative only
     }
   }
-  return { entries, config, metadata, paths: rawKeras3PathMap(json) };
+  return { config, metadata, paths: rawKeras3PathMap(json), hasWeights, weightsBytes, names };
 }
 
 async function readKeras3Weights(tmp: string, abs: string, paths: Map<string, string>, layers: LayerWeights[], options: H5ReadOptions): Promise<NamedWeights> {
-  const head = await fs.readFile(tmp).then((b) => b.subarray(0, 8));
-  if (head.length < 8 || head.readUInt32BE(0) !== 0x89484446) throw new ModelFormatError('model.weights.h5 in the archive is not an HDF5 file', abs);
-  let root: H5TreeNode;
+  const fh = await fs.open(tmp, 'r');
+  const head = Buffer.alloc(8);
   try {
-    root = await dumpH5(tmp, options);
-  } catch (e) {
+    await fh.read(head, 0, 8, 0);
+  } finally {
+    await fh.close();
+  }
+  if (head.readUInt32BE(0) !== 0x89484446) throw new ModelFormatError('model.weights.h5 in the archive is not an HDF5 file', abs);
+  const inner = (e: unknown): never => {
     if (e instanceof ModelFormatError) throw new ModelFormatError(`model.weights.h5: ${e.message.replace(`${tmp}: `, '')}`, abs, { cause: e });
     throw e;
-  }
-  const weights: NamedWeights = new Map();
+  };
+  const root = await dumpH5(tmp, options).catch(inner);
+  const wanted: Array<{ fullName: string; node: H5TreeNode; where: string }> = [];
   const problems: string[] = [];
   layers.forEach((layer) => {
     const p = paths.get(layer.name);
@@ -508,13 +518,19 @@ async function readKeras3Weights(tmp: string, abs: string, paths: Map<string, st
     layer.specs.forEach((spec, k) => {
       const ds = treeGet(vars as H5TreeNode, String(k));
       if (ds === undefined || ds.type !== 'Dataset') {
-        problems.push(`${p}/vars/${k} (${spec.fullName}) is missing`);
+        problems.push(`${p}/vars/${k} (${spec.fullName}) is ${ds?.type === 'SoftLink' ? `a soft link to ${ds.target ?? '?'} (links are not followed)` : 'missing'}`);
         return;
       }
-      weights.set(spec.fullName, readDataset(ds, `model.weights.h5 ${p}/vars/${k}`, abs));
+      wanted.push({ fullName: spec.fullName, node: ds, where: `model.weights.h5 ${p}/vars/${k}` });
     });
   });
   if (problems.length > 0) throw new WeightMismatchError(`${abs}: model.weights.h5 does not match config.json: ${problems.slice(0, 10).join('; ')}${problems.length > 10 ? `; … (${problems.length} problems)` : ''}`);
+  const bytes = await readH5Datasets(tmp, wanted.map((w) => w.node.path), options).catch(inner);
+  const weights: NamedWeights = new Map();
+  for (const w of wanted) {
+    weights.set(w.fullName, readDataset(w.node, bytes.get(w.node.path), w.where, abs));
+    bytes.delete(w.node.path);
+  }
   return weights;
 }
 

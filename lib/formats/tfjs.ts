@@ -13,14 +13,22 @@
  *   `{dtype: 'float16'}` as IEEE half → float (exact). `{dtype, scale,
  *   offset}` (zero-point form, no `min`) is read as `min = -offset * scale`.
  *
- * Entries with `group: "optimizer"` (training state) are skipped.
+ * Entries with `group: "optimizer"` (training state) are skipped (not decoded).
+ *
+ * Untrusted input: shard paths must stay inside the model's directory
+ * (relative, no `..` escape, symbolic links resolved and checked), shards
+ * must be regular files, and the whole load (shard bytes + decoded float32
+ * weights) is budgeted from the manifest and the shard sizes before any
+ * shard is read (`maxModelBytes`, default `DEFAULT_MAX_MODEL_BYTES`).
  *
  * Every problem is a `ModelFormatError` naming the file.
  */
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ModelFormatError } from '../errors.js';
 import type { KerasLayerConfig, KerasModelConfig, NamedWeights } from '../keras/types.js';
+import { DEFAULT_MAX_MODEL_BYTES } from '../limits.js';
+import * as v from '../validate.js';
+import { FileProblem, jsonDepthProblem, readRegularFile, resolveInside, statRegularFile } from './files.js';
 
 export interface TfjsWeightEntry {
   name: string;
@@ -57,6 +65,21 @@ export interface TfjsModelFile extends TfjsModelJson {
 
 /** Reads the bytes of one shard; returns null when the file does not exist. */
 export type ShardReader = (file: string) => Promise<Uint8Array | null>;
+
+export interface TfjsReadOptions {
+  /** Most bytes the load may allocate: shard bytes plus decoded float32 weights (default `DEFAULT_MAX_MODEL_BYTES`, 1 GiB). */
+  maxModelBytes?: number;
+}
+
+/** The byte budget of a load: the option, else the default. */
+export function modelByteBudget(options: { maxModelBytes?: number } | undefined): number {
+  return options?.maxModelBytes === undefined ? DEFAULT_MAX_MODEL_BYTES : v.positiveInteger(options.maxModelBytes, 'maxModelBytes');
+}
+
+/** The message for a load over budget (names the option and the environment variable). */
+export function overBudget(what: string, bytes: number, budget: number): string {
+  return `${what} needs ${bytes} bytes: too large, the limit is ${budget} bytes (raise it with the maxModelBytes option or MOBILENET_MAX_MODEL_BYTES)`;
+}
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -143,6 +166,8 @@ export function parseModelJson(text: string, file: string): TfjsModelJson {
   } catch (e) {
     fail(file, `not valid JSON (${(e as Error).message}); truncated or not a TF.js model.json`, e);
   }
+  const deep = jsonDepthProblem(json);
+  if (deep !== null) fail(file, deep);
   if (!isObject(json)) fail(file, 'model.json is not a JSON object');
   const format = json.format;
   if (format !== undefined && format !== 'layers-model') {
@@ -252,6 +277,10 @@ export function decodeGroup(bytes: Uint8Array, group: TfjsWeightGroup, file: str
     if (offset + len > bytes.byteLength) {
       fail(file, `weight ${w.name} needs bytes ${offset}..${offset + len} but the group has ${bytes.byteLength} bytes`);
     }
+    if (w.group === 'optimizer') {
+      offset += len;
+      continue;
+    }
     const data = new Float32Array(n);
     const q = w.quantization;
     if (q === undefined) {
@@ -269,49 +298,93 @@ export function decodeGroup(bytes: Uint8Array, group: TfjsWeightGroup, file: str
       }
     }
     offset += len;
-    if (w.group === 'optimizer') continue;
     if (into.has(w.name)) fail(file, `weight ${w.name} appears twice in the weightsManifest`);
     into.set(w.name, { shape: [...w.shape], data });
   }
   return into;
 }
 
-const defaultShardReader: ShardReader = async (file) => {
-  try {
-    return await fs.readFile(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new ModelFormatError(`cannot read shard: ${(e as Error).message}`, file, { cause: e });
-  }
-};
+function shardProblem(modelFile: string, gi: number, e: unknown): never {
+  if (e instanceof FileProblem) fail(modelFile, `weightsManifest group ${gi + 1}: ${e.message}`, e);
+  throw e;
+}
 
-/** Reads the shards of a parsed model.json (paths relative to `dir`) and decodes every weight. */
+/**
+ * Reads the shards of a parsed model.json (paths relative to `dir`, kept
+ * inside it) and decodes every weight, within the byte budget.
+ */
 export async function readManifestWeights(
   manifest: TfjsWeightGroup[],
   dir: string,
   modelFile: string,
-  readShard: ShardReader = defaultShardReader,
+  readShard?: ShardReader,
+  options: TfjsReadOptions = {},
 ): Promise<NamedWeights> {
-  const weights: NamedWeights = new Map();
-  for (const [gi, group] of manifest.entries()) {
+  const budget = modelByteBudget(options);
+  // 1. Budget from the manifest alone: bytes to read + float32 values to allocate.
+  let declared = 0;
+  const plans = manifest.map((group, gi) => {
     const need = group.weights.reduce((s, w) => s + entryByteLength(w), 0);
-    if (!Number.isSafeInteger(need) || need > 2 ** 31) {
-      fail(modelFile, `weightsManifest group ${gi + 1} declares ${need} bytes of weights: too large`);
+    const decoded = group.weights.reduce((s, w) => s + (w.group === 'optimizer' ? 0 : elementCount(w.shape) * 4), 0);
+    if (!Number.isSafeInteger(need) || !Number.isSafeInteger(decoded)) fail(modelFile, `weightsManifest group ${gi + 1} declares an impossible number of bytes`);
+    declared += need + decoded;
+    return { group, gi, need, paths: [] as string[] };
+  });
+  if (declared > budget) fail(modelFile, overBudget('the weightsManifest', declared, budget));
+  // 2. Paths inside the model's directory; with the default reader, regular files whose sizes fit the budget.
+  let onDisk = 0;
+  for (const plan of plans) {
+    for (const p of plan.group.paths) {
+      let abs: string;
+      try {
+        abs = await resolveInside(dir, p);
+      } catch (e) {
+        shardProblem(modelFile, plan.gi, e);
+      }
+      plan.paths.push(abs);
+      if (readShard === undefined) {
+        try {
+          onDisk += await statRegularFile(abs);
+        } catch (e) {
+          if (e instanceof FileProblem && e.code === 'ENOENT') {
+            fail(abs, `weight shard not found (listed in ${modelFile}, group ${plan.gi + 1}, which needs ${plan.need} bytes)`);
+          }
+          fail(abs, `weight shard (listed in ${modelFile}, group ${plan.gi + 1}) ${e instanceof FileProblem ? e.message : String(e)}`, e);
+        }
+      }
     }
+  }
+  if (readShard === undefined && onDisk + declared - plans.reduce((s, p) => s + p.need, 0) > budget) {
+    fail(modelFile, overBudget(`reading the shards (${onDisk} bytes on disk) and decoding them`, onDisk + declared, budget));
+  }
+  // 3. Read and decode.
+  const reader: ShardReader =
+    readShard ??
+    (async (file) => {
+      try {
+        return await readRegularFile(file, budget);
+      } catch (e) {
+        if (e instanceof FileProblem && e.code === 'ENOENT') return null;
+        throw new ModelFormatError(`cannot read shard: ${(e as Error).message}`, file, { cause: e });
+      }
+    });
+  const weights: NamedWeights = new Map();
+  let readBytes = 0;
+  for (const { group, gi, need, paths } of plans) {
     const parts: Uint8Array[] = [];
     let have = 0;
-    for (const p of group.paths) {
-      const shardPath = path.resolve(dir, p);
-      const bytes = await readShard(shardPath);
+    for (const shardPath of paths) {
+      const bytes = await reader(shardPath);
       if (bytes === null) {
         fail(shardPath, `weight shard not found (listed in ${modelFile}, group ${gi + 1}, which needs ${need} bytes)`);
       }
       parts.push(bytes);
       have += bytes.byteLength;
+      readBytes += bytes.byteLength;
+      if (readBytes > budget) fail(modelFile, overBudget('reading the shards', readBytes, budget));
     }
     if (have < need) {
-      const names = group.paths.map((p) => path.resolve(dir, p)).join(', ');
-      fail(names, `weight shard too short: group ${gi + 1} of ${modelFile} needs ${need} bytes but its shard file(s) hold ${have} bytes`);
+      fail(paths.join(', '), `weight shard too short: group ${gi + 1} of ${modelFile} needs ${need} bytes but its shard file(s) hold ${have} bytes`);
     }
     let buf: Uint8Array;
     if (parts.length === 1) buf = parts[0] as Uint8Array;
@@ -329,23 +402,22 @@ export async function readManifestWeights(
 }
 
 /** Reads only `model.json` (no shards). */
-export async function readTfjsModelJson(file: string): Promise<TfjsModelJson> {
+export async function readTfjsModelJson(file: string, options: TfjsReadOptions = {}): Promise<TfjsModelJson> {
   let text: string;
   try {
-    text = await fs.readFile(file, 'utf8');
+    text = (await readRegularFile(file, modelByteBudget(options))).toString('utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    fail(file, code === 'ENOENT' ? 'file not found' : `cannot read: ${(e as Error).message}`, e);
+    fail(file, e instanceof Error ? e.message : String(e), e);
   }
   // A UTF-8 byte order mark (some editors write one) is not JSON.
   return parseModelJson(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text, file);
 }
 
 /** Reads a layers-format `model.json` and all its weights. */
-export async function readTfjs(file: string, readShard?: ShardReader): Promise<TfjsModelFile> {
+export async function readTfjs(file: string, readShard?: ShardReader, options: TfjsReadOptions = {}): Promise<TfjsModelFile> {
   const abs = path.resolve(file);
-  const parsed = await readTfjsModelJson(abs);
-  const weights = await readManifestWeights(parsed.manifest, path.dirname(abs), abs, readShard);
+  const parsed = await readTfjsModelJson(abs, options);
+  const weights = await readManifestWeights(parsed.manifest, path.dirname(abs), abs, readShard, options);
   const quantization = [...new Set(parsed.manifest.flatMap((g) => g.weights.map((w) => w.quantization?.dtype)).filter((d): d is string => d !== undefined))];
   return { ...parsed, format: 'tfjs', path: abs, weights, quantization };
 }

@@ -1,0 +1,69 @@
+/**
+ * The limits that keep untrusted model files, images and downloads from
+ * exhausting memory, time or disk. One place for their defaults, so that
+ * the library, the CLI and the HTTP server use the same numbers.
+ *
+ * Each limit can be raised per call (the option named in its comment) or
+ * for the whole process through an environment variable (read once, here:
+ * `lib/env.ts` did not exist yet when this module was written).
+ *
+ * | limit | default | option | environment |
+ * |---|---|---|---|
+ * | bytes one model load may allocate | 1 GiB | `maxModelBytes` | `MOBILENET_MAX_MODEL_BYTES` |
+ * | estimated memory of one compiled runtime | 4 GiB | `maxCompileBytes` | `MOBILENET_MAX_COMPILE_BYTES` |
+ * | nesting depth of JSON config values | 512 | — | `MOBILENET_MAX_JSON_DEPTH` |
+ * | HDF5 objects in one file | 200,000 | — | — |
+ * | HDF5 read time per file | 120 s | `timeoutMs` | — |
+ * | labels file size | 16 MiB | — | — |
+ * | decoded bytes of one image (pixels × channels) | 512 MiB | `maxImageBytes` | `MOBILENET_MAX_IMAGE_BYTES` |
+ * | encoded image file size | 256 MiB | `maxImageFileBytes` | — |
+ * | decode time of one image | 30 s | `decodeTimeoutSeconds` | `MOBILENET_DECODE_TIMEOUT` |
+ * | bytes of images being decoded at once | 1 GiB | — | `MOBILENET_MAX_DECODE_BYTES` |
+ * | download deadline | 30 min | `deadlineMs` | — |
+ */
+
+function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new RangeError(`Expected positive number for ${name} but received ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+
+/** Bytes one model load may allocate: file bytes read plus the float32 weights decoded (default 1 GiB). */
+export const DEFAULT_MAX_MODEL_BYTES = envNumber('MOBILENET_MAX_MODEL_BYTES', GiB);
+
+/** Estimated bytes one compiled runtime may take: packed weights plus live activations × batch (default 4 GiB). */
+export const DEFAULT_MAX_COMPILE_BYTES = envNumber('MOBILENET_MAX_COMPILE_BYTES', 4 * GiB);
+
+/** Deepest nesting of arrays/objects accepted in a model config (JSON) (default 512). */
+export const MAX_JSON_DEPTH = Math.floor(envNumber('MOBILENET_MAX_JSON_DEPTH', 512));
+
+/** Most HDF5 objects (groups, datasets, links) one file may hold. */
+export const MAX_HDF5_OBJECTS = 200_000;
+
+/** Longest time the HDF5 library may spend on one file. */
+export const DEFAULT_HDF5_TIMEOUT_MS = 120_000;
+
+/** Largest labels file (`--labels`). */
+export const MAX_LABELS_FILE_BYTES = 16 * MiB;
+
+/** Decoded bytes one image may need: declared width × height × channels (default 512 MiB). */
+export const DEFAULT_MAX_IMAGE_BYTES = envNumber('MOBILENET_MAX_IMAGE_BYTES', 512 * MiB);
+
+/** Largest encoded image file read from disk (default 256 MiB). */
+export const DEFAULT_MAX_IMAGE_FILE_BYTES = 256 * MiB;
+
+/** sharp's decode time limit, seconds (default 30). */
+export const DEFAULT_DECODE_TIMEOUT_SECONDS = Math.floor(envNumber('MOBILENET_DECODE_TIMEOUT', 30));
+
+/** Decoded bytes of all images being decoded at the same time (default 1 GiB; at least one image always runs). */
+export const MAX_DECODE_BYTES_IN_FLIGHT = envNumber('MOBILENET_MAX_DECODE_BYTES', GiB);
+
+/** Overall time limit of one download (default 30 minutes). */
+export const DEFAULT_DOWNLOAD_DEADLINE_MS = 30 * 60_000;

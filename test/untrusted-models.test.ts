@@ -1,0 +1,369 @@
+/**
+ * Hostile model files (issue 14): every case is a small file crafted here,
+ * each of which the readers mishandled before (read a file outside the
+ * model, grew memory without bound, hung, or failed on a valid float16).
+ *
+ * - TF.js: weightsManifest paths outside the model's directory (absolute,
+ *   `..`, a symbolic link out), special files as shards (FIFO, /dev/zero,
+ *   /proc/self/fd/0), one shard listed 3,000 times (byte budget), JSON nested
+ *   100,000 deep.
+ * - HDF5: an external link to another HDF5 file, a soft-link cycle, a huge
+ *   unreferenced dataset with no storage, a referenced dataset whose
+ *   declared bytes exceed the budget (named in the error), float16
+ *   datasets, external raw storage (a dataset whose values live in another
+ *   file), a FIFO given as the .h5.
+ * - .keras: a zip bomb whose header lies about its size, an entry
+ *   declaring more than the budget, the same HDF5 attacks inside
+ *   model.weights.h5, no temporary file left behind.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import h5wasm from 'h5wasm/node';
+import { zipSync } from 'fflate';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readTfjs } from '../lib/formats/tfjs.js';
+import { readH5, writeH5 } from '../lib/formats/h5.js';
+import { readKeras3, writeKeras3 } from '../lib/formats/keras3.js';
+import { readModelFile } from '../lib/formats/index.js';
+import { halfToFloat } from '../lib/formats/tfjs.js';
+import { patchObjectHeader } from './helpers/hdf5.js';
+import { ModelFormatError } from '../lib/errors.js';
+import type { KerasModelConfig, NamedWeights } from '../lib/keras/types.js';
+
+let tmp: string;
+beforeAll(async () => {
+  await h5wasm.ready;
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mobilenet-untrusted-'));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const dir = (name: string): string => {
+  const d = path.join(tmp, name);
+  fs.mkdirSync(d, { recursive: true });
+  return d;
+};
+
+/** A one-layer TF.js model.json (Dense 4 → 2) whose single group lists `paths`. */
+function modelJson(paths: string[], units = 2): string {
+  return JSON.stringify({
+    modelTopology: {
+      class_name: 'Sequential',
+      config: { name: 's', layers: [{ class_name: 'Dense', config: { name: 'd', units, use_bias: true, batch_input_shape: [null, 4] } }] },
+    },
+    weightsManifest: [
+      {
+        paths,
+        weights: [
+          { name: 'd/kernel', shape: [4, units], dtype: 'float32' },
+          { name: 'd/bias', shape: [units], dtype: 'float32' },
+        ],
+      },
+    ],
+  });
+}
+
+const shard = Buffer.from(new Float32Array([1, 2, 3, 4, 5, 6, 7, 8, 0.5, -0.5]).buffer);
+
+function mkfifo(p: string): void {
+  execFileSync('mkfifo', [p]);
+}
+
+describe('TF.js model.json: files outside the model are never read', () => {
+  const secret = (): string => {
+    const p = path.join(tmp, 'secret.bin');
+    fs.writeFileSync(p, shard); // a valid shard: a reader that follows the path would load it
+    return p;
+  };
+
+  it('an absolute shard path is refused', async () => {
+    const d = dir('abs');
+    fs.writeFileSync(path.join(d, 'model.json'), modelJson([secret()]));
+    const err = await readTfjs(path.join(d, 'model.json')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelFormatError);
+    expect((err as Error).message).toMatch(/model\.json: weightsManifest group 1: absolute path .* refused/);
+  });
+
+  it('a path escaping with .. is refused', async () => {
+    secret();
+    const d = dir('dotdot');
+    fs.writeFileSync(path.join(d, 'model.json'), modelJson(['../secret.bin']));
+    await expect(readTfjs(path.join(d, 'model.json'))).rejects.toThrow(/"\.\.\/secret\.bin" leaves the model's directory: refused/);
+  });
+
+  it('a symbolic link leading outside the directory is refused; one inside is read', async () => {
+    const d = dir('symlink');
+    fs.symlinkSync(secret(), path.join(d, 'shard.bin'));
+    fs.writeFileSync(path.join(d, 'model.json'), modelJson(['shard.bin']));
+    await expect(readTfjs(path.join(d, 'model.json'))).rejects.toThrow(/is a symbolic link to .*secret\.bin, outside the model's directory: refused/);
+    const ok = dir('symlink-inside');
+    fs.writeFileSync(path.join(ok, 'real.bin'), shard);
+    fs.symlinkSync('real.bin', path.join(ok, 'shard.bin'));
+    fs.writeFileSync(path.join(ok, 'model.json'), modelJson(['shard.bin']));
+    const r = await readTfjs(path.join(ok, 'model.json'));
+    expect([...(r.weights.get('d/bias')?.data ?? [])]).toEqual([0.5, -0.5]);
+  });
+});
+
+describe('TF.js model.json: memory and time stay bounded', () => {
+  it('a FIFO shard is refused without blocking', async () => {
+    const d = dir('fifo');
+    mkfifo(path.join(d, 'shard.bin'));
+    fs.writeFileSync(path.join(d, 'model.json'), modelJson(['shard.bin']));
+    await expect(readTfjs(path.join(d, 'model.json'))).rejects.toThrow(/is a FIFO \(named pipe\), not a regular file/);
+  });
+
+  it('/dev/zero and /proc/self/fd/0 linked as shards are refused', async () => {
+    const d = dir('devzero');
+    fs.symlinkSync('/dev/zero', path.join(d, 'zero.bin'));
+    fs.writeFileSync(path.join(d, 'model.json'), modelJson(['zero.bin']));
+    // The link leaves the directory: refused before its type matters.
+    await expect(readTfjs(path.join(d, 'model.json'))).rejects.toThrow(ModelFormatError);
+    // Read through a custom directory check: a character device is still not read.
+    const { readRegularFile } = await import('../lib/formats/files.js');
+    await expect(readRegularFile('/dev/zero')).rejects.toThrow(/is a character device, not a regular file/);
+    await expect(readRegularFile('/proc/self/fd/0')).rejects.toThrow(/not a regular file|file not found/);
+  });
+
+  it('one shard listed 3,000 times is refused from the sizes before reading (byte budget)', async () => {
+    const d = dir('repeat');
+    fs.writeFileSync(path.join(d, 'big.bin'), Buffer.alloc(1 << 20));
+    const json = JSON.parse(modelJson(Array.from({ length: 3000 }, () => 'big.bin'))) as { weightsManifest: Array<{ paths: string[] }> };
+    fs.writeFileSync(path.join(d, 'model.json'), JSON.stringify(json));
+    const before = process.memoryUsage().rss;
+    const err = await readTfjs(path.join(d, 'model.json')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelFormatError);
+    expect((err as Error).message).toMatch(/reading the shards \(3145728000 bytes on disk\) and decoding them needs \d+ bytes: too large, the limit is 1073741824 bytes \(raise it with the maxModelBytes option or MOBILENET_MAX_MODEL_BYTES\)/);
+    expect(process.memoryUsage().rss - before).toBeLessThan(512 << 20);
+    // The option lowers (or raises) the budget.
+    const small = dir('budget');
+    fs.writeFileSync(path.join(small, 'shard.bin'), Buffer.alloc(4000));
+    fs.writeFileSync(path.join(small, 'model.json'), modelJson(['shard.bin'], 200));
+    // 4,000 bytes to read + 4,000 bytes of float32 values.
+    await expect(readTfjs(path.join(small, 'model.json'), undefined, { maxModelBytes: 7999 })).rejects.toThrow(/the weightsManifest needs 8000 bytes: too large, the limit is 7999 bytes/);
+    expect((await readTfjs(path.join(small, 'model.json'), undefined, { maxModelBytes: 8000 })).weights.size).toBe(2);
+  });
+
+  it('a config nested 100,000 deep is a ModelFormatError naming the file, not a stack overflow', async () => {
+    const d = dir('deep');
+    let deep = '0';
+    for (let i = 0; i < 100_000; i++) deep = `[${deep}]`;
+    const text = modelJson(['shard.bin']).replace('"units":2', `"units":2,"junk":${deep}`);
+    fs.writeFileSync(path.join(d, 'model.json'), text);
+    fs.writeFileSync(path.join(d, 'shard.bin'), shard);
+    const err = await readTfjs(path.join(d, 'model.json')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelFormatError);
+    expect((err as Error).message).toBe(`${path.join(d, 'model.json')}: JSON nested more than 512 levels deep: refused`);
+  });
+});
+
+// ---------------------------------------------------------------- HDF5
+
+const weights = (): NamedWeights =>
+  new Map([
+    ['d/kernel', { shape: [4, 2], data: new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]) }],
+    ['d/bias', { shape: [2], data: new Float32Array([0.5, -0.5]) }],
+  ]);
+
+async function keras2h5(name: string, edit?: (f: InstanceType<typeof h5wasm.File>) => void): Promise<string> {
+  const p = path.join(tmp, name);
+  await writeH5(p, undefined, weights());
+  if (edit) {
+    const f = new h5wasm.File(p, 'a');
+    try {
+      edit(f);
+    } finally {
+      f.close();
+    }
+  }
+  return p;
+}
+
+describe('HDF5: links, external storage and bombs', () => {
+  it('an external link to another HDF5 file is refused (its data is not loaded as weights)', async () => {
+    const other = path.join(tmp, 'other.h5');
+    const o = new h5wasm.File(other, 'w');
+    o.create_dataset({ name: 'secret', data: new Float32Array([9, 9]), shape: [2], dtype: '<f' });
+    o.close();
+    const p = await keras2h5('extlink.h5', (f) => {
+      const g = f.get('d/d') as InstanceType<typeof h5wasm.Group>;
+      g.create_external_link(other, '/secret', 'extra');
+    });
+    const err = await readH5(p).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelFormatError);
+    expect((err as Error).message).toContain(`extlink.h5: /d/d/extra is an external link to ${other}:/secret: links to other files are refused`);
+  });
+
+  it('a soft-link cycle costs nothing: not followed, and the weights read', async () => {
+    const p = await keras2h5('cycle.h5', (f) => {
+      (f.get('d') as InstanceType<typeof h5wasm.Group>).create_soft_link('/', 'up');
+      (f.get('d/d') as InstanceType<typeof h5wasm.Group>).create_soft_link('/d', 'loop');
+    });
+    const started = Date.now();
+    const r = await readH5(p, { timeoutMs: 60_000 });
+    expect([...(r.weights.get('d/kernel')?.data ?? [])]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(Date.now() - started).toBeLessThan(60_000);
+  });
+
+  it('a weight that is a soft link is refused, naming it', async () => {
+    const p = await keras2h5('softweight.h5', (f) => {
+      const g = f.get('d/d') as InstanceType<typeof h5wasm.Group>;
+      g.create_dataset({ name: 'real', data: new Float32Array(2), shape: [2], dtype: '<f' });
+    });
+    // Replace bias:0 by a soft link: rename is not available, so write a second file with the link under the listed name.
+    const p2 = path.join(tmp, 'softweight2.h5');
+    const f = new h5wasm.File(p2, 'w');
+    f.create_attribute('layer_names', ['d'], [1], 'A2');
+    const g = f.create_group('d');
+    g.create_attribute('weight_names', ['d/kernel:0'], [1], 'A11');
+    g.create_group('d').create_soft_link('/d/d/kernel:0', 'kernel:0');
+    f.close();
+    expect(fs.existsSync(p)).toBe(true);
+    await expect(readH5(p2)).rejects.toThrow(/weight 'd\/kernel:0' of layer 'd' is a soft link to \/d\/d\/kernel:0: links are not followed/);
+  });
+
+  it('a huge unreferenced dataset with no storage is never read', async () => {
+    const p = await keras2h5('unreferenced.h5', (f) => {
+      const d = f.create_dataset({ name: 'junk', data: new Float64Array(4), shape: [4], maxshape: [null], chunks: [1024], dtype: '<d' });
+      (d as unknown as { resize(s: number[]): void }).resize([2 ** 31]); // 16 GiB declared, no chunk written
+    });
+    expect(fs.statSync(p).size).toBeLessThan(64 * 1024);
+    const r = await readH5(p);
+    expect(r.weights.size).toBe(2);
+  });
+
+  it('a referenced dataset declaring more bytes than the budget is refused before it is read, naming it and its element size', async () => {
+    const p = path.join(tmp, 'declared.h5');
+    const f = new h5wasm.File(p, 'w');
+    f.create_attribute('layer_names', ['d'], [1], 'A2');
+    const g = f.create_group('d');
+    g.create_attribute('weight_names', ['d/kernel:0', 'd/bias:0'], [2], 'A11');
+    const s = g.create_group('d');
+    s.create_dataset({ name: 'bias:0', data: new Float32Array(2), shape: [2], dtype: '<f' });
+    const k = s.create_dataset({ name: 'kernel:0', data: new Float64Array(4), shape: [4], maxshape: [null], chunks: [4096], dtype: '<d' });
+    (k as unknown as { resize(s: number[]): void }).resize([2 ** 28]); // 2^28 float64 = 2 GiB, under the old 2^29-element cap
+    f.close();
+    const err = await readH5(p).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelFormatError);
+    expect((err as Error).message).toContain('dataset /d/d/kernel:0 declares 2147483648 bytes (shape [268435456], 8-byte elements)');
+    expect((err as Error).message).toContain('too large, the limit is 1073741824 bytes');
+  });
+
+  it('float16 datasets are read (IEEE half, exact)', async () => {
+    // h5wasm cannot write float16: write float32 and rewrite the datatype message to IEEE half (same message size).
+    const halves = [0x3c00, 0xc000, 0x3555, 0x7bff, 0x0001, 0x8000, 0x4248, 0xbc00];
+    const raw = new Uint16Array(16);
+    raw.set(halves);
+    const kernel = new Float32Array(raw.buffer); // 8 float32 = 32 bytes; the first 16 bytes hold the 8 halves
+    const p = path.join(tmp, 'half.h5');
+    await writeH5(p, undefined, new Map([['d/kernel', { shape: [4, 2], data: kernel }]]));
+    const bytes = fs.readFileSync(p);
+    const f32 = Buffer.from([0x11, 0x20, 0x1f, 0x00, 0x04, 0, 0, 0, 0, 0, 0x20, 0, 0x17, 0x08, 0, 0x17, 0x7f, 0, 0, 0]);
+    const f16 = Buffer.from([0x11, 0x20, 0x0f, 0x00, 0x02, 0, 0, 0, 0, 0, 0x10, 0, 0x0a, 0x05, 0, 0x0a, 0x0f, 0, 0, 0]);
+    const at = bytes.indexOf(f32);
+    expect(at).toBeGreaterThan(0);
+    patchObjectHeader(bytes, at, f16);
+    expect(bytes.indexOf(f32, at + 1)).toBe(-1);
+    fs.writeFileSync(p, bytes);
+    const check = new h5wasm.File(p, 'r');
+    expect((check.get('d/d/kernel:0') as InstanceType<typeof h5wasm.Dataset>).metadata.size).toBe(2);
+    check.close();
+    const r = await readH5(p);
+    expect([...(r.weights.get('d/kernel')?.data ?? [])]).toEqual(halves.map(halfToFloat));
+  });
+
+  it('a FIFO or a directory given as the .h5 is refused without blocking', async () => {
+    const fifo = path.join(tmp, 'fifo.h5');
+    mkfifo(fifo);
+    await expect(readH5(fifo)).rejects.toThrow(`${fifo}: is a FIFO (named pipe), not a regular file`);
+    await expect(readModelFile(fifo)).rejects.toThrow(ModelFormatError);
+  });
+});
+
+// ---------------------------------------------------------------- .keras
+
+const denseConfig: KerasModelConfig = {
+  class_name: 'Functional',
+  config: {
+    name: 'm',
+    layers: [
+      { class_name: 'InputLayer', name: 'in', config: { name: 'in', batch_input_shape: [null, 4] }, inbound_nodes: [] },
+      { class_name: 'Dense', name: 'd', config: { name: 'd', units: 2, use_bias: true }, inbound_nodes: [[['in', 0, 0, {}]]] },
+    ],
+    input_layers: [['in', 0, 0]],
+    output_layers: [['d', 0, 0]],
+  },
+};
+
+function leftovers(before: Set<string>): string[] {
+  return fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('mobilenet-') && !before.has(n));
+}
+
+describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
+  it('reads a valid archive and leaves no temporary file', async () => {
+    const p = path.join(tmp, 'ok.keras');
+    await writeKeras3(p, denseConfig, weights());
+    const before = new Set(fs.readdirSync(os.tmpdir()));
+    const r = await readKeras3(p);
+    expect([...(r.weights.get('d/bias')?.data ?? [])]).toEqual([0.5, -0.5]);
+    expect(leftovers(before)).toEqual([]);
+  });
+
+  it('an entry that inflates past the size its header declares is stopped (zip bomb)', async () => {
+    const p = path.join(tmp, 'ok2.keras');
+    await writeKeras3(p, denseConfig, weights());
+    const { unzipSync } = await import('fflate');
+    const entries = unzipSync(fs.readFileSync(p));
+    // 64 MiB of zeros, deflated (~64 KiB), but the local header claims 1000 bytes.
+    const bomb = zipSync({ 'config.json': entries['config.json'] as Uint8Array, 'model.weights.h5': [new Uint8Array(64 << 20), { level: 9 }] });
+    const buf = Buffer.from(bomb);
+    // Patch the uncompressed size of model.weights.h5 in its local header and central directory entry.
+    for (let i = buf.indexOf('PK\x03\x04'); i >= 0; i = buf.indexOf('PK\x03\x04', i + 4)) {
+      if (buf.subarray(i + 30, i + 30 + buf.readUInt16LE(i + 26)).toString() === 'model.weights.h5') buf.writeUInt32LE(1000, i + 22);
+    }
+    for (let i = buf.indexOf('PK\x01\x02'); i >= 0; i = buf.indexOf('PK\x01\x02', i + 4)) {
+      if (buf.subarray(i + 46, i + 46 + buf.readUInt16LE(i + 28)).toString() === 'model.weights.h5') buf.writeUInt32LE(1000, i + 24);
+    }
+    fs.writeFileSync(path.join(tmp, 'bomb.keras'), buf);
+    const before = new Set(fs.readdirSync(os.tmpdir()));
+    const err = await readKeras3(path.join(tmp, 'bomb.keras')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelFormatError);
+    expect((err as Error).message).toContain('bomb.keras: zip entry model.weights.h5 inflates to more than the 1000 bytes it declares: refused (zip bomb?)');
+    expect(leftovers(before)).toEqual([]);
+  });
+
+  it('an entry declaring more than the byte budget is refused before inflating', async () => {
+    const p = path.join(tmp, 'ok3.keras');
+    await writeKeras3(p, denseConfig, weights());
+    const { unzipSync } = await import('fflate');
+    const entries = unzipSync(fs.readFileSync(p));
+    const big = zipSync({ 'config.json': entries['config.json'] as Uint8Array, 'model.weights.h5': [new Uint8Array(8 << 20), { level: 9 }] });
+    fs.writeFileSync(path.join(tmp, 'big.keras'), big);
+    await expect(readKeras3(path.join(tmp, 'big.keras'), { maxModelBytes: 4 << 20 })).rejects.toThrow(
+      /big\.keras: zip entry model\.weights\.h5 declares 8388608 bytes: inflating the archive needs \d+ bytes: too large, the limit is 4194304 bytes/,
+    );
+  });
+
+  it('a model.weights.h5 with an external link is refused, naming the archive', async () => {
+    const p = path.join(tmp, 'ok4.keras');
+    await writeKeras3(p, denseConfig, weights());
+    const { unzipSync } = await import('fflate');
+    const entries = unzipSync(fs.readFileSync(p));
+    const inner = path.join(tmp, 'inner.weights.h5');
+    fs.writeFileSync(inner, entries['model.weights.h5'] as Uint8Array);
+    const f = new h5wasm.File(inner, 'a');
+    (f.get('layers/dense/vars') as InstanceType<typeof h5wasm.Group>).create_external_link('/etc/hostname', '/x', 'leak');
+    f.close();
+    entries['model.weights.h5'] = new Uint8Array(fs.readFileSync(inner));
+    fs.writeFileSync(path.join(tmp, 'ext.keras'), zipSync(entries));
+    await expect(readKeras3(path.join(tmp, 'ext.keras'))).rejects.toThrow(/ext\.keras: model\.weights\.h5: \/layers\/dense\/vars\/leak is an external link to \/etc\/hostname:\/x: links to other files are refused/);
+  });
+
+  it('a config.json nested 100,000 deep is a ModelFormatError naming the archive', async () => {
+    let deep = '0';
+    for (let i = 0; i < 100_000; i++) deep = `[${deep}]`;
+    fs.writeFileSync(path.join(tmp, 'deep.keras'), zipSync({ 'config.json': Buffer.from(`{"class_name":"Functional","config":${deep}}`) }));
+    await expect(readKeras3(path.join(tmp, 'deep.keras'))).rejects.toThrow(`${path.join(tmp, 'deep.keras')}: config.json: JSON nested more than 512 levels deep: refused`);
+  });
+});
