@@ -68,3 +68,6 @@ export class ImageDecodeError extends MobileNetError {
     super(file === undefined ? message : `${file}: ${message}`, options);
   }
 }
+
+/** A model that cannot be quantized to int8, bad calibration input, or an int8 model file that cannot be used. */
+export class QuantizationError extends MobileNetError {}
