@@ -60,4 +60,5 @@ export {
   UnsupportedLayerError,
   WeightMismatchError,
   ImageDecodeError,
+  UsageError,
 } from './errors.js';
