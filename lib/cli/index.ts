@@ -14,6 +14,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   classify: { summary: 'classify images, files, directories or globs', load: async () => (await import('./classify.js')).run },
   convert: { summary: 'convert weights among tfjs, h5 and keras formats', load: async () => (await import('./convert.js')).run },
   download: { summary: 'download official Keras Applications weights', load: async () => (await import('./download.js')).run },
+  embed: { summary: 'print image embeddings (pooled feature vectors)', load: async () => (await import('./embed.js')).run },
 };
 
 function usage(): string {
