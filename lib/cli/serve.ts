@@ -11,7 +11,8 @@ import { loadModel, type ModelOptions } from '../model.js';
 import { createServer } from '../server/app.js';
 import { DEFAULT_MAX_PIXELS } from '../server/classifier.js';
 import * as v from '../validate.js';
-import { UsageError, type CliIO } from './index.js';
+import { UsageError } from '../errors.js';
+import type { CliIO } from './io.js';
 import { oneOf, positiveInt, positiveNumber } from './options.js';
 
 const HELP = `Usage: mobilenet serve [options]
