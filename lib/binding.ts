@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nativePathOverride } from './env.js';
 import { NativeLoadError } from './errors.js';
 
 /** Which XNNPACK the addon was built with. */
@@ -151,8 +152,8 @@ function packageRoot(): string {
 
 /** The `.node` file that `loadBinding()` loads. */
 export function nativePath(): string {
-  const env = process.env.MOBILENET_NATIVE_PATH;
-  if (env !== undefined && env !== '') return path.resolve(env);
+  const override = nativePathOverride();
+  if (override !== undefined) return path.resolve(override);
   return path.join(packageRoot(), 'build', 'Release', 'mobilenet_xnnpack.node');
 }
 

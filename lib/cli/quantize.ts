@@ -7,7 +7,8 @@ import { ARCHITECTURES } from '../architectures/index.js';
 import type { Architecture } from '../keras/types.js';
 import type { ModelOptions } from '../model.js';
 import { quantizeModel } from '../quantize/index.js';
-import { UsageError, type CliIO } from './index.js';
+import { UsageError } from '../errors.js';
+import type { CliIO } from './io.js';
 import { oneOf, positiveInt, positiveNumber } from './options.js';
 
 const HELP = `Usage: mobilenet quantize <weights> <output-dir> --calibration <dir> [options]
