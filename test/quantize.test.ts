@@ -147,6 +147,40 @@ describe('int8 ops vs the float32 reference on their dequantized inputs (within 
   });
 });
 
+describe('bias correction', () => {
+  it('removes the mean output shift of weight rounding (per channel, over the calibration inputs)', async () => {
+    const rnd = mulberry32(21);
+    const g = new Graph();
+    const x = g.input([6, 6, 32]);
+    // Coarse weights (one large value per channel sets a big scale) so rounding shifts each channel's mean.
+    const filter = random(8 * 32, rnd, -0.05, 0.05);
+    for (let o = 0; o < 8; o++) filter[o * 32] = 1;
+    g.output(g.conv2d(x, { filter, bias: new Float32Array(8), kernel: 1, outputChannels: 8 }));
+    const samples = [0, 1, 2, 3].map(() => random(6 * 6 * 32, rnd, 0.5, 1.5)); // inputs with a large mean
+    const fg = fromFloatGraph(g);
+    const { ranges, means } = await calibrate(fg, samplesOf(samples));
+    expect(means.get(fg.input)!.length).toBe(32);
+    const meanShift = (q: QGraph): number => {
+      const fr = new QReferenceRuntime(fg, 1);
+      const qr = new QReferenceRuntime(q, 1);
+      const want = new Float32Array(fr.outputSize);
+      const got = new Float32Array(qr.outputSize);
+      const perChannel = new Float64Array(8);
+      for (const s of samples) {
+        fr.run(s, want);
+        qr.run(s, got);
+        for (let i = 0; i < got.length; i++) perChannel[i % 8]! += (got[i]! - want[i]!) / (36 * samples.length);
+      }
+      return perChannel.reduce((a, b) => a + Math.abs(b), 0) / 8;
+    };
+    const plain = meanShift(quantizeGraph(fg, ranges, { floatHead: false }));
+    const corrected = meanShift(quantizeGraph(fg, ranges, { floatHead: false, biasCorrection: means }));
+    expect(plain).toBeGreaterThan(0.004);
+    console.log(`[int8] mean per-channel output shift: ${plain.toExponential(2)} without, ${corrected.toExponential(2)} with bias correction`);
+    expect(corrected).toBeLessThan(plain / 3);
+  });
+});
+
 describe('int8 whole networks (random weights): every int8 node within one step', () => {
   it.each([
     ['v1', { alpha: 0.25, inputShape: [64, 64, 3], classes: 10 }],

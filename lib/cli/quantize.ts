@@ -15,8 +15,9 @@ const HELP = `Usage: mobilenet quantize <weights> <output-dir> --calibration <di
 
 Post-training int8 quantization: the float model (TF.js model.json, Keras .h5
 or .keras) is run on the calibration images to measure activation ranges
-(min/max), then weights are quantized per output channel (symmetric int8),
-activations per tensor (asymmetric int8), biases to int32; the classifier
+(min/max) and mean activations, then weights are quantized per output channel
+(symmetric int8), activations per tensor (asymmetric int8), biases to int32
+after correcting them for the mean shift of weight rounding; the classifier
 head (from the global pooling on) stays float32. Writes <output-dir>/model.json
 and <output-dir>/weights.bin (docs/int8.md).
 
@@ -25,6 +26,7 @@ Options:
                           .webp/.gif/.tif/.tiff/.avif files, by name; required)
   --images <N>            use at most N of them (default 100)
   --int8-classifier       quantize the classifier head too (default: float32)
+  --no-bias-correction    do not correct biases for the mean shift of weight rounding
 For weights-only inputs:
   --arch <a>              v1 | v2 | v3-small | v3-large
   --alpha <A>             width multiplier (default 1.0)
@@ -42,6 +44,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       calibration: { type: 'string' },
       images: { type: 'string' },
       'int8-classifier': { type: 'boolean' },
+      'no-bias-correction': { type: 'boolean' },
       arch: { type: 'string' },
       alpha: { type: 'string' },
       'no-top': { type: 'boolean' },
@@ -76,6 +79,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     calibration: values.calibration,
     images,
     floatHead: !values['int8-classifier'],
+    biasCorrection: !values['no-bias-correction'],
     model,
     ...(progress ? { onProgress: (n: number) => io.stderr.write(`\rcalibrating: ${n} image(s)`) } : {}),
   });
@@ -84,7 +88,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const d = q.describe();
   const meta = q.metadata;
   io.stdout.write(
-    `Quantized ${input} (${meta.name}, ${meta.architecture}) with ${meta.quantization.calibrationImages} calibration images (min/max) in ${((Date.now() - start) / 1000).toFixed(1)} s\n` +
+    `Quantized ${input} (${meta.name}, ${meta.architecture}) with ${meta.quantization.calibrationImages} calibration images (min/max${meta.quantization.biasCorrection ? ', bias correction' : ''}) in ${((Date.now() - start) / 1000).toFixed(1)} s\n` +
       `  ${d.int8Nodes} int8 ops, ${d.floatNodes} float32 ops${meta.quantization.floatHead ? ' (classifier head)' : ''}, ${d.converts} conversions; ${d.weightBytes.toLocaleString('en-US')} bytes of weights\n` +
       `  wrote ${modelJson} and ${weights}\n`,
   );

@@ -34,6 +34,8 @@ export interface Int8Metadata {
     method: 'minmax';
     calibrationImages: number;
     floatHead: boolean;
+    /** Biases corrected for the mean shift of weight rounding (calibration means). */
+    biasCorrection: boolean;
     weights: 'qcint8 symmetric per output channel';
     activations: 'qint8 asymmetric per tensor';
   };

@@ -32,6 +32,7 @@ import { loadInt8Model, saveInt8Model, type Int8Metadata } from './format.js';
 export { QuantizationError } from '../errors.js';
 export type { QGraph, QTensor, QNode, DType } from './qgraph.js';
 export type { CalibrationSource, CalibrationOptions } from './calibrate.js';
+
 export type { Int8Metadata } from './format.js';
 export { isInt8Model, INT8_FORMAT, INT8_FORMAT_VERSION } from './format.js';
 
@@ -40,6 +41,11 @@ export interface QuantizeOptions extends CalibrationOptions {
   calibration: CalibrationSource;
   /** Keep the classifier head (from the last global pooling on) in float32. Default true. */
   floatHead?: boolean;
+  /**
+   * Correct each quantized layer's bias for the mean output shift its weight
+   * rounding causes (measured with the calibration images' mean activations). Default true.
+   */
+  biasCorrection?: boolean;
   /** Options for reading the float model (architecture options for weights-only files, …). */
   model?: Omit<ModelOptions, 'backend' | 'threads' | 'batch'>;
   /** Called after each calibration image. */
@@ -151,6 +157,7 @@ export async function quantizeModel(source: Model | string, options: QuantizeOpt
   if (typeof options !== 'object' || options === null) throw v.typeError('object', 'options', options);
   if (options.calibration === undefined) throw new QuantizationError('calibration images are required (a directory, a list of image paths or preprocessed samples)');
   if (options.floatHead !== undefined && typeof options.floatHead !== 'boolean') throw v.typeError('boolean', 'floatHead', options.floatHead);
+  if (options.biasCorrection !== undefined && typeof options.biasCorrection !== 'boolean') throw v.typeError('boolean', 'biasCorrection', options.biasCorrection);
   if (options.images !== undefined) v.positiveInteger(options.images, 'images');
   const owned = typeof source === 'string';
   const model = owned ? await loadModel(source, { ...(options.model ?? {}), backend: 'reference', batch: 1 }) : source;
@@ -168,8 +175,9 @@ export async function quantizeModel(source: Model | string, options: QuantizeOpt
         options.onProgress?.(++done);
       }
     })();
-    const { ranges, images } = await calibrate(fg, counted);
-    const graph = quantizeGraph(fg, ranges, { floatHead });
+    const { ranges, means, images } = await calibrate(fg, counted);
+    const biasCorrection = options.biasCorrection ?? true;
+    const graph = quantizeGraph(fg, ranges, { floatHead, ...(biasCorrection ? { biasCorrection: means } : {}) });
     const meta: Int8Metadata = {
       name: model.name,
       architecture: model.architecture,
@@ -181,6 +189,7 @@ export async function quantizeModel(source: Model | string, options: QuantizeOpt
         method: 'minmax',
         calibrationImages: images,
         floatHead: floatHead && headStart(fg) < fg.nodes.length,
+        biasCorrection,
         weights: 'qcint8 symmetric per output channel',
         activations: 'qint8 asymmetric per tensor',
       },
