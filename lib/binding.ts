@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nativePathOverride } from './env.js';
 import { NativeLoadError } from './errors.js';
 
 /** Which XNNPACK the addon was built with. */
@@ -203,8 +204,8 @@ export function prebuildPath(root = packageRoot()): string | null {
 
 /** The binaries `loadBinding()` tries, in order (only those that exist, except MOBILENET_NATIVE_PATH). */
 export function nativeCandidates(): { file: string; source: NativeSource }[] {
-  const env = process.env.MOBILENET_NATIVE_PATH;
-  if (env !== undefined && env !== '') return [{ file: path.resolve(env), source: 'MOBILENET_NATIVE_PATH' }];
+  const override = nativePathOverride();
+  if (override !== undefined) return [{ file: path.resolve(override), source: 'MOBILENET_NATIVE_PATH' }];
   const root = packageRoot();
   const list: { file: string; source: NativeSource }[] = [];
   const local = path.join(root, 'build', 'Release', 'mobilenet_xnnpack.node');

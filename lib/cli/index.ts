@@ -4,27 +4,17 @@
  * 0 success, 1 usage error, 2 some inputs failed).
  */
 import { createRequire } from 'node:module';
+import { UsageError } from '../errors.js';
+import type { CliIO, Command } from './io.js';
 
-export interface CliIO {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-}
-
-export type Command = (args: string[], io: CliIO) => Promise<number>;
-
-/** Thrown by commands for usage errors (exit code 1). */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export type { CliIO, Command } from './io.js';
 
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   info: { summary: 'print architecture, parameters, multiply-adds and shapes', load: async () => (await import('./info.js')).run },
   classify: { summary: 'classify images, files, directories or globs', load: async () => (await import('./classify.js')).run },
   convert: { summary: 'convert weights among tfjs, h5 and keras formats', load: async () => (await import('./convert.js')).run },
   download: { summary: 'download official Keras Applications weights', load: async () => (await import('./download.js')).run },
-  bench: { summary: 'run the benchmark suite', load: async () => (await import('./bench.js')).run },
+  embed: { summary: 'print image embeddings (pooled feature vectors)', load: async () => (await import('./embed.js')).run },
 };
 
 function usage(): string {
