@@ -79,3 +79,9 @@ export class DownloadError extends MobileNetError {
     super(url === undefined ? message : `${message} (${url})`, options);
   }
 }
+
+/** A command-line usage error (unknown or misused option): `mobilenet` prints it and exits with code 1. */
+export class UsageError extends MobileNetError {}
+
+/** A model that cannot be quantized to int8, or calibration input that cannot be used. */
+export class QuantizationError extends MobileNetError {}

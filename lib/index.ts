@@ -8,6 +8,8 @@ export { loadModel, Model, detectArchitecture, detectPreprocessing } from './mod
 export type { ModelOptions, FromArchitectureOptions } from './model.js';
 export { classify, classifyBatch, topK } from './classify.js';
 export type { Prediction, ClassifyOptions, BatchOptions, BatchResult, Predictor } from './classify.js';
+export { embeddingCut, l2Normalize, cosineSimilarity } from './embed.js';
+export type { EmbeddingCut, EmbedOptions, EmbedBatchOptions, EmbeddingResult } from './embed.js';
 export { loadImageTensor, decodeImage, pixelsToTensor } from './image.js';
 export type { ImageSource, RawPixels, ResizeMode, PreprocessOptions, DecodeOptions } from './image.js';
 export { imagenetClasses, imagenetLabels } from './labels.js';
@@ -60,4 +62,9 @@ export {
   UnsupportedLayerError,
   WeightMismatchError,
   ImageDecodeError,
+  UsageError,
+  QuantizationError,
 } from './errors.js';
+// int8 post-training quantization (issue 15; runs on the TypeScript int8 reference kernels until the op schema lands).
+export { quantizeModel, loadQuantizedModel, QuantizedModel } from './quantize/index.js';
+export type { QuantizeOptions, CalibrationSource, Int8Metadata } from './quantize/index.js';

@@ -4,8 +4,8 @@
  * the library, the CLI and the HTTP server use the same numbers.
  *
  * Each limit can be raised per call (the option named in its comment) or
- * for the whole process through an environment variable (read once, here:
- * `lib/env.ts` did not exist yet when this module was written).
+ * for the whole process through an environment variable (read once, at
+ * load, through `lib/env.ts`).
  *
  * | limit | default | option | environment |
  * |---|---|---|---|
@@ -22,15 +22,7 @@
  * | download deadline | 30 min | `deadlineMs` | — |
  */
 
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) {
-    throw new RangeError(`Expected positive number for ${name} but received ${JSON.stringify(raw)}`);
-  }
-  return n;
-}
+import { limitOverride as envNumber } from './env.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
