@@ -21,6 +21,8 @@ import { randomWeights } from './keras/random.js';
 import type { Architecture, KerasModelConfig, ModelAnalysis, NamedWeights, Preprocessing } from './keras/types.js';
 import { buildArchitecture, identifyArchitecture, ARCHITECTURES, type ArchitectureOptions } from './architectures/index.js';
 import { readModelFile, type ModelFormat } from './formats/index.js';
+import { DEFAULT_MAX_COMPILE_BYTES, DEFAULT_MAX_MODEL_BYTES } from './limits.js';
+import { compileTooLarge, estimateCompileBytes } from './memory.js';
 import { embeddingCut, embedImage, embedImages, weightsFor, type EmbedBatchOptions, type EmbeddingCut, type EmbeddingResult, type EmbedOptions } from './embed.js';
 import type { ImageSource } from './image.js';
 
@@ -48,6 +50,10 @@ export interface ModelOptions {
   preprocessing?: Preprocessing;
   /** Fold BatchNorm and fuse activations (default true; false is for testing). */
   fuse?: boolean;
+  /** Most bytes a model file load may allocate (default 1 GiB, `MOBILENET_MAX_MODEL_BYTES`; see lib/limits.ts). */
+  maxModelBytes?: number;
+  /** Most bytes one compiled runtime may need by estimate (default 4 GiB, `MOBILENET_MAX_COMPILE_BYTES`; see lib/memory.ts). */
+  maxCompileBytes?: number;
 }
 
 export interface FromArchitectureOptions extends ModelOptions {
@@ -58,6 +64,7 @@ export interface FromArchitectureOptions extends ModelOptions {
 const MODEL_OPTION_KEYS = [
   'threads', 'batch', 'backend', 'architecture', 'alpha', 'depthMultiplier', 'includeTop', 'pooling', 'classes', 'inputShape',
   'minimalistic', 'includePreprocessing', 'classifierActivation', 'dropout', 'preprocessing', 'fuse', 'seed',
+  'maxModelBytes', 'maxCompileBytes',
 ];
 
 const BUILDER_KEYS = ['alpha', 'depthMultiplier', 'includeTop', 'pooling', 'classes', 'inputShape', 'minimalistic', 'includePreprocessing', 'classifierActivation', 'dropout'] as const;
@@ -73,6 +80,8 @@ function checkOptions(options: unknown): ModelOptions & { seed?: number } {
   const o = options as ModelOptions;
   if (o.architecture !== undefined) v.oneOf(o.architecture, 'architecture', ARCHITECTURES);
   if (o.preprocessing !== undefined) v.oneOf(o.preprocessing, 'preprocessing', ['tf', 'none'] as const);
+  if (o.maxModelBytes !== undefined) v.positiveInteger(o.maxModelBytes, 'maxModelBytes');
+  if (o.maxCompileBytes !== undefined) v.positiveInteger(o.maxCompileBytes, 'maxCompileBytes');
   if (o.fuse !== undefined && typeof o.fuse !== 'boolean') throw v.typeError('boolean', 'fuse', o.fuse);
   return o;
 }
@@ -147,6 +156,8 @@ export class Model implements Disposable {
   private graph: Graph | null;
   private readonly backendImpl: Backend;
   private readonly runtimes = new Map<number, Runtime>();
+  /** Limit of the compile memory estimate (lib/memory.ts). */
+  private maxCompileBytes = DEFAULT_MAX_COMPILE_BYTES;
   private isDisposed = false;
   /** The flat config, weights and options it was built from (the embedding model is cut from them on first use). */
   private source: { config: KerasModelConfig; weights: NamedWeights; options: ModelOptions } | null = null;
@@ -199,6 +210,7 @@ export class Model implements Disposable {
     const architecture = o.architecture ?? detected;
     const preprocessing = o.preprocessing ?? detectPreprocessing(analysis);
     const model = new Model(analysis, lowered.graph, lowered.stats, backend, compile.threads, architecture, preprocessing, info);
+    if (o.maxCompileBytes !== undefined) model.maxCompileBytes = o.maxCompileBytes;
     model.source = { config, weights, options: { ...o, threads: compile.threads, backend: compile.backend, preprocessing } };
     // Compile the default batch now: backend problems surface at load, and the first predict is fast.
     try {
@@ -216,6 +228,13 @@ export class Model implements Disposable {
     v.oneOf(architecture, 'architecture', ARCHITECTURES);
     const config = buildArchitecture(architecture, builderOptions(o));
     const analysis = analyzeModel(config);
+    // The weights are allocated here: refuse (alpha: 40 is 27 GB) before allocating.
+    const limit = o.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES;
+    if (analysis.totalParams * 4 > limit) {
+      throw new RangeError(
+        `Expected a model of at most ${limit} bytes of weights for ${architecture} but received ${analysis.totalParams} parameters (${analysis.totalParams * 4} bytes); raise the maxModelBytes option or MOBILENET_MAX_MODEL_BYTES`,
+      );
+    }
     const weights = randomWeights(analysis, o.seed ?? 1);
     const { seed: _seed, ...rest } = o;
     return Model.fromConfig(config, weights, { ...rest, architecture });
@@ -241,6 +260,8 @@ export class Model implements Disposable {
     v.positiveInteger(batch, 'batch');
     let rt = this.runtimes.get(batch);
     if (rt === undefined) {
+      const estimate = estimateCompileBytes(graph, batch);
+      if (estimate.total > this.maxCompileBytes) throw new RangeError(compileTooLarge(estimate, this.maxCompileBytes));
       const impl = this.backendImpl.compile(graph, batch, this.threads);
       rt = new Runtime(impl, { batch, threads: this.threads, backend: this.backend }, this.inputShape, this.outputShape);
       this.runtimes.set(batch, rt);
@@ -391,7 +412,7 @@ export async function loadModel(path: string, options: ModelOptions = {}): Promi
   const o = checkOptions(options);
   // Check the compile options before reading anything.
   resolveCompileOptions({ threads: o.threads, batch: o.batch, backend: o.backend });
-  const file = await readModelFile(path);
+  const file = await readModelFile(path, o.maxModelBytes === undefined ? {} : { maxModelBytes: o.maxModelBytes });
   let config = file.config;
   if (config === undefined) {
     // Weights only: the architecture options say what to build; what they leave out

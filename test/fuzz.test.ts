@@ -17,6 +17,16 @@
  * limit (3 s here): a corrupt file that sends it into an endless loop (seen
  * on a flipped byte in a vlen string reference) becomes a ModelFormatError.
  *
+ * Hostile classes (issue 14), generated without the shared files: model.json
+ * manifests naming special files, paths outside the directory, a shard
+ * repeated thousands of times and huge declared shapes; configs nested up
+ * to 200,000 deep (TF.js, .h5 model_config, .keras config.json); HDF5 files
+ * with external links, soft links (cycles included), huge datasets with no
+ * storage (referenced or not); `.keras` archives with flipped bytes and
+ * lying sizes; images with huge declared sizes, flipped bytes, SVGs with
+ * references to files and FIFOs. Each case must end in a typed error or a
+ * successful read, within a bounded time, without growing memory.
+ *
  * Every case must either succeed or throw ModelFormatError,
  * WeightMismatchError, UnsupportedLayerError, TypeError or RangeError: no
  * other error, no crash, no hang (each case is timed; the slowest is
@@ -32,10 +42,17 @@ import { readH5, writeH5, loadH5wasm } from '../lib/formats/h5.js';
 import { analyzeModel } from '../lib/keras/layers.js';
 import { matchWeights } from '../lib/keras/lower.js';
 import { mulberry32 } from '../lib/keras/random.js';
-import { ModelFormatError, UnsupportedLayerError, WeightMismatchError } from '../lib/errors.js';
+import { ImageDecodeError, ModelFormatError, UnsupportedLayerError, WeightMismatchError } from '../lib/errors.js';
+import { execFileSync } from 'node:child_process';
+import h5wasm from 'h5wasm/node';
+import { zipSync } from 'fflate';
+import { readTfjs } from '../lib/formats/tfjs.js';
+import { readKeras3, writeKeras3 } from '../lib/formats/keras3.js';
+import { decodeImage } from '../lib/image.js';
+import { pngHeaderBomb } from './helpers/png.js';
 import type { KerasModelConfig, NamedWeights } from '../lib/keras/types.js';
 
-const ALLOWED = [ModelFormatError, WeightMismatchError, UnsupportedLayerError, TypeError, RangeError];
+const ALLOWED = [ModelFormatError, WeightMismatchError, UnsupportedLayerError, ImageDecodeError, TypeError, RangeError];
 
 interface Tally {
   cases: number;
@@ -317,5 +334,173 @@ describe.skipIf(!hasShared)('fuzzing the readers with mutations of the shared fi
     expect(t.slowestMs).toBeLessThan(10000);
     const n = totals.reduce((s, x) => s + x.cases, 0);
     expect(n).toBeGreaterThanOrEqual(10_000);
+  });
+});
+
+describe('fuzzing the hostile classes (special files, budgets, nesting, external storage, archives, images)', () => {
+  let tmp: string;
+  const totals: Tally[] = [];
+  const rssStart = process.memoryUsage().rss;
+  beforeAll(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mobilenet-fuzz-hostile-'));
+    await h5wasm.ready;
+  });
+  afterAll(() => {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    console.log(`[fuzz] hostile total ${totals.reduce((s, t) => s + t.cases, 0)} cases; RSS grew ${((process.memoryUsage().rss - rssStart) / 2 ** 20).toFixed(0)} MiB`);
+  });
+  const deep = (n: number): string => '['.repeat(n) + '0' + ']'.repeat(n);
+  const dense = (paths: unknown, kernel: unknown = [4, 2], extra = ''): string =>
+    `{"modelTopology":{"class_name":"Sequential","config":{"name":"s","layers":[{"class_name":"Dense","config":{"name":"d","units":2,"use_bias":true,"batch_input_shape":[null,4]${extra}}}]}},` +
+    `"weightsManifest":[{"paths":${JSON.stringify(paths)},"weights":[{"name":"d/kernel","shape":${JSON.stringify(kernel)},"dtype":"float32"},{"name":"d/bias","shape":[2],"dtype":"float32"}]}]}`;
+
+  it('model.json: 200 manifests naming special files, outside paths, repeated shards, huge shapes, deep nesting', async () => {
+    const r = mulberry32(1414);
+    const d = path.join(tmp, 'm');
+    fs.mkdirSync(d);
+    fs.writeFileSync(path.join(d, 'ok.bin'), Buffer.alloc(40));
+    fs.writeFileSync(path.join(d, 'big.bin'), Buffer.alloc(1 << 20));
+    execFileSync('mkfifo', [path.join(d, 'fifo.bin')]);
+    fs.symlinkSync('/dev/zero', path.join(d, 'zero.bin'));
+    fs.symlinkSync('/proc/self/fd/0', path.join(d, 'stdin.bin'));
+    fs.symlinkSync('/etc/hostname', path.join(d, 'out.bin'));
+    fs.mkdirSync(path.join(d, 'sub'));
+    const names = ['ok.bin', 'fifo.bin', 'zero.bin', 'stdin.bin', 'out.bin', '/etc/passwd', '../../etc/passwd', 'sub/../../m/ok.bin', 'sub', 'missing.bin', 'sub/../ok.bin', '', '.', '\u0000x'];
+    const t = tally();
+    totals.push(t);
+    for (let i = 0; i < 200; i++) {
+      const kind = i % 4;
+      let text: string;
+      if (kind === 0) text = dense([names[Math.floor(r() * names.length)] as string]);
+      else if (kind === 1) text = dense(Array.from({ length: 1 + Math.floor(r() * 5000) }, () => 'big.bin'));
+      else if (kind === 2) text = dense(['ok.bin'], [Math.floor(r() * 2 ** 20), Math.floor(r() * 2 ** 20)]);
+      else text = dense(['ok.bin'], [4, 2], `,"junk":${deep(1 + Math.floor(r() * 20_000))}`);
+      const f = path.join(d, 'model.json');
+      fs.writeFileSync(f, text);
+      const t0 = performance.now();
+      await runCase(t, `model.json case ${i}`, () => readTfjs(f));
+      if (performance.now() - t0 > 2000) console.log(`[fuzz] slow model.json case ${i} (kind ${kind}): ${(performance.now() - t0).toFixed(0)} ms`);
+    }
+    report('hostile model.json', t);
+    expect(t.bad).toEqual([]);
+    expect(t.slowestMs).toBeLessThan(10_000);
+  });
+
+  it('HDF5: 120 files with external links, soft links and cycles, huge datasets without storage, deep model_config', async () => {
+    const r = mulberry32(1415);
+    const t = tally();
+    totals.push(t);
+    const other = path.join(tmp, 'other.h5');
+    const o = new h5wasm.File(other, 'w');
+    o.create_dataset({ name: 'x', data: new Float32Array([1, 2]), shape: [2], dtype: '<f' });
+    o.close();
+    const weights: NamedWeights = new Map([
+      ['d/kernel', { shape: [4, 2], data: new Float32Array(8) }],
+      ['d/bias', { shape: [2], data: new Float32Array(2) }],
+    ]);
+    const groups = ['/', '/d', '/d/d'];
+    for (let i = 0; i < 120; i++) {
+      const p = path.join(tmp, `h${i}.h5`);
+      await writeH5(p, undefined, weights);
+      const f = new h5wasm.File(p, 'a');
+      const edits = 1 + Math.floor(r() * 3);
+      for (let e = 0; e < edits; e++) {
+        const g = f.get(groups[Math.floor(r() * groups.length)] as string) as InstanceType<typeof h5wasm.Group>;
+        const k = Math.floor(r() * 5);
+        const name = `x${e}`;
+        if (k === 0) g.create_external_link(r() < 0.5 ? other : '/etc/passwd', '/x', name);
+        else if (k === 1) g.create_soft_link(groups[Math.floor(r() * groups.length)] as string, name);
+        else if (k === 2) g.create_soft_link(`/${name}`, name); // self cycle or dangling
+        else if (k === 3) {
+          const ds = g.create_dataset({ name, data: new Float64Array(4), shape: [4], maxshape: [null], chunks: [1024], dtype: '<d' });
+          (ds as unknown as { resize(s: number[]): void }).resize([Math.floor(r() * 2 ** 34)]);
+        } else f.create_attribute(`model_config`, `{"class_name":"Functional","config":${deep(1 + Math.floor(r() * 20_000))}}`, null, 'S');
+      }
+      f.close();
+      await runCase(t, `h5 case ${i}`, () => readH5(p, { timeoutMs: 20_000 }));
+      fs.rmSync(p);
+    }
+    report('hostile HDF5', t);
+    expect(t.bad).toEqual([]);
+    expect(t.slowestMs).toBeLessThan(20_000);
+  });
+
+  it('.keras: 200 archives with flipped bytes, lying entry sizes, deep config.json', async () => {
+    const r = mulberry32(1416);
+    const t = tally();
+    totals.push(t);
+    const config: KerasModelConfig = {
+      class_name: 'Functional',
+      config: {
+        name: 'm',
+        layers: [
+          { class_name: 'InputLayer', name: 'in', config: { name: 'in', batch_input_shape: [null, 4] }, inbound_nodes: [] },
+          { class_name: 'Dense', name: 'd', config: { name: 'd', units: 2, use_bias: true }, inbound_nodes: [[['in', 0, 0, {}]]] },
+        ],
+        input_layers: [['in', 0, 0]],
+        output_layers: [['d', 0, 0]],
+      },
+    };
+    const good = path.join(tmp, 'good.keras');
+    await writeKeras3(good, config, new Map([['d/kernel', { shape: [4, 2], data: new Float32Array(8) }], ['d/bias', { shape: [2], data: new Float32Array(2) }]]));
+    const orig = fs.readFileSync(good);
+    for (let i = 0; i < 200; i++) {
+      let buf: Buffer;
+      if (i % 4 === 3) buf = Buffer.from(zipSync({ 'config.json': Buffer.from(`{"class_name":"Functional","config":${deep(1 + Math.floor(r() * 20_000))}}`) }));
+      else {
+        buf = Buffer.from(orig);
+        const flips = 1 + Math.floor(r() * 8);
+        for (let k = 0; k < flips; k++) {
+          const at = r() < 0.5 ? Math.floor(r() * 200) : Math.floor(r() * buf.length);
+          buf[at] = Math.floor(r() * 256);
+        }
+        // Lie about sizes: local header and central directory sizes set to random values.
+        if (i % 4 === 1) for (let j = buf.indexOf('PK\x03\x04'); j >= 0; j = buf.indexOf('PK\x03\x04', j + 4)) buf.writeUInt32LE(Math.floor(r() * 2 ** 32), j + 22);
+        if (i % 4 === 2) for (let j = buf.indexOf('PK\x01\x02'); j >= 0; j = buf.indexOf('PK\x01\x02', j + 4)) buf.writeUInt32LE(Math.floor(r() * 2 ** 32), j + 24);
+      }
+      const p = path.join(tmp, `k${i}.keras`);
+      fs.writeFileSync(p, buf);
+      await runCase(t, `keras case ${i}`, () => readKeras3(p, { maxModelBytes: 64 << 20, timeoutMs: 20_000 }));
+      fs.rmSync(p);
+    }
+    report('hostile .keras', t);
+    expect(t.bad).toEqual([]);
+    expect(t.slowestMs).toBeLessThan(20_000);
+  });
+
+  it('images: 150 huge declared sizes, flipped bytes, SVG references to files and FIFOs', async () => {
+    const r = mulberry32(1417);
+    const t = tally();
+    totals.push(t);
+    const d = path.join(tmp, 'img');
+    fs.mkdirSync(d);
+    execFileSync('mkfifo', [path.join(d, 'pipe.png')]);
+    const sharp = (await import('sharp')).default;
+    const png = await sharp({ create: { width: 32, height: 32, channels: 3, background: '#808080' } }).png().toBuffer();
+    fs.writeFileSync(path.join(d, 'pic.png'), png);
+    const gif = (w: number, h: number): Buffer =>
+      Buffer.from([0x47, 0x49, 0x46, 0x38, 0x39, 0x61, w & 255, w >> 8, h & 255, h >> 8, 0x80, 0, 0, 0, 0, 0, 255, 255, 255, 0x2c, 0, 0, 0, 0, w & 255, w >> 8, h & 255, h >> 8, 0, 0x02, 0x02, 0x4c, 0x01, 0x00, 0x3b]);
+    for (let i = 0; i < 150; i++) {
+      let bytes: Buffer;
+      const kind = i % 5;
+      if (kind === 0) bytes = gif(1 + Math.floor(r() * 65535), 1 + Math.floor(r() * 65535));
+      else if (kind === 1) bytes = pngHeaderBomb(1 + Math.floor(r() * 40000), 1 + Math.floor(r() * 40000));
+      else if (kind === 2) {
+        bytes = Buffer.from(png);
+        for (let k = 0; k < 1 + Math.floor(r() * 6); k++) bytes[Math.floor(r() * bytes.length)] = Math.floor(r() * 256);
+      } else if (kind === 3) {
+        const href = ['pipe.png', 'pic.png', '/etc/passwd', 'file:///dev/zero', '../img/pipe.png'][Math.floor(r() * 5)];
+        bytes = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${1 + Math.floor(r() * 20000)}" height="64"><image width="64" height="64" xlink:href="${href}"/></svg>`);
+      } else bytes = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><g>${'<g>'.repeat(Math.floor(r() * 300))}</g></svg>`);
+      const f = path.join(d, `i${i}`);
+      fs.writeFileSync(f, bytes);
+      const t0 = performance.now();
+      await runCase(t, `image case ${i}`, () => decodeImage(f, { width: 32, height: 32, decodeTimeoutSeconds: 10, maxImageBytes: 64 << 20 }));
+      if (performance.now() - t0 > 2000) console.log(`[fuzz] slow image case ${i} (kind ${kind}): ${(performance.now() - t0).toFixed(0)} ms`);
+    }
+    report('hostile images', t);
+    expect(t.bad).toEqual([]);
+    expect(t.slowestMs).toBeLessThan(20_000);
+    expect(process.memoryUsage().rss - rssStart).toBeLessThan(1.5 * 1024 ** 3);
   });
 });

@@ -29,7 +29,12 @@ export interface ModelFile {
 }
 
 interface ExternalReader {
-  (file: string): Promise<{ config?: KerasModelConfig; weights: NamedWeights }>;
+  (file: string, options: ReadOptions): Promise<{ config?: KerasModelConfig; weights: NamedWeights }>;
+}
+
+export interface ReadOptions {
+  /** Most bytes the load may allocate (default 1 GiB, `MOBILENET_MAX_MODEL_BYTES`; lib/limits.ts). */
+  maxModelBytes?: number;
 }
 
 const HDF5_MAGIC = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -95,16 +100,16 @@ async function external(format: 'h5' | 'keras3'): Promise<ExternalReader> {
 }
 
 /** Reads any supported model file: config (when present) and named weights. */
-export async function readModelFile(file: string): Promise<ModelFile> {
+export async function readModelFile(file: string, options: ReadOptions = {}): Promise<ModelFile> {
   const abs = await resolveModelPath(file);
   const format = await detectFormat(abs);
   if (format === 'tfjs') {
     const { readTfjs } = await import('./tfjs.js');
-    const r = await readTfjs(abs);
+    const r = await readTfjs(abs, undefined, options);
     return { format, path: abs, config: r.config, weights: r.weights, quantization: r.quantization };
   }
   const read = await external(format);
-  const r = await read(abs);
+  const r = await read(abs, options);
   const out: ModelFile = { format, path: abs, weights: r.weights };
   if (r.config !== undefined) out.config = r.config;
   return out;

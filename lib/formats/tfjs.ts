@@ -333,18 +333,28 @@ export async function readManifestWeights(
   if (declared > budget) fail(modelFile, overBudget('the weightsManifest', declared, budget));
   // 2. Paths inside the model's directory; with the default reader, regular files whose sizes fit the budget.
   let onDisk = 0;
+  const resolved = new Map<string, string>();
+  const sizes = new Map<string, number>();
   for (const plan of plans) {
     for (const p of plan.group.paths) {
-      let abs: string;
-      try {
-        abs = await resolveInside(dir, p);
-      } catch (e) {
-        shardProblem(modelFile, plan.gi, e);
+      let abs = resolved.get(p);
+      if (abs === undefined) {
+        try {
+          abs = await resolveInside(dir, p);
+        } catch (e) {
+          shardProblem(modelFile, plan.gi, e);
+        }
+        resolved.set(p, abs);
       }
       plan.paths.push(abs);
       if (readShard === undefined) {
         try {
-          onDisk += await statRegularFile(abs);
+          let size = sizes.get(abs);
+          if (size === undefined) {
+            size = await statRegularFile(abs);
+            sizes.set(abs, size);
+          }
+          onDisk += size;
         } catch (e) {
           if (e instanceof FileProblem && e.code === 'ENOENT') {
             fail(abs, `weight shard not found (listed in ${modelFile}, group ${plan.gi + 1}, which needs ${plan.need} bytes)`);
@@ -374,6 +384,8 @@ export async function readManifestWeights(
     const parts: Uint8Array[] = [];
     let have = 0;
     for (const shardPath of paths) {
+      // The group's bytes are its shards concatenated: once they cover what the weights need, the rest is not read.
+      if (have >= need && need > 0) break;
       const bytes = await reader(shardPath);
       if (bytes === null) {
         fail(shardPath, `weight shard not found (listed in ${modelFile}, group ${gi + 1}, which needs ${need} bytes)`);
