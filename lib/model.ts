@@ -4,13 +4,17 @@
  * Keras 3 `.keras` file; files that carry a model config are built from it,
  * weights-only files from the architecture options (`lib/architectures`).
  *
- * One compiled runtime per batch size, created on first use and cached; the
- * backend module is loaded when the model is created, so runtimes are created
- * synchronously and `predict()` calls never race to create two of them.
+ * A model keeps one recorded graph, handed to its backend once (native: the
+ * serialized graph, parsed and held in C++; the JavaScript weight arrays are
+ * then garbage), and compiles a runtime per batch size from it, off the
+ * event loop, on first use. The runtime cache is bounded: at most
+ * `MAX_CACHED_BATCH_SIZES` batch sizes are kept; compiling another disposes
+ * the least recently used one (its pending runs finish first).
  */
-import type { BackendName } from './graph.js';
-import type { Graph } from './graph.js';
-import { Runtime, resolveCompileOptions, loadBackend, type Backend } from './runtime.js';
+import {
+  Runtime, compilePrepared, compilePreparedSync, resolveCompileOptions, loadBackend,
+  type BackendName, type PreparedGraph,
+} from './runtime.js';
 import { DisposedError, ModelFormatError } from './errors.js';
 import * as v from './validate.js';
 import { analyzeModel } from './keras/layers.js';
@@ -118,6 +122,9 @@ export function detectPreprocessing(analysis: ModelAnalysis): Preprocessing {
   return 'tf';
 }
 
+/** Batch sizes whose compiled runtime a Model keeps (least recently used evicted). */
+export const MAX_CACHED_BATCH_SIZES = 4;
+
 export interface ModelInfo {
   format?: ModelFormat;
   path?: string;
@@ -142,34 +149,33 @@ export class Model implements Disposable {
   /** What the lowering fused. */
   readonly loweringStats: LowerStats;
   private readonly inputSize: number;
-  private graph: Graph | null;
-  private readonly backendImpl: Backend;
-  private readonly runtimes = new Map<number, Runtime>();
+  private prepared: PreparedGraph | null;
+  /** Batch size -> runtime (compiled or compiling), in least-recently-used order. */
+  private readonly runtimes = new Map<number, Promise<Runtime>>();
+  private readonly ready = new Map<number, Runtime>();
   private isDisposed = false;
 
   private constructor(
     analysis: ModelAnalysis,
-    graph: Graph,
+    prepared: PreparedGraph,
+    shapes: { inputShape: readonly number[]; outputShape: readonly number[] },
     stats: LowerStats,
-    backend: Backend,
+    backend: BackendName,
     threads: number,
     architecture: Architecture | 'custom',
     preprocessing: Preprocessing,
     info: ModelInfo,
   ) {
     this.analysis = analysis;
-    this.graph = graph;
+    this.prepared = prepared;
     this.loweringStats = stats;
-    this.backendImpl = backend;
-    this.backend = backend.name;
+    this.backend = backend;
     this.threads = threads;
     this.name = analysis.name;
     this.architecture = architecture;
     this.preprocessing = preprocessing;
-    const inT = graph.tensors[graph.inputTensor];
-    const outT = graph.tensors[graph.outputTensor];
-    this.inputShape = Object.freeze([...(inT?.shape ?? analysis.inputShape)]);
-    this.outputShape = Object.freeze([...(outT?.shape ?? analysis.outputShape)]);
+    this.inputShape = Object.freeze([...shapes.inputShape]);
+    this.outputShape = Object.freeze([...shapes.outputShape]);
     this.inputSize = v.product(this.inputShape);
     this.classes = v.product(this.outputShape);
     this.format = info.format;
@@ -193,10 +199,15 @@ export class Model implements Disposable {
     const backend = await loadBackend(compile.backend);
     const architecture = o.architecture ?? detected;
     const preprocessing = o.preprocessing ?? detectPreprocessing(analysis);
-    const model = new Model(analysis, lowered.graph, lowered.stats, backend, compile.threads, architecture, preprocessing, info);
-    // Compile the default batch now: backend problems surface at load, and the first predict is fast.
+    const g = lowered.graph;
+    const shapes = { inputShape: g.tensors[g.inputTensor]?.shape ?? analysis.inputShape, outputShape: g.tensors[g.outputTensor]?.shape ?? analysis.outputShape };
+    const prepared = backend.prepare(g);
+    // The native backend holds its own copy: drop the JavaScript weight arrays.
+    if (compile.backend === 'native') g.dispose();
+    const model = new Model(analysis, prepared, shapes, lowered.stats, compile.backend, compile.threads, architecture, preprocessing, info);
+    // Compile the default batch now (off the event loop): backend problems surface at load, and the first predict is fast.
     try {
-      model.runtime(compile.batch);
+      await model.runtime(compile.batch);
     } catch (e) {
       model.dispose();
       throw e;
@@ -219,20 +230,64 @@ export class Model implements Disposable {
     return this.isDisposed;
   }
 
-  private live(): Graph {
-    if (this.isDisposed || this.graph === null) throw new DisposedError('Model');
-    return this.graph;
+  private live(): PreparedGraph {
+    if (this.isDisposed || this.prepared === null) throw new DisposedError('Model');
+    return this.prepared;
   }
 
-  /** The compiled runtime for a batch size (created and cached on first use). */
-  runtime(batch = 1): Runtime {
-    const graph = this.live();
+  private touch(batch: number, rt: Promise<Runtime>): void {
+    this.runtimes.delete(batch);
+    this.runtimes.set(batch, rt);
+    while (this.runtimes.size > MAX_CACHED_BATCH_SIZES) {
+      const [oldest, p] = this.runtimes.entries().next().value as [number, Promise<Runtime>];
+      this.runtimes.delete(oldest);
+      this.ready.delete(oldest);
+      void p.then((r) => r.dispose(), () => undefined);
+    }
+  }
+
+  /**
+   * The compiled runtime for a batch size: compiled off the event loop on first
+   * use, then cached (at most MAX_CACHED_BATCH_SIZES batch sizes).
+   */
+  runtime(batch = 1): Promise<Runtime> {
+    try {
+      const prepared = this.live();
+      v.positiveInteger(batch, 'batch');
+      let rt = this.runtimes.get(batch);
+      if (rt === undefined) {
+        const opts = { batch, threads: this.threads, backend: this.backend };
+        rt = compilePrepared(prepared, opts, this).then((r) => {
+          if (this.isDisposed || this.runtimes.get(batch) !== rt) {
+            // Disposed or evicted while compiling.
+            if (this.isDisposed) r.dispose();
+            return r;
+          }
+          this.ready.set(batch, r);
+          return r;
+        });
+        rt.catch(() => {
+          if (this.runtimes.get(batch) === rt) this.runtimes.delete(batch);
+        });
+      }
+      this.touch(batch, rt);
+      return rt;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** The compiled runtime for a batch size, compiled on the calling thread when not cached. */
+  runtimeSync(batch = 1): Runtime {
+    const prepared = this.live();
     v.positiveInteger(batch, 'batch');
-    let rt = this.runtimes.get(batch);
+    let rt = this.ready.get(batch);
     if (rt === undefined) {
-      const impl = this.backendImpl.compile(graph, batch, this.threads);
-      rt = new Runtime(impl, { batch, threads: this.threads, backend: this.backend }, this.inputShape, this.outputShape);
-      this.runtimes.set(batch, rt);
+      rt = compilePreparedSync(prepared, { batch, threads: this.threads, backend: this.backend }, this);
+      this.ready.set(batch, rt);
+      const r = rt;
+      this.runtimes.get(batch)?.then((other) => other !== r && other.dispose(), () => undefined);
+      this.touch(batch, Promise.resolve(rt));
     }
     return rt;
   }
@@ -270,18 +325,25 @@ export class Model implements Disposable {
    */
   async predict(input: Float32Array | readonly Float32Array[], options?: { batch?: number }): Promise<Float32Array> {
     const { data, batch } = this.prepare(input, options);
-    return this.runtime(batch).run(data);
+    const rt = this.ready.get(batch);
+    if (rt !== undefined && !rt.disposed) {
+      this.touch(batch, this.runtimes.get(batch) ?? Promise.resolve(rt));
+      return rt.run(data);
+    }
+    // Not compiled yet: keep the input as it is now while the runtime compiles.
+    const copy = data === input ? data.slice() : data;
+    return (await this.runtime(batch)).run(copy);
   }
 
   /** `predict` on the calling thread (blocks the event loop). */
   predictSync(input: Float32Array | readonly Float32Array[], options?: { batch?: number }): Float32Array {
     const { data, batch } = this.prepare(input, options);
-    return this.runtime(batch).runSync(data);
+    return this.runtimeSync(batch).runSync(data);
   }
 
   /** Keras-style summary table: layers, output shapes, parameters; totals and MACs. */
   summary(options?: SummaryOptions): string {
-    this.live();
+    if (this.isDisposed) throw new DisposedError('Model');
     return formatSummary(this.analysis, options);
   }
 
@@ -289,10 +351,11 @@ export class Model implements Disposable {
   dispose(): void {
     if (this.isDisposed) return;
     this.isDisposed = true;
-    for (const rt of this.runtimes.values()) rt.dispose();
+    for (const rt of this.runtimes.values()) void rt.then((r) => r.dispose(), () => undefined);
     this.runtimes.clear();
-    this.graph?.dispose();
-    this.graph = null;
+    this.ready.clear();
+    this.prepared?.dispose();
+    this.prepared = null;
   }
 
   [Symbol.dispose](): void {
