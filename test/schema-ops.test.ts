@@ -17,7 +17,7 @@ import * as ort from 'onnxruntime-node';
 import { OPS, OP_NAMES } from '../lib/schema.js';
 import { compileGraph } from '../lib/runtime.js';
 import { nativePath } from '../lib/binding.js';
-import { exportOnnx } from '../lib/onnx/export.js';
+import { exportOnnx } from '../bench/onnx/export.js';
 import { writeGraphFile } from '../bench/lib/graph-file.js';
 import { generateNativeSchema } from '../scripts/native-schema.js';
 import { OP_EXAMPLES, randomArray } from './helpers/op-examples.js';

@@ -6,7 +6,7 @@
  * runtime's worker thread, one output copy when the run settles.
  */
 import type { Graph } from '../graph.js';
-import type { Backend, BackendRuntime, PreparedGraph } from '../runtime.js';
+import type { Backend, BackendRuntime, PreparedGraph } from './types.js';
 import { loadBinding, type NativeGraph, type NativeRuntime } from '../binding.js';
 import { serializeGraph } from '../graph-format.js';
 import { BusyError, DisposedError, GraphFormatError, MobileNetError, XnnpackError } from '../errors.js';

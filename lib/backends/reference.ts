@@ -9,7 +9,7 @@
  * It trusts `lib/graph.ts` for argument validation and shape inference.
  */
 import type { Graph, NodeOf, OpName, TensorInfo } from '../graph.js';
-import type { Backend, BackendRuntime, PreparedGraph } from '../runtime.js';
+import type { Backend, BackendRuntime, PreparedGraph } from './types.js';
 import { DisposedError } from '../errors.js';
 
 /** A tensor of the compiled graph: its full shape (batch first for activations) and its storage. */
