@@ -11,6 +11,7 @@
  * `MAX_CACHED_BATCH_SIZES` batch sizes are kept; compiling another disposes
  * the least recently used one (its pending runs finish first).
  */
+import type { Graph } from './graph.js';
 import {
   Runtime, compilePrepared, compilePreparedSync, resolveCompileOptions, loadBackend,
   type BackendName, type PreparedGraph,
@@ -239,6 +240,18 @@ export class Model implements Disposable {
   private live(): PreparedGraph {
     if (this.isDisposed || this.prepared === null) throw new DisposedError('Model');
     return this.prepared;
+  }
+
+  /**
+   * The lowered float graph (BatchNorm folded, activations fused); lib/quantize
+   * reads it. Lowered again from the model's source on each call: the model
+   * itself keeps only what running and recompiling need.
+   */
+  get loweredGraph(): Graph {
+    this.live();
+    const src = this.source;
+    if (src === null) throw new DisposedError('Model');
+    return lowerModel(this.analysis, src.weights, src.options.fuse === undefined ? {} : { fuse: src.options.fuse }).graph;
   }
 
   private touch(batch: number, rt: Promise<Runtime>): void {
