@@ -63,4 +63,5 @@ export {
   WeightMismatchError,
   ImageDecodeError,
   UsageError,
+  NotAClassifierError,
 } from './errors.js';
