@@ -74,3 +74,6 @@ export class UsageError extends MobileNetError {}
 
 /** `classify` on a model whose output is not a probability distribution over classes (use `embed` for features). */
 export class NotAClassifierError extends MobileNetError {}
+
+/** A model that cannot be quantized to int8, or calibration input that cannot be used. */
+export class QuantizationError extends MobileNetError {}
