@@ -99,7 +99,7 @@ describe('SVG input', () => {
 
 describe('labels files: only regular files, size checked', () => {
   it('/dev/zero is refused at once (not 4 GB read synchronously)', () => {
-    expect(() => resolveLabels('/dev/zero', 3)).toThrow(/Expected readable labels file for labels but received .*\/dev\/zero \(is a character device, not a regular file/);
+    expect(() => resolveLabels('/dev/zero', 3)).toThrow(/\/dev\/zero.*is a character device, not a regular file/);
   });
 
   it('a FIFO is refused without blocking the event loop', () => {

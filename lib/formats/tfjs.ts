@@ -340,7 +340,8 @@ export async function readManifestWeights(
       let abs = resolved.get(p);
       if (abs === undefined) {
         try {
-          abs = await resolveInside(dir, p);
+          // Symbolic links are checked when the shards are read from disk (not by a caller's own reader).
+          abs = await resolveInside(dir, p, { checkLinks: readShard === undefined });
         } catch (e) {
           shardProblem(modelFile, plan.gi, e);
         }
