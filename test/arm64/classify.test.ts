@@ -1,0 +1,112 @@
+/**
+ * `npm run test:arm64` only (vitest.arm64.config.ts; excluded from `npm test`):
+ * runs in an arm64 Node.js under qemu-aarch64 on the arm64 prebuild.
+ *
+ * - The addon is the AArch64 one, the pinned XNNPACK, initialized; cpuinfo's
+ *   features (read by XNNPACK to pick its kernels) include NEON.
+ * - The default model on a dozen shared images (decoded here by sharp's arm64
+ *   build) gives the same top-5 indices as the x86-64 run
+ *   (test/arm64/x64-reference.ts) and probabilities within 1e-4; the same on
+ *   the x86-64 run's own preprocessed input tensors, to tell the addon's
+ *   numerics apart from image decoding.
+ * - Resident memory per model (V1 default, V2, V3 small/large) is printed for the README.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { xnnpackInfo } from '../../lib/binding.js';
+import { defaultModelPath } from '../../lib/default-model.js';
+import { loadImageTensor } from '../../lib/image.js';
+import { loadModel, Model } from '../../lib/model.js';
+import { arm64X64Results } from '../helpers/env.js';
+import { THREADS, top5, type ImageResult } from './images.js';
+
+const TOL = 1e-4;
+const reference = (): { results: ImageResult[] } => {
+  if (arm64X64Results === undefined) throw new Error('MOBILENET_ARM64_X64_RESULTS is not set: run npm run test:arm64');
+  return JSON.parse(fs.readFileSync(arm64X64Results, 'utf8')) as { results: ImageResult[] };
+};
+
+/** Same top-5 order, except adjacent ranks whose x86-64 probabilities are a float32 tie (< 1e-6 apart). */
+function expectSameTop5(arm: number[], x64: number[], x64Probs: number[], what: string): void {
+  for (let r = 0; r < 5; r++) {
+    if (arm[r] === x64[r]) continue;
+    const tie = r < 4 && arm[r] === x64[r + 1] && arm[r + 1] === x64[r] &&
+      Math.abs((x64Probs[x64[r]!] as number) - (x64Probs[x64[r + 1]!] as number)) < 1e-6;
+    expect(tie, `${what}: rank ${r + 1} is ${arm[r]} on arm64, ${x64[r]} on x86-64 (top-5 ${arm.join(',')} vs ${x64.join(',')})`).toBe(true);
+    r++;
+  }
+}
+
+describe('arm64 prebuild under qemu-aarch64', () => {
+  it('is the AArch64 addon with the pinned XNNPACK on NEON', () => {
+    expect(process.arch).toBe('arm64');
+    const info = xnnpackInfo();
+    expect(info.binary).toBe('MOBILENET_NATIVE_PATH');
+    expect(info.path).toMatch(/prebuilds\/linux-arm64\/node\.napi\.glibc\.node$/);
+    expect(info.source).toBe('vendored');
+    expect(info.commit).toBe('75db3c093b6d74fe90b8df82670cd8a01102ba38');
+    expect(info.initialized).toBe(true);
+    const features = info.cpu?.features ?? [];
+    expect(features).toContain('neon');
+    expect(features).toContain('neon-fma');
+    process.stdout.write(`test:arm64: addon ${info.path}\n` +
+      `test:arm64: cpuinfo (what XNNPACK's hardware config reads): ${info.cpu?.name ?? '?'}, ${info.cpu?.cores} cores, features ${features.join(' ')}\n` +
+      `test:arm64: XNNPACK microkernel family: AArch64 NEON (neon-fma f32 GEMM/IGEMM/DWCONV${features.includes('neon-dot') ? '; neon-dot' : ''}${features.includes('neon-fp16-arith') ? '; neon-fp16-arith' : ''} available)\n`);
+  });
+
+  it('classifies the shared images like x86-64: same top-5, probabilities within 1e-4', async () => {
+    const { results } = reference();
+    expect(results.length).toBeGreaterThanOrEqual(10);
+    const model = await loadModel(defaultModelPath(), { threads: THREADS });
+    try {
+      const [height, width] = model.inputShape as [number, number, number];
+      let worstDecoded = 0;
+      let worstSameInput = 0;
+      for (const r of results) {
+        const name = path.basename(r.file);
+        // 1. End to end: decoded and resized by sharp's arm64 build.
+        const input = await loadImageTensor(r.file, { width, height, preprocessing: model.preprocessing });
+        const probs = await model.predict(input);
+        expectSameTop5(top5(probs), r.top5, r.probs, name);
+        const d1 = Math.max(...r.probs.map((p, i) => Math.abs(p - (probs[i] as number))));
+        expect(d1, `${name}: max |p(arm64) - p(x86-64)|`).toBeLessThanOrEqual(TOL);
+        // 2. The x86-64 run's own input tensor: the addon's numerics alone.
+        const buf = fs.readFileSync(r.input!);
+        const same = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+        const probs2 = await model.predict(same);
+        expectSameTop5(top5(probs2), r.top5, r.probs, `${name} (x86-64 input)`);
+        const d2 = Math.max(...r.probs.map((p, i) => Math.abs(p - (probs2[i] as number))));
+        expect(d2, `${name} (x86-64 input): max |p(arm64) - p(x86-64)|`).toBeLessThanOrEqual(TOL);
+        const inputDiff = Math.max(...Array.from(same, (x, i) => Math.abs(x - (input[i] as number))));
+        process.stdout.write(`test:arm64: ${name.padEnd(32)} top-5 ${top5(probs).join(',').padEnd(20)} max|dp| ${d1.toExponential(2)} (same input ${d2.toExponential(2)}; arm64 vs x86-64 preprocessing max|dx| ${inputDiff.toExponential(2)})\n`);
+        worstDecoded = Math.max(worstDecoded, d1);
+        worstSameInput = Math.max(worstSameInput, d2);
+      }
+      process.stdout.write(`test:arm64: ${results.length} images, same top-5 as x86-64; worst max|dp| ${worstDecoded.toExponential(2)} end to end, ${worstSameInput.toExponential(2)} on the same input tensors\n`);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('resident memory per model (printed for the README)', async () => {
+    const rows: string[] = [];
+    const mb = (b: number): string => (b / 2 ** 20).toFixed(1);
+    for (const [name, make] of [
+      ['default (V1 0.75-224)', () => loadModel(defaultModelPath(), { threads: THREADS })],
+      ['V2 1.0-224 (random weights)', () => Model.fromArchitecture('v2', { threads: THREADS })],
+      ['V3 Small 1.0-224 (random weights)', () => Model.fromArchitecture('v3-small', { threads: THREADS })],
+      ['V3 Large 1.0-224 (random weights)', () => Model.fromArchitecture('v3-large', { threads: THREADS })],
+    ] as const) {
+      globalThis.gc?.();
+      const before = process.memoryUsage().rss;
+      const model = await make();
+      const probs = await model.predict(new Float32Array(224 * 224 * 3));
+      expect(probs.length).toBe(1000);
+      const after = process.memoryUsage().rss;
+      rows.push(`${name}: RSS ${mb(after)} MB after load + 1 inference (+${mb(after - before)} MB)`);
+      model.dispose();
+    }
+    process.stdout.write(rows.map((r) => `test:arm64: ${r}\n`).join(''));
+  });
+});
