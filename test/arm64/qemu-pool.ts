@@ -34,8 +34,7 @@ class QemuForksPoolWorker extends ForksPoolWorker {
 
   override async start(): Promise<void> {
     // ForksPoolWorker.start() with the executable changed (its fields are private in the typings only),
-    // resolved once the emulated worker has loaded vitest (test/arm64/qemu-worker.mjs): that takes
-    // longer than the 60 s vitest allows a worker to answer its first message.
+    // resolved once the emulated Node.js runs test/arm64/qemu-worker.mjs (which then loads vitest's worker).
     const self = this as unknown as { _fork?: ChildProcess; stdout: Writable; stderr: Writable };
     if (self._fork !== undefined) return;
     const qemuArgs = ['-L', this.cmd.sysroot, ...(this.cmd.cpu ? ['-cpu', this.cmd.cpu] : []), this.cmd.node];
@@ -58,13 +57,13 @@ class QemuForksPoolWorker extends ForksPoolWorker {
     }
     await new Promise<void>((resolve, reject) => {
       const onMessage = (m: unknown): void => {
-        if ((m as { type?: string } | null)?.type !== 'qemu-arm64-ready') return;
+        if ((m as { type?: string } | null)?.type !== 'qemu-arm64-alive') return;
         child.off('message', onMessage);
         child.off('exit', onExit);
-        process.stderr.write(`test:arm64: emulated arm64 worker ready after ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+        process.stderr.write(`test:arm64: emulated arm64 Node.js up after ${((Date.now() - started) / 1000).toFixed(1)} s (vitest's worker loading)\n`);
         resolve();
       };
-      const onExit = (code: number | null): void => reject(new Error(`the emulated arm64 worker exited (status ${code}) before loading vitest`));
+      const onExit = (code: number | null): void => reject(new Error(`the emulated arm64 worker exited (status ${code}) at startup`));
       child.on('message', onMessage);
       child.on('exit', onExit);
     });
