@@ -68,3 +68,13 @@ export class ImageDecodeError extends MobileNetError {
     super(file === undefined ? message : `${file}: ${message}`, options);
   }
 }
+
+/** Training data that cannot make a classifier (no class folders, an empty class, a single class, …). */
+export class TrainingDataError extends MobileNetError {}
+
+/** An output path that already exists (nothing is overwritten). */
+export class OutputExistsError extends MobileNetError {
+  constructor(readonly path: string) {
+    super(`${path}: the output path already exists (nothing was written; remove it or choose another path)`);
+  }
+}

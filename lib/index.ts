@@ -10,6 +10,8 @@ export { classify, classifyBatch, topK } from './classify.js';
 export type { Prediction, ClassifyOptions, BatchOptions, BatchResult, Predictor } from './classify.js';
 export { embeddingCut, l2Normalize, cosineSimilarity } from './embed.js';
 export type { EmbeddingCut, EmbedOptions, EmbedBatchOptions, EmbeddingResult } from './embed.js';
+export { trainClassifier, saveClassifier, classifierConfig, readImageFolder, fitSoftmax, predictSoftmax, evaluateProbabilities, formatEvaluation } from './train/index.js';
+export type { TrainOptions, TrainResult, TrainReport, TrainProgress, Evaluation, ClassMetrics, SoftmaxOptions, SoftmaxHead } from './train/index.js';
 export { loadImageTensor, decodeImage, pixelsToTensor } from './image.js';
 export type { ImageSource, RawPixels, ResizeMode, PreprocessOptions, DecodeOptions } from './image.js';
 export { imagenetClasses, imagenetLabels } from './labels.js';
@@ -62,4 +64,6 @@ export {
   UnsupportedLayerError,
   WeightMismatchError,
   ImageDecodeError,
+  TrainingDataError,
+  OutputExistsError,
 } from './errors.js';

@@ -123,6 +123,8 @@ export function detectPreprocessing(analysis: ModelAnalysis): Preprocessing {
 export interface ModelInfo {
   format?: ModelFormat;
   path?: string;
+  /** Class names stored with the model (one per output). */
+  labels?: readonly string[];
 }
 
 export class Model implements Disposable {
@@ -141,6 +143,8 @@ export class Model implements Disposable {
   /** Where it was loaded from (loadModel only). */
   readonly format: ModelFormat | undefined;
   readonly path: string | undefined;
+  /** Class names stored with the model (e.g. by `mobilenet train`); `classify` uses them. */
+  readonly labels: readonly string[] | undefined;
   /** What the lowering fused. */
   readonly loweringStats: LowerStats;
   private readonly inputSize: number;
@@ -179,6 +183,7 @@ export class Model implements Disposable {
     this.classes = v.product(this.outputShape);
     this.format = info.format;
     this.path = info.path;
+    this.labels = info.labels === undefined ? undefined : Object.freeze([...info.labels]);
   }
 
   /** Builds a model from a Keras model config and its named weights. */
@@ -193,6 +198,9 @@ export class Model implements Disposable {
       weights = stripNestedPrefixes(weights, flat.nested);
     }
     const analysis = analyzeModel(config, o.inputShape === undefined ? {} : { inputShape: o.inputShape });
+    if (info.labels !== undefined && info.labels.length !== v.product(analysis.outputShape)) {
+      throw new ModelFormatError(`stores ${info.labels.length} class names but the model has ${v.product(analysis.outputShape)} outputs`, info.path);
+    }
     const detected = detectArchitecture(config);
     const lowered = lowerModel(analysis, weights, o.fuse === undefined ? {} : { fuse: o.fuse });
     const backend = await loadBackend(compile.backend);
@@ -305,6 +313,18 @@ export class Model implements Disposable {
   }
 
   /**
+   * The feature-extractor config (this model's config cut at its global
+   * pooling, output [dimension]) and the weights its layers use: what
+   * `trainClassifier` puts a new head on.
+   */
+  embeddingParts(): { config: KerasModelConfig; weights: NamedWeights; inputShape: readonly number[] } {
+    this.live();
+    const cut = this.cut();
+    const { weights, options } = this.source!;
+    return { config: cut.config, weights: weightsFor(cut.config, weights, options.inputShape), inputShape: this.inputShape };
+  }
+
+  /**
    * The feature-extractor model (this model cut at its global pooling), built
    * on first use and disposed with this model. For a no-top pooled model it
    * is the model itself.
@@ -411,5 +431,7 @@ export async function loadModel(path: string, options: ModelOptions = {}): Promi
     config = buildArchitecture(architecture, builderOptions(filled));
     return Model.fromConfig(config, file.weights, filled, { format: file.format, path: file.path });
   }
-  return Model.fromConfig(config, file.weights, o, { format: file.format, path: file.path });
+  const info: ModelInfo = { format: file.format, path: file.path };
+  if (file.classNames !== undefined) info.labels = file.classNames;
+  return Model.fromConfig(config, file.weights, o, info);
 }

@@ -25,6 +25,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   convert: { summary: 'convert weights among tfjs, h5 and keras formats', load: async () => (await import('./convert.js')).run },
   download: { summary: 'download official Keras Applications weights', load: async () => (await import('./download.js')).run },
   embed: { summary: 'print image embeddings (pooled feature vectors)', load: async () => (await import('./embed.js')).run },
+  train: { summary: 'train a classifier for your own classes (a folder per class)', load: async () => (await import('./train.js')).run },
   bench: { summary: 'run the benchmark suite', load: async () => (await import('./bench.js')).run },
 };
 
