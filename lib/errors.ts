@@ -69,6 +69,12 @@ export class ImageDecodeError extends MobileNetError {
   }
 }
 
+/** A command-line usage error (unknown or misused option): `mobilenet` prints it and exits with code 1. */
+export class UsageError extends MobileNetError {}
+
+/** A model that cannot be quantized to int8, or calibration input that cannot be used. */
+export class QuantizationError extends MobileNetError {}
+
 /** Training data that cannot make a classifier (no class folders, an empty class, a single class, …). */
 export class TrainingDataError extends MobileNetError {}
 

@@ -36,8 +36,9 @@ import { analyzeModel } from '../lib/keras/layers.js';
 import { mulberry32, randomWeights } from '../lib/keras/random.js';
 import { readH5 } from '../lib/formats/h5.js';
 import { readKeras3 } from '../lib/formats/keras3.js';
+import { testBackend } from './helpers/env.js';
 
-const BACKEND = (process.env.MOBILENET_TEST_BACKEND as 'native' | 'reference' | undefined) ?? 'native';
+const BACKEND = testBackend;
 const SIZE = 224 * 224 * 3;
 
 let tmp: string;

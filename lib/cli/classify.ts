@@ -20,7 +20,8 @@ import { ImageDecodeError } from '../errors.js';
 import type { Architecture } from '../keras/types.js';
 import { loadModel, type ModelOptions } from '../model.js';
 import * as v from '../validate.js';
-import { UsageError, type CliIO } from './index.js';
+import { UsageError } from '../errors.js';
+import type { CliIO } from './io.js';
 import { positiveNumber } from './options.js';
 
 export const IMAGE_EXTENSIONS = new Set([

@@ -13,7 +13,8 @@ import { resolveWeights } from '../default-model.js';
 import type { Architecture } from '../keras/types.js';
 import { loadModel, type ModelOptions } from '../model.js';
 import { expandInputs, errorText, Progress, write } from './classify.js';
-import { UsageError, type CliIO } from './index.js';
+import { UsageError } from '../errors.js';
+import type { CliIO } from './io.js';
 import { positiveInt, positiveNumber, oneOf } from './options.js';
 
 const HELP = `Usage: mobilenet embed <file|dir|glob>... [options]

@@ -13,7 +13,8 @@ import { parseArgs } from 'node:util';
 import { resolveWeights } from '../default-model.js';
 import { checkOutputFree, formatEvaluation, saveClassifier, saveFormat, trainClassifier, type TrainOptions, type TrainReport } from '../train/index.js';
 import { errorText, Progress } from './classify.js';
-import { UsageError, type CliIO } from './index.js';
+import { UsageError } from '../errors.js';
+import type { CliIO } from './io.js';
 import { oneOf, positiveInt } from './options.js';
 import * as v from '../validate.js';
 
