@@ -30,6 +30,12 @@ export class XnnpackError extends MobileNetError {
   }
 }
 
+/** A runtime was asked to run while a run was in progress (`runSync()` with `run()` calls pending, or the raw binding). */
+export class BusyError extends MobileNetError {}
+
+/** Bytes given to the native graph reader are not a valid serialized graph (lib/graph-format.ts). */
+export class GraphFormatError extends MobileNetError {}
+
 /** The native addon could not be loaded. */
 export class NativeLoadError extends MobileNetError {}
 
@@ -71,6 +77,9 @@ export class ImageDecodeError extends MobileNetError {
 
 /** A command-line usage error (unknown or misused option): `mobilenet` prints it and exits with code 1. */
 export class UsageError extends MobileNetError {}
+
+/** `classify` on a model whose output is not a probability distribution over classes (use `embed` for features). */
+export class NotAClassifierError extends MobileNetError {}
 
 /** A model that cannot be quantized to int8, or calibration input that cannot be used. */
 export class QuantizationError extends MobileNetError {}

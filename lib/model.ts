@@ -4,13 +4,18 @@
  * Keras 3 `.keras` file; files that carry a model config are built from it,
  * weights-only files from the architecture options (`lib/architectures`).
  *
- * One compiled runtime per batch size, created on first use and cached; the
- * backend module is loaded when the model is created, so runtimes are created
- * synchronously and `predict()` calls never race to create two of them.
+ * A model keeps one recorded graph, handed to its backend once (native: the
+ * serialized graph, parsed and held in C++; the JavaScript weight arrays are
+ * then garbage), and compiles a runtime per batch size from it, off the
+ * event loop, on first use. The runtime cache is bounded: at most
+ * `MAX_CACHED_BATCH_SIZES` batch sizes are kept; compiling another disposes
+ * the least recently used one (its pending runs finish first).
  */
-import type { BackendName } from './graph.js';
 import type { Graph } from './graph.js';
-import { Runtime, resolveCompileOptions, loadBackend, type Backend } from './runtime.js';
+import {
+  Runtime, compilePrepared, compilePreparedSync, resolveCompileOptions, loadBackend,
+  type BackendName, type PreparedGraph,
+} from './runtime.js';
 import { DisposedError, ModelFormatError } from './errors.js';
 import * as v from './validate.js';
 import { analyzeModel } from './keras/layers.js';
@@ -19,31 +24,32 @@ import { toFunctional } from './formats/tfjs.js';
 import { formatSummary, type SummaryOptions } from './keras/summary.js';
 import { randomWeights } from './keras/random.js';
 import type { Architecture, KerasModelConfig, ModelAnalysis, NamedWeights, Preprocessing } from './keras/types.js';
-import { buildArchitecture, identifyArchitecture, ARCHITECTURES, type ArchitectureOptions } from './architectures/index.js';
+import { buildArchitecture, ARCHITECTURES } from './architectures/index.js';
+import {
+  apiNames, BUILDER_KEYS, checkApplicable, pickBuilderOptions, rejectBuilderOptions, resolveWeightsOnly, type BuilderOptions, type OptionNamer,
+} from './architectures/options.js';
+import { defaultModelPath } from './default-model.js';
 import { readModelFile, type ModelFormat } from './formats/index.js';
 import { embeddingCut, embedImage, embedImages, weightsFor, type EmbedBatchOptions, type EmbeddingCut, type EmbeddingResult, type EmbedOptions } from './embed.js';
 import type { ImageSource } from './image.js';
 
-export interface ModelOptions {
+/**
+ * Options of `loadModel` and `Model.fromArchitecture`: compile options and
+ * the builder options (`BuilderOptions`, lib/architectures/options.ts). The
+ * builder options apply to weights-only files, where what they leave out is
+ * read from the file and what they state must agree with it; a file with a
+ * model config takes none of them (except `inputShape` for a config with
+ * unknown dimensions).
+ */
+export interface ModelOptions extends BuilderOptions {
   /** Worker threads of each runtime's pool (native). Default: all cores. */
   threads?: number;
   /** Batch size compiled at load time (others are compiled on first use, then cached). Default 1. */
   batch?: number;
   /** Default 'native'. */
   backend?: BackendName;
-  /** For weights-only files (required there); for files with a config it only overrides the detected name. */
+  /** For weights-only files: the family (default: recognized from the weights). A file with a config must be of this family. */
   architecture?: Architecture;
-  alpha?: number;
-  depthMultiplier?: number;
-  includeTop?: boolean;
-  pooling?: 'avg' | 'max' | null;
-  classes?: number;
-  /** [H, W, C]: the builder's input shape, or the input shape of a config with None dimensions. */
-  inputShape?: readonly number[];
-  minimalistic?: boolean;
-  includePreprocessing?: boolean;
-  classifierActivation?: string | null;
-  dropout?: number;
   /** Override the detected preprocessing. */
   preprocessing?: Preprocessing;
   /** Fold BatchNorm and fuse activations (default true; false is for testing). */
@@ -55,12 +61,7 @@ export interface FromArchitectureOptions extends ModelOptions {
   seed?: number;
 }
 
-const MODEL_OPTION_KEYS = [
-  'threads', 'batch', 'backend', 'architecture', 'alpha', 'depthMultiplier', 'includeTop', 'pooling', 'classes', 'inputShape',
-  'minimalistic', 'includePreprocessing', 'classifierActivation', 'dropout', 'preprocessing', 'fuse', 'seed',
-];
-
-const BUILDER_KEYS = ['alpha', 'depthMultiplier', 'includeTop', 'pooling', 'classes', 'inputShape', 'minimalistic', 'includePreprocessing', 'classifierActivation', 'dropout'] as const;
+const MODEL_OPTION_KEYS: readonly string[] = ['threads', 'batch', 'backend', 'architecture', ...BUILDER_KEYS, 'preprocessing', 'fuse', 'seed'];
 
 function checkOptions(options: unknown): ModelOptions & { seed?: number } {
   if (options === undefined) return {};
@@ -77,11 +78,6 @@ function checkOptions(options: unknown): ModelOptions & { seed?: number } {
   return o;
 }
 
-function builderOptions(o: ModelOptions): ArchitectureOptions {
-  const out: Record<string, unknown> = {};
-  for (const k of BUILDER_KEYS) if (o[k] !== undefined) out[k] = o[k];
-  return out as ArchitectureOptions;
-}
 
 /**
  * Weights of inlined nested models may be named `<nested model>/<layer>/<weight>`
@@ -120,6 +116,17 @@ export function detectPreprocessing(analysis: ModelAnalysis): Preprocessing {
   return 'tf';
 }
 
+/** Batch sizes whose compiled runtime a Model keeps (least recently used evicted). */
+export const MAX_CACHED_BATCH_SIZES = 4;
+
+/** The activation producing the graph output (through reshapes): softmax/sigmoid, else null. */
+function outputActivation(graph: Graph): 'softmax' | 'sigmoid' | null {
+  const producer = new Map(graph.nodes.map((n) => [n.output, n]));
+  let node = producer.get(graph.outputTensor);
+  while (node !== undefined && node.op === 'reshape') node = producer.get(node.inputs[0] ?? -1);
+  return node !== undefined && (node.op === 'softmax' || node.op === 'sigmoid') ? node.op : null;
+}
+
 export interface ModelInfo {
   format?: ModelFormat;
   path?: string;
@@ -134,6 +141,12 @@ export class Model implements Disposable {
   readonly outputShape: readonly number[];
   /** Outputs per sample (the product of outputShape). */
   readonly classes: number;
+  /**
+   * 'softmax' or 'sigmoid' when the output is probabilities over classes (a
+   * classifier); null for anything else (features, logits). `classify` needs
+   * a classifier; feature vectors come from `embed`.
+   */
+  readonly outputActivation: 'softmax' | 'sigmoid' | null;
   readonly preprocessing: Preprocessing;
   readonly architecture: Architecture | 'custom';
   readonly analysis: ModelAnalysis;
@@ -148,9 +161,10 @@ export class Model implements Disposable {
   /** What the lowering fused. */
   readonly loweringStats: LowerStats;
   private readonly inputSize: number;
-  private graph: Graph | null;
-  private readonly backendImpl: Backend;
-  private readonly runtimes = new Map<number, Runtime>();
+  private prepared: PreparedGraph | null;
+  /** Batch size -> runtime (compiled or compiling), in least-recently-used order. */
+  private readonly runtimes = new Map<number, Promise<Runtime>>();
+  private readonly ready = new Map<number, Runtime>();
   private isDisposed = false;
   /** The flat config, weights and options it was built from (the embedding model is cut from them on first use). */
   private source: { config: KerasModelConfig; weights: NamedWeights; options: ModelOptions } | null = null;
@@ -158,29 +172,28 @@ export class Model implements Disposable {
 
   private constructor(
     analysis: ModelAnalysis,
-    graph: Graph,
+    prepared: PreparedGraph,
+    shapes: { inputShape: readonly number[]; outputShape: readonly number[]; outputActivation: 'softmax' | 'sigmoid' | null },
     stats: LowerStats,
-    backend: Backend,
+    backend: BackendName,
     threads: number,
     architecture: Architecture | 'custom',
     preprocessing: Preprocessing,
     info: ModelInfo,
   ) {
     this.analysis = analysis;
-    this.graph = graph;
+    this.prepared = prepared;
     this.loweringStats = stats;
-    this.backendImpl = backend;
-    this.backend = backend.name;
+    this.backend = backend;
     this.threads = threads;
     this.name = analysis.name;
     this.architecture = architecture;
     this.preprocessing = preprocessing;
-    const inT = graph.tensors[graph.inputTensor];
-    const outT = graph.tensors[graph.outputTensor];
-    this.inputShape = Object.freeze([...(inT?.shape ?? analysis.inputShape)]);
-    this.outputShape = Object.freeze([...(outT?.shape ?? analysis.outputShape)]);
+    this.inputShape = Object.freeze([...shapes.inputShape]);
+    this.outputShape = Object.freeze([...shapes.outputShape]);
     this.inputSize = v.product(this.inputShape);
     this.classes = v.product(this.outputShape);
+    this.outputActivation = shapes.outputActivation;
     this.format = info.format;
     this.path = info.path;
     this.labels = info.labels === undefined ? undefined : Object.freeze([...info.labels]);
@@ -206,11 +219,20 @@ export class Model implements Disposable {
     const backend = await loadBackend(compile.backend);
     const architecture = o.architecture ?? detected;
     const preprocessing = o.preprocessing ?? detectPreprocessing(analysis);
-    const model = new Model(analysis, lowered.graph, lowered.stats, backend, compile.threads, architecture, preprocessing, info);
+    const g = lowered.graph;
+    const shapes = {
+      inputShape: g.tensors[g.inputTensor]?.shape ?? analysis.inputShape,
+      outputShape: g.tensors[g.outputTensor]?.shape ?? analysis.outputShape,
+      outputActivation: outputActivation(g),
+    };
+    const prepared = backend.prepare(g);
+    // The native backend holds its own copy: drop the JavaScript weight arrays.
+    if (compile.backend === 'native') g.dispose();
+    const model = new Model(analysis, prepared, shapes, lowered.stats, compile.backend, compile.threads, architecture, preprocessing, info);
     model.source = { config, weights, options: { ...o, threads: compile.threads, backend: compile.backend, preprocessing } };
-    // Compile the default batch now: backend problems surface at load, and the first predict is fast.
+    // Compile the default batch now (off the event loop): backend problems surface at load, and the first predict is fast.
     try {
-      model.runtime(compile.batch);
+      await model.runtime(compile.batch);
     } catch (e) {
       model.dispose();
       throw e;
@@ -222,7 +244,9 @@ export class Model implements Disposable {
   static async fromArchitecture(architecture: Architecture, options: FromArchitectureOptions = {}): Promise<Model> {
     const o = checkOptions(options);
     v.oneOf(architecture, 'architecture', ARCHITECTURES);
-    const config = buildArchitecture(architecture, builderOptions(o));
+    const b = pickBuilderOptions(o);
+    checkApplicable(architecture, b);
+    const config = buildArchitecture(architecture, b);
     const analysis = analyzeModel(config);
     const weights = randomWeights(analysis, o.seed ?? 1);
     const { seed: _seed, ...rest } = o;
@@ -233,25 +257,76 @@ export class Model implements Disposable {
     return this.isDisposed;
   }
 
-  private live(): Graph {
-    if (this.isDisposed || this.graph === null) throw new DisposedError('Model');
-    return this.graph;
+  private live(): PreparedGraph {
+    if (this.isDisposed || this.prepared === null) throw new DisposedError('Model');
+    return this.prepared;
   }
 
-  /** The lowered float graph (BatchNorm folded, activations fused); lib/quantize reads it. */
+  /**
+   * The lowered float graph (BatchNorm folded, activations fused); lib/quantize
+   * reads it. Lowered again from the model's source on each call: the model
+   * itself keeps only what running and recompiling need.
+   */
   get loweredGraph(): Graph {
-    return this.live();
+    this.live();
+    const src = this.source;
+    if (src === null) throw new DisposedError('Model');
+    return lowerModel(this.analysis, src.weights, src.options.fuse === undefined ? {} : { fuse: src.options.fuse }).graph;
   }
 
-  /** The compiled runtime for a batch size (created and cached on first use). */
-  runtime(batch = 1): Runtime {
-    const graph = this.live();
+  private touch(batch: number, rt: Promise<Runtime>): void {
+    this.runtimes.delete(batch);
+    this.runtimes.set(batch, rt);
+    while (this.runtimes.size > MAX_CACHED_BATCH_SIZES) {
+      const [oldest, p] = this.runtimes.entries().next().value as [number, Promise<Runtime>];
+      this.runtimes.delete(oldest);
+      this.ready.delete(oldest);
+      void p.then((r) => r.dispose(), () => undefined);
+    }
+  }
+
+  /**
+   * The compiled runtime for a batch size: compiled off the event loop on first
+   * use, then cached (at most MAX_CACHED_BATCH_SIZES batch sizes).
+   */
+  runtime(batch = 1): Promise<Runtime> {
+    try {
+      const prepared = this.live();
+      v.positiveInteger(batch, 'batch');
+      let rt = this.runtimes.get(batch);
+      if (rt === undefined) {
+        const opts = { batch, threads: this.threads, backend: this.backend };
+        rt = compilePrepared(prepared, opts, this).then((r) => {
+          if (this.isDisposed || this.runtimes.get(batch) !== rt) {
+            // Disposed or evicted while compiling.
+            if (this.isDisposed) r.dispose();
+            return r;
+          }
+          this.ready.set(batch, r);
+          return r;
+        });
+        rt.catch(() => {
+          if (this.runtimes.get(batch) === rt) this.runtimes.delete(batch);
+        });
+      }
+      this.touch(batch, rt);
+      return rt;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** The compiled runtime for a batch size, compiled on the calling thread when not cached. */
+  runtimeSync(batch = 1): Runtime {
+    const prepared = this.live();
     v.positiveInteger(batch, 'batch');
-    let rt = this.runtimes.get(batch);
+    let rt = this.ready.get(batch);
     if (rt === undefined) {
-      const impl = this.backendImpl.compile(graph, batch, this.threads);
-      rt = new Runtime(impl, { batch, threads: this.threads, backend: this.backend }, this.inputShape, this.outputShape);
-      this.runtimes.set(batch, rt);
+      rt = compilePreparedSync(prepared, { batch, threads: this.threads, backend: this.backend }, this);
+      this.ready.set(batch, rt);
+      const r = rt;
+      this.runtimes.get(batch)?.then((other) => other !== r && other.dispose(), () => undefined);
+      this.touch(batch, Promise.resolve(rt));
     }
     return rt;
   }
@@ -289,13 +364,20 @@ export class Model implements Disposable {
    */
   async predict(input: Float32Array | readonly Float32Array[], options?: { batch?: number }): Promise<Float32Array> {
     const { data, batch } = this.prepare(input, options);
-    return this.runtime(batch).run(data);
+    const rt = this.ready.get(batch);
+    if (rt !== undefined && !rt.disposed) {
+      this.touch(batch, this.runtimes.get(batch) ?? Promise.resolve(rt));
+      return rt.run(data);
+    }
+    // Not compiled yet: keep the input as it is now while the runtime compiles.
+    const copy = data === input ? data.slice() : data;
+    return (await this.runtime(batch)).run(copy);
   }
 
   /** `predict` on the calling thread (blocks the event loop). */
   predictSync(input: Float32Array | readonly Float32Array[], options?: { batch?: number }): Float32Array {
     const { data, batch } = this.prepare(input, options);
-    return this.runtime(batch).runSync(data);
+    return this.runtimeSync(batch).runSync(data);
   }
 
   /**
@@ -373,7 +455,7 @@ export class Model implements Disposable {
 
   /** Keras-style summary table: layers, output shapes, parameters; totals and MACs. */
   summary(options?: SummaryOptions): string {
-    this.live();
+    if (this.isDisposed) throw new DisposedError('Model');
     return formatSummary(this.analysis, options);
   }
 
@@ -392,10 +474,11 @@ export class Model implements Disposable {
         () => undefined,
       );
     }
-    for (const rt of this.runtimes.values()) rt.dispose();
+    for (const rt of this.runtimes.values()) void rt.then((r) => r.dispose(), () => undefined);
     this.runtimes.clear();
-    this.graph?.dispose();
-    this.graph = null;
+    this.ready.clear();
+    this.prepared?.dispose();
+    this.prepared = null;
   }
 
   [Symbol.dispose](): void {
@@ -405,38 +488,46 @@ export class Model implements Disposable {
 
 /**
  * Loads a model file: TF.js `model.json` (or its directory), Keras `.h5`
- * (full model or weights only) or Keras 3 `.keras`.
+ * (full model or weights only) or Keras 3 `.keras`. Without a path, the
+ * model that ships in the package (MobileNet V1 0.75-224 ImageNet,
+ * `defaultModelPath()`): `loadModel()`, `loadModel({ threads: 2 })`.
+ *
+ * Weights-only files are resolved by `resolveWeightsOnly`: builder options
+ * left out are read from the weights, options given must agree with them.
+ * Files with a model config take no builder options (RangeError).
  */
-export async function loadModel(path: string, options: ModelOptions = {}): Promise<Model> {
+export async function loadModel(options?: ModelOptions): Promise<Model>;
+export async function loadModel(path: string, options?: ModelOptions): Promise<Model>;
+export async function loadModel(pathOrOptions?: string | ModelOptions, maybeOptions?: ModelOptions): Promise<Model> {
+  let path: string;
+  let options: ModelOptions | undefined;
+  if (typeof pathOrOptions === 'string') {
+    path = pathOrOptions;
+    options = maybeOptions;
+  } else if (pathOrOptions === undefined || (typeof pathOrOptions === 'object' && pathOrOptions !== null && !Array.isArray(pathOrOptions))) {
+    if (maybeOptions !== undefined) throw v.typeError('string', 'path', pathOrOptions);
+    path = defaultModelPath();
+    options = pathOrOptions;
+  } else {
+    throw v.typeError('string', 'path', pathOrOptions);
+  }
+  return loadModelFile(path, options, apiNames);
+}
+
+/** `loadModel(path, options)` with option names in messages as `names` says (the CLI passes its flags). */
+export async function loadModelFile(path: string, options: ModelOptions | undefined, names: OptionNamer): Promise<Model> {
   const o = checkOptions(options);
   // Check the compile options before reading anything.
   resolveCompileOptions({ threads: o.threads, batch: o.batch, backend: o.backend });
   const file = await readModelFile(path);
-  let config = file.config;
-  if (config === undefined) {
-    // Weights only: the architecture options say what to build; what they leave out
-    // (or all of it) is recognized from the weights' names and shapes when possible.
-    const shapes = new Map([...file.weights].map(([k, t]) => [k, t.shape] as [string, number[]]));
-    const ident = identifyArchitecture(shapes, o.inputShape ?? [224, 224, 3]);
-    const architecture = o.architecture ?? ident?.architecture;
-    if (architecture === undefined) {
-      throw new ModelFormatError(
-        `holds weights only (no model config) and they are not recognized as a MobileNet: pass the architecture options, e.g. { architecture: 'v1', alpha: 0.25, includeTop: false, pooling: 'avg' }`,
-        file.path,
-      );
-    }
-    const filled: ModelOptions = { ...o, architecture };
-    if (ident !== undefined && ident.architecture === architecture) {
-      if (filled.alpha === undefined) filled.alpha = ident.alpha;
-      if (filled.depthMultiplier === undefined && ident.depthMultiplier !== undefined) filled.depthMultiplier = ident.depthMultiplier;
-      if (filled.minimalistic === undefined && ident.minimalistic !== undefined) filled.minimalistic = ident.minimalistic;
-      if (filled.includeTop === undefined) filled.includeTop = ident.includeTop;
-      if (filled.classes === undefined && ident.classes !== undefined && filled.includeTop) filled.classes = ident.classes;
-    }
-    config = buildArchitecture(architecture, builderOptions(filled));
-    return Model.fromConfig(config, file.weights, filled, { format: file.format, path: file.path });
-  }
   const info: ModelInfo = { format: file.format, path: file.path };
   if (file.classNames !== undefined) info.labels = file.classNames;
-  return Model.fromConfig(config, file.weights, o, info);
+  if (file.config === undefined) {
+    const shapes = new Map([...file.weights].map(([k, t]) => [k, t.shape] as [string, number[]]));
+    const r = resolveWeightsOnly(shapes, o, file.path, names);
+    const filled: ModelOptions = { ...o, ...r.options, architecture: r.architecture };
+    return Model.fromConfig(r.config, file.weights, filled, info);
+  }
+  rejectBuilderOptions(o, file.path, detectArchitecture(file.config), names, ['inputShape']);
+  return Model.fromConfig(file.config, file.weights, o, info);
 }
