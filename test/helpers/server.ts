@@ -5,6 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
+import { expect } from 'vitest';
+import type { Prediction } from '../../lib/classify.js';
 import { repoRoot } from './shared.js';
 
 export interface Child {
@@ -121,3 +123,23 @@ export function metric(text: string, name: string): number | undefined {
   const m = new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text);
   return m === null ? undefined : Number(m[1]);
 }
+
+const TOL = 1e-5;
+
+/**
+ * Same answer as classify(): the same top-1 class, every returned
+ * probability within TOL of classify()'s for that class, and the k returned
+ * probabilities equal to classify()'s k highest (near-ties may swap ranks).
+ */
+export function expectSame(got: Prediction[], all: Prediction[], k = 5): void {
+  expect(got).toHaveLength(k);
+  expect(got[0]!.index).toBe(all[0]!.index);
+  const byIndex = new Map(all.map((p) => [p.index, p]));
+  for (const p of got) {
+    const ref = byIndex.get(p.index)!;
+    expect(p.label).toBe(ref.label);
+    expect(Math.abs(p.probability - ref.probability)).toBeLessThan(TOL);
+  }
+  for (let i = 0; i < k; i++) expect(Math.abs(got[i]!.probability - all[i]!.probability)).toBeLessThan(TOL);
+}
+
