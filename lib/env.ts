@@ -22,7 +22,7 @@ export interface EnvVariable {
 
 /** Every environment variable the library and the `mobilenet` CLI read. */
 export const LIBRARY_ENV: readonly EnvVariable[] = [
-  { name: 'MOBILENET_NATIVE_PATH', doc: 'path of a built mobilenet_xnnpack.node to load instead of build/Release/mobilenet_xnnpack.node' },
+  { name: 'MOBILENET_NATIVE_PATH', doc: 'path of a built mobilenet_xnnpack.node to load instead of the local source build (build/Release) or the prebuilt addon (prebuilds/)' },
   { name: 'MOBILENET_WEIGHTS', doc: 'model the CLI uses when no --weights is given (default: the shipped MobileNet V1 0.75-224)' },
   { name: 'KERAS_HOME', doc: 'Keras cache root: `mobilenet download` saves to $KERAS_HOME/models (default ~/.keras/models)' },
 ];

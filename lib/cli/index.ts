@@ -26,6 +26,12 @@ function usage(): string {
   return lines.join('\n') + '\n';
 }
 
+/** Also printed by scripts/build-native.mjs after a build against Debian's XNNPACK. */
+const SYSTEM_XNNPACK_WARNING =
+  "WARNING: built against Debian's 2022 XNNPACK (libxnnpack-dev), not the pinned one: measured 1.3x slower at 1 thread " +
+  'and 2-4x slower at 2 threads. Rebuild with the pinned XNNPACK for full speed (npm rebuild mobilenet-xnnpack --build-from-source ' +
+  'with network access to github.com, or MOBILENET_XNNPACK_ARCHIVES=<dir with the pinned archives>).';
+
 async function versionText(): Promise<string> {
   const require = createRequire(import.meta.url);
   const pkg = require('../../package.json') as { version: string };
@@ -33,7 +39,8 @@ async function versionText(): Promise<string> {
   try {
     const { xnnpackInfo } = await import('../binding.js');
     const info = xnnpackInfo();
-    xnn = `XNNPACK: ${info.source}${info.commit ? ` ${info.commit}` : ''}${info.version ? ` (${info.version})` : ''}`;
+    xnn = `XNNPACK: ${info.source}${info.commit ? ` ${info.commit}` : ''}${info.version ? ` (${info.version})` : ''}\naddon: ${info.binary} ${info.path}`;
+    if (info.source === 'system') xnn += `\n${SYSTEM_XNNPACK_WARNING}`;
   } catch (e) {
     xnn = `XNNPACK: unavailable (${(e as Error).message})`;
   }
