@@ -7,6 +7,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { expect } from 'vitest';
 import type { Prediction } from '../../lib/classify.js';
+import { childEnv } from './env.js';
 import { repoRoot } from './shared.js';
 
 export interface Child {
@@ -18,10 +19,10 @@ export interface Child {
 }
 
 /** Spawns `mobilenet <args>` with the sources (tsx). */
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Child {
+export function spawnCli(args: string[], env: Record<string, string> = {}): Child {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test', 'helpers', 'cli.ts'), ...args], {
     cwd: repoRoot,
-    env: { ...process.env, ...env },
+    env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
