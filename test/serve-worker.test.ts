@@ -30,7 +30,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 300_000): Promise<void> {
   const started = Date.now();
   while (!(await check())) {
     if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
@@ -118,7 +118,7 @@ describe.skipIf(!hasShared || !hasRedis)('mobilenet worker (BullMQ on a real Red
       await waitFor('every job to finish', async () => {
         const c = await queue.getJobCounts('completed', 'failed');
         return c.completed! + c.failed! === 303;
-      }, 180_000);
+      });
       const counts = await queue.getJobCounts('completed', 'failed', 'active', 'wait', 'delayed');
       expect(counts).toEqual({ completed: 300, failed: 3, active: 0, wait: 0, delayed: 0 });
 
@@ -161,5 +161,5 @@ describe.skipIf(!hasShared || !hasRedis)('mobilenet worker (BullMQ on a real Red
       await events.close();
       await queue.close();
     }
-  });
+  }, 600_000);
 });
