@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Graph } from '../lib/graph.js';
+import { compileGraph } from '../lib/runtime.js';
 
 function random(n: number, seed: number): Float32Array {
   let s = seed >>> 0;
@@ -36,7 +37,7 @@ function rssMB(): number {
 
 describe('native memory', () => {
   it('2,000 runs of a small graph: RSS grows < 20 MB', async () => {
-    const rt = await graph().compile({ threads: 1 });
+    const rt = await compileGraph(graph(), { threads: 1 });
     const x = random(rt.inputSize, 9);
     const out = new Float32Array(rt.outputSize);
     for (let i = 0; i < 200; i++) rt.runSync(x, out); // warm-up
@@ -52,11 +53,11 @@ describe('native memory', () => {
 
   it('100 compile/dispose cycles: RSS grows < 20 MB', async () => {
     const g = graph();
-    for (let i = 0; i < 20; i++) (await g.compile({ threads: 1 })).dispose(); // warm-up
+    for (let i = 0; i < 20; i++) (await compileGraph(g, { threads: 1 })).dispose(); // warm-up
     const before = rssMB();
     for (let i = 0; i < 100; i++) {
       // Every 5th with a 2-thread pool (created and destroyed with the runtime).
-      const rt = await g.compile({ threads: i % 5 === 0 ? 2 : 1 });
+      const rt = await compileGraph(g, { threads: i % 5 === 0 ? 2 : 1 });
       if (rt.threads === 1) rt.runSync(random(rt.inputSize, i));
       rt.dispose();
     }
