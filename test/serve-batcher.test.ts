@@ -31,6 +31,7 @@ describe('MicroBatcher', () => {
   it('groups concurrent images into padded batches and answers each like a batch of one', async () => {
     const b = new MicroBatcher(model, { maxBatch: 5, maxWaitMs: 10_000, maxQueue: 16 });
     expect(b.sizes).toEqual([1, 2, 4, 5]);
+    expect(new MicroBatcher(model, { maxBatch: 16, maxWaitMs: 0, maxQueue: 1 }).sizes).toEqual([1, 4, 8, 16]);
     const batches: number[] = [];
     b.onBatch = (s) => batches.push(s.size);
     // Five fill a batch at once (no 10 s wait); the other two run right after it, padded to 2.

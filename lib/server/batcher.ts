@@ -8,12 +8,14 @@
  *
  * Batch sizes are rounded up to a power of two (or maxBatch), the rest of the
  * batch padded: each size is a compiled runtime with its own packed weights
- * and activation buffers, so maxBatch 8 holds 4 runtimes (1, 2, 4, 8), not 8.
+ * and activation buffers, so maxBatch 8 holds 4 runtimes (1, 2, 4, 8), not 8;
+ * never more than the model's runtime cache keeps (MAX_CACHED_BATCH_SIZES).
  *
  * The queue is bounded: `submit()` rejects with QueueFullError when
  * `maxQueue` images wait, so memory never grows without bound.
  */
 import type { Predictor } from '../classify.js';
+import { MAX_CACHED_BATCH_SIZES } from '../model.js';
 import * as v from '../validate.js';
 import { ClosingError, QueueFullError } from './errors.js';
 
@@ -62,6 +64,9 @@ export class MicroBatcher {
     const sizes: number[] = [];
     for (let n = 1; n < this.maxBatch; n *= 2) sizes.push(n);
     sizes.push(this.maxBatch);
+    // No more sizes than the model keeps compiled (else runtimes would be evicted and recompiled):
+    // keep 1 and the largest ones.
+    if (sizes.length > MAX_CACHED_BATCH_SIZES) sizes.splice(1, sizes.length - MAX_CACHED_BATCH_SIZES);
     this.sizes = Object.freeze(sizes);
   }
 
