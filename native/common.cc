@@ -30,6 +30,15 @@ Napi::Error CodedError(Napi::Env env, const std::string& message, const char* co
   return e;
 }
 
+void ThrowSafely(napi_env env, const Napi::Error& e) noexcept {
+  try {
+    napi_value value = e.Value();
+    if (value != nullptr) (void)napi_throw(env, value);
+  } catch (...) {
+    // The environment is going away: nobody is left to catch it.
+  }
+}
+
 void AdjustExternal(napi_env env, int64_t delta) {
   int64_t ignored = 0;
   (void)napi_adjust_external_memory(env, delta, &ignored);

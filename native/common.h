@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,41 @@ Napi::Error XnnError(Napi::Env env, const std::string& message, xnn_status statu
                                 const std::string& node = std::string());
 // A JS Error with `code` (e.g. 'ERR_GRAPH_FORMAT', 'ERR_DISPOSED', 'ERR_BUSY').
 Napi::Error CodedError(Napi::Env env, const std::string& message, const char* code);
+
+// Throws `e` into JS, or drops it when the environment cannot run JS any more
+// (a terminating worker or process.exit()): never a C++ exception.
+void ThrowSafely(napi_env env, const Napi::Error& e) noexcept;
+
+// Runs a JS-facing method body; every exception becomes a pending JS exception
+// here (node-addon-api's own rethrow would throw again, into std::terminate,
+// while the environment is being torn down).
+template <typename F>
+Napi::Value Guarded(napi_env env, F&& body) noexcept {
+  try {
+    return body();
+  } catch (const Napi::Error& e) {
+    ThrowSafely(env, e);
+  } catch (const std::bad_alloc&) {
+    try {
+      ThrowSafely(env, XnnError(Napi::Env(env), "Out of memory", xnn_status_out_of_memory));
+    } catch (...) {
+    }
+  } catch (const std::exception& ex) {
+    try {
+      ThrowSafely(env, Napi::Error::New(Napi::Env(env), ex.what()));
+    } catch (...) {
+    }
+  } catch (...) {
+  }
+  return Napi::Value();
+}
+
+// A member method wrapped in Guarded, for DefineClass: InstanceMethod<&T::template Safe<&T::Run>>.
+#define MOBILENET_GUARDED_METHODS(T)                                  \
+  template <Napi::Value (T::*M)(const Napi::CallbackInfo&)>           \
+  Napi::Value Safe(const Napi::CallbackInfo& info) {                 \
+    return Guarded(info.Env(), [&] { return (this->*M)(info); });    \
+  }
 
 // napi_adjust_external_memory, ignoring failures (safe in finalizers and at teardown).
 void AdjustExternal(napi_env env, int64_t delta);

@@ -77,15 +77,15 @@ class CompileWorker : public Napi::AsyncWorker {
 Napi::Function Graph::Init(Napi::Env env) {
   return DefineClass(env, "Graph",
                      {
-                         InstanceMethod<&Graph::Compile>("compile"),
-                         InstanceMethod<&Graph::CompileAsync>("compileAsync"),
-                         InstanceMethod<&Graph::Dispose>("dispose"),
-                         InstanceAccessor<&Graph::GetDisposed>("disposed"),
-                         InstanceAccessor<&Graph::GetTensorCount>("tensorCount"),
-                         InstanceAccessor<&Graph::GetNodeCount>("nodeCount"),
-                         InstanceAccessor<&Graph::GetWeightBytes>("weightBytes"),
-                         InstanceAccessor<&Graph::GetInputShape>("inputShape"),
-                         InstanceAccessor<&Graph::GetOutputShape>("outputShape"),
+                         InstanceMethod<&Graph::Safe<&Graph::Compile>>("compile"),
+                         InstanceMethod<&Graph::Safe<&Graph::CompileAsync>>("compileAsync"),
+                         InstanceMethod<&Graph::Safe<&Graph::Dispose>>("dispose"),
+                         InstanceAccessor<&Graph::Safe<&Graph::GetDisposed>>("disposed"),
+                         InstanceAccessor<&Graph::Safe<&Graph::GetTensorCount>>("tensorCount"),
+                         InstanceAccessor<&Graph::Safe<&Graph::GetNodeCount>>("nodeCount"),
+                         InstanceAccessor<&Graph::Safe<&Graph::GetWeightBytes>>("weightBytes"),
+                         InstanceAccessor<&Graph::Safe<&Graph::GetInputShape>>("inputShape"),
+                         InstanceAccessor<&Graph::Safe<&Graph::GetOutputShape>>("outputShape"),
                      });
 }
 

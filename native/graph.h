@@ -20,6 +20,8 @@ class Graph : public Napi::ObjectWrap<Graph> {
   explicit Graph(const Napi::CallbackInfo& info);
   ~Graph() override;
 
+  MOBILENET_GUARDED_METHODS(Graph)
+
  private:
   Napi::Value Compile(const Napi::CallbackInfo& info);
   Napi::Value CompileAsync(const Napi::CallbackInfo& info);

@@ -31,18 +31,18 @@ Napi::Array ShapeArray(Napi::Env env, const std::vector<size_t>& shape) {
 Napi::Function Runtime::Init(Napi::Env env) {
   return DefineClass(env, "Runtime",
                      {
-                         InstanceMethod<&Runtime::RunSync>("runSync"),
-                         InstanceMethod<&Runtime::Run>("run"),
-                         InstanceMethod<&Runtime::Dispose>("dispose"),
-                         InstanceAccessor<&Runtime::GetInputSize>("inputSize"),
-                         InstanceAccessor<&Runtime::GetOutputSize>("outputSize"),
-                         InstanceAccessor<&Runtime::GetInputShape>("inputShape"),
-                         InstanceAccessor<&Runtime::GetOutputShape>("outputShape"),
-                         InstanceAccessor<&Runtime::GetWeightBytes>("weightBytes"),
-                         InstanceAccessor<&Runtime::GetBatch>("batch"),
-                         InstanceAccessor<&Runtime::GetThreads>("threads"),
-                         InstanceAccessor<&Runtime::GetDisposed>("disposed"),
-                         InstanceAccessor<&Runtime::GetBusy>("busy"),
+                         InstanceMethod<&Runtime::Safe<&Runtime::RunSync>>("runSync"),
+                         InstanceMethod<&Runtime::Safe<&Runtime::Run>>("run"),
+                         InstanceMethod<&Runtime::Safe<&Runtime::Dispose>>("dispose"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetInputSize>>("inputSize"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetOutputSize>>("outputSize"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetInputShape>>("inputShape"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetOutputShape>>("outputShape"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetWeightBytes>>("weightBytes"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetBatch>>("batch"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetThreads>>("threads"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetDisposed>>("disposed"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetBusy>>("busy"),
                      });
 }
 

@@ -31,6 +31,8 @@ class Runtime : public Napi::ObjectWrap<Runtime> {
   explicit Runtime(const Napi::CallbackInfo& info);
   ~Runtime() override;
 
+  MOBILENET_GUARDED_METHODS(Runtime)
+
   // Called on the JS thread (through the thread-safe function) when the
   // worker has finished a run().
   void FinishRun(Napi::Env env);

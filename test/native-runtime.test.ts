@@ -64,12 +64,9 @@ describe('native runtime', () => {
       if (running) setImmediate(spin);
     };
     setImmediate(spin);
-    const t0 = performance.now();
     await rt.run(x);
-    const ms = performance.now() - t0;
     running = false;
-    // On a blocked loop ticks would be ~1; a free loop turns many times per millisecond.
-    expect(ms).toBeGreaterThan(5);
+    // On a blocked loop ticks would be ~1 (the run would end before the first setImmediate); a free loop turns many times.
     expect(ticks).toBeGreaterThan(20);
     rt.dispose();
   });

@@ -26,10 +26,12 @@ export interface ModelFile {
   weights: NamedWeights;
   /** Quantization dtypes of the weights (TF.js), empty when float32. */
   quantization?: string[];
+  /** Class names stored with the model (lib/formats/class-names.ts). */
+  classNames?: string[];
 }
 
 interface ExternalReader {
-  (file: string, options: ReadOptions): Promise<{ config?: KerasModelConfig; weights: NamedWeights }>;
+  (file: string, options: ReadOptions): Promise<{ config?: KerasModelConfig; weights: NamedWeights; classNames?: string[] }>;
 }
 
 export interface ReadOptions {
@@ -106,12 +108,15 @@ export async function readModelFile(file: string, options: ReadOptions = {}): Pr
   if (format === 'tfjs') {
     const { readTfjs } = await import('./tfjs.js');
     const r = await readTfjs(abs, undefined, options);
-    return { format, path: abs, config: r.config, weights: r.weights, quantization: r.quantization };
+    const out: ModelFile = { format, path: abs, config: r.config, weights: r.weights, quantization: r.quantization };
+    if (r.classNames !== undefined) out.classNames = r.classNames;
+    return out;
   }
   const read = await external(format);
   const r = await read(abs, options);
   const out: ModelFile = { format, path: abs, weights: r.weights };
   if (r.config !== undefined) out.config = r.config;
+  if (r.classNames !== undefined) out.classNames = r.classNames;
   return out;
 }
 

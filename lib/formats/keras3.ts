@@ -29,6 +29,7 @@ import zlib from 'node:zlib';
 import { Unzip, UnzipPassThrough, zipSync, type AsyncFlateStreamHandler, type FlateError, type UnzipDecoder, type UnzipFile, type Zippable } from 'fflate';
 import { MobileNetError, ModelFormatError, WeightMismatchError } from '../errors.js';
 import type { KerasModelConfig, NamedWeights, WeightTensor } from '../keras/types.js';
+import { checkClassNames, parseClassNames } from './class-names.js';
 import * as v from '../validate.js';
 import { isK3Op, isObject, normalizeModelConfig } from './config.js';
 import { atomicWrite, FileProblem, jsonDepthProblem, statRegularFile, withTempFile, withTempPath } from './files.js';
@@ -46,6 +47,8 @@ export interface Keras3ReadResult {
   weights: NamedWeights;
   kerasVersion?: string;
   dateSaved?: string;
+  /** `metadata.json`'s `class_names` (a classifier trained by `mobilenet train`). */
+  classNames?: string[];
 }
 
 export interface Keras3WriteOptions {
@@ -53,6 +56,8 @@ export interface Keras3WriteOptions {
   kerasVersion?: string;
   /** `metadata.json` date_saved (default now, in Keras's `%Y-%m-%d@%H:%M:%S`). */
   date?: Date;
+  /** Written as `metadata.json`'s `class_names`. */
+  classNames?: readonly string[];
 }
 
 
@@ -256,6 +261,8 @@ export async function readKeras3(file: string, options: H5ReadOptions = {}): Pro
     const out: Keras3ReadResult = { config, weights };
     if (typeof metadata.keras_version === 'string') out.kerasVersion = metadata.keras_version;
     if (typeof metadata.date_saved === 'string') out.dateSaved = metadata.date_saved;
+    const classNames = parseClassNames(metadata.class_names, abs, "metadata.json's class_names");
+    if (classNames !== undefined) out.classNames = classNames;
     return out;
   });
 }
@@ -575,7 +582,12 @@ export async function writeKeras3(file: string, config: KerasModelConfig, weight
     }
     return fs.readFile(tmp);
   });
-  const metadata = { keras_version: options.kerasVersion ?? '3.10.0', date_saved: keras3Date(options.date ?? new Date()) };
+  const classNames = checkClassNames(options.classNames);
+  const metadata = {
+    keras_version: options.kerasVersion ?? '3.10.0',
+    date_saved: keras3Date(options.date ?? new Date()),
+    ...(classNames === undefined ? {} : { class_names: classNames }),
+  };
   const zippable: Zippable = {
     'metadata.json': [Buffer.from(JSON.stringify(metadata)), { level: 0 }],
     'config.json': [Buffer.from(JSON.stringify(toKeras3Config(config, shapes))), { level: 0 }],
