@@ -15,9 +15,10 @@ import { parseArgs } from 'node:util';
 import { classifyBatch } from '../lib/classify.js';
 import { defaultModelPath, hasDefaultModel } from '../lib/default-model.js';
 import { loadModel } from '../lib/model.js';
+import { sharedDirSetting } from '../test/helpers/env.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const sharedDir = path.resolve(root, process.env.MOBILENET_SHARED_DIR ?? '../shared');
+const sharedDir = path.resolve(root, sharedDirSetting);
 
 interface Row {
   name: string;

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { spawnSync, spawn } from 'node:child_process';
 import { makeInput } from './lib/models.js';
+import { benchOrtSpin, benchRunner } from '../test/helpers/env.js';
 import type { Preprocessing } from '../lib/keras/types.js';
 
 export type EngineName =
@@ -250,7 +251,7 @@ async function ortEngine(spec: LoadSpec): Promise<EngineInstance> {
     // (measured here: the raw C++ runner at 2 threads 2.35 -> 3.75 ms with an idle spinning session
     // in another process). Spinning off does not slow onnxruntime itself here (2T: 3.5 ms either way).
     // MOBILENET_BENCH_ORT_SPIN=1 restores its default.
-    ...(process.env.MOBILENET_BENCH_ORT_SPIN === '1' ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
+    ...(benchOrtSpin ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
   });
   const pkg = require('onnxruntime-node/package.json') as { version: string };
   const inputName = session.inputNames[0] as string;
@@ -273,7 +274,7 @@ async function ortEngine(spec: LoadSpec): Promise<EngineInstance> {
     return t;
   };
   return {
-    notes: `onnxruntime-node ${pkg.version}, CPU EP, intra-op threads ${spec.threads}, graph optimization 'all', NCHW input, spinning ${process.env.MOBILENET_BENCH_ORT_SPIN === '1' ? 'on (default)' : 'off (see docs/benchmarks.md)'}`,
+    notes: `onnxruntime-node ${pkg.version}, CPU EP, intra-op threads ${spec.threads}, graph optimization 'all', NCHW input, spinning ${benchOrtSpin ? 'on (default)' : 'off (see docs/benchmarks.md)'}`,
     async run(input, batch) {
       const out = await session.run({ [inputName]: tensor(input, batch) });
       return out[outputName]!.data as Float32Array;
@@ -288,7 +289,7 @@ async function ortEngine(spec: LoadSpec): Promise<EngineInstance> {
 export function cppRunnerPath(): string | null {
   const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
   const candidates = [
-    process.env.MOBILENET_BENCH_RUNNER,
+    benchRunner,
     path.join(root, 'build', 'Release', 'xnnpack_bench_runner'),
     path.join(root, 'build', 'xnnpack_bench_runner'),
     path.join(root, 'build', 'Release', 'bench_runner'),

@@ -16,7 +16,7 @@ import { lowerModel } from '../lib/keras/lower.js';
 import { randomWeights } from '../lib/keras/random.js';
 import { readModelFile } from '../lib/formats/index.js';
 import { buildArchitecture, ARCHITECTURES } from '../lib/architectures/index.js';
-import { exportOnnx } from '../lib/onnx/export.js';
+import { exportOnnx } from './onnx/export.js';
 import { mulberry32 } from '../lib/keras/random.js';
 import type { Architecture, KerasModelConfig, NamedWeights } from '../lib/keras/types.js';
 

@@ -22,7 +22,7 @@ import { MODEL_SPECS, makeInput, prepareModel } from './lib/models.js';
 import { writeGraphFile } from './lib/graph-file.js';
 import { cppRunnerPath } from './engines.js';
 import { nowMs, quantile } from './lib/stats.js';
-import { exportOnnx } from '../lib/onnx/export.js';
+import { exportOnnx } from './onnx/export.js';
 
 const { values } = parseArgs({
   options: {

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { BenchResults, ResultRow } from './run.js';
+import type { BenchResults, ResultRow } from './lib/results.js';
 
 const ENGINE_ORDER = ['mobilenet-xnnpack', 'xnnpack-cpp', 'onnxruntime-node', 'tfjs-wasm', 'tfjs-cpu', 'reference-ts', 'tfjs-node'];
 /** One fixed colour per engine (tableau10), so charts of different runs read alike. */

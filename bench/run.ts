@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick]` / `mobilenet bench`: MobileNet on Node.js,
+ * `npm run bench [-- --quick]`: MobileNet on Node.js,
  * this project (native XNNPACK) vs its pure-TypeScript reference backend,
  * TF.js (cpu, wasm), onnxruntime-node and a raw C++ runner of the same
  * XNNPACK graph, side by side in one run.
@@ -23,70 +23,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ENGINE_NAMES, cppRunnerPath, singleThreaded, slowEngine, tfjsNodeStatus, type EngineName, type LoadSpec } from './engines.js';
-import { machineInfo, type MachineInfo } from './lib/machine.js';
+import { machineInfo } from './lib/machine.js';
 import { MODEL_SPECS, prepareModel, type PreparedModel } from './lib/models.js';
 import { round, summarize, quantile } from './lib/stats.js';
-import { exportOnnx } from '../lib/onnx/export.js';
+import { exportOnnx } from './onnx/export.js';
 import { writeGraphFile } from './lib/graph-file.js';
 import { writeReports } from './report.js';
+import { childEnv } from '../test/helpers/env.js';
+import type { BenchResults, ConcurrencyRow, ResultRow, TargetRow } from './lib/results.js';
+
+export type { BenchResults, ConcurrencyRow, ResultRow, TargetRow } from './lib/results.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
-
-export interface ResultRow {
-  engine: EngineName;
-  model: string;
-  threads: number;
-  batch: number;
-  median_ms: number | null;
-  p90_ms: number | null;
-  p99_ms: number | null;
-  runs: number;
-  images_per_s: number | null;
-  /** Fastest run: the least noise-sensitive estimate on a shared machine. */
-  min_ms?: number;
-  load_ms?: number;
-  peak_rss_mb?: number;
-  max_abs_diff?: number;
-  notes?: string;
-  error?: string;
-}
-
-export interface ConcurrencyRow {
-  engine: EngineName;
-  model: string;
-  threads: number;
-  concurrency: number;
-  requests: number;
-  median_ms: number;
-  p90_ms: number;
-  p99_ms: number;
-  images_per_s: number;
-}
-
-export interface TargetRow {
-  model: string;
-  threads: number;
-  target: string;
-  goal: string;
-  value: number | null;
-  met: boolean | null;
-  detail: string;
-}
-
-export interface BenchResults {
-  date: string;
-  mode: 'quick' | 'full';
-  machine: MachineInfo;
-  settings: Record<string, unknown>;
-  models: Array<{ id: string; label: string; params: number; macs: number; input: number[] }>;
-  results: ResultRow[];
-  concurrency: ConcurrencyRow[];
-  targets: TargetRow[];
-  duration_s: number;
-  /** Load averages when the run ended. */
-  load_avg_end: number[];
-}
 
 interface Settings {
   quick: boolean;
@@ -106,7 +55,7 @@ interface Settings {
   out: string;
 }
 
-const USAGE = `Usage: npm run bench -- [options]   (or: mobilenet bench [options])
+const USAGE = `Usage: npm run bench -- [options]
 
   --quick             one model (V1 0.75 from ../shared), every engine, fewer runs (< 3 min)
   --models LIST       comma-separated model ids (${MODEL_SPECS.map((m) => m.id).join(', ')})
@@ -188,7 +137,7 @@ class Worker {
     this.child = fork(path.join(here, 'worker.ts'), [], {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' },
+      env: childEnv({ TF_CPP_MIN_LOG_LEVEL: '2' }),
     });
     this.child.stderr?.on('data', (d: Buffer) => {
       this.stderr = (this.stderr + d.toString()).slice(-4000);

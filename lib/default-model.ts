@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { weightsOverride, type Env } from './env.js';
 
 export const DEFAULT_MODEL_NAME = 'MobileNet V1 0.75-224 ImageNet (quantized)';
 
@@ -24,9 +25,9 @@ export function hasDefaultModel(): boolean {
  * The weights a command uses: an explicit path, else `MOBILENET_WEIGHTS`,
  * else the shipped default model.
  */
-export function resolveWeights(explicit: string | undefined, env: NodeJS.ProcessEnv, cwd: string): { path: string; source: 'option' | 'env' | 'default' } {
+export function resolveWeights(explicit: string | undefined, env: Env, cwd: string): { path: string; source: 'option' | 'env' | 'default' } {
   if (explicit !== undefined && explicit !== '') return { path: path.resolve(cwd, explicit), source: 'option' };
-  const fromEnv = env.MOBILENET_WEIGHTS;
-  if (fromEnv !== undefined && fromEnv !== '') return { path: path.resolve(cwd, fromEnv), source: 'env' };
+  const fromEnv = weightsOverride(env);
+  if (fromEnv !== undefined) return { path: path.resolve(cwd, fromEnv), source: 'env' };
   return { path: defaultModelPath(), source: 'default' };
 }

@@ -21,6 +21,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { kerasHome, type Env } from './env.js';
 import { MobileNetError } from './errors.js';
 import * as v from './validate.js';
 
@@ -155,8 +156,8 @@ export function allWeightFiles(): WeightFile[] {
 }
 
 /** The Keras cache directory for models: `$KERAS_HOME/models`, else `~/.keras/models`. */
-export function kerasModelsDir(env: NodeJS.ProcessEnv = process.env): string {
-  const home = env.KERAS_HOME !== undefined && env.KERAS_HOME !== '' ? env.KERAS_HOME : path.join(os.homedir(), '.keras');
+export function kerasModelsDir(env?: Env): string {
+  const home = kerasHome(env) ?? path.join(os.homedir(), '.keras');
   return path.join(home, 'models');
 }
 
@@ -333,14 +334,14 @@ export interface DownloadWeightsOptions extends WeightFileOptions, Omit<Download
   baseUrl?: string;
   /** Target directory (default: the Keras cache, `$KERAS_HOME/models` or `~/.keras/models`). */
   dir?: string;
-  env?: NodeJS.ProcessEnv;
+  env?: Env;
 }
 
 /** Downloads an official weight file into the Keras cache; see `downloadFile`. */
 export async function downloadWeights(options: DownloadWeightsOptions): Promise<DownloadResult & { file: WeightFile; url: string }> {
   const file = weightFile(options);
   const url = weightUrl(file, options.baseUrl ?? KERAS_BASE_URL);
-  const dir = options.dir ?? kerasModelsDir(options.env ?? process.env);
+  const dir = options.dir ?? kerasModelsDir(options.env);
   const sha256 = options.sha256 ?? file.sha256;
   const result = await downloadFile(url, path.join(dir, file.fileName), {
     sha256,

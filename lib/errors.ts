@@ -86,3 +86,6 @@ export class ImageDecodeError extends MobileNetError {
     super(file === undefined ? message : `${file}: ${message}`, options);
   }
 }
+
+/** A command-line usage error (unknown or misused option): `mobilenet` prints it and exits with code 1. */
+export class UsageError extends MobileNetError {}

@@ -8,6 +8,8 @@ export { loadModel, Model, detectArchitecture, detectPreprocessing } from './mod
 export type { ModelOptions, FromArchitectureOptions } from './model.js';
 export { classify, classifyBatch, topK } from './classify.js';
 export type { Prediction, ClassifyOptions, BatchOptions, BatchResult, Predictor } from './classify.js';
+export { embeddingCut, l2Normalize, cosineSimilarity } from './embed.js';
+export type { EmbeddingCut, EmbedOptions, EmbedBatchOptions, EmbeddingResult } from './embed.js';
 export { loadImageTensor, decodeImage, pixelsToTensor } from './image.js';
 export type { ImageSource, RawPixels, ResizeMode, PreprocessOptions, DecodeOptions } from './image.js';
 export { imagenetClasses, imagenetLabels } from './labels.js';
@@ -60,4 +62,5 @@ export {
   UnsupportedLayerError,
   WeightMismatchError,
   ImageDecodeError,
+  UsageError,
 } from './errors.js';

@@ -20,6 +20,8 @@ import { randomWeights } from './keras/random.js';
 import type { Architecture, KerasModelConfig, ModelAnalysis, NamedWeights, Preprocessing } from './keras/types.js';
 import { buildArchitecture, describeWeights, identifyArchitecture, ARCHITECTURES, type ArchitectureOptions } from './architectures/index.js';
 import { readModelFile, type ModelFormat } from './formats/index.js';
+import { embeddingCut, embedImage, embedImages, weightsFor, type EmbedBatchOptions, type EmbeddingCut, type EmbeddingResult, type EmbedOptions } from './embed.js';
+import type { ImageSource } from './image.js';
 
 export interface ModelOptions {
   /** Worker threads of each runtime's pool (native). Default: all cores. */
@@ -131,6 +133,9 @@ export class Model implements Disposable {
   private readonly backendImpl: Backend;
   private readonly runtimes = new Map<number, Runtime>();
   private isDisposed = false;
+  /** The flat config, weights and options it was built from (the embedding model is cut from them on first use). */
+  private source: { config: KerasModelConfig; weights: NamedWeights; options: ModelOptions } | null = null;
+  private embedding: { cut: EmbeddingCut; model: Promise<Model> | null } | null = null;
 
   private constructor(
     analysis: ModelAnalysis,
@@ -178,6 +183,7 @@ export class Model implements Disposable {
     const architecture = o.architecture ?? detected;
     const preprocessing = o.preprocessing ?? detectPreprocessing(analysis);
     const model = new Model(analysis, lowered.graph, lowered.stats, backend, compile.threads, architecture, preprocessing, info);
+    model.source = { config, weights, options: { ...o, threads: compile.threads, backend: compile.backend, preprocessing } };
     // Compile the default batch now: backend problems surface at load, and the first predict is fast.
     try {
       model.runtime(compile.batch);
@@ -263,6 +269,67 @@ export class Model implements Disposable {
     return this.runtime(batch).runSync(data);
   }
 
+  /**
+   * Where the embedding is taken: the global pooling layer cut at (see
+   * lib/embed.ts), the pooling, and the vector's length.
+   * @throws ModelFormatError for a model without a pooled embedding.
+   */
+  embeddingInfo(): { layer: string; pooling: 'avg' | 'max'; appended: boolean; dimension: number } {
+    this.live();
+    const { layer, pooling, appended, dimension } = this.cut();
+    return { layer, pooling, appended, dimension };
+  }
+
+  private cut(): EmbeddingCut {
+    if (this.embedding === null) {
+      const src = this.source!;
+      this.embedding = { cut: embeddingCut(src.config, this.analysis), model: null };
+    }
+    return this.embedding.cut;
+  }
+
+  /**
+   * The feature-extractor model (this model cut at its global pooling), built
+   * on first use and disposed with this model. For a no-top pooled model it
+   * is the model itself.
+   */
+  embedder(): Promise<Model> {
+    this.live();
+    const cut = this.cut();
+    const e = this.embedding!;
+    if (e.model === null) {
+      if (cut.identity) {
+        e.model = Promise.resolve(this);
+      } else {
+        const { weights, options } = this.source!;
+        e.model = Model.fromConfig(cut.config, weightsFor(cut.config, weights, options.inputShape), { ...options, batch: 1 });
+        e.model.catch(() => {
+          if (this.embedding !== null) this.embedding.model = null;
+        });
+      }
+    }
+    return e.model;
+  }
+
+  /**
+   * The pooled feature vector of one image (length `embeddingInfo().dimension`),
+   * whatever the model's head; `normalize: true` scales it to unit L2 norm.
+   */
+  async embed(image: ImageSource, options?: EmbedOptions): Promise<Float32Array> {
+    return embedImage(await this.embedder(), image, options);
+  }
+
+  /**
+   * Embeddings of many images, batched (default 8 per call), one result per
+   * image in input order; decode errors are results with `error`.
+   */
+  async *embedBatch(
+    images: Iterable<ImageSource> | AsyncIterable<ImageSource>,
+    options?: EmbedBatchOptions,
+  ): AsyncGenerator<EmbeddingResult, void, undefined> {
+    yield* embedImages(await this.embedder(), images, options);
+  }
+
   /** Keras-style summary table: layers, output shapes, parameters; totals and MACs. */
   summary(options?: SummaryOptions): string {
     this.live();
@@ -273,6 +340,17 @@ export class Model implements Disposable {
   dispose(): void {
     if (this.isDisposed) return;
     this.isDisposed = true;
+    const embedder = this.embedding?.model;
+    this.embedding = null;
+    this.source = null;
+    if (embedder) {
+      void embedder.then(
+        (m) => {
+          if (m !== this) m.dispose();
+        },
+        () => undefined,
+      );
+    }
     for (const rt of this.runtimes.values()) rt.dispose();
     this.runtimes.clear();
     this.graph?.dispose();

@@ -21,7 +21,11 @@
  * rename is the atomic completion marker). The addon's CMake links the static
  * libraries from there, so later builds and fresh clones reuse them.
  *
- * Other variables: MOBILENET_BUILD_DIR (default "build"), MOBILENET_BUILD_JOBS (default 2).
+ * Other variables: MOBILENET_BUILD_DIR (default "build"), MOBILENET_BUILD_JOBS (default 2),
+ * MOBILENET_BUILD_RUNNER=0 (skip bench/native's runner), MOBILENET_TARGET_ARCH=arm64 (cross-build
+ * for linux-arm64 on x86-64 with Debian's g++-aarch64-linux-gnu through
+ * cmake/toolchain-aarch64-linux-gnu.cmake; pinned XNNPACK only). `npm run prebuild`
+ * (scripts/prebuild.mjs) uses the last three.
  */
 /* global fetch, AbortSignal */
 import { spawnSync } from 'node:child_process';
@@ -46,6 +50,27 @@ const XNNPACK_COMMIT = PINS[0].commit;
 const LIBS = ['libXNNPACK.a', 'libxnnpack-microkernels-prod.a', 'libpthreadpool.a', 'libcpuinfo.a'];
 const SYSTEM_APT = 'libxnnpack-dev libpthreadpool-dev';
 const BUILD_TOOLS_APT = 'cmake ninja-build g++ python3 xz-utils';
+/** Printed whenever an addon is built against Debian's XNNPACK (measured with bench/, see README). */
+const SYSTEM_XNNPACK_WARNING =
+  "WARNING: this addon is built against Debian's 2022 XNNPACK (libxnnpack-dev), not the pinned one: " +
+  'it measured 1.3x slower at 1 thread and 2-4x slower at 2 threads. For full speed rebuild with the pinned ' +
+  'XNNPACK: MOBILENET_XNNPACK_ARCHIVES=<dir with the pinned archives> or network access to github.com, then npm run build:native.';
+
+/**
+ * The machine the addon is built for. Cross builds (only linux-arm64 from
+ * linux-x64 so far) go through a CMake toolchain file.
+ */
+const CROSS = {
+  arm64: { toolchain: path.join(root, 'cmake', 'toolchain-aarch64-linux-gnu.cmake'), cc: 'aarch64-linux-gnu-gcc', cxx: 'aarch64-linux-gnu-g++', apt: 'g++-aarch64-linux-gnu' },
+};
+
+function target() {
+  const arch = process.env.MOBILENET_TARGET_ARCH || process.arch;
+  if (arch === process.arch) return { arch, cross: null };
+  const cross = process.platform === 'linux' && process.arch === 'x64' ? CROSS[arch] : undefined;
+  if (!cross) throw new BuildError(`MOBILENET_TARGET_ARCH=${arch}: cross-building from ${process.platform}-${process.arch} is not supported (only linux-x64 to linux-arm64)`);
+  return { arch, cross };
+}
 
 class BuildError extends Error {}
 
@@ -85,11 +110,19 @@ function cacheRoot() {
 
 /** What, besides the sources, changes the built libraries. */
 function recipeKey() {
-  const recipe = fs.readFileSync(path.join(root, 'cmake', 'xnnpack', 'CMakeLists.txt'), 'utf8');
-  const cc = spawnSync(process.env.CC || 'cc', ['--version'], { encoding: 'utf8' });
-  const cxx = spawnSync(process.env.CXX || 'c++', ['--version'], { encoding: 'utf8' });
+  const { arch, cross } = target();
+  let recipe = fs.readFileSync(path.join(root, 'cmake', 'xnnpack', 'CMakeLists.txt'), 'utf8');
+  if (cross) recipe += fs.readFileSync(cross.toolchain, 'utf8');
+  const cc = spawnSync(cross ? cross.cc : process.env.CC || 'cc', ['--version'], { encoding: 'utf8' });
+  const cxx = spawnSync(cross ? cross.cxx : process.env.CXX || 'c++', ['--version'], { encoding: 'utf8' });
   const compilers = `${(cc.stdout || '').split('\n')[0]}|${(cxx.stdout || '').split('\n')[0]}`;
-  return `${sha256(recipe)}|${compilers}|${process.platform}-${process.arch}|${process.env.CFLAGS ?? ''}|${process.env.CXXFLAGS ?? ''}`;
+  return `${sha256(recipe)}|${compilers}|${process.platform}-${arch}|${process.env.CFLAGS ?? ''}|${process.env.CXXFLAGS ?? ''}`;
+}
+
+/** -DCMAKE_TOOLCHAIN_FILE=... for a cross build, nothing otherwise. */
+function toolchainArgs(prefix = '-D') {
+  const { cross } = target();
+  return cross ? [`${prefix}CMAKE_TOOLCHAIN_FILE=${cross.toolchain}`] : [];
 }
 
 /** Verifies MOBILENET_XNNPACK_ARCHIVES and returns { key, unpack(dir) }. */
@@ -209,14 +242,14 @@ async function ensureVendored(source) {
   const tmp = fs.mkdtempSync(path.join(cache, `${source.key}.tmp-`));
   const started = Date.now();
   try {
-    log(`building XNNPACK ${XNNPACK_COMMIT.slice(0, 8)} from ${source.origin} into ${prefix} (once; a few minutes)`);
+    log(`building XNNPACK ${XNNPACK_COMMIT.slice(0, 8)} for linux-${target().arch} from ${source.origin} into ${prefix} (once; a few minutes)`);
     const src = path.join(tmp, 'src');
     const build = path.join(tmp, 'build');
     fs.mkdirSync(src);
     const dirs = await source.unpack(src);
     run('cmake', [
       '-S', path.join(root, 'cmake', 'xnnpack'), '-B', build, ...generatorArgs(),
-      '-DCMAKE_BUILD_TYPE=Release',
+      '-DCMAKE_BUILD_TYPE=Release', ...toolchainArgs(),
       ...Object.entries(dirs).map(([k, v]) => `-D${k}=${v}`),
     ]);
     run('cmake', ['--build', build, '--parallel', String(jobs())]);
@@ -279,6 +312,11 @@ async function main() {
     throw new BuildError(`MOBILENET_XNNPACK must be "system" or "vendored" (got "${mode}")`);
   }
   if (!has('cmake')) throw new BuildError(`cmake not found. Install the build tools: apt-get install ${BUILD_TOOLS_APT}`);
+  const { arch, cross } = target();
+  if (cross) {
+    if (!has(cross.cxx)) throw new BuildError(`${cross.cxx} not found (cross-building for linux-${arch}). apt-get install ${cross.apt}`);
+    if (mode === 'system') throw new BuildError(`MOBILENET_XNNPACK=system cannot cross-build for linux-${arch}: the pinned XNNPACK is needed`);
+  }
 
   let prefix = null;
   if (mode !== 'system') {
@@ -292,7 +330,7 @@ async function main() {
     if (source) prefix = await ensureVendored(source);
     else if (prefix) {
       // cached build found
-    } else if (mode === 'vendored') {
+    } else if (mode === 'vendored' || cross) {
       throw new BuildError('MOBILENET_XNNPACK=vendored but no sources: set MOBILENET_XNNPACK_ARCHIVES=<dir with the pinned archives> or allow github.com downloads');
     } else log(`falling back to the system XNNPACK (${SYSTEM_APT})`);
   }
@@ -302,7 +340,9 @@ async function main() {
     ? ['--CDMOBILENET_XNNPACK_SOURCE=vendored', `--CDMOBILENET_XNNPACK_PREFIX=${prefix}`, `--CDMOBILENET_XNNPACK_COMMIT=${XNNPACK_COMMIT}`]
     : ['--CDMOBILENET_XNNPACK_SOURCE=system', '--CDMOBILENET_XNNPACK_PREFIX=', '--CDMOBILENET_XNNPACK_COMMIT='];
   const gen = has('ninja') ? ['-G', 'Ninja'] : ['-m'];
-  const args = ['-d', root, '-O', buildDir, ...gen, '-p', String(jobs()), '--CDCMAKE_BUILD_TYPE=Release', ...defs];
+  const runner = process.env.MOBILENET_BUILD_RUNNER === '0' ? ['--CDMOBILENET_BUILD_RUNNER=OFF'] : [];
+  const args = ['-d', root, '-O', buildDir, ...gen, '-p', String(jobs()), '--CDCMAKE_BUILD_TYPE=Release', ...defs,
+    ...(cross ? ['--arch', arch, ...toolchainArgs('--CD')] : []), ...runner];
   // cmake-js `build` configures only when there is no CMake cache: when the
   // XNNPACK choice (or anything else passed to CMake) changed, rebuild.
   const stamp = path.join(buildDir, 'mobilenet-build.json');
@@ -313,7 +353,8 @@ async function main() {
   fs.writeFileSync(stamp, config);
   const out = path.join(buildDir, 'Release', 'mobilenet_xnnpack.node');
   if (!fs.existsSync(out)) throw new BuildError(`the build finished but ${out} is missing`);
-  log(`built ${path.relative(root, out)} (${prefix ? 'vendored XNNPACK' : 'system XNNPACK'}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  log(`built ${path.relative(root, out)} for linux-${arch} (${prefix ? 'vendored XNNPACK' : 'system XNNPACK'}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  if (!prefix) log(SYSTEM_XNNPACK_WARNING);
 }
 
 main().catch((e) => {

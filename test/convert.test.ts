@@ -37,8 +37,9 @@ import { mulberry32, randomWeights } from '../lib/keras/random.js';
 import { readH5 } from '../lib/formats/h5.js';
 import { readKeras3 } from '../lib/formats/keras3.js';
 import { WeightMismatchError } from '../lib/errors.js';
+import { testBackend } from './helpers/env.js';
 
-const BACKEND = (process.env.MOBILENET_TEST_BACKEND as 'native' | 'reference' | undefined) ?? 'native';
+const BACKEND = testBackend;
 const SIZE = 224 * 224 * 3;
 
 let tmp: string;

@@ -17,8 +17,9 @@ import { mulberry32 } from '../lib/keras/random.js';
 import { buildArchitecture } from '../lib/architectures/index.js';
 import { parseModelJson, readManifestWeights } from '../lib/formats/tfjs.js';
 import { DisposedError, ModelFormatError, UnsupportedLayerError, WeightMismatchError } from '../lib/errors.js';
+import { testBackend } from './helpers/env.js';
 
-const BACKEND = (process.env.MOBILENET_TEST_BACKEND as 'native' | 'reference' | undefined) ?? 'native';
+const BACKEND = testBackend;
 
 function randomInput(n: number, seed: number): Float32Array {
   const r = mulberry32(seed);

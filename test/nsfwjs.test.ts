@@ -18,8 +18,9 @@ import { hasShared, shared } from './helpers/shared.js';
 import { extractNsfwjsMobileNetV2, type ExtractedModel } from './helpers/nsfwjs.js';
 import { readTfjs } from '../lib/formats/tfjs.js';
 import { loadModel, type Model } from '../lib/model.js';
+import { testBackend } from './helpers/env.js';
 
-const BACKEND = (process.env.MOBILENET_TEST_BACKEND as 'native' | 'reference' | undefined) ?? 'native';
+const BACKEND = testBackend;
 
 /** nsfwjs's own preprocessing: 224x224 RGB, x / 255 (here resized by sharp as ../shared/README.md says). */
 async function nsfwInput(file: string): Promise<Float32Array> {

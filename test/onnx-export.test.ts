@@ -1,5 +1,5 @@
 /**
- * The ONNX exporter (lib/onnx/export.ts): the exported model loads in
+ * The ONNX exporter (bench/onnx/export.ts): the exported model loads in
  * onnxruntime-node and computes what our own runtime computes.
  *
  * Oracle: the pure-TypeScript reference backend on the same Graph IR
@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { Graph, type Tensor } from '../lib/graph.js';
-import { exportOnnx, graphToOnnxModel, ohwiToOihw, depthwiseToOihw } from '../lib/onnx/export.js';
+import { exportOnnx, graphToOnnxModel, ohwiToOihw, depthwiseToOihw } from '../bench/onnx/export.js';
 import { mulberry32 as rng } from '../lib/keras/random.js';
 
 const TOL = 1e-4;

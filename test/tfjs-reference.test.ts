@@ -20,8 +20,9 @@ import { readTfjs, parseModelJson, decodeGroup, halfToFloat } from '../lib/forma
 import { readModelFile, detectFormat } from '../lib/formats/index.js';
 import { loadModel, Model } from '../lib/model.js';
 import { ModelFormatError, UnsupportedLayerError, WeightMismatchError } from '../lib/errors.js';
+import { testBackend } from './helpers/env.js';
 
-const BACKEND = (process.env.MOBILENET_TEST_BACKEND as 'native' | 'reference' | undefined) ?? 'native';
+const BACKEND = testBackend;
 const SIZE = 224 * 224 * 3;
 
 interface RefImage {

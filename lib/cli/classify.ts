@@ -20,7 +20,8 @@ import { ImageDecodeError } from '../errors.js';
 import type { Architecture } from '../keras/types.js';
 import { loadModel, type ModelOptions } from '../model.js';
 import * as v from '../validate.js';
-import { UsageError, type CliIO } from './index.js';
+import { UsageError } from '../errors.js';
+import type { CliIO } from './io.js';
 import { positiveNumber } from './options.js';
 
 export const IMAGE_EXTENSIONS = new Set([
@@ -125,7 +126,7 @@ function formatPercent(p: number): string {
   return `${(p * 100).toFixed(2).padStart(6)}%`;
 }
 
-function errorText(e: Error | undefined, file: string): string {
+export function errorText(e: Error | undefined, file: string): string {
   if (e === undefined) return 'unknown error';
   let msg = e.message;
   if (e instanceof ImageDecodeError && e.file !== undefined && msg.startsWith(`${e.file}: `)) msg = msg.slice(e.file.length + 2);
@@ -145,7 +146,7 @@ function formatDuration(s: number): string {
 }
 
 /** A one-line progress bar on a TTY stream: count, rate, ETA. */
-class Progress {
+export class Progress {
   private readonly start = performance.now();
   private last = 0;
   private shown = false;
@@ -190,7 +191,7 @@ class Progress {
  * huge runs). Resolves at once when the stream has failed (EPIPE: the reader
  * went away, e.g. `| head`).
  */
-function write(stream: NodeJS.WritableStream, text: string, failed: () => boolean): Promise<void> | undefined {
+export function write(stream: NodeJS.WritableStream, text: string, failed: () => boolean): Promise<void> | undefined {
   if (failed()) return undefined;
   if (stream.write(text)) return undefined;
   return new Promise((resolve) => {

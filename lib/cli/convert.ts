@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import { ARCHITECTURES } from '../architectures/index.js';
 import { convertModel, type ConvertOptions, type TargetFormat } from '../formats/convert.js';
 import type { Architecture } from '../keras/types.js';
-import { UsageError, type CliIO } from './index.js';
+import { UsageError } from '../errors.js';
+import type { CliIO } from './io.js';
 import { positiveInt, positiveNumber, oneOf } from './options.js';
 
 const HELP = `Usage: mobilenet convert <input> <output> [options]

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { allWeightFiles, downloadWeights, kerasModelsDir, weightFile, weightUrl, KERAS_BASE_URL, type DownloadArch } from '../download.js';
 import * as v from '../validate.js';
-import { UsageError, type CliIO } from './index.js';
+import { UsageError } from '../errors.js';
+import type { CliIO } from './io.js';
 
 const HELP = `Usage: mobilenet download <v1|v2|v3-small|v3-large> [options]
        mobilenet download --list

@@ -4,27 +4,18 @@
  * 0 success, 1 usage error, 2 some inputs failed).
  */
 import { createRequire } from 'node:module';
+import { UsageError } from '../errors.js';
+import type { CliIO, Command } from './io.js';
 
-export interface CliIO {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-}
-
-export type Command = (args: string[], io: CliIO) => Promise<number>;
-
-/** Thrown by commands for usage errors (exit code 1). */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export type { CliIO, Command } from './io.js';
 
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   info: { summary: 'print architecture, parameters, multiply-adds and shapes', load: async () => (await import('./info.js')).run },
   classify: { summary: 'classify images, files, directories or globs', load: async () => (await import('./classify.js')).run },
   convert: { summary: 'convert weights among tfjs, h5 and keras formats', load: async () => (await import('./convert.js')).run },
   download: { summary: 'download official Keras Applications weights', load: async () => (await import('./download.js')).run },
-  bench: { summary: 'run the benchmark suite', load: async () => (await import('./bench.js')).run },
+  embed: { summary: 'print image embeddings (pooled feature vectors)', load: async () => (await import('./embed.js')).run },
+  serve: { summary: 'HTTP classification service (micro-batching, metrics, demo page)', load: async () => (await import('./serve.js')).run },
 };
 
 function usage(): string {
@@ -34,6 +25,12 @@ function usage(): string {
   return lines.join('\n') + '\n';
 }
 
+/** Also printed by scripts/build-native.mjs after a build against Debian's XNNPACK. */
+const SYSTEM_XNNPACK_WARNING =
+  "WARNING: built against Debian's 2022 XNNPACK (libxnnpack-dev), not the pinned one: measured 1.3x slower at 1 thread " +
+  'and 2-4x slower at 2 threads. Rebuild with the pinned XNNPACK for full speed (npm rebuild mobilenet-xnnpack --build-from-source ' +
+  'with network access to github.com, or MOBILENET_XNNPACK_ARCHIVES=<dir with the pinned archives>).';
+
 async function versionText(): Promise<string> {
   const require = createRequire(import.meta.url);
   const pkg = require('../../package.json') as { version: string };
@@ -41,7 +38,8 @@ async function versionText(): Promise<string> {
   try {
     const { xnnpackInfo } = await import('../binding.js');
     const info = xnnpackInfo();
-    xnn = `XNNPACK: ${info.source}${info.commit ? ` ${info.commit}` : ''}${info.version ? ` (${info.version})` : ''}`;
+    xnn = `XNNPACK: ${info.source}${info.commit ? ` ${info.commit}` : ''}${info.version ? ` (${info.version})` : ''}\naddon: ${info.binary} ${info.path}`;
+    if (info.source === 'system') xnn += `\n${SYSTEM_XNNPACK_WARNING}`;
   } catch (e) {
     xnn = `XNNPACK: unavailable (${(e as Error).message})`;
   }

@@ -17,7 +17,8 @@ import { analyzeModel } from '../keras/layers.js';
 import { formatCount, formatMacs, formatSummary } from '../keras/summary.js';
 import type { Architecture, KerasModelConfig, ModelAnalysis } from '../keras/types.js';
 import * as v from '../validate.js';
-import { UsageError, type CliIO } from './index.js';
+import { UsageError } from '../errors.js';
+import type { CliIO } from './io.js';
 import { positiveInt, positiveNumber } from './options.js';
 
 const HELP = `Usage: mobilenet info [weights] [options]

@@ -2,7 +2,7 @@
  * Parsers for command-line option values, shared by the subcommands. They
  * throw UsageError (exit code 1) with the library's message template.
  */
-import { UsageError } from './index.js';
+import { UsageError } from '../errors.js';
 import * as v from '../validate.js';
 
 export function positiveInt(value: string | undefined, name: string): number | undefined {

@@ -7,15 +7,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { requireShared, sharedDirSetting } from './env.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export const repoRoot = root;
 
 export const sharedDir: string | null = (() => {
-  const dir = path.resolve(root, process.env.MOBILENET_SHARED_DIR ?? '../shared');
+  const dir = path.resolve(root, sharedDirSetting);
   if (fs.existsSync(path.join(dir, 'README.md'))) return dir;
-  if (process.env.MOBILENET_REQUIRE_SHARED === '1') {
+  if (requireShared) {
     throw new Error(`MOBILENET_REQUIRE_SHARED=1 but the shared directory ${dir} is missing`);
   }
   // Visible in the test output.

@@ -22,8 +22,8 @@
  */
 import os from 'node:os';
 import onnxProto from 'onnx-proto';
-import type { Graph, Node, Shape, TensorInfo } from '../graph.js';
-import * as v from '../validate.js';
+import type { Graph, Node, Shape, TensorInfo } from '../../lib/graph.js';
+import * as v from '../../lib/validate.js';
 
 const { onnx } = onnxProto;
 type IModelProto = onnxProto.onnx.IModelProto;
