@@ -15,6 +15,7 @@ import { DisposedError, ModelFormatError } from './errors.js';
 import * as v from './validate.js';
 import { analyzeModel } from './keras/layers.js';
 import { lowerModel, type LowerStats } from './keras/lower.js';
+import { flattenConfig } from './keras/model-config.js';
 import { formatSummary, type SummaryOptions } from './keras/summary.js';
 import { randomWeights } from './keras/random.js';
 import type { Architecture, KerasModelConfig, ModelAnalysis, NamedWeights, Preprocessing } from './keras/types.js';
@@ -183,7 +184,9 @@ export class Model implements Disposable {
     const architecture = o.architecture ?? detected;
     const preprocessing = o.preprocessing ?? detectPreprocessing(analysis);
     const model = new Model(analysis, lowered.graph, lowered.stats, backend, compile.threads, architecture, preprocessing, info);
-    model.source = { config, weights, options: { ...o, threads: compile.threads, backend: compile.backend, preprocessing } };
+    // Embedding cuts edit the config by its top-level layers: keep the flat (inlined) config and the matched weights.
+    const flat = analysis.nestedModels.length > 0 ? flattenConfig(config, info.path) : config;
+    model.source = { config: flat, weights: lowered.weights, options: { ...o, threads: compile.threads, backend: compile.backend, preprocessing } };
     // Compile the default batch now: backend problems surface at load, and the first predict is fast.
     try {
       model.runtime(compile.batch);

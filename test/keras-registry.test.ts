@@ -304,6 +304,56 @@ describe('one nested-model inliner for analysis (info, convert) and loading', ()
     expect([...matchWeights(analyzeModel(file.config!), file.weights).keys()].sort()).toEqual([...flat.keys()].sort());
   });
 
+  it('a Keras 2 full-model .h5 of a transfer-learning model (the base saved as one layer group) loads; outputs equal the flat naming', async () => {
+    // Keras 2 `save_weights_to_hdf5_group`: one group per outer layer; the nested model's group lists
+    // its inner layers' weights (`Conv1/kernel:0`, …). The reader used to name them all
+    // `backbone/kernel`, … and fail with "weight appears twice".
+    const { outer } = transferModel('Functional');
+    const a = analyzeModel(outer);
+    const flat = randomWeights(a, 12);
+    const { loadH5wasm } = await import('../lib/formats/h5.js');
+    const h5 = await loadH5wasm();
+    const file = path.join(tmp, 'transfer.h5');
+    const f = new h5.File(file, 'w');
+    try {
+      f.create_attribute('model_config', JSON.stringify(outer), null, 'S');
+      f.create_attribute('keras_version', '2.13.1', null, 'S');
+      f.create_attribute('backend', 'tensorflow', null, 'S');
+      const mw = f.create_group('model_weights');
+      const groups: Array<[string, Array<[string, string]>]> = [
+        ['image', []],
+        ['backbone', [...flat.keys()].filter((k) => !k.startsWith('head/')).map((k) => [k, `${k}:0`])],
+        ['pool', []],
+        ['head', [['head/kernel', 'head/kernel:0'], ['head/bias', 'head/bias:0']]],
+      ];
+      const list = (g: typeof mw, name: string, l: string[]): void => {
+        if (l.length === 0) g.create_attribute(name, new Float64Array(0), [0], '<d');
+        else g.create_attribute(name, l, [l.length], `S${Math.max(...l.map((x) => x.length)) + 1}`);
+      };
+      list(mw, 'layer_names', groups.map(([n]) => n));
+      for (const [name, weights] of groups) {
+        const g = mw.create_group(name);
+        list(g, 'weight_names', weights.map(([, wn]) => wn));
+        for (const [key, wn] of weights) {
+          const [scope, dataset] = wn.split('/') as [string, string];
+          const sg = (g.get(scope) as typeof mw | null) ?? g.create_group(scope);
+          const t = flat.get(key)!;
+          sg.create_dataset({ name: dataset, data: t.data, shape: t.shape, dtype: '<f' });
+        }
+      }
+    } finally {
+      f.close();
+    }
+    const x = uniform(32 * 32 * 3, 5, -1, 1);
+    const m = await loadModel(file, { backend: 'reference' });
+    try {
+      expect(m.format).toBe('h5');
+      expect(maxAbsDiff(await m.predict(x), await run(lowerModel(a, flat).graph, x))).toBe(0);
+    } finally {
+      m.dispose();
+    }
+  });
+
   it(`models nested more than ${MAX_MODEL_NESTING} deep, and 100,000 deep: ModelFormatError naming the file (was an untyped stack overflow)`, async () => {
     // Within the limit: loads (an identity model).
     const ok = writeModelJson(path.join(tmp, 'nest-ok'), nestedText(MAX_MODEL_NESTING));
@@ -316,8 +366,8 @@ describe('one nested-model inliner for analysis (info, convert) and loading', ()
     expect((e1 as ModelFormatError).file).toBe(over);
     expect((e1 as Error).message).toBe(`${over}: models are nested more than ${MAX_MODEL_NESTING} deep (at 'n1')`);
     const deep = writeModelJson(path.join(tmp, 'nest-100k'), nestedText(100_000));
-    for (const attempt of [loadModel(deep, { backend: 'reference' }), convertModel(deep, path.join(tmp, 'deep.keras'))]) {
-      const e2 = await attempt.catch((e: unknown) => e);
+    for (const attempt of [(): Promise<unknown> => loadModel(deep, { backend: 'reference' }), (): Promise<unknown> => convertModel(deep, path.join(tmp, 'deep.keras'))]) {
+      const e2 = await attempt().catch((e: unknown) => e);
       expect(e2).toBeInstanceOf(ModelFormatError);
       expect((e2 as ModelFormatError).file).toBe(deep);
       expect((e2 as Error).message).toMatch(/nested more than \d+ deep/);

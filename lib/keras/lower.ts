@@ -53,6 +53,8 @@ export interface LoweredModel {
   /** Per-sample output shape. */
   outputShape: number[];
   stats: LowerStats;
+  /** The weights by the analysis's names (as `matchWeights` returned them). */
+  weights: NamedWeights;
 }
 
 /** Lowers an analyzed Keras model and its weights to a graph. */
@@ -76,5 +78,6 @@ export function lowerModel(analysis: ModelAnalysis, weights: NamedWeights, optio
     inputShape: [...analysis.inputShape],
     outputShape: out ? [...out.shape] : [...analysis.outputShape],
     stats,
+    weights: matched,
   };
 }

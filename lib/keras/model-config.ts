@@ -37,6 +37,8 @@ export interface FlatLayer {
   config: Cfg;
   inbound: string[];
   callKwargs: Cfg;
+  /** The inbound node's own tensors (`inbound` without the tensors passed as kwargs). */
+  refs: string[];
 }
 
 export interface FlatModel {
@@ -53,13 +55,32 @@ export interface FlatModel {
  * `limit` deep. Iterative (any depth is safe), linear in the value's size.
  */
 export function checkConfigDepth(value: unknown, file?: string, limit = MAX_CONFIG_DEPTH): void {
-  const stack: Array<[unknown, number]> = [[value, 0]];
-  while (stack.length > 0) {
-    const [x, d] = stack.pop() as [unknown, number];
-    if (typeof x !== 'object' || x === null) continue;
+  const values: object[] = [];
+  const depths: number[] = [];
+  if (typeof value === 'object' && value !== null) {
+    values.push(value);
+    depths.push(0);
+  }
+  while (values.length > 0) {
+    const x = values.pop() as Record<string, unknown>;
+    const d = depths.pop() as number;
     if (d >= limit) throw new ModelFormatError(`model config values are nested more than ${limit} deep`, file);
-    const children = Array.isArray(x) ? x : Object.values(x);
-    for (const c of children) if (typeof c === 'object' && c !== null) stack.push([c, d + 1]);
+    if (Array.isArray(x)) {
+      for (const c of x) {
+        if (typeof c === 'object' && c !== null) {
+          values.push(c);
+          depths.push(d + 1);
+        }
+      }
+    } else {
+      for (const k in x) {
+        const c = x[k];
+        if (typeof c === 'object' && c !== null) {
+          values.push(c);
+          depths.push(d + 1);
+        }
+      }
+    }
   }
 }
 
@@ -131,11 +152,11 @@ export function toFunctional(modelConfig: unknown, file = 'model config'): Keras
 }
 
 /** The first inbound node of a layer: inbound layer names and call kwargs. */
-function parseInbound(layer: KerasLayerConfig, name: string, file: string | undefined): { inbound: string[]; kwargs: Cfg } {
+function parseInbound(layer: KerasLayerConfig, name: string, file: string | undefined): { inbound: string[]; kwargs: Cfg; refs: string[] } {
   const nodes = layer.inbound_nodes as unknown;
-  if (nodes === undefined || nodes === null) return { inbound: [], kwargs: {} };
+  if (nodes === undefined || nodes === null) return { inbound: [], kwargs: {}, refs: [] };
   if (!Array.isArray(nodes)) fail(file, `layer '${name}': inbound_nodes is not a list`);
-  if (nodes.length === 0) return { inbound: [], kwargs: {} };
+  if (nodes.length === 0) return { inbound: [], kwargs: {}, refs: [] };
   if (nodes.length > 1) throw new UnsupportedLayerError(name, layer.class_name, 'a layer called more than once (shared layer)');
   let node = nodes[0] as unknown;
   // TFOpLambda (and layers preserving their input structure) store the node unwrapped: [name, 0, 0, kwargs].
@@ -150,9 +171,10 @@ function parseInbound(layer: KerasLayerConfig, name: string, file: string | unde
     const k = (ref as unknown[])[3];
     if (isObject(k)) kwargs = { ...kwargs, ...k };
   }
+  const refs = [...inbound];
   // A tensor passed as a keyword argument (TFOpLambda `y`) is an extra input.
   for (const value of Object.values(kwargs)) if (isTensorRef(value)) inbound.push(value[0]);
-  return { inbound, kwargs };
+  return { inbound, kwargs, refs };
 }
 
 /** [[name, 0, 0]] or (Keras 3 single) [name, 0, 0] → name. */
@@ -196,8 +218,8 @@ function flattenInto(config: KerasModelConfig, file: string | undefined, depth: 
     if (typeof name !== 'string' || name === '') fail(file, `layer ${i} has no name`);
     if (own.has(name)) fail(file, `two layers are named '${name}'`);
     own.add(name);
-    const { inbound, kwargs } = parseInbound(l, name, file);
-    return { name, className: l.class_name, config: { ...l.config, name }, inbound, callKwargs: kwargs };
+    const { inbound, kwargs, refs } = parseInbound(l, name, file);
+    return { name, className: l.class_name, config: { ...l.config, name }, inbound, callKwargs: kwargs, refs };
   });
   const input = endpoint(c.input_layers, 'input', own, file);
   const output = endpoint(c.output_layers, 'output', own, file);
@@ -224,11 +246,7 @@ function flattenInto(config: KerasModelConfig, file: string | undefined, depth: 
     const frozen = l.config.trainable === false;
     for (const il of inner.layers) {
       if (il.name === inner.input) continue;
-      flat.push({
-        ...il,
-        config: frozen ? { ...il.config, trainable: false } : il.config,
-        inbound: il.inbound.map((n) => (n === inner.input ? source : n)),
-      });
+      flat.push({ ...renamed(il, (n) => (n === inner.input ? source : n)), config: frozen ? { ...il.config, trainable: false } : il.config });
     }
     redirect.set(l.name, inner.output === inner.input ? source : inner.output);
   }
@@ -239,9 +257,35 @@ function flattenInto(config: KerasModelConfig, file: string | undefined, depth: 
       for (let i = 0; redirect.has(r) && i <= redirect.size; i++) r = redirect.get(r) as string;
       return r;
     };
-    for (const l of flat) l.inbound = l.inbound.map(resolve);
+    for (let i = 0; i < flat.length; i++) flat[i] = renamed(flat[i] as FlatLayer, resolve);
     if (redirect.has(input)) fail(file, `model input '${input}' is a nested model`);
     return { name, layers: flat, input, output: resolve(output) };
   }
   return { name, layers: flat, input, output };
+}
+
+/** A layer with its input names mapped (inbound, node tensors and tensors in the kwargs). */
+function renamed(l: FlatLayer, f: (name: string) => string): FlatLayer {
+  let callKwargs = l.callKwargs;
+  for (const [k, value] of Object.entries(l.callKwargs)) {
+    if (isTensorRef(value) && f(value[0]) !== value[0]) callKwargs = { ...callKwargs, [k]: [f(value[0]), ...value.slice(1)] };
+  }
+  return { ...l, inbound: l.inbound.map(f), refs: l.refs.map(f), callKwargs };
+}
+
+/**
+ * The flat functional config of a model (nested models inlined, as
+ * `flattenModel` does), for code that edits configs by top-level layers
+ * (e.g. cutting a model at its pooling for embeddings).
+ */
+export function flattenConfig(config: KerasModelConfig, file?: string): KerasModelConfig {
+  const m = flattenModel(config, file);
+  if (m.nested.length === 0) return config;
+  const layers: KerasLayerConfig[] = m.layers.map((l) => ({
+    class_name: l.className,
+    name: l.name,
+    config: l.config as KerasLayerConfig['config'],
+    inbound_nodes: l.refs.length === 0 ? [] : [l.refs.map((r) => [r, 0, 0, l.callKwargs] as [string, number, number, Cfg])],
+  }));
+  return { class_name: 'Functional', config: { name: m.name, layers, input_layers: [[m.input, 0, 0]], output_layers: [[m.output, 0, 0]] } };
 }

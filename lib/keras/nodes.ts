@@ -117,8 +117,9 @@ export class NodeBuilder {
 
   /** The layer's weight `<layer>/<short>` (matched beforehand by `matchWeights`). */
   weight(layer: AnalyzedLayer, short: string): WeightTensor {
-    const t = this.weights.get(`${layer.name}/${short}`);
-    if (t === undefined) throw new WeightMismatchError(`Missing weight ${layer.name}/${short}`);
+    const full = layer.weights.find((w) => w.name === short)?.fullName ?? `${layer.name}/${short}`;
+    const t = this.weights.get(full);
+    if (t === undefined) throw new WeightMismatchError(`Missing weight ${full}`);
     return t;
   }
 
