@@ -89,3 +89,6 @@ export class ImageDecodeError extends MobileNetError {
 
 /** A command-line usage error (unknown or misused option): `mobilenet` prints it and exits with code 1. */
 export class UsageError extends MobileNetError {}
+
+/** A model that cannot be quantized to int8, or calibration input that cannot be used. */
+export class QuantizationError extends MobileNetError {}

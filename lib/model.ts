@@ -217,6 +217,11 @@ export class Model implements Disposable {
     return this.graph;
   }
 
+  /** The lowered float graph (BatchNorm folded, activations fused); lib/quantize reads it. */
+  get loweredGraph(): Graph {
+    return this.live();
+  }
+
   /** The compiled runtime for a batch size (created and cached on first use). */
   runtime(batch = 1): Runtime {
     const graph = this.live();

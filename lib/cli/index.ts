@@ -16,6 +16,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   download: { summary: 'download official Keras Applications weights', load: async () => (await import('./download.js')).run },
   embed: { summary: 'print image embeddings (pooled feature vectors)', load: async () => (await import('./embed.js')).run },
   serve: { summary: 'HTTP classification service (micro-batching, metrics, demo page)', load: async () => (await import('./serve.js')).run },
+  quantize: { summary: 'quantize a model to int8 with calibration images', load: async () => (await import('./quantize.js')).run },
 };
 
 function usage(): string {

@@ -1,0 +1,96 @@
+/**
+ * `mobilenet quantize <weights> <out> --calibration <dir> [--images N] [--float-classifier|--int8-classifier]
+ *   [--arch v1|v2|v3-small|v3-large --alpha A ... for weights-only inputs]`
+ */
+import { parseArgs } from 'node:util';
+import { ARCHITECTURES } from '../architectures/index.js';
+import type { Architecture } from '../keras/types.js';
+import type { ModelOptions } from '../model.js';
+import { quantizeModel } from '../quantize/index.js';
+import { UsageError } from '../errors.js';
+import type { CliIO } from './io.js';
+import { oneOf, positiveInt, positiveNumber } from './options.js';
+
+const HELP = `Usage: mobilenet quantize <weights> <output-dir> --calibration <dir> [options]
+
+Post-training int8 quantization: the float model (TF.js model.json, Keras .h5
+or .keras) is run on the calibration images to measure activation ranges
+(min/max) and mean activations, then weights are quantized per output channel
+(symmetric int8), activations per tensor (asymmetric int8), biases to int32
+after correcting them for the mean shift of weight rounding; the classifier
+head (from the global pooling on) stays float32. Writes <output-dir>/model.json
+and <output-dir>/weights.bin (docs/int8.md).
+
+Options:
+  --calibration <dir>     directory of calibration images (its .jpg/.jpeg/.png/
+                          .webp/.gif/.tif/.tiff/.avif files, by name; required)
+  --images <N>            use at most N of them (default 100)
+  --int8-classifier       quantize the classifier head too (default: float32)
+  --no-bias-correction    do not correct biases for the mean shift of weight rounding
+For weights-only inputs:
+  --arch <a>              v1 | v2 | v3-small | v3-large
+  --alpha <A>             width multiplier (default 1.0)
+  --no-top                without the classifier (feature extractor)
+  --pooling <p>           avg | max pooling when --no-top
+  --input-size <S>        square input size (default 224)
+  -h, --help              this text
+`;
+
+export async function run(args: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      calibration: { type: 'string' },
+      images: { type: 'string' },
+      'int8-classifier': { type: 'boolean' },
+      'no-bias-correction': { type: 'boolean' },
+      arch: { type: 'string' },
+      alpha: { type: 'string' },
+      'no-top': { type: 'boolean' },
+      pooling: { type: 'string' },
+      'input-size': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length !== 2) {
+    throw new UsageError(`expected <weights> <output-dir> but received ${positionals.length} argument(s)${positionals.length ? `: ${positionals.join(' ')}` : ''}\n\n${HELP}`);
+  }
+  if (values.calibration === undefined) throw new UsageError(`--calibration <dir> is required\n\n${HELP}`);
+  const [input, output] = positionals as [string, string];
+  const images = positiveInt(values.images, 'images') ?? 100;
+  const model: Omit<ModelOptions, 'backend' | 'threads' | 'batch'> = {};
+  const arch = oneOf(values.arch, 'arch', ARCHITECTURES as readonly Architecture[]);
+  if (arch !== undefined) model.architecture = arch;
+  const alpha = positiveNumber(values.alpha, 'alpha');
+  if (alpha !== undefined) model.alpha = alpha;
+  if (values['no-top']) model.includeTop = false;
+  const pooling = oneOf(values.pooling, 'pooling', ['avg', 'max'] as const);
+  if (pooling !== undefined) model.pooling = pooling;
+  const size = positiveInt(values['input-size'], 'input-size');
+  if (size !== undefined) model.inputShape = [size, size, 3];
+  const progress = io.stderr.isTTY === true;
+  const start = Date.now();
+  const q = await quantizeModel(input, {
+    calibration: values.calibration,
+    images,
+    floatHead: !values['int8-classifier'],
+    biasCorrection: !values['no-bias-correction'],
+    model,
+    ...(progress ? { onProgress: (n: number) => io.stderr.write(`\rcalibrating: ${n} image(s)`) } : {}),
+  });
+  if (progress) io.stderr.write('\n');
+  const { modelJson, weights } = await q.save(output);
+  const d = q.describe();
+  const meta = q.metadata;
+  io.stdout.write(
+    `Quantized ${input} (${meta.name}, ${meta.architecture}) with ${meta.quantization.calibrationImages} calibration images (min/max${meta.quantization.biasCorrection ? ', bias correction' : ''}) in ${((Date.now() - start) / 1000).toFixed(1)} s\n` +
+      `  ${d.int8Nodes} int8 ops, ${d.floatNodes} float32 ops${meta.quantization.floatHead ? ' (classifier head)' : ''}, ${d.converts} conversions; ${d.weightBytes.toLocaleString('en-US')} bytes of weights\n` +
+      `  wrote ${modelJson} and ${weights}\n`,
+  );
+  return 0;
+}

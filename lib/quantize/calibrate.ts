@@ -1,0 +1,143 @@
+/**
+ * Calibration: the float graph is run (plain TypeScript, `reference-qs8.ts`)
+ * on calibration images and the range of every activation is recorded.
+ *
+ * Method: min/max. For each activation tensor the smallest and largest value
+ * seen over all calibration images is its range (no percentile clipping).
+ * MobileNets bound most activations by their fused ReLU6 / clamp, so the
+ * observed range of those is inside [0, 6]; the unbounded ones (V2/V3 linear
+ * bottlenecks, residual sums, hard-swish, the input) get the extremes seen.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { QReferenceRuntime } from '../backends/reference-qs8.js';
+import { QuantizationError } from '../errors.js';
+import { loadImageTensor, type ResizeMode } from '../image.js';
+import type { Preprocessing } from '../keras/types.js';
+import type { QGraph } from './qgraph.js';
+import type { Range } from './quantize.js';
+
+/** Extensions taken from a calibration directory (others, e.g. labels.json, are skipped). */
+export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif']);
+
+/** Calibration data: a directory of images, a list of image paths, or preprocessed samples. */
+export type CalibrationSource = string | readonly string[] | readonly Float32Array[];
+
+export interface CalibrationOptions {
+  /** At most this many images (the first ones by file name for a directory). Default 100. */
+  images?: number;
+  /** How images are resized (default 'crop', as classify does). */
+  resize?: ResizeMode;
+}
+
+/** The image files of a calibration directory, sorted by name, at most `limit`. */
+export async function listCalibrationImages(dir: string, limit = Infinity): Promise<string[]> {
+  let entries: fs.Dirent[];
+  try {
+    entries = await fs.promises.readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    throw new QuantizationError(`cannot read the calibration directory ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+  const files = entries
+    .filter((e) => (e.isFile() || e.isSymbolicLink()) && IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase()))
+    .map((e) => path.join(dir, e.name))
+    .sort();
+  return files.slice(0, limit);
+}
+
+/** Resolves a calibration source to preprocessed samples of `inputShape` (yielded one at a time). */
+export async function* calibrationSamples(
+  source: CalibrationSource,
+  inputShape: readonly number[],
+  preprocessing: Preprocessing,
+  options: CalibrationOptions = {},
+): AsyncGenerator<Float32Array> {
+  const limit = options.images ?? 100;
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`Expected positive integer for images but received ${limit}`);
+  const size = inputShape.reduce((a, b) => a * b, 1);
+  let files: string[];
+  if (typeof source === 'string') {
+    let st: fs.Stats;
+    try {
+      st = await fs.promises.stat(source);
+    } catch (e) {
+      throw new QuantizationError(`calibration source ${source} does not exist`, { cause: e });
+    }
+    files = st.isDirectory() ? await listCalibrationImages(source, limit) : [source];
+    if (files.length === 0) throw new QuantizationError(`the calibration directory ${source} holds no images (${[...IMAGE_EXTENSIONS].join(', ')})`);
+  } else if (Array.isArray(source) && source.every((s) => s instanceof Float32Array)) {
+    const samples = (source as readonly Float32Array[]).slice(0, limit);
+    if (samples.length === 0) throw new QuantizationError('no calibration images were given (at least one is needed)');
+    for (const [i, s] of samples.entries()) {
+      if (s.length !== size) throw new QuantizationError(`calibration sample ${i} has ${s.length} values, the model input needs ${size}`);
+      yield s;
+    }
+    return;
+  } else if (Array.isArray(source) && source.every((s) => typeof s === 'string')) {
+    files = (source as readonly string[]).slice(0, limit);
+  } else {
+    throw new TypeError(`Expected a directory, a list of image paths or a list of Float32Array for calibration but received ${typeof source}`);
+  }
+  if (files.length === 0) throw new QuantizationError('no calibration images were given (at least one is needed)');
+  const [height, width] = inputShape as [number, number];
+  for (const file of files) {
+    // ImageDecodeError (naming the file) when it is not an image.
+    yield await loadImageTensor(file, { width, height, preprocessing, ...(options.resize ? { resize: options.resize } : {}) });
+  }
+}
+
+export interface CalibrationResult {
+  ranges: Map<number, Range>;
+  /** Mean of every activation tensor per channel (its last dimension), over all positions and images. */
+  means: Map<number, Float64Array>;
+  /** Images (samples) used. */
+  images: number;
+}
+
+/** Runs the all-float typed graph on every sample and records min/max per activation tensor. */
+export async function calibrate(fg: QGraph, samples: AsyncIterable<Float32Array>): Promise<CalibrationResult> {
+  const rt = new QReferenceRuntime(fg, 1);
+  const out = new Float32Array(rt.outputSize);
+  const ranges = new Map<number, Range>();
+  const sums = new Map<number, Float64Array>();
+  const counts = new Map<number, number>();
+  let images = 0;
+  for await (const sample of samples) {
+    rt.run(sample, out, (t, values) => {
+      let min = Infinity;
+      let max = -Infinity;
+      const channels = t.shape.length > 0 ? t.shape[t.shape.length - 1]! : 1;
+      let sum = sums.get(t.id);
+      if (sum === undefined) {
+        sum = new Float64Array(channels);
+        sums.set(t.id, sum);
+      }
+      for (let i = 0, c = 0; i < values.length; i++) {
+        const v = values[i]!;
+        if (v < min) min = v;
+        if (v > max) max = v;
+        sum[c]! += v;
+        if (++c === channels) c = 0;
+      }
+      counts.set(t.id, (counts.get(t.id) ?? 0) + values.length / channels);
+      const r = ranges.get(t.id);
+      if (r === undefined) ranges.set(t.id, { min, max });
+      else {
+        if (min < r.min) r.min = min;
+        if (max > r.max) r.max = max;
+      }
+    });
+    images++;
+    // Let other work (timers, I/O) run between images.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  if (images === 0) throw new QuantizationError('no calibration images were given (at least one is needed)');
+  for (const [id, r] of ranges) {
+    if (!Number.isFinite(r.min) || !Number.isFinite(r.max)) {
+      throw new QuantizationError(`calibration produced a non-finite value in tensor ${fg.tensors[id]?.name ?? id}`);
+    }
+  }
+  const means = new Map<number, Float64Array>();
+  for (const [id, sum] of sums) means.set(id, sum.map((x) => x / counts.get(id)!));
+  return { ranges, means, images };
+}
