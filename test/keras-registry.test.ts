@@ -24,12 +24,13 @@ import { ModelFormatError, UnsupportedLayerError, WeightMismatchError } from '..
 import { hasShared, shared } from './helpers/shared.js';
 import type { KerasLayerConfig, KerasModelConfig, NamedWeights } from '../lib/keras/types.js';
 import type { Graph } from '../lib/graph.js';
+import { compileGraph } from '../lib/runtime.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mobilenet-registry-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 async function run(graph: Graph, input: Float32Array): Promise<Float32Array> {
-  const rt = await graph.compile({ backend: 'reference' });
+  const rt = await compileGraph(graph, { backend: 'reference' });
   try {
     return rt.runSync(input);
   } finally {
