@@ -16,7 +16,7 @@ import {
   Runtime, compilePrepared, compilePreparedSync, resolveCompileOptions, loadBackend,
   type BackendName, type PreparedGraph,
 } from './runtime.js';
-import { DisposedError } from './errors.js';
+import { DisposedError, ModelFormatError } from './errors.js';
 import * as v from './validate.js';
 import { analyzeModel } from './keras/layers.js';
 import { lowerModel, type LowerStats } from './keras/lower.js';
@@ -116,6 +116,8 @@ function outputActivation(graph: Graph): 'softmax' | 'sigmoid' | null {
 export interface ModelInfo {
   format?: ModelFormat;
   path?: string;
+  /** Class names stored with the model (one per output). */
+  labels?: readonly string[];
 }
 
 export class Model implements Disposable {
@@ -140,6 +142,8 @@ export class Model implements Disposable {
   /** Where it was loaded from (loadModel only). */
   readonly format: ModelFormat | undefined;
   readonly path: string | undefined;
+  /** Class names stored with the model (e.g. by `mobilenet train`); `classify` uses them. */
+  readonly labels: readonly string[] | undefined;
   /** What the lowering fused. */
   readonly loweringStats: LowerStats;
   private readonly inputSize: number;
@@ -178,6 +182,7 @@ export class Model implements Disposable {
     this.outputActivation = shapes.outputActivation;
     this.format = info.format;
     this.path = info.path;
+    this.labels = info.labels === undefined ? undefined : Object.freeze([...info.labels]);
   }
 
   /** Builds a model from a Keras model config and its named weights. */
@@ -193,6 +198,9 @@ export class Model implements Disposable {
       ...(info.path === undefined ? {} : { file: info.path }),
       identify: (shapes) => describeWeights(shapes, analysis.inputShape),
     });
+    if (info.labels !== undefined && info.labels.length !== v.product(analysis.outputShape)) {
+      throw new ModelFormatError(`stores ${info.labels.length} class names but the model has ${v.product(analysis.outputShape)} outputs`, info.path);
+    }
     const backend = await loadBackend(compile.backend);
     const architecture = o.architecture ?? detected;
     const preprocessing = o.preprocessing ?? detectPreprocessing(analysis);
@@ -379,6 +387,18 @@ export class Model implements Disposable {
   }
 
   /**
+   * The feature-extractor config (this model's config cut at its global
+   * pooling, output [dimension]) and the weights its layers use: what
+   * `trainClassifier` puts a new head on.
+   */
+  embeddingParts(): { config: KerasModelConfig; weights: NamedWeights; inputShape: readonly number[] } {
+    this.live();
+    const cut = this.cut();
+    const { weights, options } = this.source!;
+    return { config: cut.config, weights: weightsFor(cut.config, weights, options.inputShape), inputShape: this.inputShape };
+  }
+
+  /**
    * The feature-extractor model (this model cut at its global pooling), built
    * on first use and disposed with this model. For a no-top pooled model it
    * is the model itself.
@@ -487,7 +507,8 @@ export async function loadModelFile(path: string, options: ModelOptions | undefi
   // Check the compile options before reading anything.
   resolveCompileOptions({ threads: o.threads, batch: o.batch, backend: o.backend });
   const file = await readModelFile(path);
-  const info = { format: file.format, path: file.path };
+  const info: ModelInfo = { format: file.format, path: file.path };
+  if (file.classNames !== undefined) info.labels = file.classNames;
   if (file.config === undefined) {
     const shapes = new Map([...file.weights].map(([k, t]) => [k, t.shape] as [string, number[]]));
     const r = resolveWeightsOnly(shapes, o, file.path, names);
