@@ -25,6 +25,9 @@ Options:
   --calibration <dir>     directory of calibration images (its .jpg/.jpeg/.png/
                           .webp/.gif/.tif/.tiff/.avif files, by name; required)
   --images <N>            use at most N of them (default 100)
+  --method <m>            minmax (default): activation ranges are the extremes seen;
+                          mse: a second pass picks the range with the least expected
+                          quantization error per tensor
   --int8-classifier       quantize the classifier head too (default: float32)
   --no-bias-correction    do not correct biases for the mean shift of weight rounding
 For weights-only inputs:
@@ -45,6 +48,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       images: { type: 'string' },
       'int8-classifier': { type: 'boolean' },
       'no-bias-correction': { type: 'boolean' },
+      method: { type: 'string' },
       arch: { type: 'string' },
       alpha: { type: 'string' },
       'no-top': { type: 'boolean' },
@@ -80,6 +84,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     images,
     floatHead: !values['int8-classifier'],
     biasCorrection: !values['no-bias-correction'],
+    method: oneOf(values.method, 'method', ['minmax', 'mse'] as const) ?? 'minmax',
     model,
     ...(progress ? { onProgress: (n: number) => io.stderr.write(`\rcalibrating: ${n} image(s)`) } : {}),
   });
@@ -88,7 +93,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const d = q.describe();
   const meta = q.metadata;
   io.stdout.write(
-    `Quantized ${input} (${meta.name}, ${meta.architecture}) with ${meta.quantization.calibrationImages} calibration images (min/max${meta.quantization.biasCorrection ? ', bias correction' : ''}) in ${((Date.now() - start) / 1000).toFixed(1)} s\n` +
+    `Quantized ${input} (${meta.name}, ${meta.architecture}) with ${meta.quantization.calibrationImages} calibration images (${meta.quantization.method === 'mse' ? 'least-error ranges' : 'min/max'}${meta.quantization.biasCorrection ? ', bias correction' : ''}) in ${((Date.now() - start) / 1000).toFixed(1)} s\n` +
       `  ${d.int8Nodes} int8 ops, ${d.floatNodes} float32 ops${meta.quantization.floatHead ? ' (classifier head)' : ''}, ${d.converts} conversions; ${d.weightBytes.toLocaleString('en-US')} bytes of weights\n` +
       `  wrote ${modelJson} and ${weights}\n`,
   );
