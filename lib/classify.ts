@@ -11,6 +11,7 @@ import os from 'node:os';
 import type { Preprocessing } from './keras/types.js';
 import { loadImageTensor, sourceName, type Background, type ImageSource, type ResizeMode } from './image.js';
 import { resolveLabels } from './labels.js';
+import { NotAClassifierError } from './errors.js';
 import * as v from './validate.js';
 
 /** What classification needs from a model; `Model` from lib/model.ts satisfies it. */
@@ -21,6 +22,12 @@ export interface Predictor {
   readonly classes: number;
   /** Per-sample output shape, when known: must be [classes] (a classifier, not a feature map). */
   readonly outputShape?: readonly number[];
+  /**
+   * 'softmax'/'sigmoid': the output is probabilities over classes; null: it
+   * is not (features, logits) and classification refuses the model;
+   * undefined: not known (accepted).
+   */
+  readonly outputActivation?: string | null;
   /** How pixels become input: 'tf' (x / 127.5 - 1) or 'none' (0..255). */
   readonly preprocessing: Preprocessing;
   /** `input` holds `batch` samples NHWC; resolves to `batch × classes` scores. */
@@ -34,7 +41,7 @@ export interface Prediction {
 }
 
 export interface ClassifyOptions {
-  /** Number of predictions, highest first (default 5, at most the number of classes). */
+  /** Number of predictions, highest first (default 5 or the number of classes if fewer; more than the classes is a RangeError). */
   topK?: number;
   /** 'crop' (default, the reference pipeline) or 'squash' (Keras load_img(target_size)). */
   resize?: ResizeMode;
@@ -76,12 +83,21 @@ function checkPredictor(model: unknown): Predictor {
   if (m.outputShape !== undefined && m.outputShape.length !== 1) {
     throw v.rangeError('model with a classifier (per-sample output shape [classes]); this one outputs a feature map', 'model.outputShape', m.outputShape);
   }
+  if (m.outputActivation === null) {
+    throw new NotAClassifierError(
+      `The model's output (${m.classes} values per image) is not a probability distribution over classes: its last layer is not a softmax or sigmoid ` +
+        '(a feature extractor such as a MobileNet without top, or a model that outputs logits), so its values are not class probabilities. ' +
+        'For feature vectors use model.embed() / model.embedBatch(), or `mobilenet embed` on the command line.',
+    );
+  }
   return m;
 }
 
 function checkTopK(topK: unknown, classes: number): number {
   if (topK === undefined) return Math.min(5, classes);
-  return Math.min(v.positiveInteger(topK, 'topK'), classes);
+  const k = v.positiveInteger(topK, 'topK');
+  if (k > classes) throw v.rangeError(`integer from 1 to ${classes} (the model's number of classes)`, 'topK', topK);
+  return k;
 }
 
 /**

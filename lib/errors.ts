@@ -72,5 +72,8 @@ export class ImageDecodeError extends MobileNetError {
 /** A command-line usage error (unknown or misused option): `mobilenet` prints it and exits with code 1. */
 export class UsageError extends MobileNetError {}
 
+/** `classify` on a model whose output is not a probability distribution over classes (use `embed` for features). */
+export class NotAClassifierError extends MobileNetError {}
+
 /** A model that cannot be quantized to int8, or calibration input that cannot be used. */
 export class QuantizationError extends MobileNetError {}

@@ -63,6 +63,7 @@ export {
   WeightMismatchError,
   ImageDecodeError,
   UsageError,
+  NotAClassifierError,
   QuantizationError,
 } from './errors.js';
 // int8 post-training quantization (issue 15; runs on the TypeScript int8 reference kernels until the op schema lands).

@@ -81,7 +81,8 @@ export function resolveLabels(labels: readonly string[] | string | undefined, cl
     throw v.typeError('array of strings', 'labels', names);
   }
   if (names.length !== classes) {
-    throw v.rangeError(`${classes} labels (one per model output)`, 'labels', `${names.length} labels`);
+    const where = typeof labels === 'string' ? `The labels file ${labels}` : 'The labels array';
+    throw new RangeError(`${where} has ${names.length} label${names.length === 1 ? '' : 's'} but the model has ${classes} outputs: give one label per output`);
   }
   return Object.freeze([...(names as string[])]);
 }
@@ -91,14 +92,14 @@ function readLabelsFile(file: string): string[] {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw v.rangeError('readable labels file', 'labels', `${file} (${(e as Error).message})`);
+    throw new RangeError(`Cannot read the labels file ${file}: ${(e as Error).message}`);
   }
   if (file.toLowerCase().endsWith('.json')) {
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch (e) {
-      throw v.rangeError('JSON labels file', 'labels', `${file} (${(e as Error).message})`);
+      throw new RangeError(`The labels file ${file} is not valid JSON: ${(e as Error).message}`);
     }
     if (Array.isArray(json)) return json as string[];
     return parseClassIndex(json, file).map((c) => c.label);

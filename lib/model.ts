@@ -11,7 +11,7 @@
 import type { BackendName } from './graph.js';
 import type { Graph } from './graph.js';
 import { Runtime, resolveCompileOptions, loadBackend, type Backend } from './runtime.js';
-import { DisposedError, ModelFormatError } from './errors.js';
+import { DisposedError } from './errors.js';
 import * as v from './validate.js';
 import { analyzeModel } from './keras/layers.js';
 import { flattenNestedModels, lowerModel, type LowerStats } from './keras/lower.js';
@@ -19,31 +19,32 @@ import { toFunctional } from './formats/tfjs.js';
 import { formatSummary, type SummaryOptions } from './keras/summary.js';
 import { randomWeights } from './keras/random.js';
 import type { Architecture, KerasModelConfig, ModelAnalysis, NamedWeights, Preprocessing } from './keras/types.js';
-import { buildArchitecture, identifyArchitecture, ARCHITECTURES, type ArchitectureOptions } from './architectures/index.js';
+import { buildArchitecture, ARCHITECTURES } from './architectures/index.js';
+import {
+  apiNames, BUILDER_KEYS, checkApplicable, pickBuilderOptions, rejectBuilderOptions, resolveWeightsOnly, type BuilderOptions, type OptionNamer,
+} from './architectures/options.js';
+import { defaultModelPath } from './default-model.js';
 import { readModelFile, type ModelFormat } from './formats/index.js';
 import { embeddingCut, embedImage, embedImages, weightsFor, type EmbedBatchOptions, type EmbeddingCut, type EmbeddingResult, type EmbedOptions } from './embed.js';
 import type { ImageSource } from './image.js';
 
-export interface ModelOptions {
+/**
+ * Options of `loadModel` and `Model.fromArchitecture`: compile options and
+ * the builder options (`BuilderOptions`, lib/architectures/options.ts). The
+ * builder options apply to weights-only files, where what they leave out is
+ * read from the file and what they state must agree with it; a file with a
+ * model config takes none of them (except `inputShape` for a config with
+ * unknown dimensions).
+ */
+export interface ModelOptions extends BuilderOptions {
   /** Worker threads of each runtime's pool (native). Default: all cores. */
   threads?: number;
   /** Batch size compiled at load time (others are compiled on first use, then cached). Default 1. */
   batch?: number;
   /** Default 'native'. */
   backend?: BackendName;
-  /** For weights-only files (required there); for files with a config it only overrides the detected name. */
+  /** For weights-only files: the family (default: recognized from the weights). A file with a config must be of this family. */
   architecture?: Architecture;
-  alpha?: number;
-  depthMultiplier?: number;
-  includeTop?: boolean;
-  pooling?: 'avg' | 'max' | null;
-  classes?: number;
-  /** [H, W, C]: the builder's input shape, or the input shape of a config with None dimensions. */
-  inputShape?: readonly number[];
-  minimalistic?: boolean;
-  includePreprocessing?: boolean;
-  classifierActivation?: string | null;
-  dropout?: number;
   /** Override the detected preprocessing. */
   preprocessing?: Preprocessing;
   /** Fold BatchNorm and fuse activations (default true; false is for testing). */
@@ -55,12 +56,7 @@ export interface FromArchitectureOptions extends ModelOptions {
   seed?: number;
 }
 
-const MODEL_OPTION_KEYS = [
-  'threads', 'batch', 'backend', 'architecture', 'alpha', 'depthMultiplier', 'includeTop', 'pooling', 'classes', 'inputShape',
-  'minimalistic', 'includePreprocessing', 'classifierActivation', 'dropout', 'preprocessing', 'fuse', 'seed',
-];
-
-const BUILDER_KEYS = ['alpha', 'depthMultiplier', 'includeTop', 'pooling', 'classes', 'inputShape', 'minimalistic', 'includePreprocessing', 'classifierActivation', 'dropout'] as const;
+const MODEL_OPTION_KEYS: readonly string[] = ['threads', 'batch', 'backend', 'architecture', ...BUILDER_KEYS, 'preprocessing', 'fuse', 'seed'];
 
 function checkOptions(options: unknown): ModelOptions & { seed?: number } {
   if (options === undefined) return {};
@@ -77,11 +73,6 @@ function checkOptions(options: unknown): ModelOptions & { seed?: number } {
   return o;
 }
 
-function builderOptions(o: ModelOptions): ArchitectureOptions {
-  const out: Record<string, unknown> = {};
-  for (const k of BUILDER_KEYS) if (o[k] !== undefined) out[k] = o[k];
-  return out as ArchitectureOptions;
-}
 
 /**
  * Weights of inlined nested models may be named `<nested model>/<layer>/<weight>`
@@ -120,6 +111,14 @@ export function detectPreprocessing(analysis: ModelAnalysis): Preprocessing {
   return 'tf';
 }
 
+/** The activation producing the graph output (through reshapes): softmax/sigmoid, else null. */
+function outputActivation(graph: Graph): 'softmax' | 'sigmoid' | null {
+  const producer = new Map(graph.nodes.map((n) => [n.output, n]));
+  let node = producer.get(graph.outputTensor);
+  while (node !== undefined && node.op === 'reshape') node = producer.get(node.input);
+  return node !== undefined && (node.op === 'softmax' || node.op === 'sigmoid') ? node.op : null;
+}
+
 export interface ModelInfo {
   format?: ModelFormat;
   path?: string;
@@ -132,6 +131,12 @@ export class Model implements Disposable {
   readonly outputShape: readonly number[];
   /** Outputs per sample (the product of outputShape). */
   readonly classes: number;
+  /**
+   * 'softmax' or 'sigmoid' when the output is probabilities over classes (a
+   * classifier); null for anything else (features, logits). `classify` needs
+   * a classifier; feature vectors come from `embed`.
+   */
+  readonly outputActivation: 'softmax' | 'sigmoid' | null;
   readonly preprocessing: Preprocessing;
   readonly architecture: Architecture | 'custom';
   readonly analysis: ModelAnalysis;
@@ -177,6 +182,7 @@ export class Model implements Disposable {
     this.outputShape = Object.freeze([...(outT?.shape ?? analysis.outputShape)]);
     this.inputSize = v.product(this.inputShape);
     this.classes = v.product(this.outputShape);
+    this.outputActivation = outputActivation(graph);
     this.format = info.format;
     this.path = info.path;
   }
@@ -214,7 +220,9 @@ export class Model implements Disposable {
   static async fromArchitecture(architecture: Architecture, options: FromArchitectureOptions = {}): Promise<Model> {
     const o = checkOptions(options);
     v.oneOf(architecture, 'architecture', ARCHITECTURES);
-    const config = buildArchitecture(architecture, builderOptions(o));
+    const b = pickBuilderOptions(o);
+    checkApplicable(architecture, b);
+    const config = buildArchitecture(architecture, b);
     const analysis = analyzeModel(config);
     const weights = randomWeights(analysis, o.seed ?? 1);
     const { seed: _seed, ...rest } = o;
@@ -385,36 +393,45 @@ export class Model implements Disposable {
 
 /**
  * Loads a model file: TF.js `model.json` (or its directory), Keras `.h5`
- * (full model or weights only) or Keras 3 `.keras`.
+ * (full model or weights only) or Keras 3 `.keras`. Without a path, the
+ * model that ships in the package (MobileNet V1 0.75-224 ImageNet,
+ * `defaultModelPath()`): `loadModel()`, `loadModel({ threads: 2 })`.
+ *
+ * Weights-only files are resolved by `resolveWeightsOnly`: builder options
+ * left out are read from the weights, options given must agree with them.
+ * Files with a model config take no builder options (RangeError).
  */
-export async function loadModel(path: string, options: ModelOptions = {}): Promise<Model> {
+export async function loadModel(options?: ModelOptions): Promise<Model>;
+export async function loadModel(path: string, options?: ModelOptions): Promise<Model>;
+export async function loadModel(pathOrOptions?: string | ModelOptions, maybeOptions?: ModelOptions): Promise<Model> {
+  let path: string;
+  let options: ModelOptions | undefined;
+  if (typeof pathOrOptions === 'string') {
+    path = pathOrOptions;
+    options = maybeOptions;
+  } else if (pathOrOptions === undefined || (typeof pathOrOptions === 'object' && pathOrOptions !== null && !Array.isArray(pathOrOptions))) {
+    if (maybeOptions !== undefined) throw v.typeError('string', 'path', pathOrOptions);
+    path = defaultModelPath();
+    options = pathOrOptions;
+  } else {
+    throw v.typeError('string', 'path', pathOrOptions);
+  }
+  return loadModelFile(path, options, apiNames);
+}
+
+/** `loadModel(path, options)` with option names in messages as `names` says (the CLI passes its flags). */
+export async function loadModelFile(path: string, options: ModelOptions | undefined, names: OptionNamer): Promise<Model> {
   const o = checkOptions(options);
   // Check the compile options before reading anything.
   resolveCompileOptions({ threads: o.threads, batch: o.batch, backend: o.backend });
   const file = await readModelFile(path);
-  let config = file.config;
-  if (config === undefined) {
-    // Weights only: the architecture options say what to build; what they leave out
-    // (or all of it) is recognized from the weights' names and shapes when possible.
+  const info = { format: file.format, path: file.path };
+  if (file.config === undefined) {
     const shapes = new Map([...file.weights].map(([k, t]) => [k, t.shape] as [string, number[]]));
-    const ident = identifyArchitecture(shapes, o.inputShape ?? [224, 224, 3]);
-    const architecture = o.architecture ?? ident?.architecture;
-    if (architecture === undefined) {
-      throw new ModelFormatError(
-        `holds weights only (no model config) and they are not recognized as a MobileNet: pass the architecture options, e.g. { architecture: 'v1', alpha: 0.25, includeTop: false, pooling: 'avg' }`,
-        file.path,
-      );
-    }
-    const filled: ModelOptions = { ...o, architecture };
-    if (ident !== undefined && ident.architecture === architecture) {
-      if (filled.alpha === undefined) filled.alpha = ident.alpha;
-      if (filled.depthMultiplier === undefined && ident.depthMultiplier !== undefined) filled.depthMultiplier = ident.depthMultiplier;
-      if (filled.minimalistic === undefined && ident.minimalistic !== undefined) filled.minimalistic = ident.minimalistic;
-      if (filled.includeTop === undefined) filled.includeTop = ident.includeTop;
-      if (filled.classes === undefined && ident.classes !== undefined && filled.includeTop) filled.classes = ident.classes;
-    }
-    config = buildArchitecture(architecture, builderOptions(filled));
-    return Model.fromConfig(config, file.weights, filled, { format: file.format, path: file.path });
+    const r = resolveWeightsOnly(shapes, o, file.path, names);
+    const filled: ModelOptions = { ...o, ...r.options, architecture: r.architecture };
+    return Model.fromConfig(r.config, file.weights, filled, info);
   }
-  return Model.fromConfig(config, file.weights, o, { format: file.format, path: file.path });
+  rejectBuilderOptions(o, file.path, detectArchitecture(file.config), names, ['inputShape']);
+  return Model.fromConfig(file.config, file.weights, o, info);
 }

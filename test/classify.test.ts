@@ -65,7 +65,8 @@ describe('ImageNet labels (data/imagenet_class_index.json)', () => {
     const idx = path.join(tmp, 'index.json');
     fs.writeFileSync(idx, JSON.stringify({ 0: ['n1', 'x'], 1: ['n2', 'y'] }));
     expect(resolveLabels(idx, 2)).toEqual(['x', 'y']);
-    expect(() => resolveLabels(['a'], 2)).toThrow('Expected 2 labels (one per model output) for labels but received "1 labels"');
+    // A sentence, not the parameter template (which read 'Expected 2 labels (...) for labels but received "1 labels"').
+    expect(() => resolveLabels(['a'], 2)).toThrow(new RangeError('The labels array has 1 label but the model has 2 outputs: give one label per output'));
     expect(() => resolveLabels([1, 2] as unknown as string[], 2)).toThrow(TypeError);
     expect(() => resolveLabels(path.join(tmp, 'nope.txt'), 2)).toThrow(RangeError);
     expect(() => parseClassIndex({ 0: ['n1', 'x'], 2: ['n2', 'y'] })).toThrow(RangeError);

@@ -26,7 +26,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasShared, shared } from './helpers/shared.js';
 import { run } from '../lib/cli/convert.js';
-import type { CliIO } from '../lib/cli/index.js';
+import type { CliIO } from '../lib/cli/io.js';
 import { convertModel, inferTarget } from '../lib/formats/convert.js';
 import { floatToHalf, quantizeAffine, writeTfjs } from '../lib/formats/tfjs-write.js';
 import { halfToFloat, readTfjs } from '../lib/formats/tfjs.js';
@@ -37,6 +37,7 @@ import { mulberry32, randomWeights } from '../lib/keras/random.js';
 import { readH5 } from '../lib/formats/h5.js';
 import { readKeras3 } from '../lib/formats/keras3.js';
 import { testBackend } from './helpers/env.js';
+import { defaultModelPath } from '../lib/default-model.js';
 
 const BACKEND = testBackend;
 const SIZE = 224 * 224 * 3;
@@ -488,17 +489,42 @@ describe.skipIf(!hasShared)('weights-only .h5 input', () => {
     }
   });
 
-  it('without --arch it is an error naming the file and the fix', async () => {
+  it('without --arch the architecture is recognized as loadModel and info do (one resolver); the output matches the .h5', async () => {
+    // Before issue 13 convert refused this file without --arch while loadModel, classify and info recognized it.
     const h5 = shared('models', 'keras-h5', 'mobilenet_2_5_224_tf_no_top.h5');
-    const r = await cli([h5, path.join(tmp, 'x.keras')]);
-    expect(r.code).toBe(1);
-    expect(r.err).toContain(`ModelFormatError: ${h5}: holds weights only (no model config): pass the architecture options, e.g. --arch v1 --alpha 0.25 --no-top --pooling avg`);
-    expect(fs.existsSync(path.join(tmp, 'x.keras'))).toBe(false);
+    const out = path.join(tmp, 'x.keras');
+    const r = await cli([h5, out]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('weights only; config built for --arch v1');
+    const x = new Float32Array(fs.readFileSync(shared('reference', 'cat.224.f32')).buffer.slice(0));
+    const fromH5 = await loadModel(h5, { backend: BACKEND, threads: 2 });
+    const fromKeras = await loadModel(out, { backend: BACKEND, threads: 2 });
+    try {
+      expect(fromH5.architecture).toBe('v1');
+      expect(fromKeras.outputShape).toEqual(fromH5.outputShape);
+      expect(fromKeras.outputShape).toEqual([7, 7, 256]);
+      expect(maxAbsDiff(await fromKeras.predict(x), await fromH5.predict(x))).toBeLessThanOrEqual(1e-6);
+    } finally {
+      fromH5.dispose();
+      fromKeras.dispose();
+    }
+    const info = capture();
+    const { main } = await import('../lib/cli/index.js');
+    expect(await main(['info', h5, '--json'], info.io)).toBe(0);
+    const described = JSON.parse(info.out()) as { architecture: string; alpha: number; includeTop: boolean; outputShape: number[] };
+    expect(described).toMatchObject({ architecture: 'v1', alpha: 0.25, includeTop: false, outputShape: [7, 7, 256] });
   });
 
-  it('weights that do not fit the named architecture are a WeightMismatchError listing them', async () => {
+  it('options that contradict the weights are a WeightMismatchError saying what the file holds, before anything is written', async () => {
     const h5 = shared('models', 'keras-h5', 'mobilenet_2_5_224_tf_no_top.h5');
-    await expect(convertModel(h5, path.join(tmp, 'y.keras'), { architecture: 'v1', alpha: 0.5, includeTop: false })).rejects.toThrow(/wrong shape: conv1\/kernel: expected \[3,3,3,16\] but the file has \[3,3,3,8\]/);
+    await expect(convertModel(h5, path.join(tmp, 'y.keras'), { architecture: 'v1', alpha: 0.5, includeTop: false })).rejects.toThrow(
+      `${h5} holds the weights of MobileNet v1 alpha 0.25 without top, which does not match alpha: 0.5: leave these options out (they are read from the file) or pass architecture: "v1", alpha: 0.25, includeTop: false`,
+    );
+    const r = await cli([h5, path.join(tmp, 'y.keras'), '--arch', 'v2']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('which does not match --arch v2: leave these options out (they are read from the file) or pass --arch v1, --alpha 0.25, --no-top');
+    expect(fs.existsSync(path.join(tmp, 'y.keras'))).toBe(false);
   });
 });
 
@@ -512,10 +538,12 @@ describe('CLI usage errors (exit code 1, message on stderr)', () => {
     expect(r.err).toContain('Expected one of tfjs, h5, keras for --to but received "onnx"');
     r = await cli(['a', 'b.h5', '--quantize', 'uint8']);
     expect(r.code).toBe(1);
-    expect(r.err).toContain('Expected no --quantize (quantization is a TF.js format feature) for quantize for --to h5 but received "uint8"');
-    r = await cli(['a', 'b.h5', '--alpha', '0.5']);
+    // A sentence, not the parameter template (which read "Expected no --quantize (...) for quantize for --to h5 but received ...").
+    expect(r.err).toContain('mobilenet convert: quantize "uint8" applies to TF.js output only, not to h5: quantization is a TF.js format feature\n');
+    const withConfig = defaultModelPath();
+    r = await cli([withConfig, path.join(tmp, 'b.h5'), '--alpha', '0.5', '--arch', 'v2']);
     expect(r.code).toBe(1);
-    expect(r.err).toContain('--alpha needs --arch');
+    expect(r.err).toContain(`mobilenet convert: --arch v2, --alpha 0.5 do not apply to ${withConfig}: it carries its model config (MobileNet v1), which fixes the architecture; architecture options are for weights-only files`);
     const missing = path.join(tmp, 'does-not-exist.json');
     r = await cli([missing, path.join(tmp, 'z.h5')]);
     expect(r.code).toBe(1);

@@ -91,10 +91,11 @@ describe('mobilenet info (builder)', () => {
     [['--alpha=-1'], 'Expected positive number for --alpha but received "-1"'],
     [['--input-size', '12.5'], 'Expected positive integer for --input-size but received "12.5"'],
     [['--input-size', '16'], 'Expected input size of at least 32x32 for inputShape but received [16, 16, 3]'],
-    [['--arch', 'v2', '--minimalistic'], '--minimalistic applies to --arch v3-small or v3-large only'],
-    [['--arch', 'v2', '--depth-multiplier', '2'], '--depth-multiplier applies to --arch v1 only'],
-    [['--pooling', 'avg'], '--pooling applies with --no-top only'],
-    [['--bogus'], "Unknown option '--bogus'"],
+    [['--arch', 'v2', '--minimalistic'], '--minimalistic applies to --arch v3-small or --arch v3-large only, not to v2'],
+    [['--arch', 'v2', '--depth-multiplier', '2'], '--depth-multiplier 2 applies to --arch v1 only, not to v2'],
+    [['--pooling', 'avg'], '--pooling avg applies without the top only (--no-top)'],
+    [['--bogus'], 'unknown option --bogus (--help lists the options)'],
+    [['--sumary'], 'unknown option --sumary: did you mean --summary? (--help lists the options)'],
     [['a', 'b'], 'expected at most one weights file but received 2'],
   ])('usage error %j → exit 1', async (args, message) => {
     const r = await info(...args);
@@ -153,7 +154,7 @@ describe('mobilenet info on files written by lib/formats (.keras, full .h5, weig
       // --arch must agree with what the weights are.
       const wrong = await info(path.join(dir, 'v2-weights.h5'), '--arch', 'v1');
       expect(wrong.code).toBe(1);
-      expect(wrong.err).toContain('match no MobileNet v1');
+      expect(wrong.err).toContain('v2-weights.h5 holds the weights of MobileNet v2 alpha 0.5 without top, which does not match --arch v1: leave these options out (they are read from the file) or pass --arch v2, --alpha 0.5, --no-top');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -211,7 +212,7 @@ describe.skipIf(!hasShared)('mobilenet info (files in ../shared)', () => {
   it('flags that describe a builder are refused for a file with a config', async () => {
     const r = await info(shared('models', 'mobilenet_v1_0.25_224', 'model.json'), '--alpha', '0.5');
     expect(r.code).toBe(1);
-    expect(r.err).toContain('--alpha does not apply to a file with a model config');
+    expect(r.err).toContain(`--alpha 0.5 does not apply to ${shared('models', 'mobilenet_v1_0.25_224', 'model.json')}: it carries its model config (MobileNet v1)`);
   });
 
   it('weights-only .h5: architecture recognized from its weight names and shapes', async () => {

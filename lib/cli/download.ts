@@ -7,11 +7,11 @@
  * against the hash Keras publishes when there is one. Prints the path.
  */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { allWeightFiles, downloadWeights, kerasModelsDir, weightFile, weightUrl, KERAS_BASE_URL, type DownloadArch } from '../download.js';
 import * as v from '../validate.js';
 import { UsageError } from '../errors.js';
 import type { CliIO } from './io.js';
+import { parseCommandArgs } from './options.js';
 
 const HELP = `Usage: mobilenet download <v1|v2|v3-small|v3-large> [options]
        mobilenet download --list
@@ -40,22 +40,17 @@ function humanBytes(n: number): string {
 }
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      alpha: { type: 'string' },
-      'input-size': { type: 'string' },
-      'no-top': { type: 'boolean', default: false },
-      minimalistic: { type: 'boolean', default: false },
-      'base-url': { type: 'string' },
-      dir: { type: 'string' },
-      sha256: { type: 'string' },
-      force: { type: 'boolean', default: false },
-      list: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
+  const { values, positionals } = parseCommandArgs(args, {
+    alpha: { type: 'string' },
+    'input-size': { type: 'string' },
+    'no-top': { type: 'boolean', default: false },
+    minimalistic: { type: 'boolean', default: false },
+    'base-url': { type: 'string' },
+    dir: { type: 'string' },
+    sha256: { type: 'string' },
+    force: { type: 'boolean', default: false },
+    list: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
     io.stdout.write(HELP);

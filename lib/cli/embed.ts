@@ -8,14 +8,13 @@
  * bar goes to stderr when it is a TTY. Exit code 0 all embedded, 2 some
  * failed, 1 usage error.
  */
-import { parseArgs } from 'node:util';
 import { resolveWeights } from '../default-model.js';
 import type { Architecture } from '../keras/types.js';
 import { loadModel, type ModelOptions } from '../model.js';
 import { expandInputs, errorText, Progress, write } from './classify.js';
 import { UsageError } from '../errors.js';
 import type { CliIO } from './io.js';
-import { positiveInt, positiveNumber, oneOf } from './options.js';
+import { oneOf, parseCommandArgs, positiveInt, positiveNumber } from './options.js';
 
 const HELP = `Usage: mobilenet embed <file|dir|glob>... [options]
 
@@ -40,21 +39,16 @@ Exit code: 0 all images embedded, 2 some failed, 1 usage error.
 `;
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      weights: { type: 'string' },
-      arch: { type: 'string' },
-      alpha: { type: 'string' },
-      normalize: { type: 'boolean', default: false },
-      resize: { type: 'string' },
-      batch: { type: 'string' },
-      threads: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
+  const { values, positionals } = parseCommandArgs(args, {
+    weights: { type: 'string' },
+    arch: { type: 'string' },
+    alpha: { type: 'string' },
+    normalize: { type: 'boolean', default: false },
+    resize: { type: 'string' },
+    batch: { type: 'string' },
+    threads: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
     io.stdout.write(HELP);

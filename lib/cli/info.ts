@@ -1,7 +1,6 @@
 /**
- * `mobilenet info [weights] [--arch v1|v2|v3-small|v3-large] [--alpha A]
- *   [--depth-multiplier D] [--input-size S] [--minimalistic] [--no-top]
- *   [--pooling avg|max] [--classes N] [--summary] [--json]`
+ * `mobilenet info [weights] [--arch v1|v2|v3-small|v3-large] [--alpha A] [builder options]
+ *   [--summary] [--json]`
  *
  * Prints format, architecture, parameters (Keras-style total), multiply-adds,
  * input and output shapes of a model file or, without a file, of a builder.
@@ -9,38 +8,36 @@
  * its config alone: weights are not loaded into the native runtime. A
  * weights-only .h5 is recognized from its weight names and shapes.
  */
-import { parseArgs } from 'node:util';
 import {
-  ARCHITECTURES, type ArchitectureOptions, buildArchitecture, identifyArchitecture, type IdentifiedArchitecture, weightShapes,
+  type ArchitectureOptions, buildArchitecture, identifyArchitecture, type IdentifiedArchitecture, weightShapes,
 } from '../architectures/index.js';
+import { checkApplicable, flagNames, pickBuilderOptions, rejectBuilderOptions, resolveWeightsOnly } from '../architectures/options.js';
+import { resolveWeights } from '../default-model.js';
+import { UsageError } from '../errors.js';
 import { analyzeModel } from '../keras/layers.js';
 import { formatCount, formatMacs, formatSummary } from '../keras/summary.js';
 import type { Architecture, KerasModelConfig, ModelAnalysis } from '../keras/types.js';
-import * as v from '../validate.js';
-import { UsageError } from '../errors.js';
+import { detectArchitecture } from '../model.js';
 import type { CliIO } from './io.js';
-import { positiveInt, positiveNumber } from './options.js';
+import { builderFlags, builderHelp, hasBuilderFlags, parseBuilderFlags, parseCommandArgs } from './options.js';
 
 const HELP = `Usage: mobilenet info [weights] [options]
 
 Prints the format, architecture, parameter count (as Keras counts it, BatchNorm
 moving statistics included), multiply-adds and input/output shapes of a model
-file (TF.js model.json or its directory, Keras .h5, Keras 3 .keras), or of a
-built architecture when no file is given. Files are read without running them.
+file (TF.js model.json or its directory, Keras .h5, Keras 3 .keras). Without a
+file: the model \`mobilenet classify\` uses ($MOBILENET_WEIGHTS, else the shipped
+default model); with architecture options and no file: that built architecture.
+Files are read without running them.
 
-Options (builder, or weights-only .h5 files):
-  --arch <a>              v1 | v2 | v3-small | v3-large (default v1)
-  --alpha <A>             width multiplier (default 1.0)
-  --depth-multiplier <D>  V1 depthwise depth multiplier (default 1)
-  --minimalistic          V3 minimalistic variant
-  --no-top                without the classifier (feature extractor)
-  --pooling <p>           avg | max pooling when --no-top
-  --classes <N>           classifier classes (default 1000)
-Options (all):
-  --input-size <S>        square input size (default 224, or the file's)
-  --summary               per-layer table like Keras's model.summary()
-  --json                  one JSON object: format, architecture, parameters, macs, inputShape, outputShape, …
-  -h, --help              this text
+Options:
+  --summary                 per-layer table like Keras's model.summary()
+  --json                    one JSON object: format, architecture, parameters, macs, inputShape, outputShape, …
+  -h, --help                this text
+Architecture options (builds without a file; for weights-only .h5 files what is
+left out is recognized from the weights and what is given must match them;
+files with a model config take only --input-size):
+${builderHelp()}
 `;
 
 export interface InfoResult {
@@ -88,98 +85,56 @@ function text(r: InfoResult): string {
 }
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      arch: { type: 'string' },
-      alpha: { type: 'string' },
-      'depth-multiplier': { type: 'string' },
-      'input-size': { type: 'string' },
-      minimalistic: { type: 'boolean' },
-      'no-top': { type: 'boolean' },
-      pooling: { type: 'string' },
-      classes: { type: 'string' },
-      summary: { type: 'boolean' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const { values, positionals } = parseCommandArgs(args, {
+    ...builderFlags(),
+    summary: { type: 'boolean' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     io.stdout.write(HELP);
     return 0;
   }
   if (positionals.length > 1) throw new UsageError(`expected at most one weights file but received ${positionals.length}: ${positionals.join(' ')}`);
-  if (values.arch !== undefined && !(ARCHITECTURES as readonly string[]).includes(values.arch)) {
-    throw new UsageError(v.message(`one of ${ARCHITECTURES.join(', ')}`, '--arch', values.arch));
-  }
-  if (values.pooling !== undefined && values.pooling !== 'avg' && values.pooling !== 'max') {
-    throw new UsageError(v.message('one of avg, max', '--pooling', values.pooling));
-  }
-  const alpha = positiveNumber(values.alpha, 'alpha');
-  const depthMultiplier = positiveInt(values['depth-multiplier'], 'depth-multiplier');
-  const inputSize = positiveInt(values['input-size'], 'input-size');
-  const classes = positiveInt(values.classes, 'classes');
-  const file = positionals[0];
-
-  const builderOptions = (arch: Architecture, ident?: IdentifiedArchitecture): ArchitectureOptions => {
-    if (depthMultiplier !== undefined && arch !== 'v1') throw new UsageError('--depth-multiplier applies to --arch v1 only');
-    if (values.minimalistic && arch !== 'v3-small' && arch !== 'v3-large') throw new UsageError('--minimalistic applies to --arch v3-small or v3-large only');
-    const includeTop = values['no-top'] ? false : ident ? ident.includeTop : true;
-    const o: ArchitectureOptions = { includeTop };
-    const a = alpha ?? ident?.alpha;
-    if (a !== undefined) o.alpha = a;
-    if (inputSize !== undefined) o.inputShape = [inputSize, inputSize, 3];
-    const dm = depthMultiplier ?? ident?.depthMultiplier;
-    if (arch === 'v1' && dm !== undefined) o.depthMultiplier = dm;
-    const min = values.minimalistic || ident?.minimalistic;
-    if (min) o.minimalistic = true;
-    if (!includeTop && values.pooling !== undefined) o.pooling = values.pooling as 'avg' | 'max';
-    const c = classes ?? ident?.classes;
-    if (includeTop && c !== undefined) o.classes = c;
-    if (values.pooling !== undefined && includeTop) throw new UsageError('--pooling applies with --no-top only');
-    return o;
-  };
+  const request = parseBuilderFlags(values);
+  let file = positionals[0];
+  if (file === undefined && !hasBuilderFlags(request)) file = resolveWeights(undefined, io.env, io.cwd).path;
 
   let result: InfoResult;
   let analysis: ModelAnalysis;
-  if (file === undefined) {
-    const arch = (values.arch ?? 'v1') as Architecture;
-    const o = builderOptions(arch);
-    analysis = analyzeModel(buildArchitecture(arch, o));
-    result = summarize('builder', analysis, { architecture: arch, alpha: o.alpha ?? 1, includeTop: o.includeTop !== false, ...(arch === 'v1' ? { depthMultiplier: o.depthMultiplier ?? 1 } : {}), ...(o.minimalistic ? { minimalistic: true } : {}) });
-  } else {
-    const formats = await import('../formats/index.js');
-    const path = await formats.resolveModelPath(file);
-    const format = await formats.detectFormat(path);
-    const config: KerasModelConfig | undefined = await formats.readModelConfig(path);
-    if (config !== undefined) {
-      for (const [flag, set] of [['--arch', values.arch], ['--alpha', values.alpha], ['--depth-multiplier', values['depth-multiplier']], ['--minimalistic', values.minimalistic], ['--no-top', values['no-top']], ['--pooling', values.pooling], ['--classes', values.classes]] as const) {
-        if (set !== undefined) throw new UsageError(`${flag} does not apply to a file with a model config (${path}): its architecture is read from the file`);
-      }
-      analysis = analyzeModel(config, inputSize === undefined ? {} : { inputShape: [inputSize, inputSize, analysisChannels(config)] });
-      const ident = identifyArchitecture(weightShapes(analysis), analysis.inputShape);
-      result = summarize(format, analysis, ident);
-      if (ident !== undefined) result.customHead = hasCustomHead(analysis, ident);
+  try {
+    if (file === undefined) {
+      const arch = request.architecture ?? 'v1';
+      const o: ArchitectureOptions = pickBuilderOptions(request);
+      checkApplicable(arch, o, flagNames);
+      analysis = analyzeModel(buildArchitecture(arch, o));
+      result = summarize('builder', analysis, { architecture: arch, alpha: o.alpha ?? 1, includeTop: o.includeTop !== false, ...(arch === 'v1' ? { depthMultiplier: o.depthMultiplier ?? 1 } : {}), ...(o.minimalistic ? { minimalistic: true } : {}) });
     } else {
-      // Weights-only file: recognize the architecture from the weights' names and shapes.
-      for (const [flag, set] of [['--alpha', values.alpha], ['--depth-multiplier', values['depth-multiplier']], ['--minimalistic', values.minimalistic]] as const) {
-        if (set !== undefined) throw new UsageError(`${flag} does not apply to a weights file (${path}): it is recognized from the weights' shapes`);
+      const formats = await import('../formats/index.js');
+      const path = await formats.resolveModelPath(file);
+      const format = await formats.detectFormat(path);
+      const config: KerasModelConfig | undefined = await formats.readModelConfig(path);
+      const inputSize = request.inputShape?.[0];
+      if (config !== undefined) {
+        rejectBuilderOptions(request, path, detectArchitecture(config), flagNames, ['inputShape']);
+        analysis = analyzeModel(config, inputSize === undefined ? {} : { inputShape: [inputSize, inputSize, analysisChannels(config)] });
+        const ident = identifyArchitecture(weightShapes(analysis), analysis.inputShape);
+        result = summarize(format, analysis, ident);
+        if (ident !== undefined) result.customHead = hasCustomHead(analysis, ident);
+      } else {
+        // Weights-only file: the same resolver as loadModel and convert.
+        const { weights } = await formats.readModelFile(path);
+        const shapes = new Map([...weights].map(([k, t]) => [k, t.shape] as [string, number[]]));
+        const r = resolveWeightsOnly(shapes, request, path, flagNames);
+        analysis = analyzeModel(r.config);
+        const base = r.identified ?? { architecture: r.architecture, alpha: r.options.alpha ?? 1 };
+        result = summarize(format, analysis, { ...base, alpha: r.options.alpha ?? 1, includeTop: r.options.includeTop !== false });
       }
-      const { weights } = await formats.readModelFile(path);
-      const shapes = new Map([...weights].map(([k, t]) => [k, t.shape] as [string, number[]]));
-      let ident = identifyArchitecture(shapes);
-      if (values.arch !== undefined && ident?.architecture !== values.arch) {
-        ident = undefined;
-      }
-      if (ident === undefined) {
-        throw new UsageError(`${path} holds weights only and they match no MobileNet${values.arch ? ` ${values.arch}` : ''} this library builds`);
-      }
-      const o = builderOptions(ident.architecture, ident);
-      analysis = analyzeModel(buildArchitecture(ident.architecture, o));
-      result = summarize(format, analysis, { ...ident, alpha: o.alpha ?? ident.alpha, includeTop: o.includeTop !== false });
+      result.file = path;
     }
-    result.file = path;
+  } catch (e) {
+    if (e instanceof RangeError || e instanceof TypeError) throw new UsageError(e.message);
+    throw e;
   }
   if (values.json) io.stdout.write(`${JSON.stringify(result)}\n`);
   else {

@@ -4,34 +4,29 @@
  *
  * The input is read with `readModelFile` (format from the file's bytes). A
  * weights-only input (such as the official Keras Applications `.h5` files)
- * needs the architecture options: the model config is then built by the
- * architecture builders. Before anything is written the weights are matched
+ * is resolved as `loadModel` does (`resolveWeightsOnly`): the architecture is
+ * recognized from the weights, builder options given must agree with them. Before anything is written the weights are matched
  * against the config (every missing, extra or mis-shaped weight is listed in
  * a WeightMismatchError), so a converted file always loads.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ModelFormatError } from '../errors.js';
+import { apiNames, rejectBuilderOptions, resolveWeightsOnly, type BuilderOptions, type OptionNamer } from '../architectures/options.js';
 import type { Architecture, KerasModelConfig, NamedWeights } from '../keras/types.js';
 import * as v from '../validate.js';
 import { readModelFile, type ModelFormat } from './index.js';
 
 export type TargetFormat = 'tfjs' | 'h5' | 'keras';
 
-export interface ConvertOptions {
+export interface ConvertOptions extends BuilderOptions {
   /** Output format; default: from the output path (`.h5`/`.hdf5` → h5, `.keras` → keras, `.json`, a directory or no extension → tfjs). */
   to?: TargetFormat;
   /** TF.js output only. */
   quantize?: 'uint8' | 'uint16' | 'float16';
-  /** For weights-only inputs: the architecture and builder options. */
+  /** For weights-only inputs: the family (default: recognized from the weights); builder options likewise. */
   architecture?: Architecture;
-  alpha?: number;
-  depthMultiplier?: number;
-  includeTop?: boolean;
-  pooling?: 'avg' | 'max' | null;
-  classes?: number;
-  inputShape?: readonly number[];
-  minimalistic?: boolean;
+  /** How option names read in messages (the CLI passes its flags). */
+  optionNames?: OptionNamer;
 }
 
 export interface ConvertResult {
@@ -44,6 +39,8 @@ export interface ConvertResult {
   parameters: number;
   /** Whether the config was built from the architecture options (weights-only input). */
   builtConfig: boolean;
+  /** The family built for a weights-only input. */
+  architecture?: Architecture;
 }
 
 const TARGETS: readonly TargetFormat[] = ['tfjs', 'h5', 'keras'];
@@ -73,22 +70,22 @@ export async function convertModel(input: string, output: string, options: Conve
   const to = options.to === undefined ? inferTarget(output) : v.oneOf(options.to, 'to', TARGETS);
   if (options.quantize !== undefined) {
     v.oneOf(options.quantize, 'quantize', ['uint8', 'uint16', 'float16'] as const);
-    if (to !== 'tfjs') throw new RangeError(v.message('no --quantize (quantization is a TF.js format feature)', `quantize for --to ${to}`, options.quantize));
+    if (to !== 'tfjs') throw new RangeError(`quantize ${JSON.stringify(options.quantize)} applies to TF.js output only, not to ${to}: quantization is a TF.js format feature`);
   }
   const file = await readModelFile(input);
   let config: KerasModelConfig | undefined = file.config;
   let builtConfig = false;
+  let architecture: Architecture | undefined;
+  const names = options.optionNames ?? apiNames;
   if (config === undefined) {
-    if (options.architecture === undefined) {
-      throw new ModelFormatError('holds weights only (no model config): pass the architecture options, e.g. --arch v1 --alpha 0.25 --no-top --pooling avg', file.path);
-    }
-    const { buildArchitecture } = await import('../architectures/index.js');
-    const b: Record<string, unknown> = {};
-    for (const k of ['alpha', 'depthMultiplier', 'includeTop', 'pooling', 'classes', 'inputShape', 'minimalistic'] as const) {
-      if (options[k] !== undefined) b[k] = options[k];
-    }
-    config = buildArchitecture(options.architecture, b);
+    const shapes = new Map([...file.weights].map(([k, t]) => [k, t.shape] as [string, number[]]));
+    const r = resolveWeightsOnly(shapes, options, file.path, names);
+    config = r.config;
+    architecture = r.architecture;
     builtConfig = true;
+  } else {
+    const { detectArchitecture } = await import('../model.js');
+    rejectBuilderOptions(options, file.path, detectArchitecture(config), names);
   }
   const { analyzeModel } = await import('../keras/layers.js');
   const { matchWeights } = await import('../keras/lower.js');
@@ -110,5 +107,5 @@ export async function convertModel(input: string, output: string, options: Conve
     await writeKeras3(output, config, weights);
     written = path.resolve(output);
   }
-  return { from: file.format, to, input: file.path, output: written, weights: weights.size, parameters: analysis.totalParams, builtConfig };
+  return { from: file.format, to, input: file.path, output: written, weights: weights.size, parameters: analysis.totalParams, builtConfig, ...(architecture === undefined ? {} : { architecture }) };
 }
