@@ -2,6 +2,7 @@
  * `mobilenet quantize <weights> <out> --calibration <dir> [--images N] [--float-classifier|--int8-classifier]
  *   [--arch v1|v2|v3-small|v3-large --alpha A ... for weights-only inputs]`
  */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ARCHITECTURES } from '../architectures/index.js';
 import type { Architecture } from '../keras/types.js';
@@ -65,7 +66,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     throw new UsageError(`expected <weights> <output-dir> but received ${positionals.length} argument(s)${positionals.length ? `: ${positionals.join(' ')}` : ''}\n\n${HELP}`);
   }
   if (values.calibration === undefined) throw new UsageError(`--calibration <dir> is required\n\n${HELP}`);
-  const [input, output] = positionals as [string, string];
+  const input = path.resolve(io.cwd, positionals[0]!);
+  const output = path.resolve(io.cwd, positionals[1]!);
   const images = positiveInt(values.images, 'images') ?? 100;
   const model: Omit<ModelOptions, 'backend' | 'threads' | 'batch'> = {};
   const arch = oneOf(values.arch, 'arch', ARCHITECTURES as readonly Architecture[]);
@@ -80,7 +82,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const progress = io.stderr.isTTY === true;
   const start = Date.now();
   const q = await quantizeModel(input, {
-    calibration: values.calibration,
+    calibration: path.resolve(io.cwd, values.calibration),
     images,
     floatHead: !values['int8-classifier'],
     biasCorrection: !values['no-bias-correction'],
