@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 300_000,
     pool: 'forks',
+    // gc() for the memory tests (test/native-leak.test.ts asserts it is there).
+    execArgv: ['--expose-gc'],
     reporters: ['default'],
   },
 });

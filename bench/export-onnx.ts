@@ -17,6 +17,7 @@ import { randomWeights } from '../lib/keras/random.js';
 import { readModelFile } from '../lib/formats/index.js';
 import { buildArchitecture, ARCHITECTURES } from '../lib/architectures/index.js';
 import { exportOnnx } from './onnx/export.js';
+import { compileGraph } from '../lib/runtime.js';
 import { mulberry32 } from '../lib/keras/random.js';
 import type { Architecture, KerasModelConfig, NamedWeights } from '../lib/keras/types.js';
 
@@ -65,7 +66,7 @@ if (!values['no-check']) {
   const n = batch === 'dynamic' ? 1 : batch;
   const r = mulberry32(7);
   const x = Float32Array.from({ length: n * inputShape.reduce((a, b) => a * b, 1) }, () => r() * 2 - 1);
-  const rt = await graph.compile({ backend: 'reference', batch: n });
+  const rt = await compileGraph(graph, { backend: 'reference', batch: n });
   const ours = rt.runSync(x);
   rt.dispose();
   const session = await ort.InferenceSession.create(bytes);

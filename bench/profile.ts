@@ -57,7 +57,7 @@ out.push(`## Profile: ${spec.id}, batch ${batch}, ${threads} thread(s), ${runs} 
 // 1. Binding cost.
 const { loadModel } = await import('../lib/model.js');
 const m = await loadModel(model.modelJson, { threads });
-const rt = m.runtime(batch);
+const rt = await m.runtime(batch);
 const outBuf = new Float32Array(rt.outputSize);
 const exe = cppRunnerPath();
 const sync: number[] = [];

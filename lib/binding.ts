@@ -40,91 +40,39 @@ export interface XnnpackInfo {
   binary: NativeSource;
 }
 
-/** Fields shared by the node descriptions `NativeGraph.addNode` accepts. */
-interface NativeNodeBase {
-  name?: string;
-}
-
-/** Activation bounds fused into the node (±Infinity for none). */
-interface Bounds {
-  outputMin: number;
-  outputMax: number;
-}
-
-export type NativeNode = NativeNodeBase &
-  (
-    | ({
-        op: 'conv2d';
-        input: number;
-        filter: Float32Array;
-        bias: Float32Array | null;
-        kernel: readonly [number, number];
-        stride: readonly [number, number];
-        dilation: readonly [number, number];
-        padding: readonly [number, number, number, number];
-        groups: number;
-        groupInputChannels: number;
-        groupOutputChannels: number;
-      } & Bounds)
-    | ({
-        op: 'depthwiseConv2d';
-        input: number;
-        filter: Float32Array;
-        bias: Float32Array | null;
-        kernel: readonly [number, number];
-        stride: readonly [number, number];
-        dilation: readonly [number, number];
-        padding: readonly [number, number, number, number];
-        inputChannels: number;
-        depthMultiplier: number;
-      } & Bounds)
-    | ({ op: 'add' | 'multiply'; a: number; b: number } & Bounds)
-    | { op: 'clamp'; input: number; min: number; max: number }
-    | { op: 'hardswish' | 'sigmoid' | 'softmax' | 'globalAveragePool'; input: number }
-    | { op: 'averagePool2d' | 'maxPool2d'; input: number; pool: readonly [number, number]; stride: readonly [number, number] }
-    | ({
-        op: 'fullyConnected';
-        input: number;
-        weights: Float32Array;
-        bias: Float32Array | null;
-        inputChannels: number;
-        outputChannels: number;
-      } & Bounds)
-    | { op: 'pad'; input: number; prePadding: readonly number[]; postPadding: readonly number[]; value: number }
-    | { op: 'reshape'; input: number; shape: readonly number[] }
-  );
-
 /**
- * A recorded graph in native memory (weights are copied in). Tensor ids are
- * native ids. Every argument is checked again in C++: wrong types throw
- * TypeError, bad values RangeError; XNNPACK failures throw an Error with
- * `status` (e.g. 'xnn_status_invalid_parameter') and `node`.
+ * A serialized graph (lib/graph-format.ts) parsed in native memory: the only
+ * way graphs reach C++. Malformed bytes throw an Error with code
+ * 'ERR_GRAPH_FORMAT'; XNNPACK failures an Error with `status` (e.g.
+ * 'xnn_status_invalid_parameter') and `node`.
  */
 export interface NativeGraph {
-  /** The single input, per-sample shape. Returns its tensor id. */
-  input(shape: readonly number[]): number;
-  /** A static tensor (copied); its shape is its whole shape. */
-  constant(data: Float32Array, shape: readonly number[]): number;
-  /** Adds a node; returns the id of its output tensor (shape inferred natively). */
-  addNode(node: NativeNode): number;
-  output(id: number): void;
-  /** Per-sample shape of a tensor (whole shape for constants). */
-  shape(id: number): number[];
-  /** Builds the XNNPACK subgraph for `batch`, packs the weights, sets the runtime up once. */
+  /** Builds the XNNPACK subgraph for `batch`, packs the weights, sets the runtime up once (calling thread). */
   compile(batch: number, threads: number): NativeRuntime;
-  /** Frees the copied weights (compiled runtimes keep what they need). Safe twice. */
+  /** The same on a libuv worker thread (the event loop keeps turning). */
+  compileAsync(batch: number, threads: number): Promise<NativeRuntime>;
+  /** Frees the parsed graph (compiled runtimes keep what they need). Safe twice. */
   dispose(): void;
   readonly disposed: boolean;
   readonly tensorCount: number;
   readonly nodeCount: number;
+  /** Bytes of constant data (weights) held. */
   readonly weightBytes: number;
+  /** Per-sample shapes of the graph input and output. */
+  readonly inputShape: number[];
+  readonly outputShape: number[];
 }
 
 /** A compiled XNNPACK runtime with its own thread pool and preallocated buffers. */
 export interface NativeRuntime {
   /** Copies input in, invokes, copies the result out, on the calling thread. */
   runSync(input: Float32Array, output: Float32Array): void;
-  /** The same on a libuv worker thread. Throws synchronously (code 'ERR_BUSY') if a run is in progress. */
+  /**
+   * Copies `input` in before returning, invokes on the runtime's worker thread,
+   * copies the result into `output` on the JS thread when the promise settles
+   * (rejects with code 'ERR_DETACHED' if `output` was detached meanwhile).
+   * Throws synchronously (code 'ERR_BUSY') if a run is in progress.
+   */
   run(input: Float32Array, output: Float32Array): Promise<void>;
   /** Safe twice; while a run is in progress, frees when it ends. */
   dispose(): void;
@@ -140,7 +88,7 @@ export interface NativeRuntime {
 }
 
 export interface NativeBinding {
-  Graph: new () => NativeGraph;
+  Graph: new (bytes: Uint8Array) => NativeGraph;
   xnnpackInfo(): Omit<XnnpackInfo, 'path' | 'binary'>;
 }
 

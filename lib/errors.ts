@@ -30,6 +30,12 @@ export class XnnpackError extends MobileNetError {
   }
 }
 
+/** A runtime was asked to run while a run was in progress (`runSync()` with `run()` calls pending, or the raw binding). */
+export class BusyError extends MobileNetError {}
+
+/** Bytes given to the native graph reader are not a valid serialized graph (lib/graph-format.ts). */
+export class GraphFormatError extends MobileNetError {}
+
 /** The native addon could not be loaded. */
 export class NativeLoadError extends MobileNetError {}
 

@@ -1,15 +1,19 @@
 /**
- * The backend-neutral graph IR.
+ * The backend-neutral graph IR: data only.
  *
- * A `Graph` records float32 NHWC tensors and nodes, validates every argument
- * and infers every shape. It knows nothing of MobileNet and nothing of
- * XNNPACK: `compile()` hands the recorded nodes to a backend (`native`:
- * XNNPACK through the addon, `reference`: plain TypeScript loops).
+ * A `Graph` records tensors (with a dtype: float32 now, quantized types for
+ * int8) and nodes whose inputs, attributes and output-shape rule come from
+ * the op schema (`lib/schema.ts`). It validates every argument and infers
+ * every shape; it knows nothing of MobileNet, XNNPACK or runtimes:
+ * `compileGraph(graph, options)` (lib/runtime.ts) is the one path that
+ * builds a Runtime, and the native backend hands the addon the serialized
+ * graph (`lib/graph-format.ts`).
  *
  * Shapes: tensors made by `input()` and by nodes are *batched*: their shape
  * here is the per-sample shape (e.g. [H, W, C]) and the batch dimension N is
  * prepended when the graph is compiled with `{ batch: N }`. Tensors made by
- * `constant()` are *unbatched*: their shape is their whole shape.
+ * `constant()` are *unbatched*: their shape is their whole shape. Weights
+ * (filters, biases) are constant tensors, inputs of their node.
  *
  * Layouts (as XNNPACK wants them):
  *  - conv2d filter: OHWI, [groups * groupOutputChannels, kh, kw, groupInputChannels]
@@ -20,20 +24,15 @@
  */
 import * as v from './validate.js';
 import { DisposedError } from './errors.js';
+import {
+  DTYPES, MAX_RANK, OPS, broadcastShapes, checkAttrs, opSpec,
+  type AttrsOf, type DType, type Node, type NodeOf, type OpName, type Quantization, type Shape, type TensorData, type TensorInfo,
+} from './schema.js';
 
-export type Shape = readonly number[];
+export { broadcastShapes };
+export type { DType, Node, NodeOf, OpName, Quantization, Shape, TensorData, TensorInfo };
 /** top, right, bottom, left */
 export type Padding4 = readonly [number, number, number, number];
-
-export interface TensorInfo {
-  readonly id: number;
-  /** Per-sample shape for batched tensors, whole shape for constants. */
-  readonly shape: Shape;
-  readonly batched: boolean;
-  /** Constant data (constants only). */
-  readonly data?: Float32Array;
-  readonly name?: string;
-}
 
 /** A handle to a tensor of one graph. */
 export interface Tensor {
@@ -41,126 +40,13 @@ export interface Tensor {
   readonly shape: Shape;
 }
 
-interface NodeBase {
-  /** Optional label used in error messages (e.g. the Keras layer name). */
-  readonly name?: string;
-  readonly output: number;
+/** dtype and quantization of a tensor (default float32). */
+export interface TensorType {
+  dtype?: DType;
+  quant?: Quantization;
 }
 
-export interface Conv2dNode extends NodeBase {
-  readonly op: 'conv2d';
-  readonly input: number;
-  readonly filter: Float32Array;
-  readonly bias: Float32Array | null;
-  readonly kernel: readonly [number, number];
-  readonly stride: readonly [number, number];
-  readonly dilation: readonly [number, number];
-  readonly padding: Padding4;
-  readonly groups: number;
-  readonly groupInputChannels: number;
-  readonly groupOutputChannels: number;
-  readonly outputMin: number;
-  readonly outputMax: number;
-}
-
-export interface DepthwiseConv2dNode extends NodeBase {
-  readonly op: 'depthwiseConv2d';
-  readonly input: number;
-  readonly filter: Float32Array;
-  readonly bias: Float32Array | null;
-  readonly kernel: readonly [number, number];
-  readonly stride: readonly [number, number];
-  readonly dilation: readonly [number, number];
-  readonly padding: Padding4;
-  readonly inputChannels: number;
-  readonly depthMultiplier: number;
-  readonly outputMin: number;
-  readonly outputMax: number;
-}
-
-export interface BinaryNode extends NodeBase {
-  readonly op: 'add' | 'multiply';
-  readonly a: number;
-  readonly b: number;
-  readonly outputMin: number;
-  readonly outputMax: number;
-}
-
-export interface ClampNode extends NodeBase {
-  readonly op: 'clamp';
-  readonly input: number;
-  readonly min: number;
-  readonly max: number;
-}
-
-export interface UnaryNode extends NodeBase {
-  readonly op: 'hardswish' | 'sigmoid' | 'softmax';
-  readonly input: number;
-}
-
-export interface GlobalAveragePoolNode extends NodeBase {
-  readonly op: 'globalAveragePool';
-  readonly input: number;
-}
-
-export interface AveragePool2dNode extends NodeBase {
-  readonly op: 'averagePool2d';
-  readonly input: number;
-  readonly pool: readonly [number, number];
-  readonly stride: readonly [number, number];
-}
-
-export interface MaxPool2dNode extends NodeBase {
-  readonly op: 'maxPool2d';
-  readonly input: number;
-  readonly pool: readonly [number, number];
-  readonly stride: readonly [number, number];
-}
-
-export interface FullyConnectedNode extends NodeBase {
-  readonly op: 'fullyConnected';
-  readonly input: number;
-  readonly weights: Float32Array;
-  readonly bias: Float32Array | null;
-  readonly inputChannels: number;
-  readonly outputChannels: number;
-  readonly outputMin: number;
-  readonly outputMax: number;
-}
-
-export interface PadNode extends NodeBase {
-  readonly op: 'pad';
-  readonly input: number;
-  /** Per-sample dimensions (the batch dimension is never padded). */
-  readonly prePadding: readonly number[];
-  readonly postPadding: readonly number[];
-  readonly value: number;
-}
-
-export interface ReshapeNode extends NodeBase {
-  readonly op: 'reshape';
-  readonly input: number;
-  /** New per-sample shape. */
-  readonly shape: Shape;
-}
-
-export type Node =
-  | Conv2dNode
-  | DepthwiseConv2dNode
-  | BinaryNode
-  | ClampNode
-  | UnaryNode
-  | GlobalAveragePoolNode
-  | AveragePool2dNode
-  | MaxPool2dNode
-  | FullyConnectedNode
-  | PadNode
-  | ReshapeNode;
-
-export type NodeOp = Node['op'];
-
-/** A node before its output tensor is allocated. */
-export type NodeInit = Node extends infer N ? (N extends Node ? Omit<N, 'output'> : never) : never;
+export type NodeOp = OpName;
 
 export interface ActivationBounds {
   /** Fused lower bound of the output (default -Infinity). */
@@ -221,24 +107,6 @@ export interface PadOptions {
   name?: string;
 }
 
-export type BackendName = 'native' | 'reference';
-
-export interface CompileOptions {
-  /** Worker threads of this runtime's pool (native only). Default: all cores. */
-  threads?: number;
-  /** Batch size N, fixed for the runtime. Default 1. */
-  batch?: number;
-  /** Default 'native'. */
-  backend?: BackendName;
-}
-
-function convOutputSize(input: number, kernel: number, stride: number, dilation: number, padBefore: number, padAfter: number): number {
-  const effective = dilation * (kernel - 1) + 1;
-  const padded = input + padBefore + padAfter;
-  if (padded < effective) return 0;
-  return Math.floor((padded - effective) / stride) + 1;
-}
-
 function padding4(p: unknown, name: string): Padding4 {
   if (p === undefined) return [0, 0, 0, 0];
   if (!Array.isArray(p) || p.length !== 4) throw v.typeError('array of 4 non-negative integers', name, p);
@@ -263,17 +131,41 @@ function bounds(o: ActivationBounds, prefix: string): { outputMin: number; outpu
   return { outputMin, outputMax };
 }
 
-/** NumPy-style broadcast of two shapes aligned on the right. */
-export function broadcastShapes(a: Shape, b: Shape): number[] | null {
-  const rank = Math.max(a.length, b.length);
-  const out: number[] = [];
-  for (let i = 0; i < rank; i++) {
-    const da = a[a.length - rank + i] ?? 1;
-    const db = b[b.length - rank + i] ?? 1;
-    if (da !== db && da !== 1 && db !== 1) return null;
-    out.push(Math.max(da, db));
+const ARRAY_OF: Readonly<Record<DType, string>> = { float32: 'Float32Array', qint8: 'Int8Array', qcint8: 'Int8Array', qint32: 'Int32Array', qcint32: 'Int32Array' };
+
+function checkData(data: unknown, dtype: DType, length: number): TensorData {
+  const ok = dtype === 'float32' ? data instanceof Float32Array : dtype === 'qint8' || dtype === 'qcint8' ? data instanceof Int8Array : data instanceof Int32Array;
+  if (!ok) throw v.typeError(ARRAY_OF[dtype], 'data', data);
+  const d = data as TensorData;
+  if (d.length !== length) throw v.rangeError(`${ARRAY_OF[dtype]} of length ${length}`, 'data', d);
+  return d;
+}
+
+/** Validates dtype + quantization for a tensor of `shape`. */
+function tensorType(t: TensorType | undefined, shape: Shape): { dtype: DType; quant?: Quantization } {
+  if (t === undefined) return { dtype: 'float32' };
+  if (typeof t !== 'object' || t === null) throw v.typeError('object', 'type', t);
+  const dtype = t.dtype === undefined ? 'float32' : v.oneOf(t.dtype, 'dtype', DTYPES);
+  if (dtype === 'float32') {
+    if (t.quant !== undefined) throw v.rangeError('no quantization for a float32 tensor', 'quant', t.quant);
+    return { dtype };
   }
-  return out;
+  const q = t.quant;
+  if (typeof q !== 'object' || q === null) throw v.typeError(`quantization ({ scale, zeroPoint }) for a ${dtype} tensor`, 'quant', q);
+  const perChannel = dtype === 'qcint8' || dtype === 'qcint32';
+  const zeroPoint = q.zeroPoint ?? 0;
+  if (!Number.isInteger(zeroPoint) || (dtype === 'qint8' ? zeroPoint < -128 || zeroPoint > 127 : zeroPoint !== 0)) {
+    throw v.rangeError(dtype === 'qint8' ? 'integer in [-128, 127]' : '0', 'quant.zeroPoint', q.zeroPoint);
+  }
+  if (!perChannel) {
+    if (typeof q.scale !== 'number' || !(q.scale > 0) || !Number.isFinite(q.scale)) throw v.rangeError('positive finite number', 'quant.scale', q.scale);
+    return { dtype, quant: { scale: q.scale, zeroPoint } };
+  }
+  const axis = q.axis ?? 0;
+  if (!Number.isInteger(axis) || axis < 0 || axis >= shape.length) throw v.rangeError(`integer in [0, ${shape.length - 1}]`, 'quant.axis', q.axis);
+  const scales = v.float32Array(q.scale, 'quant.scale', shape[axis]);
+  for (const x of scales) if (!(x > 0) || !Number.isFinite(x)) throw v.rangeError('positive finite scales', 'quant.scale', q.scale);
+  return { dtype, quant: { scale: new Float32Array(scales), zeroPoint, axis } };
 }
 
 export class Graph {
@@ -305,6 +197,13 @@ export class Graph {
     return this.isDisposed;
   }
 
+  /** Bytes of constant data (weights) this graph holds. */
+  get weightBytes(): number {
+    let n = 0;
+    for (const t of this.tensorList) if (t.data !== undefined) n += t.data.byteLength;
+    return n;
+  }
+
   /** Releases the weights this graph holds; later use throws DisposedError. Safe to call twice. */
   dispose(): void {
     this.isDisposed = true;
@@ -320,48 +219,50 @@ export class Graph {
     if (this.isDisposed) throw new DisposedError('Graph');
   }
 
-  private newTensor(shape: Shape, batched: boolean, extra: { data?: Float32Array; name?: string } = {}): Tensor {
-    const info: TensorInfo = { id: this.tensorList.length, shape: Object.freeze([...shape]), batched, ...extra };
-    this.tensorList.push(info);
+  private newTensor(shape: Shape, batched: boolean, extra: Omit<TensorInfo, 'id' | 'shape' | 'batched' | 'dtype'> & { dtype?: DType } = {}): Tensor {
+    const info: TensorInfo = { id: this.tensorList.length, shape: Object.freeze([...shape]), batched, dtype: 'float32', ...extra };
+    this.tensorList.push(Object.freeze(info));
     return { id: info.id, shape: info.shape };
+  }
+
+  private tensorOf(t: unknown, name: string): TensorInfo {
+    this.live();
+    const id = typeof t === 'number' ? t : (t as Tensor | null | undefined)?.id;
+    if (typeof id !== 'number') throw v.typeError('Tensor', name, t);
+    const info = this.tensorList[id];
+    if (!Number.isInteger(id) || info === undefined) throw v.rangeError('Tensor of this graph', name, t);
+    return info;
   }
 
   /** The tensor with this id, validated to be a batched activation of this graph. */
   private activation(t: unknown, name: string): TensorInfo {
-    this.live();
-    const id = typeof t === 'number' ? t : (t as Tensor | null | undefined)?.id;
-    if (typeof id !== 'number') throw v.typeError('Tensor', name, t);
-    const info = this.tensorList[id];
-    if (!Number.isInteger(id) || info === undefined) throw v.rangeError('Tensor of this graph', name, t);
+    const info = this.tensorOf(t, name);
     if (!info.batched) throw v.rangeError('activation tensor (not a constant)', name, t);
     return info;
   }
 
-  private anyTensor(t: unknown, name: string): TensorInfo {
-    this.live();
-    const id = typeof t === 'number' ? t : (t as Tensor | null | undefined)?.id;
-    if (typeof id !== 'number') throw v.typeError('Tensor', name, t);
-    const info = this.tensorList[id];
-    if (!Number.isInteger(id) || info === undefined) throw v.rangeError('Tensor of this graph', name, t);
-    return info;
-  }
-
   /** The single external input: per-sample shape, e.g. [224, 224, 3]. */
-  input(shape: Shape, name?: string): Tensor {
+  input(shape: Shape, name?: string, type?: TensorType): Tensor {
     this.live();
     if (this.inputId !== -1) throw new RangeError('Expected one input for graph but received a second input()');
     const s = v.shape(shape, 'shape');
-    const t = this.newTensor(s, true, name === undefined ? {} : { name });
+    if (s.length > MAX_RANK) throw v.rangeError(`array of at most ${MAX_RANK} positive integers`, 'shape', shape);
+    const t = this.newTensor(s, true, { ...tensorType(type, s), ...(name === undefined ? {} : { name }) });
     this.inputId = t.id;
     return t;
   }
 
-  /** A static tensor (copied). Its shape is its whole shape (no batch dimension). */
-  constant(data: Float32Array, shape: Shape, name?: string): Tensor {
+  /**
+   * A static tensor (copied). Its shape is its whole shape (no batch dimension).
+   * `data` is a Float32Array for float32, Int8Array for qint8/qcint8, Int32Array for qint32/qcint32.
+   */
+  constant(data: TensorData, shape: Shape, name?: string, type?: TensorType): Tensor {
     this.live();
     const s = v.shape(shape, 'shape');
-    v.float32Array(data, 'data', v.product(s));
-    return this.newTensor(s, false, { data: new Float32Array(data), ...(name === undefined ? {} : { name }) });
+    if (s.length > MAX_RANK + 1) throw v.rangeError(`array of at most ${MAX_RANK + 1} positive integers`, 'shape', shape);
+    const tt = tensorType(type, s);
+    const d = checkData(data, tt.dtype, v.product(s));
+    return this.newTensor(s, false, { ...tt, data: d.slice(), ...(name === undefined ? {} : { name }) });
   }
 
   /** Marks the single external output. */
@@ -370,17 +271,64 @@ export class Graph {
     this.outputId = info.id;
   }
 
-  private push(node: NodeInit, outShape: Shape, name?: string): Tensor {
-    const out = this.newTensor(outShape, true);
-    this.nodeList.push({ ...(node as object), output: out.id, ...(name === undefined ? {} : { name }) } as Node);
+  /**
+   * Adds a node of any op of the schema (lib/schema.ts): `inputs` in the
+   * schema's order (null for an absent optional input), attributes as the
+   * schema types them. Returns the output tensor (float32 unless `output` says).
+   */
+  node<K extends OpName>(op: K, inputs: readonly (Tensor | null)[], attrs: AttrsOf<K>, options: { name?: string; output?: TensorType } = {}): Tensor {
+    this.live();
+    if (typeof op !== 'string' || !Object.hasOwn(OPS, op)) throw v.rangeError(`one of ${Object.keys(OPS).join(', ')}`, 'op', op);
+    const spec = opSpec(op);
+    if (!Array.isArray(inputs)) throw v.typeError('array of Tensor', 'inputs', inputs);
+    const last = spec.inputs[spec.inputs.length - 1];
+    const variadic = last?.variadic === true;
+    const minCount = spec.inputs.filter((i) => !i.optional).length;
+    if (variadic ? inputs.length < minCount : inputs.length < minCount || inputs.length > spec.inputs.length) {
+      throw v.rangeError(`${variadic ? 'at least ' : ''}${minCount === spec.inputs.length || variadic ? minCount : `${minCount} to ${spec.inputs.length}`} inputs`, `${op} inputs`, inputs);
+    }
+    const infos: (TensorInfo | undefined)[] = [];
+    const ids: number[] = [];
+    inputs.forEach((t, i) => {
+      const slot = spec.inputs[Math.min(i, spec.inputs.length - 1)]!;
+      const name = spec.inputs.length === 1 && !variadic ? 'input' : slot.name;
+      if (t === null || t === undefined) {
+        if (!slot.optional) throw v.typeError('Tensor', name, t);
+        infos.push(undefined);
+        ids.push(-1);
+        return;
+      }
+      const info = this.tensorOf(t, name);
+      if (slot.kind === 'activation' && !info.batched) throw v.rangeError('activation tensor (not a constant)', name, t);
+      if (slot.kind === 'constant' && info.batched) throw v.rangeError('constant tensor', name, t);
+      if (!slot.dtypes.includes(info.dtype)) throw v.rangeError(`tensor of dtype ${slot.dtypes.join(' or ')}`, name, info.dtype);
+      infos.push(info);
+      ids.push(info.id);
+    });
+    while (ids.length < spec.inputs.length && !variadic) ids.push(-1);
+    const checked = checkAttrs(op, attrs) as AttrsOf<K>;
+    const shape = spec.infer({ op, inputs: infos, attrs: checked as never });
+    const outType = tensorType(options.output, shape);
+    if (!(spec.outputDtypes ?? ['float32']).includes(outType.dtype)) throw v.rangeError(`output dtype ${(spec.outputDtypes ?? ['float32']).join(' or ')}`, `${op} output`, outType.dtype);
+    if (shape.length > MAX_RANK) throw v.rangeError(`output of rank at most ${MAX_RANK}`, op, shape);
+    const out = this.newTensor(shape, true, outType);
+    const name = options.name;
+    if (name !== undefined && typeof name !== 'string') throw v.typeError('string', 'name', name);
+    const node = { op, inputs: Object.freeze(ids), attrs: Object.freeze(checked), output: out.id, ...(name === undefined ? {} : { name }) } as NodeOf<K>;
+    this.nodeList.push(Object.freeze(node) as Node);
     return out;
+  }
+
+  private weight(data: Float32Array | null, shape: Shape, name: string | undefined, suffix: string): Tensor | null {
+    if (data === null) return null;
+    return this.constant(data, shape, name === undefined ? undefined : `${name}/${suffix}`);
   }
 
   conv2d(x: Tensor, o: Conv2dOptions): Tensor {
     const input = this.activation(x, 'input');
     if (typeof o !== 'object' || o === null) throw v.typeError('object', 'options', o);
     if (input.shape.length !== 3) throw v.rangeError('input of rank 3 (H, W, C)', 'input', input.shape);
-    const [h, w, c] = input.shape as [number, number, number];
+    const c = input.shape[2] as number;
     const kernel = v.pair(o.kernel, 'kernel');
     const stride = v.pair(o.stride ?? 1, 'stride');
     const dilation = v.pair(o.dilation ?? 1, 'dilation');
@@ -392,25 +340,19 @@ export class Graph {
     const groupInputChannels = c / groups;
     const filter = v.float32Array(o.filter, 'filter', outputChannels * kernel[0] * kernel[1] * groupInputChannels);
     const bias = optionalBias(o.bias, 'bias', outputChannels);
-    const oh = convOutputSize(h, kernel[0], stride[0], dilation[0], padding[0], padding[2]);
-    const ow = convOutputSize(w, kernel[1], stride[1], dilation[1], padding[3], padding[1]);
-    if (oh <= 0 || ow <= 0) throw v.rangeError(`kernel no larger than the padded input ${h}x${w}`, 'kernel', kernel);
-    return this.push(
-      {
-        op: 'conv2d', input: input.id, filter: new Float32Array(filter), bias: bias && new Float32Array(bias),
-        kernel, stride, dilation, padding, groups, groupInputChannels,
-        groupOutputChannels: outputChannels / groups, ...bounds(o, 'conv2d'),
-      },
-      [oh, ow, outputChannels],
-      o.name,
-    );
+    const b = bounds(o, 'conv2d');
+    const attrs = { kernel, stride, dilation, padding, groups, groupInputChannels, groupOutputChannels: outputChannels / groups, ...b };
+    // Shape errors before the weights are copied.
+    OPS.conv2d.infer({ op: 'conv2d', inputs: [input], attrs });
+    const f = this.weight(filter, [outputChannels, kernel[0], kernel[1], groupInputChannels], o.name, 'filter');
+    return this.node('conv2d', [x, f, this.weight(bias, [outputChannels], o.name, 'bias')], attrs, { name: o.name });
   }
 
   depthwiseConv2d(x: Tensor, o: DepthwiseConv2dOptions): Tensor {
     const input = this.activation(x, 'input');
     if (typeof o !== 'object' || o === null) throw v.typeError('object', 'options', o);
     if (input.shape.length !== 3) throw v.rangeError('input of rank 3 (H, W, C)', 'input', input.shape);
-    const [h, w, c] = input.shape as [number, number, number];
+    const c = input.shape[2] as number;
     const kernel = v.pair(o.kernel, 'kernel');
     const stride = v.pair(o.stride ?? 1, 'stride');
     const dilation = v.pair(o.dilation ?? 1, 'dilation');
@@ -419,31 +361,17 @@ export class Graph {
     const outC = c * depthMultiplier;
     const filter = v.float32Array(o.filter, 'filter', kernel[0] * kernel[1] * outC);
     const bias = optionalBias(o.bias, 'bias', outC);
-    const oh = convOutputSize(h, kernel[0], stride[0], dilation[0], padding[0], padding[2]);
-    const ow = convOutputSize(w, kernel[1], stride[1], dilation[1], padding[3], padding[1]);
-    if (oh <= 0 || ow <= 0) throw v.rangeError(`kernel no larger than the padded input ${h}x${w}`, 'kernel', kernel);
-    return this.push(
-      {
-        op: 'depthwiseConv2d', input: input.id, filter: new Float32Array(filter), bias: bias && new Float32Array(bias),
-        kernel, stride, dilation, padding, inputChannels: c, depthMultiplier, ...bounds(o, 'depthwiseConv2d'),
-      },
-      [oh, ow, outC],
-      o.name,
-    );
+    const b = bounds(o, 'depthwiseConv2d');
+    const attrs = { kernel, stride, dilation, padding, inputChannels: c, depthMultiplier, ...b };
+    OPS.depthwiseConv2d.infer({ op: 'depthwiseConv2d', inputs: [input], attrs });
+    const f = this.weight(filter, [1, kernel[0], kernel[1], outC], o.name, 'filter');
+    return this.node('depthwiseConv2d', [x, f, this.weight(bias, [outC], o.name, 'bias')], attrs, { name: o.name });
   }
 
   private binary(op: 'add' | 'multiply', a: Tensor, b: Tensor, o: ActivationBounds & { name?: string }): Tensor {
-    const ta = this.anyTensor(a, 'a');
-    const tb = this.anyTensor(b, 'b');
-    if (!ta.batched && !tb.batched) throw v.rangeError('at least one activation tensor', 'a', a);
-    const shape = broadcastShapes(ta.shape, tb.shape);
-    if (shape === null) throw new RangeError(`Expected broadcastable shapes for ${op} but received [${ta.shape.join(', ')}] and [${tb.shape.join(', ')}]`);
-    // A constant must not add dimensions beyond the per-sample rank.
-    const batchedRank = Math.max(ta.batched ? ta.shape.length : 0, tb.batched ? tb.shape.length : 0);
-    if (shape.length > batchedRank) {
-      throw new RangeError(`Expected a constant of rank at most ${batchedRank} for ${op} but received rank ${shape.length}`);
-    }
-    return this.push({ op, a: ta.id, b: tb.id, ...bounds(o ?? {}, op) }, shape, o?.name);
+    this.tensorOf(a, 'a');
+    this.tensorOf(b, 'b');
+    return this.node(op, [a, b], bounds(o ?? {}, op), { name: o?.name });
   }
 
   /** Elementwise a + b with NumPy broadcasting over the per-sample dimensions. */
@@ -457,37 +385,28 @@ export class Graph {
   }
 
   clamp(x: Tensor, min: number, max: number, name?: string): Tensor {
-    const input = this.activation(x, 'input');
+    this.activation(x, 'input');
     const lo = v.bound(min, 'min');
     const hi = v.bound(max, 'max');
-    if (!(lo < hi)) throw new RangeError(`Expected min < max for clamp but received ${lo} and ${hi}`);
-    return this.push({ op: 'clamp', input: input.id, min: lo, max: hi }, input.shape, name);
+    return this.node('clamp', [x], { min: lo, max: hi }, { name });
   }
 
   hardswish(x: Tensor, name?: string): Tensor {
-    const input = this.activation(x, 'input');
-    if (input.shape.length === 0) throw v.rangeError('input of rank at least 1', 'input', input.shape);
-    return this.push({ op: 'hardswish', input: input.id }, input.shape, name);
+    return this.node('hardswish', [x], {}, { name });
   }
 
   sigmoid(x: Tensor, name?: string): Tensor {
-    const input = this.activation(x, 'input');
-    if (input.shape.length === 0) throw v.rangeError('input of rank at least 1', 'input', input.shape);
-    return this.push({ op: 'sigmoid', input: input.id }, input.shape, name);
+    return this.node('sigmoid', [x], {}, { name });
   }
 
   /** Softmax over the last dimension. */
   softmax(x: Tensor, name?: string): Tensor {
-    const input = this.activation(x, 'input');
-    if (input.shape.length === 0) throw v.rangeError('input of rank at least 1', 'input', input.shape);
-    return this.push({ op: 'softmax', input: input.id }, input.shape, name);
+    return this.node('softmax', [x], {}, { name });
   }
 
   /** [H, W, C] -> [1, 1, C]. */
   globalAveragePool(x: Tensor, name?: string): Tensor {
-    const input = this.activation(x, 'input');
-    if (input.shape.length !== 3) throw v.rangeError('input of rank 3 (H, W, C)', 'input', input.shape);
-    return this.push({ op: 'globalAveragePool', input: input.id }, [1, 1, input.shape[2] as number], name);
+    return this.node('globalAveragePool', [x], {}, { name });
   }
 
   private pool2d(op: 'averagePool2d' | 'maxPool2d', x: Tensor, o: AveragePool2dOptions | MaxPool2dOptions): Tensor {
@@ -496,11 +415,7 @@ export class Graph {
     if (input.shape.length !== 3) throw v.rangeError('input of rank 3 (H, W, C)', 'input', input.shape);
     const pool = v.pair(o.pool, 'pool');
     const stride = v.pair(o.stride ?? pool, 'stride');
-    const [h, w, c] = input.shape as [number, number, number];
-    const oh = convOutputSize(h, pool[0], stride[0], 1, 0, 0);
-    const ow = convOutputSize(w, pool[1], stride[1], 1, 0, 0);
-    if (oh <= 0 || ow <= 0) throw v.rangeError(`pool no larger than the input ${h}x${w}`, 'pool', pool);
-    return this.push({ op, input: input.id, pool, stride }, [oh, ow, c], o.name);
+    return this.node(op, [x], { pool, stride }, { name: o.name });
   }
 
   /** Average pooling with 'valid' padding. */
@@ -522,14 +437,9 @@ export class Graph {
     const outputChannels = v.positiveInteger(o.outputChannels, 'outputChannels');
     const weights = v.float32Array(o.weights, 'weights', outputChannels * inC);
     const bias = optionalBias(o.bias, 'bias', outputChannels);
-    return this.push(
-      {
-        op: 'fullyConnected', input: input.id, weights: new Float32Array(weights), bias: bias && new Float32Array(bias),
-        inputChannels: inC, outputChannels, ...bounds(o, 'fullyConnected'),
-      },
-      [...input.shape.slice(0, -1), outputChannels],
-      o.name,
-    );
+    const b = bounds(o, 'fullyConnected');
+    const w = this.weight(weights, [outputChannels, inC], o.name, 'weights');
+    return this.node('fullyConnected', [x, w, this.weight(bias, [outputChannels], o.name, 'bias')], { inputChannels: inC, outputChannels, ...b }, { name: o.name });
   }
 
   pad(x: Tensor, o: PadOptions): Tensor {
@@ -544,8 +454,7 @@ export class Graph {
     const pre = check(o.prePadding, 'prePadding');
     const post = check(o.postPadding, 'postPadding');
     const value = v.finiteNumber(o.value ?? 0, 'value');
-    const shape = input.shape.map((d, i) => d + (pre[i] as number) + (post[i] as number));
-    return this.push({ op: 'pad', input: input.id, prePadding: pre, postPadding: post, value }, shape, o.name);
+    return this.node('pad', [x], { prePadding: pre, postPadding: post, value }, { name: o.name });
   }
 
   /** New per-sample shape with the same number of elements. */
@@ -555,7 +464,7 @@ export class Graph {
     if (v.product(s) !== v.product(input.shape)) {
       throw v.rangeError(`shape with ${v.product(input.shape)} elements`, 'shape', s);
     }
-    return this.push({ op: 'reshape', input: input.id, shape: s }, s, name);
+    return this.node('reshape', [x], { shape: s }, { name });
   }
 
   /** Checks the graph is complete: one input, one output reachable. */
@@ -563,11 +472,5 @@ export class Graph {
     this.live();
     if (this.inputId === -1) throw new RangeError('Expected an input() in graph but received none');
     if (this.outputId === -1) throw new RangeError('Expected an output() in graph but received none');
-  }
-
-  /** Compiles for a backend; see `lib/runtime.ts`. */
-  async compile(options: CompileOptions = {}): Promise<import('./runtime.js').Runtime> {
-    const { compileGraph } = await import('./runtime.js');
-    return compileGraph(this, options);
   }
 }

@@ -49,13 +49,18 @@ export { readKeras3, writeKeras3 } from './formats/keras3.js';
 export { downloadWeights, weightFile } from './download.js';
 export { defaultModelPath } from './default-model.js';
 export { Graph } from './graph.js';
-export type { Tensor, Shape, CompileOptions, BackendName } from './graph.js';
-export { Runtime } from './runtime.js';
+export type { Tensor, Shape, TensorType, Node, NodeOf, OpName, DType, Quantization } from './graph.js';
+export { OPS, OP_NAMES } from './schema.js';
+export { serializeGraph, GRAPH_FORMAT_VERSION } from './graph-format.js';
+export { Runtime, compileGraph } from './runtime.js';
+export type { CompileOptions, BackendName } from './runtime.js';
 export { xnnpackInfo } from './binding.js';
 export type { XnnpackInfo } from './binding.js';
 export {
   MobileNetError,
   DisposedError,
+  BusyError,
+  GraphFormatError,
   XnnpackError,
   NativeLoadError,
   ModelFormatError,

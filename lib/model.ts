@@ -4,13 +4,18 @@
  * Keras 3 `.keras` file; files that carry a model config are built from it,
  * weights-only files from the architecture options (`lib/architectures`).
  *
- * One compiled runtime per batch size, created on first use and cached; the
- * backend module is loaded when the model is created, so runtimes are created
- * synchronously and `predict()` calls never race to create two of them.
+ * A model keeps one recorded graph, handed to its backend once (native: the
+ * serialized graph, parsed and held in C++; the JavaScript weight arrays are
+ * then garbage), and compiles a runtime per batch size from it, off the
+ * event loop, on first use. The runtime cache is bounded: at most
+ * `MAX_CACHED_BATCH_SIZES` batch sizes are kept; compiling another disposes
+ * the least recently used one (its pending runs finish first).
  */
-import type { BackendName } from './graph.js';
 import type { Graph } from './graph.js';
-import { Runtime, resolveCompileOptions, loadBackend, type Backend } from './runtime.js';
+import {
+  Runtime, compilePrepared, compilePreparedSync, resolveCompileOptions, loadBackend,
+  type BackendName, type PreparedGraph,
+} from './runtime.js';
 import { DisposedError } from './errors.js';
 import * as v from './validate.js';
 import { analyzeModel } from './keras/layers.js';
@@ -111,11 +116,14 @@ export function detectPreprocessing(analysis: ModelAnalysis): Preprocessing {
   return 'tf';
 }
 
+/** Batch sizes whose compiled runtime a Model keeps (least recently used evicted). */
+export const MAX_CACHED_BATCH_SIZES = 4;
+
 /** The activation producing the graph output (through reshapes): softmax/sigmoid, else null. */
 function outputActivation(graph: Graph): 'softmax' | 'sigmoid' | null {
   const producer = new Map(graph.nodes.map((n) => [n.output, n]));
   let node = producer.get(graph.outputTensor);
-  while (node !== undefined && node.op === 'reshape') node = producer.get(node.input);
+  while (node !== undefined && node.op === 'reshape') node = producer.get(node.inputs[0] ?? -1);
   return node !== undefined && (node.op === 'softmax' || node.op === 'sigmoid') ? node.op : null;
 }
 
@@ -149,9 +157,10 @@ export class Model implements Disposable {
   /** What the lowering fused. */
   readonly loweringStats: LowerStats;
   private readonly inputSize: number;
-  private graph: Graph | null;
-  private readonly backendImpl: Backend;
-  private readonly runtimes = new Map<number, Runtime>();
+  private prepared: PreparedGraph | null;
+  /** Batch size -> runtime (compiled or compiling), in least-recently-used order. */
+  private readonly runtimes = new Map<number, Promise<Runtime>>();
+  private readonly ready = new Map<number, Runtime>();
   private isDisposed = false;
   /** The flat config, weights and options it was built from (the embedding model is cut from them on first use). */
   private source: { config: KerasModelConfig; weights: NamedWeights; options: ModelOptions } | null = null;
@@ -159,30 +168,28 @@ export class Model implements Disposable {
 
   private constructor(
     analysis: ModelAnalysis,
-    graph: Graph,
+    prepared: PreparedGraph,
+    shapes: { inputShape: readonly number[]; outputShape: readonly number[]; outputActivation: 'softmax' | 'sigmoid' | null },
     stats: LowerStats,
-    backend: Backend,
+    backend: BackendName,
     threads: number,
     architecture: Architecture | 'custom',
     preprocessing: Preprocessing,
     info: ModelInfo,
   ) {
     this.analysis = analysis;
-    this.graph = graph;
+    this.prepared = prepared;
     this.loweringStats = stats;
-    this.backendImpl = backend;
-    this.backend = backend.name;
+    this.backend = backend;
     this.threads = threads;
     this.name = analysis.name;
     this.architecture = architecture;
     this.preprocessing = preprocessing;
-    const inT = graph.tensors[graph.inputTensor];
-    const outT = graph.tensors[graph.outputTensor];
-    this.inputShape = Object.freeze([...(inT?.shape ?? analysis.inputShape)]);
-    this.outputShape = Object.freeze([...(outT?.shape ?? analysis.outputShape)]);
+    this.inputShape = Object.freeze([...shapes.inputShape]);
+    this.outputShape = Object.freeze([...shapes.outputShape]);
     this.inputSize = v.product(this.inputShape);
     this.classes = v.product(this.outputShape);
-    this.outputActivation = outputActivation(graph);
+    this.outputActivation = shapes.outputActivation;
     this.format = info.format;
     this.path = info.path;
   }
@@ -204,11 +211,20 @@ export class Model implements Disposable {
     const backend = await loadBackend(compile.backend);
     const architecture = o.architecture ?? detected;
     const preprocessing = o.preprocessing ?? detectPreprocessing(analysis);
-    const model = new Model(analysis, lowered.graph, lowered.stats, backend, compile.threads, architecture, preprocessing, info);
+    const g = lowered.graph;
+    const shapes = {
+      inputShape: g.tensors[g.inputTensor]?.shape ?? analysis.inputShape,
+      outputShape: g.tensors[g.outputTensor]?.shape ?? analysis.outputShape,
+      outputActivation: outputActivation(g),
+    };
+    const prepared = backend.prepare(g);
+    // The native backend holds its own copy: drop the JavaScript weight arrays.
+    if (compile.backend === 'native') g.dispose();
+    const model = new Model(analysis, prepared, shapes, lowered.stats, compile.backend, compile.threads, architecture, preprocessing, info);
     model.source = { config, weights, options: { ...o, threads: compile.threads, backend: compile.backend, preprocessing } };
-    // Compile the default batch now: backend problems surface at load, and the first predict is fast.
+    // Compile the default batch now (off the event loop): backend problems surface at load, and the first predict is fast.
     try {
-      model.runtime(compile.batch);
+      await model.runtime(compile.batch);
     } catch (e) {
       model.dispose();
       throw e;
@@ -233,25 +249,76 @@ export class Model implements Disposable {
     return this.isDisposed;
   }
 
-  private live(): Graph {
-    if (this.isDisposed || this.graph === null) throw new DisposedError('Model');
-    return this.graph;
+  private live(): PreparedGraph {
+    if (this.isDisposed || this.prepared === null) throw new DisposedError('Model');
+    return this.prepared;
   }
 
-  /** The lowered float graph (BatchNorm folded, activations fused); lib/quantize reads it. */
+  /**
+   * The lowered float graph (BatchNorm folded, activations fused); lib/quantize
+   * reads it. Lowered again from the model's source on each call: the model
+   * itself keeps only what running and recompiling need.
+   */
   get loweredGraph(): Graph {
-    return this.live();
+    this.live();
+    const src = this.source;
+    if (src === null) throw new DisposedError('Model');
+    return lowerModel(this.analysis, src.weights, src.options.fuse === undefined ? {} : { fuse: src.options.fuse }).graph;
   }
 
-  /** The compiled runtime for a batch size (created and cached on first use). */
-  runtime(batch = 1): Runtime {
-    const graph = this.live();
+  private touch(batch: number, rt: Promise<Runtime>): void {
+    this.runtimes.delete(batch);
+    this.runtimes.set(batch, rt);
+    while (this.runtimes.size > MAX_CACHED_BATCH_SIZES) {
+      const [oldest, p] = this.runtimes.entries().next().value as [number, Promise<Runtime>];
+      this.runtimes.delete(oldest);
+      this.ready.delete(oldest);
+      void p.then((r) => r.dispose(), () => undefined);
+    }
+  }
+
+  /**
+   * The compiled runtime for a batch size: compiled off the event loop on first
+   * use, then cached (at most MAX_CACHED_BATCH_SIZES batch sizes).
+   */
+  runtime(batch = 1): Promise<Runtime> {
+    try {
+      const prepared = this.live();
+      v.positiveInteger(batch, 'batch');
+      let rt = this.runtimes.get(batch);
+      if (rt === undefined) {
+        const opts = { batch, threads: this.threads, backend: this.backend };
+        rt = compilePrepared(prepared, opts, this).then((r) => {
+          if (this.isDisposed || this.runtimes.get(batch) !== rt) {
+            // Disposed or evicted while compiling.
+            if (this.isDisposed) r.dispose();
+            return r;
+          }
+          this.ready.set(batch, r);
+          return r;
+        });
+        rt.catch(() => {
+          if (this.runtimes.get(batch) === rt) this.runtimes.delete(batch);
+        });
+      }
+      this.touch(batch, rt);
+      return rt;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** The compiled runtime for a batch size, compiled on the calling thread when not cached. */
+  runtimeSync(batch = 1): Runtime {
+    const prepared = this.live();
     v.positiveInteger(batch, 'batch');
-    let rt = this.runtimes.get(batch);
+    let rt = this.ready.get(batch);
     if (rt === undefined) {
-      const impl = this.backendImpl.compile(graph, batch, this.threads);
-      rt = new Runtime(impl, { batch, threads: this.threads, backend: this.backend }, this.inputShape, this.outputShape);
-      this.runtimes.set(batch, rt);
+      rt = compilePreparedSync(prepared, { batch, threads: this.threads, backend: this.backend }, this);
+      this.ready.set(batch, rt);
+      const r = rt;
+      this.runtimes.get(batch)?.then((other) => other !== r && other.dispose(), () => undefined);
+      this.touch(batch, Promise.resolve(rt));
     }
     return rt;
   }
@@ -289,13 +356,20 @@ export class Model implements Disposable {
    */
   async predict(input: Float32Array | readonly Float32Array[], options?: { batch?: number }): Promise<Float32Array> {
     const { data, batch } = this.prepare(input, options);
-    return this.runtime(batch).run(data);
+    const rt = this.ready.get(batch);
+    if (rt !== undefined && !rt.disposed) {
+      this.touch(batch, this.runtimes.get(batch) ?? Promise.resolve(rt));
+      return rt.run(data);
+    }
+    // Not compiled yet: keep the input as it is now while the runtime compiles.
+    const copy = data === input ? data.slice() : data;
+    return (await this.runtime(batch)).run(copy);
   }
 
   /** `predict` on the calling thread (blocks the event loop). */
   predictSync(input: Float32Array | readonly Float32Array[], options?: { batch?: number }): Float32Array {
     const { data, batch } = this.prepare(input, options);
-    return this.runtime(batch).runSync(data);
+    return this.runtimeSync(batch).runSync(data);
   }
 
   /**
@@ -361,7 +435,7 @@ export class Model implements Disposable {
 
   /** Keras-style summary table: layers, output shapes, parameters; totals and MACs. */
   summary(options?: SummaryOptions): string {
-    this.live();
+    if (this.isDisposed) throw new DisposedError('Model');
     return formatSummary(this.analysis, options);
   }
 
@@ -380,10 +454,11 @@ export class Model implements Disposable {
         () => undefined,
       );
     }
-    for (const rt of this.runtimes.values()) rt.dispose();
+    for (const rt of this.runtimes.values()) void rt.then((r) => r.dispose(), () => undefined);
     this.runtimes.clear();
-    this.graph?.dispose();
-    this.graph = null;
+    this.ready.clear();
+    this.prepared?.dispose();
+    this.prepared = null;
   }
 
   [Symbol.dispose](): void {

@@ -1,32 +1,23 @@
 /**
- * A compiled graph: fixed batch and shapes, one backend instance.
+ * Compiling and running graphs: `compileGraph(graph, options)` is the one
+ * path that builds a `Runtime` (a Model compiles through the same
+ * `prepareGraph` / `PreparedGraph.compile`).
  *
- * `run()` calls on one runtime are queued here (a promise chain), so at most
- * one inference of a runtime is in flight at a time and results never race.
- * Backends implement `BackendRuntime`; the native one runs on a libuv worker
- * thread (Napi::AsyncWorker), the reference one in plain TypeScript.
+ * A Runtime has a fixed batch and shapes and one backend instance. `run()`
+ * calls are queued here (a promise chain), so at most one inference of a
+ * runtime is in flight and results never race. The input is copied when
+ * `run()` is called (the caller may reuse or transfer its buffer at once);
+ * the output is written into the caller's array on the JS thread when the run
+ * settles. The native backend computes on the runtime's own worker thread,
+ * the reference one in plain TypeScript.
  */
 import os from 'node:os';
-import type { BackendName, CompileOptions, Graph, Shape } from './graph.js';
-import { DisposedError, MobileNetError } from './errors.js';
+import type { Graph, Shape } from './graph.js';
+import type { Backend, BackendName, BackendRuntime, CompileOptions, PreparedGraph } from './backends/types.js';
+import { BusyError, DisposedError } from './errors.js';
 import * as v from './validate.js';
 
-/** What a backend provides for one compiled graph. */
-export interface BackendRuntime {
-  /** Computes output from input synchronously. Both have exactly the runtime's sizes. */
-  runSync(input: Float32Array, output: Float32Array): void;
-  /** Computes output from input off the main thread (or at least without a re-entrant call). */
-  run(input: Float32Array, output: Float32Array): Promise<void>;
-  /** Frees native memory. Called once. */
-  dispose(): void;
-  /** Bytes of weights held (packed), for reporting. */
-  readonly weightBytes?: number;
-}
-
-export interface Backend {
-  readonly name: BackendName;
-  compile(graph: Graph, batch: number, threads: number): BackendRuntime;
-}
+export type { Backend, BackendName, BackendRuntime, CompileOptions, PreparedGraph } from './backends/types.js';
 
 export interface ResolvedCompileOptions {
   threads: number;
@@ -80,6 +71,11 @@ export class Runtime implements Disposable {
     return this.pending;
   }
 
+  /** Bytes of packed weights (native) or weight arrays (reference). */
+  get weightBytes(): number {
+    return this.impl?.weightBytes ?? 0;
+  }
+
   private live(): BackendRuntime {
     if (this.impl === null) throw new DisposedError('Runtime');
     return this.impl;
@@ -92,18 +88,39 @@ export class Runtime implements Disposable {
   }
 
   /**
-   * Runs the graph on a worker thread. `input` has `inputSize` values
-   * (NHWC); the result is written to `output` when given, else to a new
-   * Float32Array. Calls are queued: concurrent calls run one after another.
+   * Runs the graph off the main thread. `input` has `inputSize` values
+   * (NHWC) and is copied before this returns; the result is written to
+   * `output` when given, else to a new Float32Array. Calls are queued:
+   * concurrent calls run one after another.
    */
   run(input: Float32Array, output?: Float32Array): Promise<Float32Array> {
     try {
       const impl = this.live();
       const out = this.checkArgs(input, output);
+      if (this.pending === 0) {
+        // Idle: the backend copies the input now.
+        const started = impl.run(input, out);
+        this.pending++;
+        const result = started.then(
+          () => {
+            this.pending--;
+            return out;
+          },
+          (e: unknown) => {
+            this.pending--;
+            throw e;
+          },
+        );
+        this.queue = result.catch(() => undefined);
+        return result;
+      }
+      // Busy: keep a copy of the input as it is now.
+      const copy = input.slice();
       this.pending++;
       const result = this.queue.then(async () => {
         try {
-          await impl.run(input, out);
+          if (this.impl === null) throw new DisposedError('Runtime');
+          await impl.run(copy, out);
           return out;
         } finally {
           this.pending--;
@@ -120,7 +137,7 @@ export class Runtime implements Disposable {
   runSync(input: Float32Array, output?: Float32Array): Float32Array {
     const impl = this.live();
     const out = this.checkArgs(input, output);
-    if (this.pending > 0) throw new MobileNetError('Runtime is busy: runSync() called while run() calls are pending');
+    if (this.pending > 0) throw new BusyError('Runtime is busy: runSync() called while run() calls are pending');
     impl.runSync(input, out);
     return out;
   }
@@ -144,13 +161,36 @@ export async function loadBackend(name: BackendName): Promise<Backend> {
   return (await import('./backends/native.js')).nativeBackend;
 }
 
+/** Compiles a complete graph for one batch size: the one way to get a Runtime. */
 export async function compileGraph(graph: Graph, options: CompileOptions = {}): Promise<Runtime> {
   const opts = resolveCompileOptions(options);
   graph.validateComplete();
   const backend = await loadBackend(opts.backend);
-  const impl = backend.compile(graph, opts.batch, opts.threads);
-  const input = graph.tensors[graph.inputTensor];
-  const output = graph.tensors[graph.outputTensor];
+  const prepared = backend.prepare(graph);
+  try {
+    return await compilePrepared(prepared, opts, graph);
+  } finally {
+    prepared.dispose();
+  }
+}
+
+/** A Runtime from a prepared graph (the shapes come from the graph's input and output). */
+export async function compilePrepared(prepared: PreparedGraph, opts: ResolvedCompileOptions, shapes: { inputShape: Shape; outputShape: Shape } | Graph): Promise<Runtime> {
+  const { inputShape, outputShape } = ioShapes(shapes);
+  const impl = await prepared.compile(opts.batch, opts.threads);
+  return new Runtime(impl, opts, inputShape, outputShape);
+}
+
+/** The same on the calling thread. */
+export function compilePreparedSync(prepared: PreparedGraph, opts: ResolvedCompileOptions, shapes: { inputShape: Shape; outputShape: Shape } | Graph): Runtime {
+  const { inputShape, outputShape } = ioShapes(shapes);
+  return new Runtime(prepared.compileSync(opts.batch, opts.threads), opts, inputShape, outputShape);
+}
+
+function ioShapes(s: { inputShape: Shape; outputShape: Shape } | Graph): { inputShape: Shape; outputShape: Shape } {
+  if (!('tensors' in s)) return s;
+  const input = s.tensors[s.inputTensor];
+  const output = s.tensors[s.outputTensor];
   if (input === undefined || output === undefined) throw new RangeError('Expected a complete graph');
-  return new Runtime(impl, opts, input.shape, output.shape);
+  return { inputShape: input.shape, outputShape: output.shape };
 }

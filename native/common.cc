@@ -11,12 +11,37 @@ namespace mobilenet {
 
 AddonData& GetAddonData(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 
-void ThrowXnnError(Napi::Env env, const std::string& message, xnn_status status,
-                   const std::string& node) {
+Napi::Error XnnError(Napi::Env env, const std::string& message, xnn_status status,
+                     const std::string& node) {
   Napi::Error error = Napi::Error::New(env, message + " (" + StatusName(status) + ")");
   error.Value().Set("status", Napi::String::New(env, StatusName(status)));
   if (!node.empty()) error.Value().Set("node", Napi::String::New(env, node));
-  throw error;
+  return error;
+}
+
+void ThrowXnnError(Napi::Env env, const std::string& message, xnn_status status,
+                   const std::string& node) {
+  throw XnnError(env, message, status, node);
+}
+
+Napi::Error CodedError(Napi::Env env, const std::string& message, const char* code) {
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Value().Set("code", Napi::String::New(env, code));
+  return e;
+}
+
+void ThrowSafely(napi_env env, const Napi::Error& e) noexcept {
+  try {
+    napi_value value = e.Value();
+    if (value != nullptr) (void)napi_throw(env, value);
+  } catch (...) {
+    // The environment is going away: nobody is left to catch it.
+  }
+}
+
+void AdjustExternal(napi_env env, int64_t delta) {
+  int64_t ignored = 0;
+  (void)napi_adjust_external_memory(env, delta, &ignored);
 }
 
 void RequireInitialized(Napi::Env env) {
@@ -107,82 +132,11 @@ uint32_t ToUint32(Napi::Env env, const Napi::Value& v, const std::string& name, 
   return static_cast<uint32_t>(d);
 }
 
-double ToBound(Napi::Env env, const Napi::Value& v, const std::string& name) {
-  if (!v.IsNumber()) ThrowType(env, "number", name, v);
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (std::isnan(d)) ThrowRange(env, "number", name, v);
-  return d;
-}
-
-double ToFinite(Napi::Env env, const Napi::Value& v, const std::string& name) {
-  if (!v.IsNumber()) ThrowType(env, "finite number", name, v);
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d)) ThrowRange(env, "finite number", name, v);
-  return d;
-}
-
-bool ToBool(Napi::Env env, const Napi::Value& v, const std::string& name) {
-  if (!v.IsBoolean()) ThrowType(env, "boolean", name, v);
-  return v.As<Napi::Boolean>().Value();
-}
-
-std::string ToString(Napi::Env env, const Napi::Value& v, const std::string& name) {
-  if (!v.IsString()) ThrowType(env, "string", name, v);
-  std::string s = v.As<Napi::String>().Utf8Value();
-  if (s.size() > 1024) s = s.substr(0, 1024);
-  return s;
-}
-
-Napi::Object ToObject(Napi::Env env, const Napi::Value& v, const std::string& name) {
-  if (!v.IsObject() || v.IsArray() || v.IsFunction()) ThrowType(env, "object", name, v);
-  return v.As<Napi::Object>();
-}
-
 Napi::Float32Array ToFloat32Array(Napi::Env env, const Napi::Value& v, const std::string& name) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
     ThrowType(env, "Float32Array", name, v);
   }
   return v.As<Napi::Float32Array>();
-}
-
-std::vector<uint32_t> ToUint32Array(Napi::Env env, const Napi::Value& v, const std::string& name,
-                                    int count, uint32_t min, uint32_t max, size_t maxCount) {
-  std::string what = count >= 0
-                         ? "array of " + std::to_string(count) + " integers in [" +
-                               std::to_string(min) + ", " + std::to_string(max) + "]"
-                         : "array of at most " + std::to_string(maxCount) + " integers in [" +
-                               std::to_string(min) + ", " + std::to_string(max) + "]";
-  if (!v.IsArray()) ThrowType(env, what, name, v);
-  Napi::Array a = v.As<Napi::Array>();
-  uint32_t n = a.Length();
-  if ((count >= 0 && n != static_cast<uint32_t>(count)) || (count < 0 && n > maxCount)) {
-    ThrowRange(env, what, name, v);
-  }
-  std::vector<uint32_t> out;
-  out.reserve(n);
-  for (uint32_t i = 0; i < n; i++) {
-    Napi::Value e = a.Get(i);
-    if (!e.IsNumber()) ThrowType(env, what, name, v);
-    double d = e.As<Napi::Number>().DoubleValue();
-    if (!std::isfinite(d) || d != std::floor(d) || d < min || d > max)
-      ThrowRange(env, what, name, v);
-    out.push_back(static_cast<uint32_t>(d));
-  }
-  return out;
-}
-
-uint64_t CheckedProduct(Napi::Env env, const std::vector<size_t>& dims, const std::string& name) {
-  uint64_t p = 1;
-  for (size_t d : dims) {
-    if (d == 0)
-      ThrowRangeMessage(env, "Expected positive dimensions for " + name + " but received 0");
-    if (p > kMaxElements / d) {
-      ThrowRangeMessage(env, "Expected at most " + std::to_string(kMaxElements) + " elements for " +
-                                 name + " but received more");
-    }
-    p *= d;
-  }
-  return p;
 }
 
 }  // namespace mobilenet

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -25,9 +26,51 @@ struct AddonData {
 
 AddonData& GetAddonData(Napi::Env env);
 
-// A JS Error with `status` (and `node` when given), thrown as a C++ exception.
+// A JS Error with `status` (and `node` when given).
+Napi::Error XnnError(Napi::Env env, const std::string& message, xnn_status status,
+                     const std::string& node = std::string());
 [[noreturn]] void ThrowXnnError(Napi::Env env, const std::string& message, xnn_status status,
                                 const std::string& node = std::string());
+// A JS Error with `code` (e.g. 'ERR_GRAPH_FORMAT', 'ERR_DISPOSED', 'ERR_BUSY').
+Napi::Error CodedError(Napi::Env env, const std::string& message, const char* code);
+
+// Throws `e` into JS, or drops it when the environment cannot run JS any more
+// (a terminating worker or process.exit()): never a C++ exception.
+void ThrowSafely(napi_env env, const Napi::Error& e) noexcept;
+
+// Runs a JS-facing method body; every exception becomes a pending JS exception
+// here (node-addon-api's own rethrow would throw again, into std::terminate,
+// while the environment is being torn down).
+template <typename F>
+Napi::Value Guarded(napi_env env, F&& body) noexcept {
+  try {
+    return body();
+  } catch (const Napi::Error& e) {
+    ThrowSafely(env, e);
+  } catch (const std::bad_alloc&) {
+    try {
+      ThrowSafely(env, XnnError(Napi::Env(env), "Out of memory", xnn_status_out_of_memory));
+    } catch (...) {
+    }
+  } catch (const std::exception& ex) {
+    try {
+      ThrowSafely(env, Napi::Error::New(Napi::Env(env), ex.what()));
+    } catch (...) {
+    }
+  } catch (...) {
+  }
+  return Napi::Value();
+}
+
+// A member method wrapped in Guarded, for DefineClass: InstanceMethod<&T::template Safe<&T::Run>>.
+#define MOBILENET_GUARDED_METHODS(T)                                  \
+  template <Napi::Value (T::*M)(const Napi::CallbackInfo&)>           \
+  Napi::Value Safe(const Napi::CallbackInfo& info) {                 \
+    return Guarded(info.Env(), [&] { return (this->*M)(info); });    \
+  }
+
+// napi_adjust_external_memory, ignoring failures (safe in finalizers and at teardown).
+void AdjustExternal(napi_env env, int64_t delta);
 
 // Throws if xnn_initialize failed at load time.
 void RequireInitialized(Napi::Env env);
@@ -40,24 +83,10 @@ std::string Describe(const Napi::Value& value);
                              const Napi::Value& value);
 [[noreturn]] void ThrowRangeMessage(Napi::Env env, const std::string& message);
 
-// Largest element count of one tensor (2^31 - 1 floats, 8 GiB).
-constexpr uint64_t kMaxElements = (uint64_t{1} << 31) - 1;
-// Largest single dimension / kernel / stride / padding value accepted.
-constexpr uint32_t kMaxDim = 1u << 24;
 
 // Validated readers. `name` is used in error messages.
 uint32_t ToUint32(Napi::Env env, const Napi::Value& v, const std::string& name, uint32_t min,
                   uint32_t max);
-double ToBound(Napi::Env env, const Napi::Value& v, const std::string& name);  // ±inf ok, NaN not
-double ToFinite(Napi::Env env, const Napi::Value& v, const std::string& name);
-bool ToBool(Napi::Env env, const Napi::Value& v, const std::string& name);
-std::string ToString(Napi::Env env, const Napi::Value& v, const std::string& name);
-Napi::Object ToObject(Napi::Env env, const Napi::Value& v, const std::string& name);
 Napi::Float32Array ToFloat32Array(Napi::Env env, const Napi::Value& v, const std::string& name);
-// An array of exactly `count` integers in [min, max] (count < 0: any length up to maxCount).
-std::vector<uint32_t> ToUint32Array(Napi::Env env, const Napi::Value& v, const std::string& name,
-                                    int count, uint32_t min, uint32_t max, size_t maxCount = 6);
-// Product of dims with overflow and kMaxElements checks.
-uint64_t CheckedProduct(Napi::Env env, const std::vector<size_t>& dims, const std::string& name);
 
 }  // namespace mobilenet

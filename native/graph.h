@@ -1,14 +1,13 @@
-// Graph: records tensors and nodes (with copies of their weights) from JS,
-// checks every argument and infers every shape, and compiles them into an
-// XNNPACK subgraph + runtime (native/runtime.h) for a fixed batch size.
+// Graph: a serialized graph (lib/graph-format.ts) parsed by the Node-free
+// core (native/format.cc) and kept for compiling: `compile(batch, threads)`
+// on the calling thread, `compileAsync(batch, threads)` off the event loop
+// (weight packing and runtime creation on a libuv worker thread). Malformed
+// bytes throw an Error with code 'ERR_GRAPH_FORMAT', never crash.
 #pragma once
 
 #include <napi.h>
-#include <xnnpack.h>
 
 #include <memory>
-#include <string>
-#include <vector>
 
 #include "common.h"
 #include "ir.h"
@@ -21,32 +20,25 @@ class Graph : public Napi::ObjectWrap<Graph> {
   explicit Graph(const Napi::CallbackInfo& info);
   ~Graph() override;
 
+  MOBILENET_GUARDED_METHODS(Graph)
+
  private:
-  Napi::Value Input(const Napi::CallbackInfo& info);
-  Napi::Value Constant(const Napi::CallbackInfo& info);
-  Napi::Value AddNode(const Napi::CallbackInfo& info);
-  Napi::Value Output(const Napi::CallbackInfo& info);
-  Napi::Value Shape(const Napi::CallbackInfo& info);
   Napi::Value Compile(const Napi::CallbackInfo& info);
+  Napi::Value CompileAsync(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
   Napi::Value GetTensorCount(const Napi::CallbackInfo& info);
   Napi::Value GetNodeCount(const Napi::CallbackInfo& info);
   Napi::Value GetWeightBytes(const Napi::CallbackInfo& info);
+  Napi::Value GetInputShape(const Napi::CallbackInfo& info);
+  Napi::Value GetOutputShape(const Napi::CallbackInfo& info);
 
-  GraphData& Live(Napi::Env env);
-  const TensorRecord& TensorArg(Napi::Env env, const Napi::Value& v, const std::string& name,
-                                bool activation, uint32_t* id);
-  uint32_t NewTensor(Napi::Env env, std::vector<size_t> shape, bool batched, FloatBuffer data);
-  FloatBuffer CopyWeights(Napi::Env env, const Napi::Value& v, const std::string& name,
-                          uint64_t length, bool optional);
-  // Counts a committed weight buffer (V8 external memory, weightBytes).
-  void Account(Napi::Env env, const FloatBuffer& buffer);
+  const std::shared_ptr<const GraphData>& Live(Napi::Env env);
   void Release();
 
-  std::unique_ptr<GraphData> data_;
+  // Shared with compiles in flight (they keep it alive past dispose()).
+  std::shared_ptr<const GraphData> data_;
   int64_t external_bytes_ = 0;
-  bool disposed_ = false;
 };
 
 }  // namespace mobilenet

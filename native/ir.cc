@@ -7,37 +7,24 @@
 namespace mobilenet {
 
 const char* OpName(Op op) {
-  switch (op) {
-    case Op::kConv2d:
-      return "conv2d";
-    case Op::kDepthwiseConv2d:
-      return "depthwiseConv2d";
-    case Op::kAdd:
-      return "add";
-    case Op::kMultiply:
-      return "multiply";
-    case Op::kClamp:
-      return "clamp";
-    case Op::kHardswish:
-      return "hardswish";
-    case Op::kSigmoid:
-      return "sigmoid";
-    case Op::kSoftmax:
-      return "softmax";
-    case Op::kGlobalAveragePool:
-      return "globalAveragePool";
-    case Op::kAveragePool2d:
-      return "averagePool2d";
-    case Op::kMaxPool2d:
-      return "maxPool2d";
-    case Op::kFullyConnected:
-      return "fullyConnected";
-    case Op::kPad:
-      return "pad";
-    case Op::kReshape:
-      return "reshape";
+  uint32_t code = static_cast<uint32_t>(op);
+  return code < kOpCount ? kOpSpecs[code].name : "?";
+}
+
+size_t DTypeBytes(DType dtype) {
+  switch (dtype) {
+    case DType::kQint8:
+    case DType::kQcint8:
+      return 1;
+    default:
+      return 4;
   }
-  return "?";
+}
+
+std::string ShapeString(const std::vector<size_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); i++) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
 }
 
 std::string NodeLabel(const GraphData& g, size_t i) {
@@ -76,14 +63,15 @@ std::string StatusName(xnn_status status) {
   }
 }
 
-AlignedFloats::AlignedFloats(size_t count) : size_(count) {
-  size_t bytes = count * sizeof(float) + XNN_EXTRA_BYTES;
-  bytes = (bytes + 63) / 64 * 64;
-  data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+AlignedBytes::AlignedBytes(size_t bytes) : size_(bytes) {
+  if (bytes > (size_t{1} << 40)) throw std::bad_alloc();
+  capacity_ = (bytes + XNN_EXTRA_BYTES + 63) / 64 * 64;
+  data_ = static_cast<uint8_t*>(std::aligned_alloc(64, capacity_));
   if (data_ == nullptr) throw std::bad_alloc();
-  std::memset(data_, 0, bytes);
+  // Only the slack is zeroed: untouched pages of large buffers stay unallocated.
+  std::memset(data_ + bytes, 0, capacity_ - bytes);
 }
 
-AlignedFloats::~AlignedFloats() { std::free(data_); }
+AlignedBytes::~AlignedBytes() { std::free(data_); }
 
 }  // namespace mobilenet

@@ -1,6 +1,8 @@
-// The recorded graph, independent of Node-API: what native/graph.cc records
-// from JS and bench/native/runner.cc reads from a graph file, and what
-// native/subgraph.cc lowers to XNNPACK.
+// The recorded graph, independent of Node-API: what native/format.cc parses
+// from the serialized graph (lib/graph-format.ts), what the addon and the raw
+// runner (bench/native/runner.cc) share, and what native/subgraph.cc lowers to
+// XNNPACK. Ops, input slots and attributes come from the op schema
+// (native/schema.gen.h, generated from lib/schema.ts).
 #pragma once
 
 #include <xnnpack.h>
@@ -11,67 +13,87 @@
 #include <string>
 #include <vector>
 
-namespace mobilenet {
+#include "schema.gen.h"
 
-enum class Op {
-  kConv2d,
-  kDepthwiseConv2d,
-  kAdd,
-  kMultiply,
-  kClamp,
-  kHardswish,
-  kSigmoid,
-  kSoftmax,
-  kGlobalAveragePool,
-  kAveragePool2d,
-  kMaxPool2d,
-  kFullyConnected,
-  kPad,
-  kReshape,
-};
+namespace mobilenet {
 
 const char* OpName(Op op);
 
-using FloatBuffer = std::shared_ptr<const std::vector<float>>;
+// Absent optional input.
+constexpr uint32_t kNoTensor = 0xffffffffu;
+
+// Largest element count of one tensor (2^31 - 1, 8 GiB of floats).
+constexpr uint64_t kMaxElements = (uint64_t{1} << 31) - 1;
+// Largest single dimension.
+constexpr uint32_t kMaxDim = 1u << 24;
+
+// 64-byte aligned bytes with XNN_EXTRA_BYTES of readable slack.
+struct AlignedBytes {
+  AlignedBytes() = default;
+  explicit AlignedBytes(size_t bytes);  // contents undefined, slack zeroed; throws std::bad_alloc
+  ~AlignedBytes();
+  AlignedBytes(const AlignedBytes&) = delete;
+  AlignedBytes& operator=(const AlignedBytes&) = delete;
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  // Allocated bytes (with slack), for memory accounting.
+  size_t capacity() const { return capacity_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
+
+// Float view of aligned storage (runtime input/output buffers).
+struct AlignedFloats {
+  explicit AlignedFloats(size_t count) : bytes_(count * sizeof(float)), count_(count) {}
+  float* data() const { return reinterpret_cast<float*>(bytes_.data()); }
+  size_t size() const { return count_; }
+  size_t bytes() const { return bytes_.capacity(); }
+
+ private:
+  AlignedBytes bytes_;
+  size_t count_;
+};
+
+size_t DTypeBytes(DType dtype);
 
 struct TensorRecord {
-  std::vector<size_t> shape;  // per-sample shape (batched) or whole shape (constant)
+  DType dtype = DType::kFloat32;
   bool batched = true;
-  FloatBuffer data;  // constants only
+  std::vector<size_t> shape;  // per-sample shape (batched) or whole shape (constant)
+  int32_t zero_point = 0;
+  uint32_t channel_axis = 0;
+  std::vector<float> scales;       // quantized types: 1 (per tensor) or shape[channel_axis]
+  const uint8_t* data = nullptr;   // constants: into GraphData::blob
+  size_t data_bytes = 0;
+  std::string name;
 };
 
 struct NodeRecord {
   Op op = Op::kClamp;
   std::string name;
-  uint32_t input = 0;
-  uint32_t input2 = 0;  // second operand of add/multiply
+  std::vector<uint32_t> inputs;  // kNoTensor: absent optional input
   uint32_t output = 0;
-  FloatBuffer filter;
-  FloatBuffer bias;
-  uint32_t kernel[2] = {1, 1};  // also the pool size
-  uint32_t stride[2] = {1, 1};
-  uint32_t dilation[2] = {1, 1};
-  uint32_t padding[4] = {0, 0, 0, 0};  // top, right, bottom, left
-  uint32_t groups = 1;
-  size_t group_input_channels = 0;
-  size_t group_output_channels = 0;
-  uint32_t depth_multiplier = 1;
-  size_t input_channels = 0;
-  size_t output_channels = 0;
-  float output_min = 0;
-  float output_max = 0;
-  std::vector<size_t> pre_padding;
-  std::vector<size_t> post_padding;
-  float pad_value = 0;
-  std::vector<size_t> new_shape;
+  std::vector<std::vector<double>> attrs;  // in schema order, values checked against the schema
+
+  bool Has(uint32_t slot) const { return slot < inputs.size() && inputs[slot] != kNoTensor; }
+  uint32_t U32(uint32_t attr, size_t k = 0) const { return static_cast<uint32_t>(attrs[attr][k]); }
+  float F32(uint32_t attr) const { return static_cast<float>(attrs[attr][0]); }
+  std::vector<size_t> Sizes(uint32_t attr) const {
+    return std::vector<size_t>(attrs[attr].begin(), attrs[attr].end());
+  }
 };
 
-// The recorded graph. Weight buffers are shared with compiled runtimes.
+// The recorded graph. Constant data lives in one aligned blob, shared with
+// compiled runtimes (XNNPACK reads unpacked static data while it runs).
 struct GraphData {
   std::vector<TensorRecord> tensors;
   std::vector<NodeRecord> nodes;
-  int64_t input = -1;
-  int64_t output = -1;
+  uint32_t input = 0;
+  uint32_t output = 0;
+  std::shared_ptr<const AlignedBytes> blob;
   size_t weight_bytes = 0;
 };
 
@@ -80,23 +102,9 @@ std::string NodeLabel(const GraphData& g, size_t i);
 // The node's name, or "#3" when it has none (the `node` of XNNPACK errors).
 std::string NodeId(const GraphData& g, size_t i);
 
+std::string ShapeString(const std::vector<size_t>& s);
+
 // Name of an xnn_status ("xnn_status_invalid_parameter").
 std::string StatusName(xnn_status status);
-
-// 64-byte aligned float storage with XNN_EXTRA_BYTES of readable slack.
-struct AlignedFloats {
-  AlignedFloats() = default;
-  explicit AlignedFloats(size_t count);
-  ~AlignedFloats();
-  AlignedFloats(const AlignedFloats&) = delete;
-  AlignedFloats& operator=(const AlignedFloats&) = delete;
-  float* data() const { return data_; }
-  size_t size() const { return size_; }
-  size_t bytes() const { return size_ * sizeof(float) + XNN_EXTRA_BYTES; }
-
- private:
-  float* data_ = nullptr;
-  size_t size_ = 0;
-};
 
 }  // namespace mobilenet

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <system_error>
 #include <utility>
 
 namespace mobilenet {
@@ -11,17 +12,11 @@ namespace {
 // How long the worker polls for the next run() before it sleeps.
 constexpr std::chrono::microseconds kSpin(200);
 
-Napi::Error DisposedError(Napi::Env env) {
-  Napi::Error e = Napi::Error::New(env, "Runtime has been disposed");
-  e.Value().Set("code", Napi::String::New(env, "ERR_DISPOSED"));
-  return e;
-}
+Napi::Error DisposedError(Napi::Env env) { return CodedError(env, "Runtime has been disposed", "ERR_DISPOSED"); }
 
 Napi::Error BusyError(Napi::Env env) {
-  Napi::Error e = Napi::Error::New(
-      env, "Runtime is busy: one inference at a time (queue calls, e.g. through lib/runtime.ts)");
-  e.Value().Set("code", Napi::String::New(env, "ERR_BUSY"));
-  return e;
+  return CodedError(env, "Runtime is busy: one inference at a time (queue calls, e.g. through lib/runtime.ts)",
+                    "ERR_BUSY");
 }
 
 Napi::Array ShapeArray(Napi::Env env, const std::vector<size_t>& shape) {
@@ -33,29 +28,21 @@ Napi::Array ShapeArray(Napi::Env env, const std::vector<size_t>& shape) {
 
 }  // namespace
 
-std::unique_ptr<CompiledModel> CompileModel(Napi::Env env, const GraphData& graph, uint32_t batch,
-                                            uint32_t threads) {
-  CompileError error;
-  std::unique_ptr<CompiledModel> model = BuildModel(graph, batch, threads, 0, &error);
-  if (!model) ThrowXnnError(env, error.message, error.status, error.node);
-  return model;
-}
-
 Napi::Function Runtime::Init(Napi::Env env) {
   return DefineClass(env, "Runtime",
                      {
-                         InstanceMethod<&Runtime::RunSync>("runSync"),
-                         InstanceMethod<&Runtime::Run>("run"),
-                         InstanceMethod<&Runtime::Dispose>("dispose"),
-                         InstanceAccessor<&Runtime::GetInputSize>("inputSize"),
-                         InstanceAccessor<&Runtime::GetOutputSize>("outputSize"),
-                         InstanceAccessor<&Runtime::GetInputShape>("inputShape"),
-                         InstanceAccessor<&Runtime::GetOutputShape>("outputShape"),
-                         InstanceAccessor<&Runtime::GetWeightBytes>("weightBytes"),
-                         InstanceAccessor<&Runtime::GetBatch>("batch"),
-                         InstanceAccessor<&Runtime::GetThreads>("threads"),
-                         InstanceAccessor<&Runtime::GetDisposed>("disposed"),
-                         InstanceAccessor<&Runtime::GetBusy>("busy"),
+                         InstanceMethod<&Runtime::Safe<&Runtime::RunSync>>("runSync"),
+                         InstanceMethod<&Runtime::Safe<&Runtime::Run>>("run"),
+                         InstanceMethod<&Runtime::Safe<&Runtime::Dispose>>("dispose"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetInputSize>>("inputSize"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetOutputSize>>("outputSize"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetInputShape>>("inputShape"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetOutputShape>>("outputShape"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetWeightBytes>>("weightBytes"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetBatch>>("batch"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetThreads>>("threads"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetDisposed>>("disposed"),
+                         InstanceAccessor<&Runtime::Safe<&Runtime::GetBusy>>("busy"),
                      });
 }
 
@@ -74,7 +61,7 @@ Runtime::Runtime(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Runtime>(inf
   }
   model_.reset(info[0].As<Napi::External<CompiledModel>>().Data());
   external_bytes_ = model_->ExternalBytes();
-  Napi::MemoryManagement::AdjustExternalMemory(env, external_bytes_);
+  AdjustExternal(env, external_bytes_);
 }
 
 Runtime::~Runtime() {
@@ -88,7 +75,7 @@ void Runtime::Release() {
   StopWorker();
   model_.reset();
   if (external_bytes_ != 0) {
-    Napi::MemoryManagement::AdjustExternalMemory(Env(), -external_bytes_);
+    AdjustExternal(Env(), -external_bytes_);  // never throws (runs at environment teardown too)
     external_bytes_ = 0;
   }
 }
@@ -144,15 +131,14 @@ void Runtime::WorkerLoop() {
     if (state.job) {
       state.job = false;
       lock.unlock();
-      CompiledModel& m = *model_;
-      std::memcpy(m.input->data(), job_in_, m.input->size() * sizeof(float));
-      job_status_ = xnn_invoke_runtime(m.runtime.get());
-      if (job_status_ == xnn_status_success) {
-        std::memcpy(job_out_, m.output->data(), m.output->size() * sizeof(float));
-      }
+      // Only the runtime's own buffers: the input was copied in on the JS
+      // thread by run(), the output is copied out there when the run settles.
+      job_status_ = xnn_invoke_runtime(model_->runtime.get());
       lock.lock();
-      // Under the lock: the function's finalizer cannot run meanwhile.
-      if (state.tsfn_live) done_.NonBlockingCall();
+      // Under the lock: the function's finalizer cannot run meanwhile. When the
+      // call cannot be queued (the environment is closing), the next call on
+      // the JS thread settles the promise with an error (SettleUndelivered).
+      if (!state.tsfn_live || done_.NonBlockingCall() != napi_ok) state.undelivered = true;
     }
     if (state.stop) return;
   }
@@ -160,7 +146,14 @@ void Runtime::WorkerLoop() {
 
 void Runtime::CallJs(Napi::Env env, Napi::Function, Runtime* runtime, void*) {
   // env is null when the queue is drained at teardown: the runtime may be gone.
-  if (env != nullptr) runtime->FinishRun(env);
+  if (env == nullptr) return;
+  // Nothing may escape into the thread-safe function's caller (std::terminate):
+  // a failure to settle while the environment shuts down is dropped.
+  try {
+    runtime->FinishRun(env);
+  } catch (...) {
+    runtime->busy_.store(false);
+  }
 }
 
 CompiledModel& Runtime::Live(Napi::Env env) {
@@ -178,7 +171,22 @@ void Runtime::CheckBuffers(Napi::Env env, const Napi::Value& input, const Napi::
   if (out.ElementLength() != m.output->size()) {
     ThrowRange(env, "Float32Array of length " + std::to_string(m.output->size()), "output", output);
   }
+  SettleUndelivered(env);
   if (busy_.load()) throw BusyError(env);
+}
+
+void Runtime::SettleUndelivered(Napi::Env env) {
+  bool lost = false;
+  if (state_) {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    lost = state_->undelivered;
+    state_->undelivered = false;
+  }
+  if (lost && busy_.load()) {
+    job_status_ = xnn_status_invalid_state;
+    job_lost_ = true;
+    FinishRun(env);
+  }
 }
 
 Napi::Value Runtime::RunSync(const Napi::CallbackInfo& info) {
@@ -197,16 +205,25 @@ Napi::Value Runtime::RunSync(const Napi::CallbackInfo& info) {
 Napi::Value Runtime::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckBuffers(env, info[0], info[1]);
-  if (!state_) StartWorker(env);
+  if (!state_) {
+    try {
+      StartWorker(env);
+    } catch (const std::system_error& e) {
+      state_.reset();
+      throw CodedError(env, std::string("Could not start the runtime's worker thread: ") + e.what(),
+                       "ERR_THREAD");
+    }
+  }
   Napi::Float32Array in = info[0].As<Napi::Float32Array>();
   Napi::Float32Array out = info[1].As<Napi::Float32Array>();
+  // The input is copied now, on the JS thread: the caller may reuse, detach
+  // or transfer its buffer as soon as run() returns.
+  std::memcpy(model_->input->data(), in.Data(), model_->input->size() * sizeof(float));
   job_deferred_ = std::make_unique<Napi::Promise::Deferred>(Napi::Promise::Deferred::New(env));
   Napi::Promise promise = job_deferred_->Promise();
   job_self_ = Napi::Persistent(info.This().As<Napi::Object>());
-  job_input_ = Napi::Persistent(static_cast<Napi::Object>(in));
   job_output_ = Napi::Persistent(static_cast<Napi::Object>(out));
-  job_in_ = in.Data();
-  job_out_ = out.Data();
+  job_lost_ = false;
   busy_.store(true);
   done_.Ref(env);
   {
@@ -221,21 +238,37 @@ void Runtime::FinishRun(Napi::Env env) {
   Napi::HandleScope scope(env);
   std::unique_ptr<Napi::Promise::Deferred> deferred = std::move(job_deferred_);
   xnn_status status = job_status_;
-  job_input_.Reset();
+  Napi::Value error;
+  if (job_lost_) {
+    error = CodedError(env, "The runtime's worker could not report the end of a run", "ERR_RUN_LOST").Value();
+  } else if (status != xnn_status_success) {
+    error = XnnError(env, "XNNPACK failed to run the graph: xnn_invoke_runtime failed", status).Value();
+  } else {
+    // The output is copied into the caller's array here, on the JS thread;
+    // if the caller detached or transferred it meanwhile, the run fails.
+    Napi::Value v = job_output_.Value();
+    bool ok = v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
+    if (ok) {
+      Napi::Float32Array out = v.As<Napi::Float32Array>();
+      ok = out.ElementLength() == model_->output->size() && out.Data() != nullptr;
+      if (ok) std::memcpy(out.Data(), model_->output->data(), model_->output->size() * sizeof(float));
+    }
+    if (!ok) {
+      error = CodedError(env, "The output Float32Array was detached or transferred while the run was in progress",
+                         "ERR_DETACHED")
+                  .Value();
+    }
+  }
   job_output_.Reset();
-  job_in_ = nullptr;
-  job_out_ = nullptr;
   busy_.store(false);
   done_.Unref(env);
   if (dispose_pending_) Release();
-  if (status != xnn_status_success) {
-    Napi::Error e =
-        Napi::Error::New(env, "XNNPACK failed to run the graph: xnn_invoke_runtime failed (" +
-                                  StatusName(status) + ")");
-    e.Value().Set("status", Napi::String::New(env, StatusName(status)));
-    deferred->Reject(e.Value());
-  } else {
-    deferred->Resolve(env.Undefined());
+  if (deferred) {
+    if (error.IsEmpty()) {
+      deferred->Resolve(env.Undefined());
+    } else {
+      deferred->Reject(error);
+    }
   }
   job_self_.Reset();  // last: keeps this object alive until here
 }

@@ -20,7 +20,6 @@
 #include <vector>
 
 #include "common.h"
-#include "graph.h"
 #include "subgraph.h"
 
 namespace mobilenet {
@@ -31,6 +30,8 @@ class Runtime : public Napi::ObjectWrap<Runtime> {
   static Napi::Object Create(Napi::Env env, std::unique_ptr<CompiledModel> model);
   explicit Runtime(const Napi::CallbackInfo& info);
   ~Runtime() override;
+
+  MOBILENET_GUARDED_METHODS(Runtime)
 
   // Called on the JS thread (through the thread-safe function) when the
   // worker has finished a run().
@@ -46,6 +47,7 @@ class Runtime : public Napi::ObjectWrap<Runtime> {
     std::atomic<bool> job{false};   // a run() is posted and not yet picked up
     std::atomic<bool> stop{false};  // the worker exits once idle
     bool tsfn_live = false;         // the thread-safe function may still be called
+    bool undelivered = false;       // a finished run could not be reported (NonBlockingCall failed)
   };
   static void CallJs(Napi::Env env, Napi::Function callback, Runtime* runtime, void* data);
   using DoneFunction = Napi::TypedThreadSafeFunction<Runtime, void, &Runtime::CallJs>;
@@ -65,6 +67,7 @@ class Runtime : public Napi::ObjectWrap<Runtime> {
 
   CompiledModel& Live(Napi::Env env);
   void CheckBuffers(Napi::Env env, const Napi::Value& input, const Napi::Value& output);
+  void SettleUndelivered(Napi::Env env);
   void Release();
   void StartWorker(Napi::Env env);
   void StopWorker();
@@ -81,17 +84,12 @@ class Runtime : public Napi::ObjectWrap<Runtime> {
   std::shared_ptr<WorkerState> state_;
   std::thread worker_;
   DoneFunction done_;
-  const float* job_in_ = nullptr;
-  float* job_out_ = nullptr;
   xnn_status job_status_ = xnn_status_success;
+  bool job_lost_ = false;
   std::unique_ptr<Napi::Promise::Deferred> job_deferred_;
   Napi::ObjectReference job_self_;
-  Napi::ObjectReference job_input_;
   Napi::ObjectReference job_output_;
 };
 
-// BuildModel(), throwing a JS Error with `status` and `node` on failure.
-std::unique_ptr<CompiledModel> CompileModel(Napi::Env env, const GraphData& graph, uint32_t batch,
-                                            uint32_t threads);
 
 }  // namespace mobilenet

@@ -2,6 +2,8 @@
 // creates its runtime (see subgraph.h).
 #include "subgraph.h"
 
+#include "ops.h"
+
 #include <cmath>
 #include <map>
 #include <utility>
@@ -24,7 +26,7 @@ struct BuildResult {
   int64_t node = -1;  // index of the failing node, -1 when not known
 };
 
-class SubgraphBuilder {
+class SubgraphBuilder : public DefineContext {
  public:
   SubgraphBuilder(const GraphData& g, uint32_t batch, uint32_t output)
       : g_(g), batch_(batch), output_(output) {}
@@ -35,74 +37,47 @@ class SubgraphBuilder {
     xnn_status s = xnn_create_subgraph(2, 0, &raw);
     if (s != xnn_status_success) return {s, "xnn_create_subgraph", -1};
     subgraph_.reset(raw);
-    if (static_cast<int64_t>(output_) == g_.input) {
+    if (output_ == g_.input) {
       // Identity graph (output() of the input): copy through a clamp to ±inf.
       uint32_t in = 0, out = 0;
       std::vector<size_t> dims = Batched(g_.tensors[output_].shape);
-      s = Define(dims, nullptr, kInputExternalId, XNN_VALUE_FLAG_EXTERNAL_INPUT, &in);
+      s = Define(g_.tensors[output_], dims, nullptr, kInputExternalId, XNN_VALUE_FLAG_EXTERNAL_INPUT, &in);
       if (s != xnn_status_success) return {s, "xnn_define_tensor_value", -1};
-      s = Define(dims, nullptr, kOutputExternalId, XNN_VALUE_FLAG_EXTERNAL_OUTPUT, &out);
+      s = Define(g_.tensors[output_], dims, nullptr, kOutputExternalId, XNN_VALUE_FLAG_EXTERNAL_OUTPUT, &out);
       if (s != xnn_status_success) return {s, "xnn_define_tensor_value", -1};
       s = xnn_define_clamp(subgraph_.get(), -INFINITY, INFINITY, in, out, 0);
       if (s != xnn_status_success) return {s, "xnn_define_clamp", -1};
       return {};
     }
     for (size_t i = 0; i < count; i++) {
-      BuildResult r = DefineNode(g_.nodes[i]);
-      if (r.status != xnn_status_success) {
-        r.node = static_cast<int64_t>(i);
-        return r;
-      }
+      const char* what = "?";
+      s = DefineNode(*this, g_.nodes[i], &what);
+      if (s != xnn_status_success) return {s, what, static_cast<int64_t>(i)};
     }
     return {};
   }
 
   SubgraphPtr Take() { return std::move(subgraph_); }
 
- private:
-  std::vector<size_t> Batched(const std::vector<size_t>& shape) const {
-    std::vector<size_t> dims;
-    dims.reserve(shape.size() + 1);
-    dims.push_back(batch_);
-    dims.insert(dims.end(), shape.begin(), shape.end());
-    return dims;
-  }
+  xnn_subgraph_t subgraph() override { return subgraph_.get(); }
+  uint32_t batch() const override { return batch_; }
+  const GraphData& graph() const override { return g_; }
 
-  xnn_status Define(const std::vector<size_t>& dims, const void* data, uint32_t external,
-                    uint32_t flags, uint32_t* id) {
-    return xnn_define_tensor_value(subgraph_.get(), xnn_datatype_fp32, dims.size(), dims.data(),
-                                   data, external, flags, id);
-  }
-
-  // The XNNPACK value of a batched tensor, [N, ...shape].
-  xnn_status Activation(uint32_t tensor, uint32_t* id) {
-    auto it = values_.find({tensor, 0});
+  xnn_status Value(uint32_t tensor, uint32_t* id) override {
+    const TensorRecord& t = g_.tensors[tensor];
+    if (t.batched) return Activation(tensor, id);
+    auto key = std::make_pair(tensor, size_t{0});
+    auto it = values_.find(key);
     if (it != values_.end()) {
       *id = it->second;
       return xnn_status_success;
     }
-    uint32_t external = XNN_INVALID_VALUE_ID;
-    uint32_t flags = 0;
-    if (static_cast<int64_t>(tensor) == g_.input) {
-      external = kInputExternalId;
-      flags = XNN_VALUE_FLAG_EXTERNAL_INPUT;
-    } else if (tensor == output_) {
-      external = kOutputExternalId;
-      flags = XNN_VALUE_FLAG_EXTERNAL_OUTPUT;
-    }
-    xnn_status s = Define(Batched(g_.tensors[tensor].shape), nullptr, external, flags, id);
-    if (s == xnn_status_success) values_[{tensor, 0}] = *id;
+    xnn_status s = Define(t, t.shape, t.data, XNN_INVALID_VALUE_ID, 0, id);
+    if (s == xnn_status_success) values_[key] = *id;
     return s;
   }
 
-  xnn_status Static(const std::vector<size_t>& dims, const FloatBuffer& data, uint32_t* id) {
-    return Define(dims, data->data(), XNN_INVALID_VALUE_ID, 0, id);
-  }
-
-  // An operand of a broadcasting binary node, as a value of rank `rank`
-  // (batch included): constants are left-padded with 1s; lower-rank
-  // activations are reshaped to [N, 1, ..., 1, shape].
-  xnn_status Operand(uint32_t tensor, size_t rank, uint32_t* id) {
+  xnn_status Operand(uint32_t tensor, size_t rank, uint32_t* id) override {
     const TensorRecord& t = g_.tensors[tensor];
     if (t.batched && t.shape.size() + 1 == rank) return Activation(tensor, id);
     auto key = std::make_pair(tensor, rank);
@@ -121,138 +96,67 @@ class SubgraphBuilder {
       uint32_t source;
       s = Activation(tensor, &source);
       if (s != xnn_status_success) return s;
-      s = Define(dims, nullptr, XNN_INVALID_VALUE_ID, 0, id);
+      s = Define(t, dims, nullptr, XNN_INVALID_VALUE_ID, 0, id);
       if (s != xnn_status_success) return s;
       s = xnn_define_static_reshape(subgraph_.get(), dims.size(), dims.data(), source, *id, 0);
     } else {
-      s = Static(dims, t.data, id);
+      s = Define(t, dims, t.data, XNN_INVALID_VALUE_ID, 0, id, rank - own);
     }
     if (s == xnn_status_success) values_[key] = *id;
     return s;
   }
 
-  BuildResult DefineNode(const NodeRecord& n) {
-    uint32_t in = 0, in2 = 0, out = 0, filter = 0, bias = XNN_INVALID_VALUE_ID;
-    xnn_status s = xnn_status_success;
-#define MOBILENET_CHECK(call, name)                    \
-  do {                                                 \
-    s = (call);                                        \
-    if (s != xnn_status_success) return {s, name, -1}; \
-  } while (0)
-    const bool binary = n.op == Op::kAdd || n.op == Op::kMultiply;
-    if (!binary) MOBILENET_CHECK(Activation(n.input, &in), "xnn_define_tensor_value");
-    MOBILENET_CHECK(Activation(n.output, &out), "xnn_define_tensor_value");
-    switch (n.op) {
-      case Op::kConv2d: {
-        size_t oc = size_t{n.groups} * n.group_output_channels;
-        MOBILENET_CHECK(
-            Static({oc, n.kernel[0], n.kernel[1], n.group_input_channels}, n.filter, &filter),
-            "xnn_define_tensor_value");
-        if (n.bias) MOBILENET_CHECK(Static({oc}, n.bias, &bias), "xnn_define_tensor_value");
-        MOBILENET_CHECK(
-            xnn_define_convolution_2d(subgraph_.get(), n.padding[0], n.padding[1], n.padding[2],
-                                      n.padding[3], n.kernel[0], n.kernel[1], n.stride[0],
-                                      n.stride[1], n.dilation[0], n.dilation[1], n.groups,
-                                      n.group_input_channels, n.group_output_channels, n.output_min,
-                                      n.output_max, in, filter, bias, out, 0),
-            "xnn_define_convolution_2d");
-        break;
-      }
-      case Op::kDepthwiseConv2d: {
-        size_t oc = n.input_channels * n.depth_multiplier;
-        MOBILENET_CHECK(Static({1, n.kernel[0], n.kernel[1], oc}, n.filter, &filter),
-                        "xnn_define_tensor_value");
-        if (n.bias) MOBILENET_CHECK(Static({oc}, n.bias, &bias), "xnn_define_tensor_value");
-        MOBILENET_CHECK(xnn_define_depthwise_convolution_2d(
-                            subgraph_.get(), n.padding[0], n.padding[1], n.padding[2], n.padding[3],
-                            n.kernel[0], n.kernel[1], n.stride[0], n.stride[1], n.dilation[0],
-                            n.dilation[1], n.depth_multiplier, n.input_channels, n.output_min,
-                            n.output_max, in, filter, bias, out, 0),
-                        "xnn_define_depthwise_convolution_2d");
-        break;
-      }
-      case Op::kAdd:
-      case Op::kMultiply: {
-        size_t rank = g_.tensors[n.output].shape.size() + 1;
-        MOBILENET_CHECK(Operand(n.input, rank, &in), "xnn_define_tensor_value");
-        MOBILENET_CHECK(Operand(n.input2, rank, &in2), "xnn_define_tensor_value");
-        if (n.op == Op::kAdd) {
-          MOBILENET_CHECK(
-              xnn_define_add2(subgraph_.get(), n.output_min, n.output_max, in, in2, out, 0),
-              "xnn_define_add2");
-        } else {
-          MOBILENET_CHECK(
-              xnn_define_multiply2(subgraph_.get(), n.output_min, n.output_max, in, in2, out, 0),
-              "xnn_define_multiply2");
-        }
-        break;
-      }
-      case Op::kClamp:
-        MOBILENET_CHECK(xnn_define_clamp(subgraph_.get(), n.output_min, n.output_max, in, out, 0),
-                        "xnn_define_clamp");
-        break;
-      case Op::kHardswish:
-        MOBILENET_CHECK(xnn_define_hardswish(subgraph_.get(), in, out, 0), "xnn_define_hardswish");
-        break;
-      case Op::kSigmoid:
-        MOBILENET_CHECK(xnn_define_sigmoid(subgraph_.get(), in, out, 0), "xnn_define_sigmoid");
-        break;
-      case Op::kSoftmax:
-        MOBILENET_CHECK(xnn_define_softmax(subgraph_.get(), in, out, 0), "xnn_define_softmax");
-        break;
-      case Op::kGlobalAveragePool: {
-#ifdef XNN_FLAG_KEEP_DIMS
-        // Newer XNNPACK lowers this to a mean reduction: keep [N, 1, 1, C].
-        const uint32_t flags = XNN_FLAG_KEEP_DIMS;
-#else
-        const uint32_t flags = 0;
-#endif
-        MOBILENET_CHECK(xnn_define_global_average_pooling_2d(subgraph_.get(), -INFINITY, INFINITY,
-                                                             in, out, flags),
-                        "xnn_define_global_average_pooling_2d");
-        break;
-      }
-      case Op::kAveragePool2d:
-        MOBILENET_CHECK(xnn_define_average_pooling_2d(subgraph_.get(), 0, 0, 0, 0, n.kernel[0],
-                                                      n.kernel[1], n.stride[0], n.stride[1],
-                                                      -INFINITY, INFINITY, in, out, 0),
-                        "xnn_define_average_pooling_2d");
-        break;
-      case Op::kMaxPool2d:
-        MOBILENET_CHECK(xnn_define_max_pooling_2d(subgraph_.get(), 0, 0, 0, 0, n.kernel[0],
-                                                  n.kernel[1], n.stride[0], n.stride[1], 1, 1,
-                                                  -INFINITY, INFINITY, in, out, 0),
-                        "xnn_define_max_pooling_2d");
-        break;
-      case Op::kFullyConnected: {
-        MOBILENET_CHECK(Static({n.output_channels, n.input_channels}, n.filter, &filter),
-                        "xnn_define_tensor_value");
-        if (n.bias)
-          MOBILENET_CHECK(Static({n.output_channels}, n.bias, &bias), "xnn_define_tensor_value");
-        MOBILENET_CHECK(xnn_define_fully_connected(subgraph_.get(), n.output_min, n.output_max, in,
-                                                   filter, bias, out, 0),
-                        "xnn_define_fully_connected");
-        break;
-      }
-      case Op::kPad: {
-        std::vector<size_t> pre(1, 0), post(1, 0);
-        pre.insert(pre.end(), n.pre_padding.begin(), n.pre_padding.end());
-        post.insert(post.end(), n.post_padding.begin(), n.post_padding.end());
-        MOBILENET_CHECK(xnn_define_static_constant_pad(subgraph_.get(), pre.data(), post.data(),
-                                                       n.pad_value, in, out, 0),
-                        "xnn_define_static_constant_pad");
-        break;
-      }
-      case Op::kReshape: {
-        std::vector<size_t> dims = Batched(n.new_shape);
-        MOBILENET_CHECK(
-            xnn_define_static_reshape(subgraph_.get(), dims.size(), dims.data(), in, out, 0),
-            "xnn_define_static_reshape");
-        break;
-      }
+ private:
+  std::vector<size_t> Batched(const std::vector<size_t>& shape) const {
+    std::vector<size_t> dims;
+    dims.reserve(shape.size() + 1);
+    dims.push_back(batch_);
+    dims.insert(dims.end(), shape.begin(), shape.end());
+    return dims;
+  }
+
+  // Defines a value of t's dtype (quantization parameters included) with `dims`;
+  // `axis_shift` moves the channel axis of per-channel types when dims were left-padded.
+  xnn_status Define(const TensorRecord& t, const std::vector<size_t>& dims, const void* data,
+                    uint32_t external, uint32_t flags, uint32_t* id, size_t axis_shift = 0) {
+    switch (t.dtype) {
+      case DType::kFloat32:
+        return xnn_define_tensor_value(subgraph_.get(), xnn_datatype_fp32, dims.size(), dims.data(), data,
+                                       external, flags, id);
+      case DType::kQint8:
+      case DType::kQint32:
+        return xnn_define_quantized_tensor_value(
+            subgraph_.get(), t.dtype == DType::kQint8 ? xnn_datatype_qint8 : xnn_datatype_qint32, t.zero_point,
+            t.scales[0], dims.size(), dims.data(), data, external, flags, id);
+      case DType::kQcint8:
+      case DType::kQcint32:
+        return xnn_define_channelwise_quantized_tensor_value(
+            subgraph_.get(), t.dtype == DType::kQcint8 ? xnn_datatype_qcint8 : xnn_datatype_qcint32,
+            t.scales.data(), dims.size(), t.channel_axis + axis_shift, dims.data(), data, external, flags, id);
     }
-#undef MOBILENET_CHECK
-    return {};
+    return xnn_status_invalid_parameter;
+  }
+
+  // The XNNPACK value of a batched tensor, [N, ...shape].
+  xnn_status Activation(uint32_t tensor, uint32_t* id) {
+    auto it = values_.find({tensor, 0});
+    if (it != values_.end()) {
+      *id = it->second;
+      return xnn_status_success;
+    }
+    uint32_t external = XNN_INVALID_VALUE_ID;
+    uint32_t flags = 0;
+    if (tensor == g_.input) {
+      external = kInputExternalId;
+      flags = XNN_VALUE_FLAG_EXTERNAL_INPUT;
+    } else if (tensor == output_) {
+      external = kOutputExternalId;
+      flags = XNN_VALUE_FLAG_EXTERNAL_OUTPUT;
+    }
+    const TensorRecord& t = g_.tensors[tensor];
+    xnn_status s = Define(t, Batched(t.shape), nullptr, external, flags, id);
+    if (s == xnn_status_success) values_[{tensor, 0}] = *id;
+    return s;
   }
 
   const GraphData& g_;
@@ -292,6 +196,22 @@ std::unique_ptr<CompiledModel> BuildModel(const GraphData& g, uint32_t batch, ui
     error->node = node;
     return std::unique_ptr<CompiledModel>();
   };
+  if (g.tensors[g.input].dtype != DType::kFloat32 || g.tensors[g.output].dtype != DType::kFloat32) {
+    return fail(xnn_status_invalid_parameter, "the graph's input and output must be float32", "");
+  }
+  for (const TensorRecord& t : g.tensors) {
+    if (!t.batched) continue;
+    uint64_t elements = batch;
+    for (size_t d : t.shape) {
+      elements *= d;  // d < 2^24, elements <= 2^31 before: no overflow
+      if (elements > kMaxElements) {
+        return fail(xnn_status_invalid_parameter,
+                    "a tensor of shape " + ShapeString(t.shape) + " with batch " + std::to_string(batch) +
+                        " has more than " + std::to_string(kMaxElements) + " elements",
+                    "");
+      }
+    }
+  }
   auto model = std::make_unique<CompiledModel>();
   model->batch = batch;
   model->threads = threads;
@@ -300,7 +220,7 @@ std::unique_ptr<CompiledModel> BuildModel(const GraphData& g, uint32_t batch, ui
     if (!model->pool) return fail(xnn_status_out_of_memory, "pthreadpool_create failed", "");
   }
 
-  SubgraphBuilder builder(g, batch, static_cast<uint32_t>(g.output));
+  SubgraphBuilder builder(g, batch, g.output);
   BuildResult r = builder.Build(g.nodes.size());
   if (r.status != xnn_status_success) {
     std::string label = r.node >= 0 ? NodeLabel(g, static_cast<size_t>(r.node)) : std::string();
@@ -336,8 +256,8 @@ std::unique_ptr<CompiledModel> BuildModel(const GraphData& g, uint32_t batch, ui
   }
   model->runtime.reset(rt);
 
-  const TensorRecord& in = g.tensors[static_cast<size_t>(g.input)];
-  const TensorRecord& out = g.tensors[static_cast<size_t>(g.output)];
+  const TensorRecord& in = g.tensors[g.input];
+  const TensorRecord& out = g.tensors[g.output];
   model->input_shape.push_back(batch);
   model->input_shape.insert(model->input_shape.end(), in.shape.begin(), in.shape.end());
   model->output_shape.push_back(batch);
@@ -348,14 +268,8 @@ std::unique_ptr<CompiledModel> BuildModel(const GraphData& g, uint32_t batch, ui
   model->input = std::make_unique<AlignedFloats>(in_size);
   model->output = std::make_unique<AlignedFloats>(out_size);
 
-  // Keep every static buffer alive for the runtime's lifetime.
-  for (const TensorRecord& t : g.tensors) {
-    if (t.data) model->weights.push_back(t.data);
-  }
-  for (const NodeRecord& n : g.nodes) {
-    if (n.filter) model->weights.push_back(n.filter);
-    if (n.bias) model->weights.push_back(n.bias);
-  }
+  // Keep the static data alive for the runtime's lifetime.
+  model->blob = g.blob;
   model->weight_bytes = g.weight_bytes;
 
   const xnn_external_value externals[2] = {

@@ -24,7 +24,7 @@ struct RuntimeDeleter {
 
 struct CompiledModel {
   // Static data the runtime may read while it runs (constants, weights).
-  std::vector<FloatBuffer> weights;
+  std::shared_ptr<const AlignedBytes> blob;
   // Declared before `runtime`: destroyed after it.
   std::unique_ptr<pthreadpool, PoolDeleter> pool;
   std::unique_ptr<xnn_runtime, RuntimeDeleter> runtime;

@@ -26,6 +26,7 @@ import {
   mobilenetV3Large, mobilenetV3Small, preprocessingFor, weightShapes,
 } from '../lib/architectures/index.js';
 import { ModelFormatError, UnsupportedLayerError } from '../lib/errors.js';
+import { compileGraph } from '../lib/runtime.js';
 import { analyzeModel } from '../lib/keras/layers.js';
 import { lowerModel } from '../lib/keras/lower.js';
 import { randomWeights } from '../lib/keras/random.js';
@@ -503,8 +504,8 @@ describe('native (XNNPACK) vs reference backend, random weights, 96x96', () => {
     const weights = randomWeights(a, 42);
     const lowered = lowerModel(a, weights);
     const x = input(96 * 96 * 3, 7, arch.startsWith('v3'));
-    const ref = await lowered.graph.compile({ backend: 'reference' });
-    const nat = await lowered.graph.compile({ backend: 'native', threads: 2 });
+    const ref = await compileGraph(lowered.graph, { backend: 'reference' });
+    const nat = await compileGraph(lowered.graph, { backend: 'native', threads: 2 });
     try {
       const yr = ref.runSync(x);
       const yn = await nat.run(x);
@@ -513,7 +514,7 @@ describe('native (XNNPACK) vs reference backend, random weights, 96x96', () => {
       expect(scale).toBeLessThan(1e3);
       expect(maxDiff(yn, yr)).toBeLessThanOrEqual(1e-4 * scale);
       // The unfused lowering (BatchNorm and activations as separate nodes) agrees too.
-      const plain = await lowerModel(a, weights, { fuse: false }).graph.compile({ backend: 'reference' });
+      const plain = await compileGraph(lowerModel(a, weights, { fuse: false }).graph, { backend: 'reference' });
       expect(maxDiff(plain.runSync(x), yr)).toBeLessThanOrEqual(1e-4 * scale);
       plain.dispose();
     } finally {
@@ -541,7 +542,7 @@ describe("includeTop: false, pooling: 'max' (GlobalMaxPooling2D → maxPool2d), 
     const pooledGraph = lowerModel(analyze(arch, { ...o, inputShape: [96, 96, 3], includeTop: false, pooling: 'max' }), wMax).graph;
     const pools = pooledGraph.nodes.filter((n) => n.op === 'maxPool2d');
     expect(pools).toHaveLength(1);
-    expect(pools[0]).toMatchObject({ pool: [3, 3], stride: [1, 1] });
+    expect(pools[0]).toMatchObject({ attrs: { pool: [3, 3], stride: [1, 1] } });
     pooledGraph.dispose();
 
     const batch = 2;
@@ -588,8 +589,8 @@ describe.skipIf(!hasShared)('V1 real weights: current Keras config vs the Keras 
     const file = await readModelFile(shared('models', 'mobilenet_v1_0.25_224', 'model.json'));
     const x = new Float32Array(new Uint8Array(fs.readFileSync(shared('reference', 'cat.224.f32'))).buffer);
     expect(x.length).toBe(224 * 224 * 3);
-    const oldRt = await lowerModel(analyzeModel(file.config as KerasModelConfig), file.weights).graph.compile({ backend: 'reference' });
-    const newRt = await lowerModel(analyzeModel(mobilenetV1({ alpha: 0.25 })), file.weights).graph.compile({ backend: 'reference' });
+    const oldRt = await compileGraph(lowerModel(analyzeModel(file.config as KerasModelConfig), file.weights).graph, { backend: 'reference' });
+    const newRt = await compileGraph(lowerModel(analyzeModel(mobilenetV1({ alpha: 0.25 })), file.weights).graph, { backend: 'reference' });
     const p1 = oldRt.runSync(x);
     const p2 = newRt.runSync(x);
     oldRt.dispose();
@@ -683,7 +684,7 @@ describe('TensorFlow.js builds the same networks from the generated configs', ()
       }
       const x = input(48 * 48 * 3, 5, arch.startsWith('v3'));
       const yt = tf.tidy(() => (model.predict(tf.tensor(x, [1, 48, 48, 3])) as tf.Tensor).dataSync() as Float32Array);
-      const rt = await lowerModel(a, weights).graph.compile({ backend: 'reference' });
+      const rt = await compileGraph(lowerModel(a, weights).graph, { backend: 'reference' });
       const yr = rt.runSync(x);
       rt.dispose();
       const scale = maxAbs(yt);

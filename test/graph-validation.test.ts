@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Graph, broadcastShapes, type Tensor } from '../lib/graph.js';
+import { compileGraph } from '../lib/runtime.js';
 import { DisposedError, MobileNetError } from '../lib/errors.js';
 
 function expectThrow(fn: () => unknown, cls: new (...args: never[]) => Error, message: string): void {
@@ -79,9 +80,9 @@ describe('Graph.input / constant / output', () => {
   });
 
   it('compile needs an input and an output', async () => {
-    await expectReject(new Graph().compile({ backend: 'reference' }), RangeError, 'Expected an input() in graph but received none');
+    await expectReject(compileGraph(new Graph(), { backend: 'reference' }), RangeError, 'Expected an input() in graph but received none');
     const { g } = withInput();
-    await expectReject(g.compile({ backend: 'reference' }), RangeError, 'Expected an output() in graph but received none');
+    await expectReject(compileGraph(g, { backend: 'reference' }), RangeError, 'Expected an output() in graph but received none');
   });
 });
 
@@ -166,10 +167,10 @@ describe('Graph.conv2d validation', () => {
     g.conv2d(x, { ...good, outputMin: 0, outputMax: 6 });
     const node = g.nodes[n]!;
     expect(node.op).toBe('conv2d');
-    expect(node.op === 'conv2d' && [node.outputMin, node.outputMax]).toEqual([0, 6]);
+    expect(node.op === 'conv2d' && [node.attrs.outputMin, node.attrs.outputMax]).toEqual([0, 6]);
     g.conv2d(x, good);
     const node2 = g.nodes[n + 1]!;
-    expect(node2.op === 'conv2d' && [node2.outputMin, node2.outputMax]).toEqual([-Infinity, Infinity]);
+    expect(node2.op === 'conv2d' && [node2.attrs.outputMin, node2.attrs.outputMax]).toEqual([-Infinity, Infinity]);
   });
 
   it('input and options', () => {
@@ -246,7 +247,7 @@ describe('Graph: other ops validation', () => {
     expect(g.maxPool2d(x, { pool: [3, 2], stride: 1 }).shape).toEqual([5, 4, 3]);
     expect(g.maxPool2d(x, { pool: [7, 5] }).shape).toEqual([1, 1, 3]);
     expect(g.maxPool2d(x, { pool: 3, stride: 2, name: 'mp' }).shape).toEqual([3, 2, 3]);
-    expect(g.nodes.at(-1)).toMatchObject({ op: 'maxPool2d', name: 'mp', pool: [3, 3], stride: [2, 2] });
+    expect(g.nodes.at(-1)).toMatchObject({ op: 'maxPool2d', name: 'mp', attrs: { pool: [3, 3], stride: [2, 2] } });
     expectThrow(() => g.maxPool2d(x, { pool: 6 }), RangeError, 'Expected pool no larger than the input 7x5 for pool but received [6, 6]');
     expectThrow(() => g.maxPool2d(x, { pool: [8, 1] }), RangeError, 'Expected pool no larger than the input 7x5 for pool but received [8, 1]');
     expectThrow(() => g.maxPool2d(x, { pool: 0 }), RangeError, 'Expected positive integer or pair of positive integers for pool but received 0');
@@ -356,7 +357,7 @@ describe('Graph shape inference', () => {
   it('compile prepends the batch dimension to input and output shapes', async () => {
     const { g, x } = withInput([6, 6, 3]);
     g.output(g.conv2d(x, { filter: ones(4 * 27), kernel: 3, stride: 2, padding: [0, 1, 1, 0], outputChannels: 4 }));
-    const rt = await g.compile({ backend: 'reference', batch: 3 });
+    const rt = await compileGraph(g, { backend: 'reference', batch: 3 });
     expect(rt.inputShape).toEqual([3, 6, 6, 3]);
     expect(rt.outputShape).toEqual([3, 3, 3, 4]);
     expect(rt.inputSize).toBe(324);
@@ -374,17 +375,17 @@ describe('compile options and runtime arguments', () => {
   };
 
   it('compile option errors', async () => {
-    await expectReject(small().compile({ threads: -1 }), RangeError, 'Expected positive integer for threads but received -1');
-    await expectReject(small().compile({ threads: 1.5, backend: 'reference' }), RangeError, 'Expected positive integer for threads but received 1.5');
-    await expectReject(small().compile({ batch: 0, backend: 'reference' }), RangeError, 'Expected positive integer for batch but received 0');
-    await expectReject(small().compile({ batch: '2' as never, backend: 'reference' }), TypeError, 'Expected positive integer for batch but received "2"');
-    await expectReject(small().compile({ backend: 'gpu' as never }), RangeError, 'Expected one of "native", "reference" for backend but received "gpu"');
-    await expectReject(small().compile({ backend: 5 as never }), TypeError, 'Expected one of "native", "reference" for backend but received 5');
-    await expectReject(small().compile(null as never), TypeError, 'Expected object for options but received null');
+    await expectReject(compileGraph(small(), { threads: -1 }), RangeError, 'Expected positive integer for threads but received -1');
+    await expectReject(compileGraph(small(), { threads: 1.5, backend: 'reference' }), RangeError, 'Expected positive integer for threads but received 1.5');
+    await expectReject(compileGraph(small(), { batch: 0, backend: 'reference' }), RangeError, 'Expected positive integer for batch but received 0');
+    await expectReject(compileGraph(small(), { batch: '2' as never, backend: 'reference' }), TypeError, 'Expected positive integer for batch but received "2"');
+    await expectReject(compileGraph(small(), { backend: 'gpu' as never }), RangeError, 'Expected one of "native", "reference" for backend but received "gpu"');
+    await expectReject(compileGraph(small(), { backend: 5 as never }), TypeError, 'Expected one of "native", "reference" for backend but received 5');
+    await expectReject(compileGraph(small(), null as never), TypeError, 'Expected object for options but received null');
   });
 
   it('run / runSync argument errors', async () => {
-    const rt = await small().compile({ backend: 'reference', batch: 2 });
+    const rt = await compileGraph(small(), { backend: 'reference', batch: 2 });
     await expectReject(rt.run(new Float32Array(5)), RangeError, 'Expected Float32Array of length 8 for input but received Float32Array(5)');
     await expectReject(rt.run([1, 2] as never), TypeError, 'Expected Float32Array for input but received [1, 2]');
     await expectReject(rt.run(new Float32Array(8), new Float32Array(7)), RangeError, 'Expected Float32Array of length 8 for output but received Float32Array(7)');
@@ -395,7 +396,7 @@ describe('compile options and runtime arguments', () => {
   });
 
   it('runSync while run() calls are pending is refused with a MobileNetError', async () => {
-    const rt = await small().compile({ backend: 'reference' });
+    const rt = await compileGraph(small(), { backend: 'reference' });
     const p = rt.run(new Float32Array(4));
     expect(rt.pendingRuns).toBe(1);
     expect(() => rt.runSync(new Float32Array(4))).toThrow(MobileNetError);
@@ -423,7 +424,7 @@ describe('dispose', () => {
     expectThrow(() => g.reshape(x, [32]), DisposedError, msg);
     expectThrow(() => g.output(y), DisposedError, msg);
     expectThrow(() => g.validateComplete(), DisposedError, msg);
-    await expectReject(g.compile({ backend: 'reference' }), DisposedError, msg);
+    await expectReject(compileGraph(g, { backend: 'reference' }), DisposedError, msg);
   });
 
   it('Symbol.dispose disposes graph and runtime', async () => {
@@ -436,7 +437,7 @@ describe('dispose', () => {
     expect(graph.disposed).toBe(true);
     const g2 = new Graph();
     g2.output(g2.sigmoid(g2.input([1])));
-    const rt = await g2.compile({ backend: 'reference' });
+    const rt = await compileGraph(g2, { backend: 'reference' });
     rt[Symbol.dispose]();
     expect(rt.disposed).toBe(true);
     await expectReject(rt.run(new Float32Array(1)), DisposedError, 'Runtime has been disposed');

@@ -15,10 +15,11 @@ import { randomWeights, mulberry32 } from '../lib/keras/random.js';
 import { buildArchitecture } from '../lib/architectures/index.js';
 import { UnsupportedLayerError, WeightMismatchError } from '../lib/errors.js';
 import type { Architecture, KerasLayerConfig, KerasModelConfig, NamedWeights } from '../lib/keras/types.js';
-import type { Graph } from '../lib/graph.js';
+import type { Graph, NodeOf } from '../lib/graph.js';
+import { compileGraph } from '../lib/runtime.js';
 
 async function run(graph: Graph, input: Float32Array, batch = 1): Promise<Float32Array> {
-  const rt = await graph.compile({ backend: 'reference', batch });
+  const rt = await compileGraph(graph, { backend: 'reference', batch });
   try {
     return rt.runSync(input);
   } finally {
@@ -138,7 +139,7 @@ describe('layer semantics against naive float64 loops', () => {
     ]);
     const lowered = lowerModel(analysis, weights);
     expect(lowered.graph.nodes.map((n) => n.op)).toEqual(['conv2d']);
-    const node = lowered.graph.nodes[0] as { padding: readonly number[]; outputMin: number; outputMax: number };
+    const node = (lowered.graph.nodes[0] as NodeOf<'conv2d'>).attrs;
     // H 7 → out 4: total (4-1)*2+3-7 = 2 → [1, 1]; W 6 → out 3: total 1 → [0, 1]. [top, right, bottom, left]
     expect(node.padding).toEqual([1, 1, 1, 0]);
     expect([node.outputMin, node.outputMax]).toEqual([0, 6]);

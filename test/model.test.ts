@@ -263,5 +263,5 @@ describe.skipIf(!hasShared)('model.json fuzz (10,000 mutations of mobilenet_v1_0
     expect(counts.rejected).toBeGreaterThan(N / 10);
     expect(counts.ok).toBeGreaterThan(100);
     expect(counts.lowered).toBeGreaterThan(100);
-  }, 120_000);
+  }, 300_000); // ~60 s alone; a shared, loaded machine needs more
 });

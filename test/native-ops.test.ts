@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Graph, type Padding4 } from '../lib/graph.js';
+import { compileGraph } from '../lib/runtime.js';
 import { xnnpackInfo } from '../lib/binding.js';
 
 function rng(seed: number): () => number {
@@ -80,7 +81,7 @@ describe('native ops vs hand-computed values', () => {
   it('identity graph (output() of the input) copies the input', async () => {
     const g = new Graph();
     g.output(g.input([3, 5]));
-    const rt = await g.compile({ batch: 2, threads: 1 });
+    const rt = await compileGraph(g, { batch: 2, threads: 1 });
     const x = random(30, 5);
     expect(rt.runSync(x)).toEqual(x);
     rt.dispose();
@@ -93,7 +94,7 @@ describe('native ops vs hand-computed values', () => {
     const bias = random(oc, 3);
     const g = new Graph();
     g.output(g.conv2d(g.input([h, w, c]), { filter, bias, kernel: 1, outputChannels: oc }));
-    const rt = await g.compile({ batch: 2, threads: 1 });
+    const rt = await compileGraph(g, { batch: 2, threads: 1 });
     const out = rt.runSync(x);
     const expected: number[] = [];
     for (let p = 0; p < 2 * h * w; p++)
@@ -123,7 +124,7 @@ describe('native ops vs hand-computed values', () => {
         filter, bias, kernel: [k.kh, k.kw], stride: [k.sh, k.sw], dilation: [k.dh, k.dw], padding: k.pad,
         groups: k.groups, outputChannels: k.oc, outputMin: k.min, outputMax: k.max,
       }));
-      const rt = await g.compile({ batch: 2, threads: 2 });
+      const rt = await compileGraph(g, { batch: 2, threads: 2 });
       const ref = conv(x, shape, filter, bias, k);
       expect(rt.outputShape).toEqual(ref.shape);
       expectClose(await rt.run(x), ref.y);
@@ -140,7 +141,7 @@ describe('native ops vs hand-computed values', () => {
     g.output(g.depthwiseConv2d(g.input([h, w, c]), {
       filter: dw, bias, kernel: 3, depthMultiplier: m, stride: 2, padding: [1, 1, 1, 1], outputMin: 0, outputMax: 6,
     }));
-    const rt = await g.compile({ threads: 1 });
+    const rt = await compileGraph(g, { threads: 1 });
     // As a grouped convolution: OHWI with I = 1.
     const ohwi = new Float32Array(c * m * 9);
     for (let oc = 0; oc < c * m; oc++) for (let t = 0; t < 9; t++) ohwi[oc * 9 + t] = dw[t * c * m + oc] as number;
@@ -163,7 +164,7 @@ describe('native ops vs hand-computed values', () => {
     const v = g.reshape(se, [c]); // batched [C]
     const out = g.multiply(m, v, { outputMin: -0.05 }); // [H,W,C] * [C] (batched)
     g.output(out);
-    const rt = await g.compile({ batch: 3, threads: 2 });
+    const rt = await compileGraph(g, { batch: 3, threads: 2 });
     const expected: number[] = [];
     for (let b = 0; b < 3; b++) {
       const av: number[] = [];
@@ -190,7 +191,7 @@ describe('native ops vs hand-computed values', () => {
     const k = random(6, 41);
     const y = g.add(g.constant(k, [2, 3]), g.add(inp, inp));
     g.output(y);
-    const rt = await g.compile({ batch: 2, threads: 1 });
+    const rt = await compileGraph(g, { batch: 2, threads: 1 });
     const x = random(12, 40);
     expectClose(rt.runSync(x), Array.from(x, (v, i) => (k[i % 6] as number) + 2 * v));
     rt.dispose();
@@ -206,7 +207,7 @@ describe('native ops vs hand-computed values', () => {
       const g = new Graph();
       const inp = g.input([4, 4, 4]);
       g.output(op === 'clamp' ? g.clamp(inp, -1.5, 2.25) : op === 'hardswish' ? g.hardswish(inp) : g.sigmoid(inp));
-      const rt = await g.compile({ batch: 2, threads: 1 });
+      const rt = await compileGraph(g, { batch: 2, threads: 1 });
       expectClose(rt.runSync(x), Array.from(x, f));
       rt.dispose();
     }
@@ -216,7 +217,7 @@ describe('native ops vs hand-computed values', () => {
     const x = random(2 * 30, 60, 10);
     const g = new Graph();
     g.output(g.softmax(g.input([3, 10])));
-    const rt = await g.compile({ batch: 2, threads: 1 });
+    const rt = await compileGraph(g, { batch: 2, threads: 1 });
     const expected: number[] = [];
     for (let r = 0; r < 6; r++) {
       const row = Array.from(x.subarray(r * 10, r * 10 + 10));
@@ -236,7 +237,7 @@ describe('native ops vs hand-computed values', () => {
     for (const [pool, stride] of [[2, 2], [3, 1]] as const) {
       const g = new Graph();
       g.output(g.averagePool2d(g.input([h, w, c]), { pool, stride }));
-      const rt = await g.compile({ batch: 2, threads: 1 });
+      const rt = await compileGraph(g, { batch: 2, threads: 1 });
       const oh = Math.floor((h - pool) / stride) + 1;
       const expected: number[] = [];
       for (let b = 0; b < 2; b++)
@@ -253,7 +254,7 @@ describe('native ops vs hand-computed values', () => {
     }
     const g = new Graph();
     g.output(g.globalAveragePool(g.input([5, 6, 8])));
-    const rt = await g.compile({ batch: 2, threads: 1 });
+    const rt = await compileGraph(g, { batch: 2, threads: 1 });
     const x2 = random(2 * 30 * 8, 71);
     const expected = new Array<number>(16).fill(0);
     for (let b = 0; b < 2; b++) for (let p = 0; p < 30; p++) for (let ch = 0; ch < 8; ch++) expected[b * 8 + ch] = (expected[b * 8 + ch] as number) + (x2[(b * 30 + p) * 8 + ch] as number) / 30;
@@ -270,7 +271,7 @@ describe('native ops vs hand-computed values', () => {
       const bias = random(5, 82);
       const g = new Graph();
       g.output(g.fullyConnected(g.input(shape), { weights: wts, bias, outputChannels: 5, outputMin: -0.3, outputMax: 0.4 }));
-      const rt = await g.compile({ batch: 2, threads: 2 });
+      const rt = await compileGraph(g, { batch: 2, threads: 2 });
       const expected: number[] = [];
       for (let r = 0; r < rows; r++)
         for (let o = 0; o < 5; o++) {
@@ -292,7 +293,7 @@ describe('native ops vs hand-computed values', () => {
     expect(p.shape).toEqual([3, 5, 3]);
     const r = g.reshape(p, [15, 3]);
     g.output(g.softmax(r));
-    const rt = await g.compile({ batch: 2, threads: 1 });
+    const rt = await compileGraph(g, { batch: 2, threads: 1 });
     const padded: number[] = [];
     for (let b = 0; b < 2; b++)
       for (let i = 0; i < 3; i++)

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Graph } from '../lib/graph.js';
+import { compileGraph } from '../lib/runtime.js';
 import { nativePath, xnnpackInfo } from '../lib/binding.js';
 import { writeGraphFile } from '../bench/lib/graph-file.js';
 
@@ -22,7 +23,7 @@ function random(n: number, seed: number): Float32Array {
   });
 }
 
-/** Every op kind once: pad, conv, depthwise, squeeze-excite, hardswish, residual, pooling, FC, softmax. */
+/** A MobileNet-like chain (every op alone is covered by test/schema-ops.test.ts). */
 function graph(): Graph {
   const g = new Graph();
   const x = g.input([12, 12, 3]);
@@ -50,7 +51,7 @@ describe('raw C++ runner (bench/native)', () => {
       const g = graph();
       const file = path.join(dir, 'g.mnxg');
       writeGraphFile(file, g);
-      const rt = await g.compile({ batch: 2, threads: 1 });
+      const rt = await compileGraph(g, { batch: 2, threads: 1 });
       const x = random(rt.inputSize, 9);
       fs.writeFileSync(path.join(dir, 'x.f32'), Buffer.from(x.buffer));
       const expected = rt.runSync(x);
@@ -77,11 +78,16 @@ describe('raw C++ runner (bench/native)', () => {
       expect(lines[4]!.error).toBe('unknown command nonsense');
       rt.dispose();
 
-      // A bad graph file: one JSON error line and exit status 1, no crash.
+      // A bad graph file (the old text format; a truncated graph): one JSON error line and exit status 1, no crash.
       fs.writeFileSync(path.join(dir, 'bad.mnxg'), 'MNXG 1\ntensor 0 1 3 4 4 3 -1 0\nnode conv2d 7 input=0\n');
       const bad = spawnSync(runner, ['--graph', path.join(dir, 'bad.mnxg')], { encoding: 'utf8' });
       expect(bad.status).toBe(1);
-      expect(JSON.parse(bad.stdout.trim()).error).toMatch(/unknown output tensor/);
+      expect(JSON.parse(bad.stdout.trim()).error).toMatch(/bad\.mnxg: Invalid serialized graph at byte 8: unsupported version/);
+      const bytes = fs.readFileSync(file);
+      fs.writeFileSync(path.join(dir, 'cut.mnxg'), bytes.subarray(0, bytes.length - 7));
+      const cut = spawnSync(runner, ['--graph', path.join(dir, 'cut.mnxg')], { encoding: 'utf8' });
+      expect(cut.status).toBe(1);
+      expect(JSON.parse(cut.stdout.trim()).error).toMatch(/Invalid serialized graph at byte \d+: data section/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

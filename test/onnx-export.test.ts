@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { Graph, type Tensor } from '../lib/graph.js';
+import { compileGraph } from '../lib/runtime.js';
 import { exportOnnx, graphToOnnxModel, ohwiToOihw, depthwiseToOihw } from '../bench/onnx/export.js';
 import { mulberry32 as rng } from '../lib/keras/random.js';
 
@@ -92,7 +93,7 @@ async function ortRun(bytes: Uint8Array, input: Float32Array, dims: number[], th
 }
 
 async function oursRun(g: Graph, input: Float32Array, batch: number): Promise<Float32Array> {
-  const rt = await g.compile({ backend: 'reference', batch });
+  const rt = await compileGraph(g, { backend: 'reference', batch });
   try {
     return rt.runSync(input);
   } finally {

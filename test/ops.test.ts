@@ -13,6 +13,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Graph, type Tensor } from '../lib/graph.js';
+import { compileGraph } from '../lib/runtime.js';
 import { mulberry32 as prng } from '../lib/keras/random.js';
 
 const REL_TOL = 1e-4;
@@ -276,8 +277,8 @@ async function compareCase(c: Case, threads: number, seed: number): Promise<Comp
   const g = new Graph();
   const x = g.input(c.input);
   g.output(c.build(g, x, rand));
-  const native = await g.compile({ backend: 'native', batch: c.batch, threads });
-  const reference = await g.compile({ backend: 'reference', batch: c.batch });
+  const native = await compileGraph(g, { backend: 'native', batch: c.batch, threads });
+  const reference = await compileGraph(g, { backend: 'reference', batch: c.batch });
   g.dispose();
   try {
     expect(native.backend).toBe('native');

@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Graph, type Tensor } from '../lib/graph.js';
+import { compileGraph } from '../lib/runtime.js';
 import { DisposedError } from '../lib/errors.js';
 import { referenceBackend } from '../lib/backends/reference.js';
 import { mulberry32 as prng } from '../lib/keras/random.js';
@@ -36,7 +37,7 @@ async function runRef(
   const x = g.input(inputShape);
   void x;
   g.output(build(g));
-  const rt = await g.compile({ backend: 'reference', batch });
+  const rt = await compileGraph(g, { backend: 'reference', batch });
   try {
     expect(rt.backend).toBe('reference');
     const out = await rt.run(input);
@@ -482,14 +483,14 @@ describe('reference backend: storage recycling', () => {
 describe('reference backend: runtime behaviour', () => {
   it('exposes the Backend contract', () => {
     expect(referenceBackend.name).toBe('reference');
-    expect(typeof referenceBackend.compile).toBe('function');
+    expect(typeof referenceBackend.prepare).toBe('function');
   });
 
   it('survives graph.dispose() after compile, and rejects use after runtime.dispose()', async () => {
     const g = new Graph();
     const x = g.input([2]);
     g.output(g.fullyConnected(x, { weights: new Float32Array([1, 2]), outputChannels: 1 }));
-    const rt = await g.compile({ backend: 'reference' });
+    const rt = await compileGraph(g, { backend: 'reference' });
     g.dispose();
     expect(Array.from(await rt.run(new Float32Array([3, 4])))).toEqual([11]);
     rt.dispose();
@@ -501,7 +502,7 @@ describe('reference backend: runtime behaviour', () => {
   it('refuses a tensor too large to allocate with a RangeError (no crash)', async () => {
     const g = new Graph();
     g.output(g.clamp(g.input([100000, 100000, 3]), 0, 1));
-    const e: unknown = await g.compile({ backend: 'reference' }).catch((err: unknown) => err);
+    const e: unknown = await compileGraph(g, { backend: 'reference' }).catch((err: unknown) => err);
     expect(e).toBeInstanceOf(RangeError);
     expect((e as Error).message).toBe('Expected at most 4294967295 values for tensor 0 [1, 100000, 100000, 3] but received 30000000000');
   });
@@ -511,7 +512,7 @@ describe('reference backend: runtime behaviour', () => {
     let t = g.input([64]);
     for (let i = 0; i < 8; i++) t = g.clamp(t, -i - 1, i + 1);
     g.output(t);
-    const rt = await g.compile({ backend: 'reference' });
+    const rt = await compileGraph(g, { backend: 'reference' });
     let immediates = 0;
     const tick = (): void => {
       immediates++;
@@ -529,7 +530,7 @@ describe('reference backend: runtime behaviour', () => {
     const g = new Graph();
     const x = g.input([3]);
     g.output(g.multiply(x, g.constant(new Float32Array([1, 10, 100]), [3])));
-    const rt = await g.compile({ backend: 'reference' });
+    const rt = await compileGraph(g, { backend: 'reference' });
     const inputs = [0, 1, 2, 3, 4].map((k) => new Float32Array([k, k + 1, k + 2]));
     const outs = await Promise.all(inputs.map((i) => rt.run(i)));
     outs.forEach((o, k) => expect(Array.from(o)).toEqual([k, 10 * (k + 1), 100 * (k + 2)]));
@@ -540,7 +541,7 @@ describe('reference backend: runtime behaviour', () => {
     const g = new Graph();
     const x = g.input([2]);
     g.output(g.clamp(x, 0, 1));
-    const rt = await g.compile({ backend: 'reference', batch: 2 });
+    const rt = await compileGraph(g, { backend: 'reference', batch: 2 });
     const input = new Float32Array([-1, 0.5, 2, 0.25]);
     const output = new Float32Array(4);
     const got = await rt.run(input, output);

@@ -8,7 +8,8 @@
  */
 import { parseArgs } from 'node:util';
 import { Graph } from '../../lib/graph.js';
-import { lowerToNative } from '../../lib/backends/native.js';
+import { toNativeGraph } from '../../lib/backends/native.js';
+import { compileGraph } from '../../lib/runtime.js';
 import { xnnpackInfo } from '../../lib/binding.js';
 
 const { values } = parseArgs({ options: { threads: { type: 'string', default: '1' }, rounds: { type: 'string', default: '7' } } });
@@ -56,9 +57,9 @@ const info = xnnpackInfo();
 console.log(`XNNPACK ${info.source} ${info.commit ?? info.version ?? ''}, threads ${threads}, ${rounds} rounds, microseconds per call (median)`);
 for (const [name, make, iters] of [['tiny clamp 4x4x4', tiny, 2000], ['dw3x3+pw 112x112x32->64', block, 30]] as const) {
   const g = make();
-  const ng = lowerToNative(g);
+  const ng = toNativeGraph(g);
   const raw = ng.compile(1, threads);
-  const rt = await g.compile({ threads });
+  const rt = await compileGraph(g, { threads });
   const x = random(rt.inputSize, 9);
   const out = new Float32Array(rt.outputSize);
   const rows: [string, number][] = [];

@@ -1,7 +1,7 @@
 // xnnpack_bench_runner: the raw C++ baseline of the benchmarks.
 //
-// Reads a graph file written by bench/lib/graph-file.ts (the lowered Graph IR
-// plus a float32 weights blob), builds it with the addon's own lowering
+// Reads a serialized graph (lib/graph-format.ts, written by
+// bench/lib/graph-file.ts) with the addon's own parser (native/format.cc), builds it with the addon's own lowering
 // (native/subgraph.cc: the same xnn_define_* calls, flags and thread-pool
 // policy), and times xnn_invoke_runtime alone with std::chrono::steady_clock.
 //
@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "../../native/format.h"
 #include "../../native/ir.h"
 #include "../../native/subgraph.h"
 
@@ -64,46 +65,20 @@ std::string JsonNumber(double v) {
 }
 
 double ParseNumber(const std::string& s) {
-  if (s == "inf" || s == "Infinity") return INFINITY;
-  if (s == "-inf" || s == "-Infinity") return -INFINITY;
   size_t used = 0;
-  double v = std::stod(s, &used);
+  double v = 0;
+  try {
+    v = std::stod(s, &used);
+  } catch (const std::exception&) {
+    Fail("bad number '" + s + "'");
+  }
   if (used != s.size()) Fail("bad number '" + s + "'");
   return v;
-}
-
-std::vector<double> ParseList(const std::string& s) {
-  std::vector<double> out;
-  if (s.empty()) return out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(ParseNumber(item));
-  return out;
 }
 
 uint32_t U32(double v, const std::string& what) {
   if (!(v >= 0) || v > 4294967295.0 || v != std::floor(v)) Fail("bad " + what);
   return static_cast<uint32_t>(v);
-}
-
-struct Blob {
-  std::vector<float> data;
-
-  FloatBuffer Slice(const std::string& ref, const std::string& what) const {
-    size_t colon = ref.find(':');
-    if (colon == std::string::npos) Fail("bad weights reference for " + what);
-    double off = ParseNumber(ref.substr(0, colon));
-    double len = ParseNumber(ref.substr(colon + 1));
-    if (off < 0) return nullptr;
-    if (off + len > static_cast<double>(data.size())) Fail(what + " lies outside the weights blob");
-    auto begin = data.begin() + static_cast<size_t>(off);
-    return std::make_shared<std::vector<float>>(begin, begin + static_cast<size_t>(len));
-  }
-};
-
-std::string DirName(const std::string& path) {
-  size_t slash = path.find_last_of('/');
-  return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
 }
 
 std::vector<char> ReadFile(const std::string& path) {
@@ -112,170 +87,14 @@ std::vector<char> ReadFile(const std::string& path) {
   return std::vector<char>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 
+// The serialized graph (lib/graph-format.ts), read by the addon's own parser.
 GraphData ReadGraph(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) Fail("cannot read " + path);
-  GraphData g;
-  Blob blob;
-  std::string line;
-  int line_no = 0;
-  while (std::getline(f, line)) {
-    line_no++;
-    if (line.empty()) continue;
-    std::stringstream ss(line);
-    std::string kind;
-    ss >> kind;
-    auto where = [&]() { return path + ":" + std::to_string(line_no); };
-    if (kind == "MNXG") {
-      int version = 0;
-      ss >> version;
-      if (version != 1) Fail(where() + ": unsupported graph file version");
-    } else if (kind == "weights") {
-      std::string name;
-      ss >> name;
-      std::vector<char> bytes = ReadFile(DirName(path) + "/" + name);
-      blob.data.resize(bytes.size() / sizeof(float));
-      std::memcpy(blob.data.data(), bytes.data(), blob.data.size() * sizeof(float));
-    } else if (kind == "tensor") {
-      double id, batched, rank;
-      ss >> id >> batched >> rank;
-      if (U32(id, "tensor id") != g.tensors.size()) Fail(where() + ": tensor ids must be dense");
-      TensorRecord t;
-      t.batched = batched != 0;
-      for (uint32_t i = 0; i < U32(rank, "rank"); i++) {
-        double d;
-        ss >> d;
-        t.shape.push_back(U32(d, "dimension"));
-      }
-      double off, len;
-      ss >> off >> len;
-      if (!ss) Fail(where() + ": truncated tensor line");
-      if (off >= 0) {
-        t.data = blob.Slice(std::to_string(static_cast<long long>(off)) + ":" +
-                                std::to_string(static_cast<long long>(len)),
-                            "tensor");
-        g.weight_bytes += t.data->size() * sizeof(float);
-      }
-      g.tensors.push_back(std::move(t));
-    } else if (kind == "input" || kind == "output") {
-      double id;
-      ss >> id;
-      if (U32(id, kind) >= g.tensors.size()) Fail(where() + ": unknown tensor");
-      (kind == "input" ? g.input : g.output) = static_cast<int64_t>(id);
-    } else if (kind == "node") {
-      std::string op;
-      double out;
-      ss >> op >> out;
-      std::map<std::string, std::string> kv;
-      std::string field;
-      while (ss >> field) {
-        size_t eq = field.find('=');
-        if (eq == std::string::npos) Fail(where() + ": bad field " + field);
-        kv[field.substr(0, eq)] = field.substr(eq + 1);
-      }
-      auto get = [&](const char* key) -> const std::string& {
-        auto it = kv.find(key);
-        if (it == kv.end()) Fail(where() + ": missing " + key);
-        return it->second;
-      };
-      auto num = [&](const char* key) { return ParseNumber(get(key)); };
-      auto u32 = [&](const char* key) { return U32(num(key), key); };
-      auto tensor = [&](const char* key) {
-        uint32_t id = u32(key);
-        if (id >= g.tensors.size()) Fail(where() + ": unknown tensor " + key);
-        return id;
-      };
-      auto pair = [&](const char* key, uint32_t* dst, size_t n) {
-        std::vector<double> v = ParseList(get(key));
-        if (v.size() != n) Fail(where() + ": bad " + key);
-        for (size_t i = 0; i < n; i++) dst[i] = U32(v[i], key);
-      };
-      auto sizes = [&](const char* key) {
-        std::vector<size_t> out;
-        for (double d : ParseList(get(key))) out.push_back(U32(d, key));
-        return out;
-      };
-      auto weights = [&](const char* key) {
-        FloatBuffer b = blob.Slice(get(key), key);
-        if (b) g.weight_bytes += b->size() * sizeof(float);
-        return b;
-      };
-      NodeRecord n;
-      n.output = U32(out, "output");
-      if (n.output >= g.tensors.size()) Fail(where() + ": unknown output tensor");
-      if (kv.count("outputMin"))
-        n.output_min = static_cast<float>(num("outputMin"));
-      else
-        n.output_min = -INFINITY;
-      if (kv.count("outputMax"))
-        n.output_max = static_cast<float>(num("outputMax"));
-      else
-        n.output_max = INFINITY;
-      if (op == "conv2d" || op == "depthwiseConv2d") {
-        n.op = op == "conv2d" ? Op::kConv2d : Op::kDepthwiseConv2d;
-        n.input = tensor("input");
-        n.filter = weights("filter");
-        n.bias = weights("bias");
-        pair("kernel", n.kernel, 2);
-        pair("stride", n.stride, 2);
-        pair("dilation", n.dilation, 2);
-        pair("padding", n.padding, 4);
-        if (n.op == Op::kConv2d) {
-          n.groups = u32("groups");
-          n.group_input_channels = u32("groupInputChannels");
-          n.group_output_channels = u32("groupOutputChannels");
-        } else {
-          n.input_channels = u32("inputChannels");
-          n.depth_multiplier = u32("depthMultiplier");
-        }
-      } else if (op == "add" || op == "multiply") {
-        n.op = op == "add" ? Op::kAdd : Op::kMultiply;
-        n.input = tensor("a");
-        n.input2 = tensor("b");
-      } else if (op == "clamp") {
-        n.op = Op::kClamp;
-        n.input = tensor("input");
-        n.output_min = static_cast<float>(num("min"));
-        n.output_max = static_cast<float>(num("max"));
-      } else if (op == "hardswish" || op == "sigmoid" || op == "softmax" ||
-                 op == "globalAveragePool") {
-        n.op = op == "hardswish" ? Op::kHardswish
-               : op == "sigmoid" ? Op::kSigmoid
-               : op == "softmax" ? Op::kSoftmax
-                                 : Op::kGlobalAveragePool;
-        n.input = tensor("input");
-      } else if (op == "averagePool2d") {
-        n.op = Op::kAveragePool2d;
-        n.input = tensor("input");
-        pair("pool", n.kernel, 2);
-        pair("stride", n.stride, 2);
-      } else if (op == "fullyConnected") {
-        n.op = Op::kFullyConnected;
-        n.input = tensor("input");
-        n.filter = weights("weights");
-        n.bias = weights("bias");
-        n.input_channels = u32("inputChannels");
-        n.output_channels = u32("outputChannels");
-      } else if (op == "pad") {
-        n.op = Op::kPad;
-        n.input = tensor("input");
-        n.pre_padding = sizes("prePadding");
-        n.post_padding = sizes("postPadding");
-        n.pad_value = static_cast<float>(num("value"));
-      } else if (op == "reshape") {
-        n.op = Op::kReshape;
-        n.input = tensor("input");
-        n.new_shape = sizes("shape");
-      } else {
-        Fail(where() + ": unknown op " + op);
-      }
-      g.nodes.push_back(std::move(n));
-    } else {
-      Fail(where() + ": unknown record " + kind);
-    }
+  std::vector<char> bytes = ReadFile(path);
+  try {
+    return ParseGraph(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  } catch (const GraphFormatError& e) {
+    Fail(path + ": " + e.what());
   }
-  if (g.input < 0 || g.output < 0) Fail(path + ": no input or output");
-  return g;
 }
 
 double Median(std::vector<double> v) {

@@ -152,6 +152,13 @@ class Exporter {
     return t;
   }
 
+  /** The float32 data of a constant tensor (weights). */
+  weight(id: number): Float32Array {
+    const t = this.info(id);
+    if (!(t.data instanceof Float32Array)) throw new RangeError(`Expected a float32 constant for the ONNX exporter but received tensor ${id} (${t.dtype})`);
+    return t.data;
+  }
+
   initializer(base: string, data: Float32Array, dims: readonly number[]): string {
     const name = this.unique(base);
     this.initializers.push({ name, dataType: onnx.TensorProto.DataType.FLOAT, dims: [...dims], rawData: floatBytes(data) });
@@ -237,40 +244,45 @@ class Exporter {
     switch (n.op) {
       case 'conv2d':
       case 'depthwiseConv2d': {
-        const x = this.nchw(n.input);
-        const [kh, kw] = n.kernel;
+        const x = this.nchw(n.inputs[0]!);
+        const a = n.attrs;
+        const [kh, kw] = a.kernel;
+        const filter = this.weight(n.inputs[1]!);
+        const bias = (n.inputs[2] ?? -1) >= 0 ? this.weight(n.inputs[2]!) : null;
         let weights: Float32Array;
         let dims: number[];
         let group: number;
         if (n.op === 'conv2d') {
-          const o = n.groups * n.groupOutputChannels;
-          weights = ohwiToOihw(n.filter, o, kh, kw, n.groupInputChannels);
-          dims = [o, n.groupInputChannels, kh, kw];
-          group = n.groups;
+          const c = n.attrs;
+          const o = c.groups * c.groupOutputChannels;
+          weights = ohwiToOihw(filter, o, kh, kw, c.groupInputChannels);
+          dims = [o, c.groupInputChannels, kh, kw];
+          group = c.groups;
         } else {
-          const cm = n.inputChannels * n.depthMultiplier;
-          weights = depthwiseToOihw(n.filter, kh, kw, cm);
+          const d = n.attrs;
+          const cm = d.inputChannels * d.depthMultiplier;
+          weights = depthwiseToOihw(filter, kh, kw, cm);
           dims = [cm, 1, kh, kw];
-          group = n.inputChannels;
+          group = d.inputChannels;
         }
         const inputs = [x, this.initializer(`${base}/W`, weights, dims)];
-        if (n.bias !== null) inputs.push(this.initializer(`${base}/B`, n.bias, [n.bias.length]));
-        const [top, right, bottom, left] = n.padding;
+        if (bias !== null) inputs.push(this.initializer(`${base}/B`, bias, [bias.length]));
+        const [top, right, bottom, left] = a.padding;
         let y = this.emit('Conv', inputs, base, [
           attrInts('kernel_shape', [kh, kw]),
-          attrInts('strides', n.stride),
-          attrInts('dilations', n.dilation),
+          attrInts('strides', a.stride),
+          attrInts('dilations', a.dilation),
           attrInts('pads', [top, left, bottom, right]),
           attrInt('group', group),
         ]);
-        y = this.bounds(y, n.outputMin, n.outputMax, base);
+        y = this.bounds(y, a.outputMin, a.outputMax, base);
         this.setForm(n.output, 'nchw', y);
         return;
       }
       case 'add':
       case 'multiply': {
         const outShape = this.info(n.output).shape;
-        const operands = [this.info(n.a), this.info(n.b)];
+        const operands = [this.info(n.inputs[0]!), this.info(n.inputs[1]!)];
         const activations = operands.filter((t) => t.batched);
         const useNchw = outShape.length === 3
           && activations.every((t) => t.shape.length === 3)
@@ -283,78 +295,83 @@ class Exporter {
           return this.initializer(`${base}/const${k}`, chw.data, chw.shape);
         });
         let y = this.emit(n.op === 'add' ? 'Add' : 'Mul', inputs, base);
-        y = this.bounds(y, n.outputMin, n.outputMax, base);
+        y = this.bounds(y, n.attrs.outputMin, n.attrs.outputMax, base);
         this.setForm(n.output, useNchw ? 'nchw' : 'nhwc', y);
         return;
       }
       case 'clamp': {
-        const x = this.current(n.input);
-        this.setForm(n.output, x.layout, this.bounds(x.name, n.min, n.max, base));
+        const x = this.current(n.inputs[0]!);
+        this.setForm(n.output, x.layout, this.bounds(x.name, n.attrs.min, n.attrs.max, base));
         return;
       }
       case 'hardswish':
       case 'sigmoid': {
-        const x = this.current(n.input);
+        const x = this.current(n.inputs[0]!);
         this.setForm(n.output, x.layout, this.emit(n.op === 'hardswish' ? 'HardSwish' : 'Sigmoid', [x.name], base));
         return;
       }
       case 'softmax': {
-        this.setForm(n.output, 'nhwc', this.emit('Softmax', [this.nhwc(n.input)], base, [attrInt('axis', -1)]));
+        this.setForm(n.output, 'nhwc', this.emit('Softmax', [this.nhwc(n.inputs[0]!)], base, [attrInt('axis', -1)]));
         return;
       }
       case 'globalAveragePool': {
-        this.setForm(n.output, 'nchw', this.emit('GlobalAveragePool', [this.nchw(n.input)], base));
+        this.setForm(n.output, 'nchw', this.emit('GlobalAveragePool', [this.nchw(n.inputs[0]!)], base));
         return;
       }
       case 'averagePool2d':
       case 'maxPool2d': {
-        const y = this.emit(n.op === 'averagePool2d' ? 'AveragePool' : 'MaxPool', [this.nchw(n.input)], base, [
-          attrInts('kernel_shape', n.pool),
-          attrInts('strides', n.stride),
+        const y = this.emit(n.op === 'averagePool2d' ? 'AveragePool' : 'MaxPool', [this.nchw(n.inputs[0]!)], base, [
+          attrInts('kernel_shape', n.attrs.pool),
+          attrInts('strides', n.attrs.stride),
         ]);
         this.setForm(n.output, 'nchw', y);
         return;
       }
       case 'fullyConnected': {
-        const x = this.nhwc(n.input);
-        const rank = this.info(n.input).shape.length;
+        const x = this.nhwc(n.inputs[0]!);
+        const rank = this.info(n.inputs[0]!).shape.length;
+        const { inputChannels, outputChannels, outputMin, outputMax } = n.attrs;
+        const w = this.weight(n.inputs[1]!);
+        const bias = (n.inputs[2] ?? -1) >= 0 ? this.weight(n.inputs[2]!) : null;
         let y: string;
         if (rank === 1) {
-          const inputs = [x, this.initializer(`${base}/W`, n.weights, [n.outputChannels, n.inputChannels])];
-          if (n.bias !== null) inputs.push(this.initializer(`${base}/B`, n.bias, [n.outputChannels]));
+          const inputs = [x, this.initializer(`${base}/W`, w, [outputChannels, inputChannels])];
+          if (bias !== null) inputs.push(this.initializer(`${base}/B`, bias, [outputChannels]));
           y = this.emit('Gemm', inputs, base, [attrInt('transB', 1)]);
         } else {
-          const wt = transpose2d(n.weights, n.outputChannels, n.inputChannels);
-          y = this.emit('MatMul', [x, this.initializer(`${base}/W`, wt, [n.inputChannels, n.outputChannels])], base);
-          if (n.bias !== null) y = this.emit('Add', [y, this.initializer(`${base}/B`, n.bias, [n.outputChannels])], `${base}_bias`);
+          const wt = transpose2d(w, outputChannels, inputChannels);
+          y = this.emit('MatMul', [x, this.initializer(`${base}/W`, wt, [inputChannels, outputChannels])], base);
+          if (bias !== null) y = this.emit('Add', [y, this.initializer(`${base}/B`, bias, [outputChannels])], `${base}_bias`);
         }
-        this.setForm(n.output, 'nhwc', this.bounds(y, n.outputMin, n.outputMax, base));
+        this.setForm(n.output, 'nhwc', this.bounds(y, outputMin, outputMax, base));
         return;
       }
       case 'pad': {
-        const x = this.current(n.input);
-        const rank = n.prePadding.length;
-        let pre = [0, ...n.prePadding];
-        let post = [0, ...n.postPadding];
+        const x = this.current(n.inputs[0]!);
+        const { prePadding, postPadding } = n.attrs;
+        const rank = prePadding.length;
+        let pre = [0, ...prePadding];
+        let post = [0, ...postPadding];
         if (x.layout === 'nchw' && rank === 3) {
-          const [ph, pw, pc] = n.prePadding as [number, number, number];
-          const [qh, qw, qc] = n.postPadding as [number, number, number];
+          const [ph, pw, pc] = prePadding as [number, number, number];
+          const [qh, qw, qc] = postPadding as [number, number, number];
           pre = [0, pc, ph, pw];
           post = [0, qc, qh, qw];
         }
-        const y = this.emit('Pad', [x.name, this.int64Initializer(`${base}/pads`, [...pre, ...post]), this.scalar(`${base}/value`, n.value)], base, [
+        const y = this.emit('Pad', [x.name, this.int64Initializer(`${base}/pads`, [...pre, ...post]), this.scalar(`${base}/value`, n.attrs.value)], base, [
           { name: 'mode', type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode('constant') },
         ]);
         this.setForm(n.output, x.layout, y);
         return;
       }
       case 'reshape': {
-        const y = this.emit('Reshape', [this.nhwc(n.input), this.int64Initializer(`${base}/shape`, [0, ...n.shape])], base);
+        const y = this.emit('Reshape', [this.nhwc(n.inputs[0]!), this.int64Initializer(`${base}/shape`, [0, ...n.attrs.shape])], base);
         this.setForm(n.output, 'nhwc', y);
         return;
       }
       default: {
-        const op = (n as { op: string }).op;
+        const unknown: never = n; // every op of the schema has a case: a new op does not compile without one
+        const op = (unknown as { op: string }).op;
         throw new RangeError(`Expected a graph op the ONNX exporter knows for node ${base} but received ${JSON.stringify(op)}`);
       }
     }

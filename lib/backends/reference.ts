@@ -8,22 +8,8 @@
  *
  * It trusts `lib/graph.ts` for argument validation and shape inference.
  */
-import type {
-  AveragePool2dNode,
-  BinaryNode,
-  ClampNode,
-  Conv2dNode,
-  DepthwiseConv2dNode,
-  FullyConnectedNode,
-  GlobalAveragePoolNode,
-  MaxPool2dNode,
-  Graph,
-  Node,
-  PadNode,
-  TensorInfo,
-  UnaryNode,
-} from '../graph.js';
-import type { Backend, BackendRuntime } from '../runtime.js';
+import type { Graph, NodeOf, OpName, TensorInfo } from '../graph.js';
+import type { Backend, BackendRuntime, PreparedGraph } from './types.js';
 import { DisposedError } from '../errors.js';
 
 /** A tensor of the compiled graph: its full shape (batch first for activations) and its storage. */
@@ -467,8 +453,8 @@ class ReferenceRuntime implements BackendRuntime {
     const root = (id: number): number => rootOf.get(id) ?? id;
     const lastUse = new Map<number, number>();
     graph.nodes.forEach((node, i) => {
-      for (const id of inputsOf(node)) if (tensorInfo(id).batched) lastUse.set(root(id), i);
-      if (node.op === 'reshape') rootOf.set(node.output, root(node.input));
+      for (const id of node.inputs) if (id >= 0 && tensorInfo(id).batched) lastUse.set(root(id), i);
+      if (node.op === 'reshape') rootOf.set(node.output, root(node.inputs[0]!));
     });
     lastUse.set(root(graph.outputTensor), Infinity);
 
@@ -497,27 +483,29 @@ class ReferenceRuntime implements BackendRuntime {
       if (b !== undefined) return b;
       const info = tensorInfo(id);
       if (info.batched) throw new RangeError(`Expected a tensor computed before use for node input but received ${id}`);
-      const c: Buffer = { shape: [...info.shape], batched: false, data: info.data ?? new Float32Array(product(info.shape)) };
+      if (info.dtype !== 'float32' || !(info.data instanceof Float32Array)) {
+        throw new RangeError(`Expected float32 constants for the reference backend but received ${info.dtype} tensor ${id}`);
+      }
+      const c: Buffer = { shape: [...info.shape], batched: false, data: info.data };
       buffers.set(id, c);
       return c;
     };
 
-    let weightBytes = 0;
-    for (const t of graph.tensors) if (!t.batched && t.data !== undefined) weightBytes += t.data.byteLength;
+    const weightBytes = graph.weightBytes;
     this.inputBuffer = allocate(graph.inputTensor);
     const steps: Step[] = [];
     graph.nodes.forEach((node, i) => {
       if (node.op === 'reshape') {
-        const x = full(node.input);
-        buffers.set(node.output, { shape: [batch, ...node.shape], batched: true, data: x.data });
+        const x = full(node.inputs[0]!);
+        buffers.set(node.output, { shape: [batch, ...node.attrs.shape], batched: true, data: x.data });
       } else {
         allocate(node.output);
       }
-      steps.push(this.lower(node, batch, full));
-      for (const a of weightsOf(node)) weightBytes += a.byteLength;
+      const kernel = KERNELS[node.op] as Kernel<OpName>;
+      steps.push(kernel(node, { batch, full, weight: (slot) => weightOf(node, slot, full) }));
       // Recycle the storage of roots read for the last time here (and of dead outputs).
       const done = new Set<number>();
-      for (const id of [...inputsOf(node), node.output]) {
+      for (const id of [...node.inputs.filter((x) => x >= 0), node.output]) {
         const r = root(id);
         const arena = storage.get(r);
         if (arena !== undefined && (lastUse.get(r) ?? -1) <= i && !done.has(r)) {
@@ -530,40 +518,6 @@ class ReferenceRuntime implements BackendRuntime {
     this.outputBuffer = full(graph.outputTensor);
     this.steps = steps;
     this.weightBytes = weightBytes;
-  }
-
-  private lower(node: Node, batch: number, full: (id: number) => Buffer): Step {
-    switch (node.op) {
-      case 'conv2d':
-        return lowerConv2d(node, batch, full);
-      case 'depthwiseConv2d':
-        return lowerDepthwise(node, batch, full);
-      case 'add':
-      case 'multiply':
-        return lowerBinary(node, full);
-      case 'clamp':
-        return lowerClamp(node, full);
-      case 'hardswish':
-      case 'sigmoid':
-      case 'softmax':
-        return lowerUnary(node, full);
-      case 'globalAveragePool':
-        return lowerGap(node, full);
-      case 'averagePool2d':
-        return lowerAvgPool(node, full);
-      case 'maxPool2d':
-        return lowerMaxPool(node, full);
-      case 'fullyConnected':
-        return lowerFc(node, full);
-      case 'pad':
-        return lowerPad(node, full);
-      case 'reshape':
-        return () => undefined; // storage shared with the input (planned in the constructor)
-      default: {
-        const op: string = (node as { op: string }).op;
-        throw new RangeError(`Expected a known graph op for node but received ${JSON.stringify(op)}`);
-      }
-    }
   }
 
   private live(): Step[] {
@@ -595,55 +549,52 @@ class ReferenceRuntime implements BackendRuntime {
   }
 }
 
-/** The tensors a node reads. */
-function inputsOf(node: Node): number[] {
-  switch (node.op) {
-    case 'add':
-    case 'multiply':
-      return [node.a, node.b];
-    default:
-      return [node.input];
-  }
+/** What a kernel gets to lower its node. */
+interface KernelContext {
+  batch: number;
+  /** The buffer of a tensor (activations: [batch, ...shape]). */
+  full: (id: number) => Buffer;
+  /** The data of weight input `slot` (null when an optional input is absent). */
+  weight: (slot: number) => Float32Array | null;
 }
 
-function weightsOf(node: Node): Float32Array[] {
-  switch (node.op) {
-    case 'conv2d':
-    case 'depthwiseConv2d':
-      return node.bias ? [node.filter, node.bias] : [node.filter];
-    case 'fullyConnected':
-      return node.bias ? [node.weights, node.bias] : [node.weights];
-    default:
-      return [];
-  }
+type Kernel<K extends OpName> = (node: NodeOf<K>, c: KernelContext) => Step;
+
+function weightOf(node: { inputs: readonly number[] }, slot: number, full: (id: number) => Buffer): Float32Array | null {
+  const id = node.inputs[slot] ?? -1;
+  return id < 0 ? null : full(id).data;
 }
 
-function lowerConv2d(node: Conv2dNode, batch: number, full: (id: number) => Buffer): Step {
-  const x = full(node.input);
-  const y = full(node.output);
+function lowerConv2d(node: NodeOf<'conv2d'>, c: KernelContext): Step {
+  const x = c.full(node.inputs[0]!);
+  const y = c.full(node.output);
   const [, inH, inW, inC] = x.shape as [number, number, number, number];
   const [, outH, outW] = y.shape as [number, number, number, number];
+  const a = node.attrs;
   const p: Conv2dParams = {
-    batch, inH, inW, inC, outH, outW,
-    kernel: node.kernel, stride: node.stride, dilation: node.dilation, padding: node.padding,
-    groups: node.groups, groupInputChannels: node.groupInputChannels, groupOutputChannels: node.groupOutputChannels,
-    outputMin: node.outputMin, outputMax: node.outputMax,
+    batch: c.batch, inH, inW, inC, outH, outW,
+    kernel: a.kernel, stride: a.stride, dilation: a.dilation, padding: a.padding,
+    groups: a.groups, groupInputChannels: a.groupInputChannels, groupOutputChannels: a.groupOutputChannels,
+    outputMin: a.outputMin, outputMax: a.outputMax,
   };
-  const { filter, bias } = node;
+  const filter = c.weight(1)!;
+  const bias = c.weight(2);
   return () => conv2d(x.data, filter, bias, p, y.data);
 }
 
-function lowerDepthwise(node: DepthwiseConv2dNode, batch: number, full: (id: number) => Buffer): Step {
-  const x = full(node.input);
-  const y = full(node.output);
+function lowerDepthwise(node: NodeOf<'depthwiseConv2d'>, c: KernelContext): Step {
+  const x = c.full(node.inputs[0]!);
+  const y = c.full(node.output);
   const [, inH, inW, inC] = x.shape as [number, number, number, number];
   const [, outH, outW] = y.shape as [number, number, number, number];
+  const a = node.attrs;
   const p: DepthwiseConv2dParams = {
-    batch, inH, inW, inC, outH, outW,
-    kernel: node.kernel, stride: node.stride, dilation: node.dilation, padding: node.padding,
-    depthMultiplier: node.depthMultiplier, outputMin: node.outputMin, outputMax: node.outputMax,
+    batch: c.batch, inH, inW, inC, outH, outW,
+    kernel: a.kernel, stride: a.stride, dilation: a.dilation, padding: a.padding,
+    depthMultiplier: a.depthMultiplier, outputMin: a.outputMin, outputMax: a.outputMax,
   };
-  const { filter, bias } = node;
+  const filter = c.weight(1)!;
+  const bias = c.weight(2);
   return () => depthwiseConv2d(x.data, filter, bias, p, y.data);
 }
 
@@ -657,21 +608,22 @@ function alignedShape(b: Buffer, perSampleRank: number): number[] {
   return [b.batched ? b.shape[0]! : 1, ...padded];
 }
 
-function lowerBinary(node: BinaryNode, full: (id: number) => Buffer): Step {
-  const a = full(node.a);
-  const b = full(node.b);
-  const y = full(node.output);
+function lowerBinary(node: NodeOf<'add'> | NodeOf<'multiply'>, c: KernelContext): Step {
+  const a = c.full(node.inputs[0]!);
+  const b = c.full(node.inputs[1]!);
+  const y = c.full(node.output);
   const rank = y.shape.length - 1;
   const aShape = alignedShape(a, rank);
   const bShape = alignedShape(b, rank);
-  const { op, outputMin, outputMax } = node;
+  const { op } = node;
+  const { outputMin, outputMax } = node.attrs;
   return () => binary(op, a.data, aShape, b.data, bShape, y.shape, outputMin, outputMax, y.data);
 }
 
-function lowerClamp(node: ClampNode, full: (id: number) => Buffer): Step {
-  const x = full(node.input);
-  const y = full(node.output);
-  const { min, max } = node;
+function lowerClamp(node: NodeOf<'clamp'>, c: KernelContext): Step {
+  const x = c.full(node.inputs[0]!);
+  const y = c.full(node.output);
+  const { min, max } = node.attrs;
   return () => {
     const xd = x.data;
     const yd = y.data;
@@ -679,69 +631,111 @@ function lowerClamp(node: ClampNode, full: (id: number) => Buffer): Step {
   };
 }
 
-function lowerUnary(node: UnaryNode, full: (id: number) => Buffer): Step {
-  const x = full(node.input);
-  const y = full(node.output);
-  if (node.op === 'softmax') {
-    // Last per-sample dimension (a per-sample scalar is its own row).
-    const inner = y.shape.length > 1 ? y.shape[y.shape.length - 1]! : 1;
-    const rows = y.data.length / inner;
-    return () => softmax(x.data, rows, inner, y.data);
-  }
-  const f = node.op === 'hardswish' ? hardswishValue : sigmoidValue;
-  return () => {
-    const xd = x.data;
-    const yd = y.data;
-    for (let i = 0; i < yd.length; i++) yd[i] = f(xd[i]!);
+function lowerElementwise(f: (v: number) => number): Kernel<OpName> {
+  return (node, c) => {
+    const x = c.full(node.inputs[0]!);
+    const y = c.full(node.output);
+    return () => {
+      const xd = x.data;
+      const yd = y.data;
+      for (let i = 0; i < yd.length; i++) yd[i] = f(xd[i]!);
+    };
   };
 }
 
-function lowerGap(node: GlobalAveragePoolNode, full: (id: number) => Buffer): Step {
-  const x = full(node.input);
-  const y = full(node.output);
-  const [n, h, w, c] = x.shape as [number, number, number, number];
-  return () => globalAveragePool(x.data, n, h, w, c, y.data);
+function lowerSoftmax(node: NodeOf<'softmax'>, c: KernelContext): Step {
+  const x = c.full(node.inputs[0]!);
+  const y = c.full(node.output);
+  // Last per-sample dimension (a per-sample scalar is its own row).
+  const inner = y.shape.length > 1 ? y.shape[y.shape.length - 1]! : 1;
+  const rows = y.data.length / inner;
+  return () => softmax(x.data, rows, inner, y.data);
 }
 
-function lowerAvgPool(node: AveragePool2dNode, full: (id: number) => Buffer): Step {
-  const x = full(node.input);
-  const y = full(node.output);
-  const [n, h, w, c] = x.shape as [number, number, number, number];
+function lowerGap(node: NodeOf<'globalAveragePool'>, c: KernelContext): Step {
+  const x = c.full(node.inputs[0]!);
+  const y = c.full(node.output);
+  const [n, h, w, ch] = x.shape as [number, number, number, number];
+  return () => globalAveragePool(x.data, n, h, w, ch, y.data);
+}
+
+function lowerPool(node: NodeOf<'averagePool2d'> | NodeOf<'maxPool2d'>, c: KernelContext): Step {
+  const x = c.full(node.inputs[0]!);
+  const y = c.full(node.output);
+  const [n, h, w, ch] = x.shape as [number, number, number, number];
   const [, outH, outW] = y.shape as [number, number, number, number];
-  const { pool, stride } = node;
-  return () => averagePool2d(x.data, n, h, w, c, pool, stride, outH, outW, y.data);
+  const { pool, stride } = node.attrs;
+  const f = node.op === 'averagePool2d' ? averagePool2d : maxPool2d;
+  return () => f(x.data, n, h, w, ch, pool, stride, outH, outW, y.data);
 }
 
-function lowerMaxPool(node: MaxPool2dNode, full: (id: number) => Buffer): Step {
-  const x = full(node.input);
-  const y = full(node.output);
-  const [n, h, w, c] = x.shape as [number, number, number, number];
-  const [, outH, outW] = y.shape as [number, number, number, number];
-  const { pool, stride } = node;
-  return () => maxPool2d(x.data, n, h, w, c, pool, stride, outH, outW, y.data);
-}
-
-function lowerFc(node: FullyConnectedNode, full: (id: number) => Buffer): Step {
-  const x = full(node.input);
-  const y = full(node.output);
-  const { weights, bias, inputChannels, outputChannels, outputMin, outputMax } = node;
+function lowerFc(node: NodeOf<'fullyConnected'>, c: KernelContext): Step {
+  const x = c.full(node.inputs[0]!);
+  const y = c.full(node.output);
+  const { inputChannels, outputChannels, outputMin, outputMax } = node.attrs;
+  const weights = c.weight(1)!;
+  const bias = c.weight(2);
   const rows = x.data.length / inputChannels;
   return () => fullyConnected(x.data, weights, bias, rows, inputChannels, outputChannels, outputMin, outputMax, y.data);
 }
 
-function lowerPad(node: PadNode, full: (id: number) => Buffer): Step {
-  const x = full(node.input);
-  const y = full(node.output);
-  const pre = [0, ...node.prePadding];
-  const post = [0, ...node.postPadding];
-  const { value } = node;
+function lowerPad(node: NodeOf<'pad'>, c: KernelContext): Step {
+  const x = c.full(node.inputs[0]!);
+  const y = c.full(node.output);
+  const pre = [0, ...node.attrs.prePadding];
+  const post = [0, ...node.attrs.postPadding];
+  const { value } = node.attrs;
   return () => pad(x.data, x.shape, pre, post, value, y.data);
 }
 
+/** The reference kernel of every op of the schema (lib/schema.ts): the record does not compile without a new op. */
+const KERNELS: { readonly [K in OpName]: Kernel<K> } = {
+  conv2d: lowerConv2d,
+  depthwiseConv2d: lowerDepthwise,
+  add: lowerBinary,
+  multiply: lowerBinary,
+  clamp: lowerClamp,
+  hardswish: lowerElementwise(hardswishValue),
+  sigmoid: lowerElementwise(sigmoidValue),
+  softmax: lowerSoftmax,
+  globalAveragePool: lowerGap,
+  averagePool2d: lowerPool,
+  maxPool2d: lowerPool,
+  fullyConnected: lowerFc,
+  pad: lowerPad,
+  reshape: () => () => undefined, // storage shared with the input (planned in the constructor)
+};
+
+class ReferencePreparedGraph implements PreparedGraph {
+  readonly weightBytes: number;
+  private graph: Graph | null;
+
+  constructor(graph: Graph) {
+    this.graph = graph;
+    this.weightBytes = graph.weightBytes;
+  }
+
+  private live(): Graph {
+    if (this.graph === null || this.graph.disposed) throw new DisposedError('Graph');
+    return this.graph;
+  }
+
+  compileSync(batch: number, _threads: number): BackendRuntime {
+    return new ReferenceRuntime(this.live(), batch);
+  }
+
+  async compile(batch: number, threads: number): Promise<BackendRuntime> {
+    return this.compileSync(batch, threads);
+  }
+
+  dispose(): void {
+    this.graph = null;
+  }
+}
 
 export const referenceBackend: Backend = {
   name: 'reference',
-  compile(graph: Graph, batch: number, _threads: number): BackendRuntime {
-    return new ReferenceRuntime(graph, batch);
+  prepare(graph: Graph): PreparedGraph {
+    return new ReferencePreparedGraph(graph);
   },
 };

@@ -104,63 +104,35 @@ export interface QGraph {
 /** Ops whose input list starts with the activation and continues with weight/bias constants. */
 export const WEIGHTED_OPS: ReadonlySet<QOp> = new Set(['conv2d', 'depthwiseConv2d', 'fullyConnected']);
 
-/** Keys of a float graph node that become tensors or structure, not attributes. */
-const NON_ATTR_KEYS = new Set(['op', 'name', 'output', 'input', 'a', 'b', 'filter', 'bias', 'weights']);
-
 /** The dimension of a weight tensor that indexes output channels (XNNPACK's `channel_dim`). */
 export function weightChannelDim(op: QOp): number {
   // conv2d OHWI: O first; fullyConnected [out, in]: out first; depthwise [1, kh, kw, C*m]: last.
   return op === 'depthwiseConv2d' ? 3 : 0;
 }
 
-/** A float `Graph` as an all-float32 typed graph (weights become constant tensors). */
+/** A float `Graph` as an all-float32 typed graph (its weights are already constant tensors, node inputs a list). */
 export function fromFloatGraph(graph: Graph): QGraph {
   graph.validateComplete();
-  const tensors: QTensor[] = graph.tensors.map((t) => ({
-    id: t.id,
-    shape: [...t.shape],
-    batched: t.batched,
-    dtype: 'float32' as const,
-    ...(t.data === undefined ? {} : { data: t.data }),
-    ...(t.name === undefined ? {} : { name: t.name }),
-  }));
-  const constant = (data: Float32Array, shape: number[], name: string): number => {
-    const id = tensors.length;
-    tensors.push({ id, shape, batched: false, dtype: 'float32', data, name });
-    return id;
-  };
-  const nodes: QNode[] = graph.nodes.map((node: Node, i) => {
-    const label = node.name ?? `${node.op}_${i}`;
+  const tensors: QTensor[] = graph.tensors.map((t) => {
+    if (t.dtype !== 'float32' || (t.data !== undefined && !(t.data instanceof Float32Array))) {
+      throw new RangeError(`Expected a float32 graph for quantization but received tensor ${t.id} of dtype ${t.dtype}`);
+    }
+    return {
+      id: t.id,
+      shape: [...t.shape],
+      batched: t.batched,
+      dtype: 'float32' as const,
+      ...(t.data === undefined ? {} : { data: t.data as Float32Array }),
+      ...(t.name === undefined ? {} : { name: t.name }),
+    };
+  });
+  const nodes: QNode[] = graph.nodes.map((node: Node) => {
     const attrs: Record<string, number | readonly number[]> = {};
-    for (const [k, val] of Object.entries(node)) {
-      if (NON_ATTR_KEYS.has(k)) continue;
-      if (typeof val === 'number' || Array.isArray(val)) attrs[k] = typeof val === 'number' ? val : [...(val as number[])];
+    for (const [k, val] of Object.entries(node.attrs as Record<string, number | readonly number[]>)) {
+      attrs[k] = typeof val === 'number' ? val : [...val];
     }
-    let inputs: number[];
-    switch (node.op) {
-      case 'conv2d': {
-        const outC = node.groups * node.groupOutputChannels;
-        inputs = [node.input, constant(node.filter, [outC, node.kernel[0], node.kernel[1], node.groupInputChannels], `${label}/filter`)];
-        if (node.bias) inputs.push(constant(node.bias, [outC], `${label}/bias`));
-        break;
-      }
-      case 'depthwiseConv2d': {
-        const outC = node.inputChannels * node.depthMultiplier;
-        inputs = [node.input, constant(node.filter, [1, node.kernel[0], node.kernel[1], outC], `${label}/filter`)];
-        if (node.bias) inputs.push(constant(node.bias, [outC], `${label}/bias`));
-        break;
-      }
-      case 'fullyConnected':
-        inputs = [node.input, constant(node.weights, [node.outputChannels, node.inputChannels], `${label}/weights`)];
-        if (node.bias) inputs.push(constant(node.bias, [node.outputChannels], `${label}/bias`));
-        break;
-      case 'add':
-      case 'multiply':
-        inputs = [node.a, node.b];
-        break;
-      default:
-        inputs = [node.input];
-    }
+    // Absent optional inputs (-1) are left out: a weighted op's list is [input, weights, bias?].
+    const inputs = node.inputs.filter((id) => id >= 0);
     return { op: node.op, ...(node.name === undefined ? {} : { name: node.name }), inputs, output: node.output, attrs };
   });
   return { tensors, nodes, input: graph.inputTensor, output: graph.outputTensor };

@@ -1,0 +1,126 @@
+/**
+ * Load rows: what loading a model costs the process, each model in a fresh
+ * child process:
+ *  - stall_ms: the longest event-loop stall while loading, measured as the
+ *    largest gap between ticks of a 1 ms interval timer (monitorEventLoopDelay
+ *    under-reports long stalls);
+ *  - rss_growth_mb: RSS after loading (and a GC) minus RSS after importing the
+ *    library, against the target 2 x float32 weight bytes + 10 MB.
+ *
+ *   npx tsx bench/load.ts [--root DIR] [--threads N] [--json FILE]
+ *
+ * `--root` loads the library from another checkout (e.g. to measure before a
+ * change: `--root /path/to/old/checkout`).
+ */
+import { fork } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { sharedDir } from '../test/helpers/shared.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+interface Case {
+  id: string;
+  describe: string;
+}
+
+const CASES: Case[] = [
+  { id: 'default', describe: "loadModel(defaultModelPath()) (V1 0.75 float16 model.json)" },
+  { id: 'h5', describe: 'loadModel(shared/models/keras-h5/mobilenet_2_5_224_tf_no_top.h5)' },
+  { id: 'v3-large', describe: "Model.fromArchitecture('v3-large')" },
+  { id: 'v1-1.0', describe: "Model.fromArchitecture('v1')" },
+];
+
+interface Row {
+  case: string;
+  load_ms: number;
+  stall_ms: number;
+  rss_after_import_mb: number;
+  rss_after_load_mb: number;
+  rss_growth_mb: number;
+  weight_mb: number;
+  target_mb: number;
+  met: boolean;
+}
+
+async function child(root: string, id: string, threads: number): Promise<Row> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('run with --expose-gc');
+  const mod = (await import(pathToFileURL(path.join(root, 'lib', 'model.ts')).href)) as typeof import('../lib/model.js');
+  const dm = (await import(pathToFileURL(path.join(root, 'lib', 'default-model.ts')).href)) as typeof import('../lib/default-model.js');
+  const settle = async (): Promise<number> => {
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return process.memoryUsage.rss() / 2 ** 20;
+  };
+  const before = await settle();
+  let last = performance.now();
+  let stall = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    stall = Math.max(stall, now - last);
+    last = now;
+  }, 1);
+  const t0 = performance.now();
+  let model;
+  const shared = sharedDir ?? path.join(root, '..', 'shared');
+  if (id === 'default') model = await mod.loadModel(dm.defaultModelPath(), { threads });
+  else if (id === 'h5') model = await mod.loadModel(path.join(shared, 'models', 'keras-h5', 'mobilenet_2_5_224_tf_no_top.h5'), { threads });
+  else if (id === 'v3-large') model = await mod.Model.fromArchitecture('v3-large', { threads });
+  else model = await mod.Model.fromArchitecture('v1', { threads });
+  const loadMs = performance.now() - t0;
+  // One more tick after the promise settles, so a stall at the very end is counted.
+  await new Promise((r) => setTimeout(r, 5));
+  clearInterval(timer);
+  const after = await settle();
+  const weightMb = (model.analysis.totalParams * 4) / 2 ** 20;
+  const growth = after - before;
+  const target = 2 * weightMb + 10;
+  model.dispose();
+  const r2 = (x: number): number => Math.round(x * 10) / 10;
+  return {
+    case: id, load_ms: r2(loadMs), stall_ms: r2(stall), rss_after_import_mb: r2(before), rss_after_load_mb: r2(after),
+    rss_growth_mb: r2(growth), weight_mb: r2(weightMb), target_mb: r2(target), met: growth <= target,
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      root: { type: 'string', default: path.resolve(here, '..') },
+      threads: { type: 'string', default: String(os.availableParallelism()) },
+      json: { type: 'string' },
+      case: { type: 'string' },
+    },
+  });
+  const root = path.resolve(values.root!);
+  const threads = Number(values.threads);
+  if (values.case !== undefined) {
+    process.send!(await child(root, values.case, threads));
+    return;
+  }
+  const rows: Row[] = [];
+  console.log(`load rows: ${root}, ${threads} thread(s), load average ${os.loadavg().map((x) => x.toFixed(2)).join(' / ')}`);
+  console.log('| case | load ms | longest stall ms | RSS after import MB | RSS growth MB | float32 weights MB | target MB | met |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const c of CASES) {
+    const row = await new Promise<Row>((resolve, reject) => {
+      const p = fork(fileURLToPath(import.meta.url), ['--case', c.id, '--root', root, '--threads', String(threads)], {
+        execArgv: ['--import', 'tsx', '--expose-gc'],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      p.once('message', (m) => resolve(m as Row));
+      p.once('exit', (code) => code !== 0 && reject(new Error(`${c.id}: child exited with ${code}`)));
+    });
+    rows.push(row);
+    console.log(`| ${c.describe} | ${row.load_ms} | ${row.stall_ms} | ${row.rss_after_import_mb} | ${row.rss_growth_mb} | ${row.weight_mb} | ${row.target_mb} | ${row.met ? 'yes' : 'no'} |`);
+  }
+  if (values.json !== undefined) fs.writeFileSync(values.json, JSON.stringify({ root, threads, load_avg: os.loadavg(), rows }, null, 2));
+}
+
+await main();
