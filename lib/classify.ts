@@ -30,6 +30,8 @@ export interface Predictor {
   readonly outputActivation?: string | null;
   /** How pixels become input: 'tf' (x / 127.5 - 1) or 'none' (0..255). */
   readonly preprocessing: Preprocessing;
+  /** Class names stored with the model; used when `options.labels` is not given. */
+  readonly labels?: readonly string[] | undefined;
   /** `input` holds `batch` samples NHWC; resolves to `batch × classes` scores. */
   predict(input: Float32Array, options: { batch: number }): Promise<Float32Array>;
 }
@@ -139,7 +141,7 @@ export async function classify(model: Predictor, image: ImageSource, options: Cl
   const m = checkPredictor(model);
   if (typeof options !== 'object' || options === null) throw v.typeError('object', 'options', options);
   const k = checkTopK(options.topK, m.classes);
-  const labels = resolveLabels(options.labels, m.classes);
+  const labels = resolveLabels(options.labels ?? m.labels, m.classes);
   const [height, width] = m.inputShape as [number, number, number];
   const input = await loadImageTensor(image, {
     width,
@@ -184,7 +186,7 @@ export async function* classifyBatch(
   const concurrency =
     options.concurrency === undefined ? Math.min(batchSize, cores()) : v.positiveInteger(options.concurrency, 'concurrency');
   const k = checkTopK(options.topK, m.classes);
-  const labels = resolveLabels(options.labels, m.classes);
+  const labels = resolveLabels(options.labels ?? m.labels, m.classes);
   const [height, width] = m.inputShape as [number, number, number];
   const sampleSize = height * width * 3;
   const iterator = toAsyncIterator(images);

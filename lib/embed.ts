@@ -119,6 +119,7 @@ export function embeddingCut(config: KerasModelConfig, analysis: ModelAnalysis =
     taken.add(layer);
     layers.push({
       class_name: 'GlobalAveragePooling2D',
+      name: layer,
       config: { name: layer, trainable: false, data_format: 'channels_last', keepdims: false },
       inbound_nodes: [[[tail, 0, 0, {}]]],
     });
@@ -128,7 +129,7 @@ export function embeddingCut(config: KerasModelConfig, analysis: ModelAnalysis =
     if (byName.get(tail)!.outputShape.length !== 1) {
       const flat = uniqueName('embedding_flatten', taken);
       taken.add(flat);
-      layers.push({ class_name: 'Flatten', config: { name: flat, trainable: false, data_format: 'channels_last' }, inbound_nodes: [[[tail, 0, 0, {}]]] });
+      layers.push({ class_name: 'Flatten', name: flat, config: { name: flat, trainable: false, data_format: 'channels_last' }, inbound_nodes: [[[tail, 0, 0, {}]]] });
       tail = flat;
     }
   }

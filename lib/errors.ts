@@ -83,3 +83,13 @@ export class NotAClassifierError extends MobileNetError {}
 
 /** A model that cannot be quantized to int8, or calibration input that cannot be used. */
 export class QuantizationError extends MobileNetError {}
+
+/** Training data that cannot make a classifier (no class folders, an empty class, a single class, …). */
+export class TrainingDataError extends MobileNetError {}
+
+/** An output path that already exists (nothing is overwritten). */
+export class OutputExistsError extends MobileNetError {
+  constructor(readonly path: string) {
+    super(`${path}: the output path already exists (nothing was written; remove it or choose another path)`);
+  }
+}

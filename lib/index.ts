@@ -10,6 +10,8 @@ export { classify, classifyBatch, topK } from './classify.js';
 export type { Prediction, ClassifyOptions, BatchOptions, BatchResult, Predictor } from './classify.js';
 export { embeddingCut, l2Normalize, cosineSimilarity } from './embed.js';
 export type { EmbeddingCut, EmbedOptions, EmbedBatchOptions, EmbeddingResult } from './embed.js';
+export { trainClassifier, saveClassifier, classifierConfig, readImageFolder, fitSoftmax, predictSoftmax, evaluateProbabilities, formatEvaluation } from './train/index.js';
+export type { TrainOptions, TrainResult, TrainReport, TrainProgress, Evaluation, ClassMetrics, SoftmaxOptions, SoftmaxHead } from './train/index.js';
 export { loadImageTensor, decodeImage, pixelsToTensor } from './image.js';
 export type { ImageSource, RawPixels, ResizeMode, PreprocessOptions, DecodeOptions } from './image.js';
 export { imagenetClasses, imagenetLabels } from './labels.js';
@@ -70,6 +72,8 @@ export {
   UsageError,
   NotAClassifierError,
   QuantizationError,
+  TrainingDataError,
+  OutputExistsError,
 } from './errors.js';
 // int8 post-training quantization (issue 15; runs on the TypeScript int8 reference kernels until the op schema lands).
 export { quantizeModel, loadQuantizedModel, QuantizedModel } from './quantize/index.js';

@@ -16,7 +16,7 @@ import {
   Runtime, compilePrepared, compilePreparedSync, resolveCompileOptions, loadBackend,
   type BackendName, type PreparedGraph,
 } from './runtime.js';
-import { DisposedError } from './errors.js';
+import { DisposedError, ModelFormatError } from './errors.js';
 import * as v from './validate.js';
 import { analyzeModel } from './keras/layers.js';
 import { flattenNestedModels, lowerModel, type LowerStats } from './keras/lower.js';
@@ -130,6 +130,8 @@ function outputActivation(graph: Graph): 'softmax' | 'sigmoid' | null {
 export interface ModelInfo {
   format?: ModelFormat;
   path?: string;
+  /** Class names stored with the model (one per output). */
+  labels?: readonly string[];
 }
 
 export class Model implements Disposable {
@@ -154,6 +156,8 @@ export class Model implements Disposable {
   /** Where it was loaded from (loadModel only). */
   readonly format: ModelFormat | undefined;
   readonly path: string | undefined;
+  /** Class names stored with the model (e.g. by `mobilenet train`); `classify` uses them. */
+  readonly labels: readonly string[] | undefined;
   /** What the lowering fused. */
   readonly loweringStats: LowerStats;
   private readonly inputSize: number;
@@ -192,6 +196,7 @@ export class Model implements Disposable {
     this.outputActivation = shapes.outputActivation;
     this.format = info.format;
     this.path = info.path;
+    this.labels = info.labels === undefined ? undefined : Object.freeze([...info.labels]);
   }
 
   /** Builds a model from a Keras model config and its named weights. */
@@ -206,6 +211,9 @@ export class Model implements Disposable {
       weights = stripNestedPrefixes(weights, flat.nested);
     }
     const analysis = analyzeModel(config, o.inputShape === undefined ? {} : { inputShape: o.inputShape });
+    if (info.labels !== undefined && info.labels.length !== v.product(analysis.outputShape)) {
+      throw new ModelFormatError(`stores ${info.labels.length} class names but the model has ${v.product(analysis.outputShape)} outputs`, info.path);
+    }
     const detected = detectArchitecture(config);
     const lowered = lowerModel(analysis, weights, o.fuse === undefined ? {} : { fuse: o.fuse });
     const backend = await loadBackend(compile.backend);
@@ -392,6 +400,18 @@ export class Model implements Disposable {
   }
 
   /**
+   * The feature-extractor config (this model's config cut at its global
+   * pooling, output [dimension]) and the weights its layers use: what
+   * `trainClassifier` puts a new head on.
+   */
+  embeddingParts(): { config: KerasModelConfig; weights: NamedWeights; inputShape: readonly number[] } {
+    this.live();
+    const cut = this.cut();
+    const { weights, options } = this.source!;
+    return { config: cut.config, weights: weightsFor(cut.config, weights, options.inputShape), inputShape: this.inputShape };
+  }
+
+  /**
    * The feature-extractor model (this model cut at its global pooling), built
    * on first use and disposed with this model. For a no-top pooled model it
    * is the model itself.
@@ -500,7 +520,8 @@ export async function loadModelFile(path: string, options: ModelOptions | undefi
   // Check the compile options before reading anything.
   resolveCompileOptions({ threads: o.threads, batch: o.batch, backend: o.backend });
   const file = await readModelFile(path);
-  const info = { format: file.format, path: file.path };
+  const info: ModelInfo = { format: file.format, path: file.path };
+  if (file.classNames !== undefined) info.labels = file.classNames;
   if (file.config === undefined) {
     const shapes = new Map([...file.weights].map(([k, t]) => [k, t.shape] as [string, number[]]));
     const r = resolveWeightsOnly(shapes, o, file.path, names);

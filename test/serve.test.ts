@@ -9,27 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classify, type Prediction } from '../lib/classify.js';
 import { loadModel, type Model } from '../lib/model.js';
 import { pngHeaderBomb } from './helpers/png.js';
-import { metric, multipartBody, postImage, request, startServer, type Server } from './helpers/server.js';
+import { expectSame, metric, multipartBody, postImage, request, startServer, type Server } from './helpers/server.js';
 import { hasShared, shared } from './helpers/shared.js';
-
-const TOL = 1e-5;
-
-/**
- * Same answer as classify(): the same top-1 class, every returned
- * probability within TOL of classify()'s for that class, and the k returned
- * probabilities equal to classify()'s k highest (near-ties may swap ranks).
- */
-function expectSame(got: Prediction[], all: Prediction[], k = 5): void {
-  expect(got).toHaveLength(k);
-  expect(got[0]!.index).toBe(all[0]!.index);
-  const byIndex = new Map(all.map((p) => [p.index, p]));
-  for (const p of got) {
-    const ref = byIndex.get(p.index)!;
-    expect(p.label).toBe(ref.label);
-    expect(Math.abs(p.probability - ref.probability)).toBeLessThan(TOL);
-  }
-  for (let i = 0; i < k; i++) expect(Math.abs(got[i]!.probability - all[i]!.probability)).toBeLessThan(TOL);
-}
 
 describe.skipIf(!hasShared)('mobilenet serve', () => {
   let server: Server;

@@ -15,6 +15,8 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   convert: { summary: 'convert weights among tfjs, h5 and keras formats', load: async () => (await import('./convert.js')).run },
   download: { summary: 'download official Keras Applications weights', load: async () => (await import('./download.js')).run },
   embed: { summary: 'print image embeddings (pooled feature vectors)', load: async () => (await import('./embed.js')).run },
+  train: { summary: 'train a classifier for your own classes (a folder per class)', load: async () => (await import('./train.js')).run },
+  worker: { summary: 'classify images from a BullMQ queue on Redis (scale-out)', load: async () => (await import('./worker.js')).run },
   serve: { summary: 'HTTP classification service (micro-batching, metrics, demo page)', load: async () => (await import('./serve.js')).run },
   quantize: { summary: 'quantize a model to int8 with calibration images', load: async () => (await import('./quantize.js')).run },
 };

@@ -36,6 +36,7 @@ Options:
   --max-body <size>     largest body or uploaded file, e.g. 10mb, 512kb (default 10mb)
   --max-files <F>       most images in one multipart request (default 16)
   --max-pixels <P>      largest image in pixels (default ${DEFAULT_MAX_PIXELS})
+  --max-event-loop-delay <ms>  answer 503 while the event loop lags more than this (default 1000; 0 = off)
   --allow-svg           accept SVG uploads (refused by default: an SVG can reference other files)
   --labels <file>       class names for fine-tuned models
   -h, --help            this text
@@ -75,6 +76,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       'max-body': { type: 'string' },
       'max-files': { type: 'string' },
       'max-pixels': { type: 'string' },
+      'max-event-loop-delay': { type: 'string' },
       'allow-svg': { type: 'boolean' },
       labels: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -105,6 +107,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     maxPixels: positiveInt(values['max-pixels'], 'max-pixels'),
     allowSvg: values['allow-svg'] ?? false,
     labels: values.labels,
+    maxEventLoopDelay: nonNegativeInt(values['max-event-loop-delay'], 'max-event-loop-delay'),
   };
   // Defence in depth: with SVG refused, libvips' SVG loader is blocked in this process.
   if (!serverOptions.allowSvg) sharp.block({ operation: ['VipsForeignLoadSvg'] });

@@ -96,15 +96,18 @@ export async function convertModel(input: string, output: string, options: Conve
   let written: string;
   if (to === 'tfjs') {
     const { writeTfjs } = await import('./tfjs-write.js');
-    const r = await writeTfjs(output, config, weights, options.quantize === undefined ? {} : { quantize: options.quantize });
+    const r = await writeTfjs(output, config, weights, {
+      ...(options.quantize === undefined ? {} : { quantize: options.quantize }),
+      ...(file.classNames === undefined ? {} : { classNames: file.classNames }),
+    });
     written = r.modelJson;
   } else if (to === 'h5') {
     const { writeH5 } = await import('./h5.js');
-    await writeH5(output, config, weights);
+    await writeH5(output, config, weights, file.classNames === undefined ? {} : { classNames: file.classNames });
     written = path.resolve(output);
   } else {
     const { writeKeras3 } = await import('./keras3.js');
-    await writeKeras3(output, config, weights);
+    await writeKeras3(output, config, weights, file.classNames === undefined ? {} : { classNames: file.classNames });
     written = path.resolve(output);
   }
   return { from: file.format, to, input: file.path, output: written, weights: weights.size, parameters: analysis.totalParams, builtConfig, ...(architecture === undefined ? {} : { architecture }) };

@@ -40,6 +40,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ModelFormatError, WeightMismatchError } from '../errors.js';
+import { checkClassNames, parseClassNames } from './class-names.js';
 import { halfToFloat } from './tfjs.js';
 import type { KerasLayerConfig, KerasModelConfig, NamedWeights, WeightTensor } from '../keras/types.js';
 import * as v from '../validate.js';
@@ -59,6 +60,8 @@ export interface H5ReadResult {
   backend?: string;
   /** The `layer_names` attribute, in file order. */
   layerOrder: string[];
+  /** The root `class_names` attribute (a classifier trained by `mobilenet train`). */
+  classNames?: string[];
 }
 
 export interface H5WriteOptions {
@@ -66,6 +69,8 @@ export interface H5WriteOptions {
   kerasVersion?: string;
   /** Written as `backend` (default "tensorflow"). */
   backend?: string;
+  /** Written as the root attribute `class_names` (JSON list). */
+  classNames?: readonly string[];
 }
 
 let h5Promise: Promise<H5Module['default']> | null = null;
@@ -436,12 +441,23 @@ interface RawH5 {
   backend?: string;
   layerOrder: string[];
   weights: NamedWeights;
+  classNames?: string[];
 }
 
 function readTree(root: H5TreeNode, file: string, configOnly: boolean): RawH5 {
   const out: RawH5 = { layerOrder: [], weights: new Map() };
   const mc = readStringAttr(root, 'model_config', file);
   if (mc !== undefined) out.modelConfig = mc;
+  const cn = readStringAttr(root, 'class_names', file);
+  if (cn !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(cn);
+    } catch (e) {
+      throw new ModelFormatError(`the class_names attribute is not JSON (${(e as Error).message})`, file, { cause: e });
+    }
+    out.classNames = parseClassNames(parsed, file, 'the class_names attribute');
+  }
   let weightsGroup: H5TreeNode = root;
   const keys = Object.keys(root.children ?? {});
   if (keys.includes('model_weights')) {
@@ -501,6 +517,7 @@ export async function readH5(file: string, options: H5ReadOptions = {}): Promise
   if (raw.modelConfig !== undefined) out.config = await parseModelConfig(raw.modelConfig, abs);
   if (raw.kerasVersion !== undefined) out.kerasVersion = raw.kerasVersion;
   if (raw.backend !== undefined) out.backend = raw.backend;
+  if (raw.classNames !== undefined) out.classNames = raw.classNames;
   return out;
 }
 
@@ -670,6 +687,7 @@ export async function writeH5(file: string, config: KerasModelConfig | undefined
   const kerasVersion = options.kerasVersion ?? '2.15.0';
   const backend = options.backend ?? 'tensorflow';
   if (typeof kerasVersion !== 'string') throw v.typeError('string', 'kerasVersion', kerasVersion);
+  const classNames = checkClassNames(options.classNames);
   const plan = planLayers(config, weights);
   const h5 = await loadH5wasm();
   await atomicWrite(file, (tmp) => {
@@ -680,6 +698,7 @@ export async function writeH5(file: string, config: KerasModelConfig | undefined
         putString(root, 'keras_version', kerasVersion);
         putString(root, 'backend', backend);
         putString(root, 'model_config', JSON.stringify(config));
+        if (classNames !== undefined) putString(root, 'class_names', JSON.stringify(classNames));
         writeWeightsGroup(root.create_group('model_weights'), plan, kerasVersion, backend);
       } else {
         writeWeightsGroup(root, plan, kerasVersion, backend);

@@ -24,10 +24,12 @@ export interface ModelFile {
   weights: NamedWeights;
   /** Quantization dtypes of the weights (TF.js), empty when float32. */
   quantization?: string[];
+  /** Class names stored with the model (lib/formats/class-names.ts). */
+  classNames?: string[];
 }
 
 interface ExternalReader {
-  (file: string): Promise<{ config?: KerasModelConfig; weights: NamedWeights }>;
+  (file: string): Promise<{ config?: KerasModelConfig; weights: NamedWeights; classNames?: string[] }>;
 }
 
 const HDF5_MAGIC = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -94,12 +96,15 @@ export async function readModelFile(file: string): Promise<ModelFile> {
   if (format === 'tfjs') {
     const { readTfjs } = await import('./tfjs.js');
     const r = await readTfjs(abs);
-    return { format, path: abs, config: r.config, weights: r.weights, quantization: r.quantization };
+    const out: ModelFile = { format, path: abs, config: r.config, weights: r.weights, quantization: r.quantization };
+    if (r.classNames !== undefined) out.classNames = r.classNames;
+    return out;
   }
   const read = await external(format);
   const r = await read(abs);
   const out: ModelFile = { format, path: abs, weights: r.weights };
   if (r.config !== undefined) out.config = r.config;
+  if (r.classNames !== undefined) out.classNames = r.classNames;
   return out;
 }
 

@@ -26,6 +26,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { unzipSync, zipSync, type Zippable } from 'fflate';
 import { MobileNetError, ModelFormatError, UnsupportedLayerError, WeightMismatchError } from '../errors.js';
+import { checkClassNames, parseClassNames } from './class-names.js';
 import type { KerasLayerConfig, KerasModelConfig, NamedWeights, WeightTensor } from '../keras/types.js';
 import * as v from '../validate.js';
 import { atomicWrite, dumpH5, ensureGroup, layerName, loadH5wasm, readDataset, treeGet, weightsByLayer, withTempFile, type H5ReadOptions, type H5TreeNode } from './h5.js';
@@ -38,6 +39,8 @@ export interface Keras3ReadResult {
   weights: NamedWeights;
   kerasVersion?: string;
   dateSaved?: string;
+  /** `metadata.json`'s `class_names` (a classifier trained by `mobilenet train`). */
+  classNames?: string[];
 }
 
 export interface Keras3WriteOptions {
@@ -45,6 +48,8 @@ export interface Keras3WriteOptions {
   kerasVersion?: string;
   /** `metadata.json` date_saved (default now, in Keras's `%Y-%m-%d@%H:%M:%S`). */
   date?: Date;
+  /** Written as `metadata.json`'s `class_names`. */
+  classNames?: readonly string[];
 }
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -426,6 +431,8 @@ export async function readKeras3(file: string, options: H5ReadOptions = {}): Pro
   const out: Keras3ReadResult = { config, weights };
   if (typeof metadata.keras_version === 'string') out.kerasVersion = metadata.keras_version;
   if (typeof metadata.date_saved === 'string') out.dateSaved = metadata.date_saved;
+  const classNames = parseClassNames(metadata.class_names, abs, "metadata.json's class_names");
+  if (classNames !== undefined) out.classNames = classNames;
   return out;
 }
 
@@ -559,7 +566,12 @@ export async function writeKeras3(file: string, config: KerasModelConfig, weight
     }
     return fs.readFile(tmp);
   });
-  const metadata = { keras_version: options.kerasVersion ?? '3.10.0', date_saved: keras3Date(options.date ?? new Date()) };
+  const classNames = checkClassNames(options.classNames);
+  const metadata = {
+    keras_version: options.kerasVersion ?? '3.10.0',
+    date_saved: keras3Date(options.date ?? new Date()),
+    ...(classNames === undefined ? {} : { class_names: classNames }),
+  };
   const zippable: Zippable = {
     'metadata.json': [Buffer.from(JSON.stringify(metadata)), { level: 0 }],
     'config.json': [Buffer.from(JSON.stringify(toKeras3Config(config, shapes))), { level: 0 }],

@@ -23,6 +23,7 @@ import { WeightMismatchError } from '../errors.js';
 import type { KerasModelConfig, NamedWeights, WeightTensor } from '../keras/types.js';
 import * as v from '../validate.js';
 import { planLayers } from './h5.js';
+import { checkClassNames } from './class-names.js';
 
 export type TfjsQuantization = 'uint8' | 'uint16' | 'float16';
 
@@ -34,6 +35,8 @@ export interface TfjsWriteOptions {
   kerasVersion?: string;
   /** modelTopology.backend (default "tensorflow"). */
   backend?: string;
+  /** Stored as `userDefinedMetadata.classNames`. */
+  classNames?: readonly string[];
 }
 
 export interface TfjsWriteResult {
@@ -173,6 +176,7 @@ export async function writeTfjs(out: string, config: KerasModelConfig, weights: 
     v.float32Array(t?.data, `weights '${name}' data`);
     if (v.product(t.shape) !== t.data.length) throw new WeightMismatchError(`weight ${name} has shape ${JSON.stringify(t.shape)} but ${t.data.length} values`);
   }
+  const classNames = checkClassNames(options.classNames);
   const plan = planLayers(config, weights);
   const entries: ManifestEntry[] = [];
   const chunks: Uint8Array[] = [];
@@ -220,6 +224,7 @@ export async function writeTfjs(out: string, config: KerasModelConfig, weights: 
     convertedBy: `mobilenet-xnnpack v${PACKAGE_VERSION}`,
     modelTopology: { keras_version: kerasVersion, backend: options.backend ?? 'tensorflow', model_config: topologyConfig },
     weightsManifest: [{ paths: shards, weights: entries }],
+    ...(classNames === undefined ? {} : { userDefinedMetadata: { classNames } }),
   };
   await writeAtomic(jsonPath, JSON.stringify(modelJson));
   return { modelJson: jsonPath, shards: shards.map((s) => path.join(dir, s)), bytes: total };

@@ -20,6 +20,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ModelFormatError } from '../errors.js';
+import { parseClassNames } from './class-names.js';
 import type { KerasLayerConfig, KerasModelConfig, NamedWeights } from '../keras/types.js';
 
 export interface TfjsWeightEntry {
@@ -45,6 +46,8 @@ export interface TfjsModelJson {
   format?: string;
   generatedBy?: string;
   convertedBy?: string;
+  /** `userDefinedMetadata.classNames` (a classifier trained by `mobilenet train`). */
+  classNames?: string[];
 }
 
 export interface TfjsModelFile extends TfjsModelJson {
@@ -205,6 +208,10 @@ export function parseModelJson(text: string, file: string): TfjsModelJson {
   if (typeof format === 'string') out.format = format;
   if (typeof json.generatedBy === 'string') out.generatedBy = json.generatedBy;
   if (typeof json.convertedBy === 'string') out.convertedBy = json.convertedBy;
+  if (isObject(json.userDefinedMetadata)) {
+    const names = parseClassNames(json.userDefinedMetadata.classNames, file, 'userDefinedMetadata.classNames');
+    if (names !== undefined) out.classNames = names;
+  }
   return out;
 }
 

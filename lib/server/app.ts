@@ -29,7 +29,7 @@ export interface ServerOptions extends ClassifierOptions {
   maxBody?: number;
   /** Most `image` parts in one multipart request (default 16). */
   maxFiles?: number;
-  /** Event-loop delay (ms) above which requests get 503 (default 1000). */
+  /** Event-loop delay (ms) above which requests get 503 (default 1000; 0 turns the check off). */
   maxEventLoopDelay?: number;
   /** Seconds clients are told to wait in Retry-After (default 1). */
   retryAfter?: number;
@@ -87,7 +87,7 @@ export async function createServer(model: Model, options: ServerOptions = {}): P
   const app = Fastify({ logger: false, bodyLimit: maxBody, return503OnClosing: true });
 
   await app.register(underPressure, {
-    maxEventLoopDelay: options.maxEventLoopDelay ?? 1000,
+    maxEventLoopDelay: options.maxEventLoopDelay === undefined ? 1000 : v.nonNegativeInteger(options.maxEventLoopDelay, 'maxEventLoopDelay'),
     retryAfter,
     exposeStatusRoute: false,
   });

@@ -6,10 +6,16 @@
  * arrived during a run have already waited). One batch runs at a time (the
  * native runtime serializes anyway); results are handed back per image.
  *
+ * Batch sizes are rounded up to a power of two (or maxBatch), the rest of the
+ * batch padded: each size is a compiled runtime with its own packed weights
+ * and activation buffers, so maxBatch 8 holds 4 runtimes (1, 2, 4, 8), not 8;
+ * never more than the model's runtime cache keeps (MAX_CACHED_BATCH_SIZES).
+ *
  * The queue is bounded: `submit()` rejects with QueueFullError when
  * `maxQueue` images wait, so memory never grows without bound.
  */
 import type { Predictor } from '../classify.js';
+import { MAX_CACHED_BATCH_SIZES } from '../model.js';
 import * as v from '../validate.js';
 import { ClosingError, QueueFullError } from './errors.js';
 
@@ -37,6 +43,8 @@ export class MicroBatcher {
   readonly maxBatch: number;
   readonly maxWaitMs: number;
   readonly maxQueue: number;
+  /** The batch sizes inference runs with: powers of two below maxBatch, and maxBatch. */
+  readonly sizes: readonly number[];
   /** Called after every inference call (metrics). */
   onBatch: ((stats: BatchStats) => void) | undefined;
   private readonly model: Predictor;
@@ -53,6 +61,13 @@ export class MicroBatcher {
     this.maxWaitMs = v.nonNegativeInteger(options.maxWaitMs, 'maxWaitMs');
     this.maxQueue = v.positiveInteger(options.maxQueue, 'maxQueue');
     this.sampleSize = v.product(model.inputShape);
+    const sizes: number[] = [];
+    for (let n = 1; n < this.maxBatch; n *= 2) sizes.push(n);
+    sizes.push(this.maxBatch);
+    // No more sizes than the model keeps compiled (else runtimes would be evicted and recompiled):
+    // keep 1 and the largest ones.
+    if (sizes.length > MAX_CACHED_BATCH_SIZES) sizes.splice(1, sizes.length - MAX_CACHED_BATCH_SIZES);
+    this.sizes = Object.freeze(sizes);
   }
 
   /** Images waiting for inference (not counting the running batch). */
@@ -61,11 +76,11 @@ export class MicroBatcher {
   }
 
   /**
-   * Compiles the runtime of every batch size up to maxBatch (so no request
-   * pays for a compile) by running each once on zeros.
+   * Compiles the runtime of every batch size (so no request pays for a
+   * compile) by running each once on zeros.
    */
   async warmUp(): Promise<void> {
-    for (let n = 1; n <= this.maxBatch; n++) await this.model.predict(this.buffer(n), { batch: n });
+    for (const n of this.sizes) await this.model.predict(this.buffer(n), { batch: n });
   }
 
   /** Queues one preprocessed image; resolves to its scores (`classes` values). */
@@ -117,13 +132,15 @@ export class MicroBatcher {
     if (this.running !== null || this.waiting.length === 0) return;
     const items = this.waiting.splice(0, this.maxBatch);
     const n = items.length;
+    const size = this.sizes.find((s) => s >= n)!;
     // One buffer per batch size, reused: only one batch runs at a time, and
-    // predict() holds its input until it settles.
-    const buffer = this.buffer(n);
+    // predict() holds its input until it settles. Padding samples are zeros.
+    const buffer = this.buffer(size);
     items.forEach((it, i) => buffer.set(it.input, i * this.sampleSize));
+    buffer.fill(0, n * this.sampleSize);
     const classes = this.model.classes;
     const started = performance.now();
-    this.running = this.model.predict(buffer, { batch: n }).then(
+    this.running = this.model.predict(buffer, { batch: size }).then(
       (scores) => {
         this.onBatch?.({ size: n, seconds: (performance.now() - started) / 1000 });
         items.forEach((it, i) => it.resolve(scores.slice(i * classes, (i + 1) * classes)));

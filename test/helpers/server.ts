@@ -5,6 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
+import { expect } from 'vitest';
+import type { Prediction } from '../../lib/classify.js';
+import { childEnv } from './env.js';
 import { repoRoot } from './shared.js';
 
 export interface Child {
@@ -16,10 +19,10 @@ export interface Child {
 }
 
 /** Spawns `mobilenet <args>` with the sources (tsx). */
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Child {
+export function spawnCli(args: string[], env: Record<string, string> = {}): Child {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test', 'helpers', 'cli.ts'), ...args], {
     cwd: repoRoot,
-    env: { ...process.env, ...env },
+    env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -37,9 +40,14 @@ export interface Server extends Child {
   stop(): Promise<number | string>;
 }
 
-/** Starts `mobilenet serve --port 0 <args>` and waits for its "listening on" line. */
+/**
+ * Starts `mobilenet serve --port 0 <args>` and waits for its "listening on"
+ * line. The event-loop lag check is off unless `args` set it: on a loaded
+ * test machine it would answer 503 at random.
+ */
 export async function startServer(args: string[], timeoutMs = 120_000): Promise<Server> {
-  const c = spawnCli(['serve', '--port', '0', '--host', '127.0.0.1', ...args]);
+  const lag = args.includes('--max-event-loop-delay') ? [] : ['--max-event-loop-delay', '0'];
+  const c = spawnCli(['serve', '--port', '0', '--host', '127.0.0.1', ...lag, ...args]);
   const started = Date.now();
   for (;;) {
     const m = /listening on (http:\/\/127\.0\.0\.1:(\d+))/.exec(c.stdout());
@@ -121,3 +129,23 @@ export function metric(text: string, name: string): number | undefined {
   const m = new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text);
   return m === null ? undefined : Number(m[1]);
 }
+
+const TOL = 1e-5;
+
+/**
+ * Same answer as classify(): the same top-1 class, every returned
+ * probability within TOL of classify()'s for that class, and the k returned
+ * probabilities equal to classify()'s k highest (near-ties may swap ranks).
+ */
+export function expectSame(got: Prediction[], all: Prediction[], k = 5): void {
+  expect(got).toHaveLength(k);
+  expect(got[0]!.index).toBe(all[0]!.index);
+  const byIndex = new Map(all.map((p) => [p.index, p]));
+  for (const p of got) {
+    const ref = byIndex.get(p.index)!;
+    expect(p.label).toBe(ref.label);
+    expect(Math.abs(p.probability - ref.probability)).toBeLessThan(TOL);
+  }
+  for (let i = 0; i < k; i++) expect(Math.abs(got[i]!.probability - all[i]!.probability)).toBeLessThan(TOL);
+}
+

@@ -1,0 +1,74 @@
+/**
+ * The demo page (`GET /`) in a real headless browser: Debian's `chromium`
+ * driven by playwright-core. Upload the cat, read the labels off the page,
+ * compare with classify() in this process.
+ */
+import fs from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { classify, type Prediction } from '../lib/classify.js';
+import { loadModel } from '../lib/model.js';
+import { startServer, type Server } from './helpers/server.js';
+import { hasShared, shared } from './helpers/shared.js';
+
+const chromiumPath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
+if (chromiumPath === undefined) console.warn('[mobilenet-xnnpack tests] chromium not found (apt-get install chromium): demo page test skipped');
+
+describe.skipIf(!hasShared || chromiumPath === undefined)('demo page in headless Chromium', () => {
+  let server: Server;
+  let browser: Browser;
+  let ref: Prediction[];
+
+  beforeAll(async () => {
+    const weights = shared('models', 'mobilenet_v1_0.75_224', 'model.json');
+    const model = await loadModel(weights, { threads: 1 });
+    ref = await classify(model, shared('images', 'cat.jpg'), { topK: 5 });
+    model.dispose();
+    server = await startServer(['--weights', weights, '--max-batch', '2']);
+    // --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
+    browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    expect(await server?.stop()).toBe(0);
+  });
+
+  it('picks the cat, shows it with its top-5 labels as bars and the latency', async () => {
+    const page = await browser.newPage({ viewport: { width: 760, height: 380 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${server.url}/`);
+    await expect.poll(() => page.textContent('#model')).toMatch(/^mobilenet_0\.75_224 · v1 · 224×224×3 input · 1000 classes · 2,601,976 parameters$/);
+    await page.setInputFiles('#file', shared('images', 'cat.jpg'));
+    await page.waitForSelector('#results li:nth-child(5)');
+    const labels = await page.locator('#results .label').all();
+    const rows = await Promise.all(
+      labels.map(async (label, i) => ({
+        label: await label.textContent(),
+        index: Number(await label.getAttribute('data-index')),
+        prob: await page.locator('#results .prob').nth(i).textContent(),
+        bar: /width: ([\d.]+)%/.exec((await page.locator('#results .bar span').nth(i).getAttribute('style')) ?? '')?.[1] ?? '',
+      })),
+    );
+    expect(rows.map((r) => r.index)).toEqual(ref.map((p) => p.index));
+    expect(rows[0]!.label).toBe('Egyptian cat'); // ../shared/README.md: top-1 of cat.jpg is 285 Egyptian_cat
+    rows.forEach((r, i) => {
+      expect(r.label).toBe(ref[i]!.label.replace(/_/g, ' '));
+      expect(r.prob).toBe(`${(ref[i]!.probability * 100).toFixed(1)}%`);
+      expect(parseFloat(r.bar)).toBeCloseTo(ref[i]!.probability * 100, 3);
+    });
+    expect(await page.textContent('#status')).toMatch(/^top 5 in \d+ ms$/);
+    // The preview shows the picked image, decoded by the browser.
+    expect(await page.evaluate('document.getElementById("preview").naturalWidth')).toBe(359);
+    expect(errors).toEqual([]);
+  });
+
+  it('shows the server\'s error for a file that is not an image', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/`);
+    await page.setInputFiles('#file', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not a png') });
+    await expect.poll(() => page.textContent('#status')).toMatch(/^400: Image|^400: Not an image or a corrupt image/);
+    expect(await page.$$('#results li')).toHaveLength(0);
+  });
+});
