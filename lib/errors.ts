@@ -61,8 +61,26 @@ export class UnsupportedLayerError extends MobileNetError {
   }
 }
 
-/** Weights missing, extra or of the wrong shape for the model's layers. */
-export class WeightMismatchError extends MobileNetError {}
+/** The full lists behind a WeightMismatchError's summary. */
+export interface WeightMismatchDetails {
+  /** How many weights the model expects. */
+  expected: number;
+  missing: Array<{ name: string; expected: number[] }>;
+  misShaped: Array<{ name: string; expected: number[]; actual: number[] }>;
+  /** Weights of the file no layer uses. */
+  extra: Array<{ name: string; actual: number[] }>;
+}
+
+/** Weights missing, extra or of the wrong shape for the model's layers (the message summarizes; `details` lists all). */
+export class WeightMismatchError extends MobileNetError {
+  constructor(
+    message: string,
+    readonly details: WeightMismatchDetails | undefined = undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
 
 /** An image that could not be decoded or is too large. */
 export class ImageDecodeError extends MobileNetError {

@@ -19,12 +19,12 @@ import {
 import { DisposedError, ModelFormatError } from './errors.js';
 import * as v from './validate.js';
 import { analyzeModel } from './keras/layers.js';
-import { flattenNestedModels, lowerModel, type LowerStats } from './keras/lower.js';
-import { toFunctional } from './formats/tfjs.js';
+import { lowerModel, type LowerStats } from './keras/lower.js';
+import { flattenConfig } from './keras/model-config.js';
 import { formatSummary, type SummaryOptions } from './keras/summary.js';
 import { randomWeights } from './keras/random.js';
 import type { Architecture, KerasModelConfig, ModelAnalysis, NamedWeights, Preprocessing } from './keras/types.js';
-import { buildArchitecture, ARCHITECTURES } from './architectures/index.js';
+import { buildArchitecture, describeWeights, ARCHITECTURES } from './architectures/index.js';
 import {
   apiNames, BUILDER_KEYS, checkApplicable, pickBuilderOptions, rejectBuilderOptions, resolveWeightsOnly, type BuilderOptions, type OptionNamer,
 } from './architectures/options.js';
@@ -79,25 +79,11 @@ function checkOptions(options: unknown): ModelOptions & { seed?: number } {
 }
 
 
-/**
- * Weights of inlined nested models may be named `<nested model>/<layer>/<weight>`
- * (Keras HDF5 conversions); TensorFlow.js names them `<layer>/<weight>`. The
- * prefixed names are renamed to the latter.
- */
-function stripNestedPrefixes(weights: NamedWeights, nested: readonly string[]): NamedWeights {
-  const out: NamedWeights = new Map();
-  for (const [name, w] of weights) {
-    const prefix = nested.find((n) => name.startsWith(`${n}/`) && name.indexOf('/', n.length + 1) > 0);
-    const key = prefix === undefined ? name : name.slice(prefix.length + 1);
-    out.set(out.has(key) ? name : key, w);
-  }
-  return out;
-}
-
-/** Recognizes the Keras Applications MobileNets by their layer names. */
-export function detectArchitecture(config: KerasModelConfig): Architecture | 'custom' {
+/** Recognizes the Keras Applications MobileNets by their layer names (an analysis: nested models included). */
+export function detectArchitecture(model: KerasModelConfig | ModelAnalysis): Architecture | 'custom' {
   const names = new Set<string>();
-  for (const l of config.config?.layers ?? []) {
+  const layers: ReadonlyArray<{ name?: unknown; config?: { name?: unknown } }> = 'layers' in model ? model.layers : (model.config?.layers ?? []);
+  for (const l of layers) {
     const n = l?.config?.name ?? l?.name;
     if (typeof n === 'string') names.add(n);
   }
@@ -204,18 +190,17 @@ export class Model implements Disposable {
     const o = checkOptions(options);
     const compile = resolveCompileOptions({ threads: o.threads, batch: o.batch, backend: o.backend });
     if (!(weights instanceof Map)) throw v.typeError('Map of named weights', 'weights', weights);
-    // Transfer-learning models hold the MobileNet as a nested model: inline it.
-    const flat = flattenNestedModels(config, (c) => toFunctional(c));
-    if (flat.nested.length > 0) {
-      config = flat.config;
-      weights = stripNestedPrefixes(weights, flat.nested);
-    }
-    const analysis = analyzeModel(config, o.inputShape === undefined ? {} : { inputShape: o.inputShape });
+    // Transfer-learning models hold the MobileNet as a nested model: analysis inlines it.
+    const analysis = analyzeModel(config, { ...(o.inputShape === undefined ? {} : { inputShape: o.inputShape }), ...(info.path === undefined ? {} : { file: info.path }) });
+    const detected = detectArchitecture(analysis);
+    const lowered = lowerModel(analysis, weights, {
+      ...(o.fuse === undefined ? {} : { fuse: o.fuse }),
+      ...(info.path === undefined ? {} : { file: info.path }),
+      identify: (shapes) => describeWeights(shapes, analysis.inputShape),
+    });
     if (info.labels !== undefined && info.labels.length !== v.product(analysis.outputShape)) {
       throw new ModelFormatError(`stores ${info.labels.length} class names but the model has ${v.product(analysis.outputShape)} outputs`, info.path);
     }
-    const detected = detectArchitecture(config);
-    const lowered = lowerModel(analysis, weights, o.fuse === undefined ? {} : { fuse: o.fuse });
     const backend = await loadBackend(compile.backend);
     const architecture = o.architecture ?? detected;
     const preprocessing = o.preprocessing ?? detectPreprocessing(analysis);
@@ -229,7 +214,9 @@ export class Model implements Disposable {
     // The native backend holds its own copy: drop the JavaScript weight arrays.
     if (compile.backend === 'native') g.dispose();
     const model = new Model(analysis, prepared, shapes, lowered.stats, compile.backend, compile.threads, architecture, preprocessing, info);
-    model.source = { config, weights, options: { ...o, threads: compile.threads, backend: compile.backend, preprocessing } };
+    // Embedding cuts and re-lowering use the flat (inlined) config and the matched weights.
+    const flat = analysis.nestedModels.length > 0 ? flattenConfig(config, info.path) : config;
+    model.source = { config: flat, weights: lowered.weights, options: { ...o, threads: compile.threads, backend: compile.backend, preprocessing } };
     // Compile the default batch now (off the event loop): backend problems surface at load, and the first predict is fast.
     try {
       await model.runtime(compile.batch);

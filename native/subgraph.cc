@@ -49,7 +49,19 @@ class SubgraphBuilder : public DefineContext {
       if (s != xnn_status_success) return {s, "xnn_define_clamp", -1};
       return {};
     }
+    // Only nodes the output depends on: a node whose result nothing reads
+    // would get no buffer (Debian's 2022 XNNPACK then asserts at setup).
+    std::vector<bool> live(g_.tensors.size(), false), needed(count, false);
+    live[output_] = true;
+    for (size_t i = count; i-- > 0;) {
+      const NodeRecord& n = g_.nodes[i];
+      if (!live[n.output]) continue;
+      needed[i] = true;
+      for (uint32_t id : n.inputs)
+        if (id != kNoTensor) live[id] = true;
+    }
     for (size_t i = 0; i < count; i++) {
+      if (!needed[i]) continue;
       const char* what = "?";
       s = DefineNode(*this, g_.nodes[i], &what);
       if (s != xnn_status_success) return {s, what, static_cast<int64_t>(i)};

@@ -38,7 +38,10 @@ try {
   let tarball = values.tarball ? path.resolve(values.tarball) : null;
   if (tarball === null) {
     const out = execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-    const info = JSON.parse(out.slice(out.indexOf('[')))[0];
+    // (prepack's build output shares stdout: npm's JSON is the last '[{"id": ...' there)
+    const at = [...out.matchAll(/\[\s*\{\s*"id"/g)].at(-1)?.index;
+    if (at === undefined) fail(`npm pack --json printed no JSON:\n${out}`);
+    const info = JSON.parse(out.slice(at))[0];
     tarball = path.join(work, info.filename);
     log(`npm pack: ${info.filename}, ${(info.size / 1e6).toFixed(2)} MB packed, ${(info.unpackedSize / 1e6).toFixed(2)} MB unpacked, ${info.entryCount} files`);
   }

@@ -42,7 +42,7 @@ async function whyCompile() {
     log(`using the prebuilt addon ${path.relative(root, info.path)} (XNNPACK ${info.commit?.slice(0, 8) ?? info.source}); nothing to compile`);
     return null;
   } catch (e) {
-    return `the prebuilt addon ${prebuild} does not load here: ${e.message.split('\n')[0]}`;
+    return `the prebuilt addon ${prebuild} does not load here (${e.message.split('\n')[0].replace(/ Fixes:$/, '')})`;
   }
 }
 

@@ -350,7 +350,7 @@ describe('MaxPooling2D and GlobalMaxPooling2D against naive float64 loops', () =
 describe('weight matching errors', () => {
   const cfg = (): KerasModelConfig => buildArchitecture('v1', { alpha: 0.25, inputShape: [32, 32, 3], classes: 10 });
 
-  it('lists every missing, mis-shaped and extra weight with names and shapes in one WeightMismatchError', () => {
+  it('counts every missing, mis-shaped and extra weight in one WeightMismatchError (first few in the message, all in details)', () => {
     const analysis = analyzeModel(cfg());
     const weights = randomWeights(analysis, 1);
     weights.delete('conv_dw_3/depthwise_kernel');
@@ -368,9 +368,14 @@ describe('weight matching errors', () => {
     expect(err).toBeInstanceOf(WeightMismatchError);
     const msg = (err as Error).message;
     expect(msg).toContain("Weights do not match model 'mobilenet_0.25_32'");
-    expect(msg).toContain('missing 2 weight(s): conv_dw_3/depthwise_kernel [3,3,32,1], conv_pw_7_bn/moving_variance [128]');
-    expect(msg).toContain('2 weight(s) of the wrong shape: conv1/kernel: expected [3,3,3,8] but the file has [3,3,3,9]; conv_preds/bias: expected [10] but the file has [11]');
-    expect(msg).toContain("2 extra weight(s) no layer of 'mobilenet_0.25_32' uses: extra_layer/kernel [2,2], conv1/bias [8]");
+    expect(msg).toContain('2 of the 137 weights it expects are missing (conv_dw_3/depthwise_kernel [3,3,32,1], conv_pw_7_bn/moving_variance [128])');
+    expect(msg).toContain('2 of the 137 weights it expects have another shape in the file (conv1/kernel: expected [3,3,3,8] but the file has [3,3,3,9]; conv_preds/bias: expected [10] but the file has [11])');
+    expect(msg).toContain('2 weights of the file are used by no layer (extra_layer/kernel [2,2], conv1/bias [8])');
+    const d = (err as WeightMismatchError).details!;
+    expect(d.expected).toBe(137);
+    expect(d.missing).toEqual([{ name: 'conv_dw_3/depthwise_kernel', expected: [3, 3, 32, 1] }, { name: 'conv_pw_7_bn/moving_variance', expected: [128] }]);
+    expect(d.misShaped.map((m) => [m.name, m.actual])).toEqual([['conv1/kernel', [3, 3, 3, 9]], ['conv_preds/bias', [11]]]);
+    expect(d.extra.map((m) => m.name)).toEqual(['extra_layer/kernel', 'conv1/bias']);
   });
 
   it('a NaN or Infinity weight is an error naming the weight and index (allowNonFinite to accept)', () => {

@@ -516,7 +516,7 @@ describe.skipIf(!hasShared)('TF.js layers reader', () => {
       fs.writeFileSync(shard, bytes);
       const err = await loadModel(q, { backend: 'reference' }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(WeightMismatchError);
-      expect((err as Error).message).toBe('Weight conv1/kernel holds a non-finite value (NaN) at index 5');
+      expect((err as Error).message).toBe(`${path.resolve(q)}: Weight conv1/kernel holds a non-finite value (NaN) at index 5`);
     });
 
     it('an unsupported layer class names the layer and its class', async () => {

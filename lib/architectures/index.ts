@@ -132,6 +132,48 @@ export function identifyArchitecture(shapes: ReadonlyMap<string, readonly number
   return undefined;
 }
 
+/** How an identified architecture is named in messages: `MobileNet v1 alpha 0.25 without top`. */
+export function describeIdentified(id: IdentifiedArchitecture): string {
+  const parts = [`MobileNet ${id.architecture} alpha ${id.alpha}`];
+  if (id.depthMultiplier !== undefined && id.depthMultiplier !== 1) parts.push(`depth multiplier ${id.depthMultiplier}`);
+  if (id.minimalistic) parts.push('minimalistic');
+  parts.push(id.includeTop ? `with its top (${id.classes ?? 1000} classes)` : 'without top');
+  return parts.join(' ');
+}
+
+/** The loadModel options and the CLI flags that build an identified architecture. */
+export function optionsFor(id: IdentifiedArchitecture): { api: string; cli: string } {
+  const api = [`architecture: '${id.architecture}'`, `alpha: ${id.alpha}`];
+  const cli = [`--arch ${id.architecture}`, `--alpha ${id.alpha}`];
+  if (id.depthMultiplier !== undefined && id.depthMultiplier !== 1) {
+    api.push(`depthMultiplier: ${id.depthMultiplier}`);
+    cli.push(`--depth-multiplier ${id.depthMultiplier}`);
+  }
+  if (id.minimalistic) {
+    api.push('minimalistic: true');
+    cli.push('--minimalistic');
+  }
+  if (!id.includeTop) {
+    api.push('includeTop: false');
+    cli.push('--no-top');
+  } else if (id.classes !== undefined && id.classes !== 1000) {
+    api.push(`classes: ${id.classes}`);
+    cli.push(`--classes ${id.classes}`);
+  }
+  return { api: `{ ${api.join(', ')} }`, cli: cli.join(' ') };
+}
+
+/**
+ * What a set of weights looks like, for a WeightMismatchError (`matchWeights`'s
+ * `identify`): "MobileNet v1 alpha 0.25 without top: pass { … } (CLI: --arch …)".
+ */
+export function describeWeights(shapes: ReadonlyMap<string, readonly number[]>, inputShape?: readonly number[]): string | undefined {
+  const id = identifyArchitecture(shapes, inputShape);
+  if (id === undefined) return undefined;
+  const o = optionsFor(id);
+  return `${describeIdentified(id)}: pass ${o.api} (CLI: ${o.cli})`;
+}
+
 /** `<layer>/<weight>` → shape for every weight of an analysis. */
 export function weightShapes(analysis: ModelAnalysis): Map<string, number[]> {
   const m = new Map<string, number[]>();

@@ -88,11 +88,12 @@ export async function convertModel(input: string, output: string, options: Conve
     rejectBuilderOptions(options, file.path, detectArchitecture(config), names);
   }
   const { analyzeModel } = await import('../keras/layers.js');
-  const { matchWeights } = await import('../keras/lower.js');
-  const analysis = analyzeModel(config);
+  const { matchWeights } = await import('../keras/weights.js');
+  const { describeWeights } = await import('../architectures/index.js');
+  const analysis = analyzeModel(config, { file: file.path });
   // Every weight present with its shape; non-finite values are kept as they are (a conversion, not a load).
-  matchWeights(analysis, file.weights, { allowNonFinite: true });
-  const weights: NamedWeights = file.weights;
+  // Weights are written under the names the analysis gives them (nested-model prefixes removed).
+  const weights: NamedWeights = matchWeights(analysis, file.weights, { allowNonFinite: true, file: file.path, identify: (shapes) => describeWeights(shapes, analysis.inputShape) });
   let written: string;
   if (to === 'tfjs') {
     const { writeTfjs } = await import('./tfjs-write.js');

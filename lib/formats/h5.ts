@@ -385,6 +385,19 @@ export function normalizeH5WeightName(layer: string, weightName: string): string
   return `${layer}/${last}`;
 }
 
+/**
+ * The weight's key: `normalizeH5WeightName`, except in the group of a nested
+ * model (a transfer-learning base saved as one layer: its weight names span
+ * several layer scopes, `Conv1/kernel:0`, `bn_Conv1/gamma:0`, …), where it
+ * is `<nested model>/<inner layer>/<weight>`; `matchWeights` removes the prefix.
+ */
+export function h5WeightKey(layer: string, weightName: string, groupWeightNames: readonly string[]): string {
+  const scope = (n: string): string | undefined => n.split('/').slice(-2, -1)[0];
+  const s = scope(weightName);
+  if (s === undefined || s === layer || new Set(groupWeightNames.map(scope)).size < 2) return normalizeH5WeightName(layer, weightName);
+  return `${layer}/${normalizeH5WeightName(s, weightName)}`;
+}
+
 function halfToFloat32(bits: Uint16Array): Float32Array {
   const out = new Float32Array(bits.length);
   for (let i = 0; i < bits.length; i++) out[i] = halfToFloat(bits[i] as number);
@@ -491,7 +504,7 @@ function readTree(root: H5TreeNode, file: string, configOnly: boolean): RawH5 {
       if (ds === undefined || ds.type !== 'Dataset') {
         throw new ModelFormatError(`weight '${wn}' listed in weight_names of layer '${layer}' has no dataset at ${layer}/${wn}`, file);
       }
-      const name = normalizeH5WeightName(layer, wn);
+      const name = h5WeightKey(layer, wn, weightNames);
       if (out.weights.has(name)) throw new ModelFormatError(`weight ${name} appears twice (layer '${layer}', '${wn}')`, file);
       out.weights.set(name, readDataset(ds, `${layer}/${wn}`, file));
     }

@@ -27,9 +27,9 @@ import path from 'node:path';
 import { unzipSync, zipSync, type Zippable } from 'fflate';
 import { MobileNetError, ModelFormatError, UnsupportedLayerError, WeightMismatchError } from '../errors.js';
 import { checkClassNames, parseClassNames } from './class-names.js';
-import type { KerasLayerConfig, KerasModelConfig, NamedWeights, WeightTensor } from '../keras/types.js';
+import type { KerasLayerConfig, KerasModelConfig, ModelAnalysis, NamedWeights, WeightTensor } from '../keras/types.js';
 import * as v from '../validate.js';
-import { atomicWrite, dumpH5, ensureGroup, layerName, loadH5wasm, readDataset, treeGet, weightsByLayer, withTempFile, type H5ReadOptions, type H5TreeNode } from './h5.js';
+import { atomicWrite, dumpH5, ensureGroup, layerName, loadH5wasm, readDataset, treeGet, withTempFile, type H5ReadOptions, type H5TreeNode } from './h5.js';
 import { toFunctional } from './tfjs.js';
 
 type H5Group = import('h5wasm/node').Group;
@@ -390,7 +390,7 @@ interface LayerWeights {
   specs: Array<{ fullName: string; shape: number[] }>;
 }
 
-async function layerWeightSpecs(config: KerasModelConfig): Promise<{ layers: LayerWeights[]; shapes: Map<string, number[]> }> {
+async function layerWeightSpecs(config: KerasModelConfig): Promise<{ layers: LayerWeights[]; shapes: Map<string, number[]>; analysis: ModelAnalysis }> {
   const { analyzeModel } = await import('../keras/layers.js');
   const analysis = analyzeModel(config);
   const byName = new Map(analysis.layers.map((l) => [l.name, l]));
@@ -400,7 +400,7 @@ async function layerWeightSpecs(config: KerasModelConfig): Promise<{ layers: Lay
     const a = byName.get(name);
     return { name, className: l.class_name, specs: (a?.weights ?? []).map((w) => ({ fullName: w.fullName, shape: [...w.shape] })) };
   });
-  return { layers, shapes };
+  return { layers, shapes, analysis };
 }
 
 function keras3Date(d: Date): string {
@@ -529,21 +529,15 @@ async function readKeras3Weights(tmp: string, abs: string, paths: Map<string, st
 export async function writeKeras3(file: string, config: KerasModelConfig, weights: NamedWeights, options: Keras3WriteOptions = {}): Promise<void> {
   if (typeof file !== 'string') throw v.typeError('string', 'path', file);
   if (!(weights instanceof Map)) throw v.typeError('Map of weights', 'weights', weights);
-  const { layers, shapes } = await layerWeightSpecs(config);
-  const byLayer = weightsByLayer(weights);
-  const known = new Set(layers.map((l) => l.name));
-  const extra = [...byLayer.keys()].filter((l) => !known.has(l));
-  const problems: string[] = extra.map((l) => `weights for layer '${l}' which is not in the model`);
-  for (const l of layers) {
-    for (const s of l.specs) {
-      const t = weights.get(s.fullName);
-      if (t === undefined) problems.push(`missing ${s.fullName} ${JSON.stringify(s.shape)}`);
-      else if (t.shape.length !== s.shape.length || t.shape.some((d, i) => d !== s.shape[i])) problems.push(`${s.fullName} has shape ${JSON.stringify(t.shape)}, expected ${JSON.stringify(s.shape)}`);
-    }
-    const have = byLayer.get(l.name)?.length ?? 0;
-    if (have > l.specs.length) problems.push(`layer '${l.name}' has ${have} weights but ${l.className} declares ${l.specs.length}`);
+  const { layers, shapes, analysis } = await layerWeightSpecs(config);
+  // The one weight-matching routine: every missing, extra or mis-shaped weight, summarized.
+  const { matchWeights } = await import('../keras/weights.js');
+  try {
+    matchWeights(analysis, weights, { allowNonFinite: true });
+  } catch (e) {
+    if (e instanceof WeightMismatchError) throw new WeightMismatchError(`cannot write .keras: ${e.message}`, e.details, { cause: e });
+    throw e;
   }
-  if (problems.length > 0) throw new WeightMismatchError(`cannot write .keras: ${problems.slice(0, 10).join('; ')}${problems.length > 10 ? '; …' : ''}`);
   const paths = keras2PathMap(config);
   const h5 = await loadH5wasm();
   const weightsBytes = await withTempFile(new Uint8Array(0), '.weights.h5', async (tmp) => {

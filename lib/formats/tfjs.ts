@@ -19,9 +19,10 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { toFunctional } from '../keras/model-config.js';
 import { ModelFormatError } from '../errors.js';
 import { parseClassNames } from './class-names.js';
-import type { KerasLayerConfig, KerasModelConfig, NamedWeights } from '../keras/types.js';
+import type { KerasModelConfig, NamedWeights } from '../keras/types.js';
 
 export interface TfjsWeightEntry {
   name: string;
@@ -69,74 +70,8 @@ function fail(file: string, message: string, cause?: unknown): never {
 
 const BYTES: Record<string, number> = { float32: 4, int32: 4, uint8: 1, uint16: 2, float16: 2 };
 
-/**
- * Converts a Keras Sequential config (Keras 2: `config.layers` or the older
- * bare list) into the functional form of `KerasModelConfig`. Functional
- * configs are returned unchanged.
- */
-export function toFunctional(modelConfig: unknown, file = 'model config'): KerasModelConfig {
-  if (!isObject(modelConfig) || typeof modelConfig.class_name !== 'string') {
-    fail(file, 'model config is not an object with a class_name');
-  }
-  const cls = modelConfig.class_name;
-  if (cls !== 'Sequential') {
-    const cfg = modelConfig.config;
-    if (!isObject(cfg) || !Array.isArray(cfg.layers)) fail(file, `model config of class ${cls} has no layers list`);
-    if (!Array.isArray(cfg.input_layers) || !Array.isArray(cfg.output_layers)) {
-      fail(file, `model config of class ${cls} has no input_layers/output_layers`);
-    }
-    for (const [i, l] of (cfg.layers as unknown[]).entries()) {
-      if (!isObject(l) || typeof l.class_name !== 'string' || !isObject(l.config)) {
-        fail(file, `layer ${i} of the model config is not {class_name, config}`);
-      }
-      const name = (l.config as Record<string, unknown>).name ?? l.name;
-      if (typeof name !== 'string') fail(file, `layer ${i} (${l.class_name}) of the model config has no name`);
-      if (!Array.isArray(l.inbound_nodes)) fail(file, `layer '${name}' of the model config has no inbound_nodes list`);
-    }
-    return modelConfig as unknown as KerasModelConfig;
-  }
-  const raw = modelConfig.config;
-  const rawLayers = Array.isArray(raw) ? raw : isObject(raw) && Array.isArray(raw.layers) ? raw.layers : null;
-  if (rawLayers === null) fail(file, 'Sequential config has no layers list');
-  const modelName = isObject(raw) && typeof raw.name === 'string' ? raw.name : 'sequential';
-  const layers: KerasLayerConfig[] = [];
-  let prev: string | null = null;
-  for (const [i, l] of rawLayers.entries()) {
-    if (!isObject(l) || typeof l.class_name !== 'string' || !isObject(l.config)) {
-      fail(file, `layer ${i} of the Sequential config is not {class_name, config}`);
-    }
-    const config = { ...(l.config as Record<string, unknown>) };
-    const name = config.name ?? l.name ?? `${l.class_name.toLowerCase()}_${i}`;
-    if (typeof name !== 'string') fail(file, `layer ${i} (${l.class_name}) of the Sequential config has no name`);
-    config.name = name;
-    if (prev === null && l.class_name !== 'InputLayer') {
-      const shape = config.batch_input_shape ?? (Array.isArray(config.input_shape) ? [null, ...config.input_shape] : undefined);
-      if (!Array.isArray(shape)) fail(file, `first layer '${name}' of the Sequential config has no batch_input_shape`);
-      const inputName = `${name}_input`;
-      layers.push({
-        class_name: 'InputLayer',
-        name: inputName,
-        config: { name: inputName, batch_input_shape: shape, dtype: config.dtype ?? 'float32', sparse: false },
-        inbound_nodes: [],
-      });
-      prev = inputName;
-    }
-    const layer: KerasLayerConfig = {
-      class_name: l.class_name,
-      name,
-      config: config as KerasLayerConfig['config'],
-      inbound_nodes: prev === null ? [] : [[[prev, 0, 0, {}]]],
-    };
-    layers.push(layer);
-    prev = name;
-  }
-  if (prev === null || layers.length === 0) fail(file, 'Sequential config has no layers');
-  const first = layers[0] as KerasLayerConfig;
-  return {
-    class_name: 'Functional',
-    config: { name: modelName, layers, input_layers: [[first.config.name, 0, 0]], output_layers: [[prev, 0, 0]] },
-  };
-}
+/** Sequential → functional config conversion (lives with the other config rewriting in lib/keras/model-config.ts). */
+export { toFunctional };
 
 /** Parses and checks the text of a layers-format `model.json`. */
 export function parseModelJson(text: string, file: string): TfjsModelJson {

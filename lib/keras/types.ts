@@ -81,6 +81,8 @@ export interface ModelAnalysis {
   trainableParams: number;
   nonTrainableParams: number;
   macs: number;
+  /** Names of the nested models inlined into `layers` (outermost first); empty for a flat model. */
+  nestedModels: string[];
 }
 
 export type Architecture = 'v1' | 'v2' | 'v3-small' | 'v3-large';

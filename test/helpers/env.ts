@@ -11,6 +11,7 @@ export const DEV_ENV: readonly EnvVariable[] = [
   { name: 'MOBILENET_REQUIRE_SHARED', doc: 'tests: 1 makes a missing shared directory a failure instead of skipped tests (CI sets it)' },
   { name: 'MOBILENET_TEST_BACKEND', doc: 'tests: backend of the model tests, native (default) or reference' },
   { name: 'MOBILENET_BENCH_RUNNER', doc: 'benchmarks: path of the raw C++ runner (default build/Release/xnnpack_bench_runner)' },
+  { name: 'MOBILENET_ARM64_X64_RESULTS', doc: 'npm run test:arm64 (set by scripts/test-arm64.mjs): the x86-64 results the emulated arm64 run compares with' },
   { name: 'MOBILENET_BENCH_ORT_SPIN', doc: 'benchmarks: 1 keeps onnxruntime\'s intra-op spin-waiting on (default off)' },
 ];
 
@@ -24,6 +25,7 @@ export const sharedDirSetting = read('MOBILENET_SHARED_DIR') ?? '../shared';
 export const requireShared = read('MOBILENET_REQUIRE_SHARED') === '1';
 export const testBackend: 'native' | 'reference' = read('MOBILENET_TEST_BACKEND') === 'reference' ? 'reference' : 'native';
 export const benchRunner = read('MOBILENET_BENCH_RUNNER');
+export const arm64X64Results = read('MOBILENET_ARM64_X64_RESULTS');
 export const benchOrtSpin = read('MOBILENET_BENCH_ORT_SPIN') === '1';
 
 /** The environment of a child process: this one's, plus `extra`. */
