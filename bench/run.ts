@@ -30,12 +30,12 @@ import { exportOnnx } from './onnx/export.js';
 import { writeGraphFile } from './lib/graph-file.js';
 import { writeReports } from './report.js';
 import { childEnv } from '../test/helpers/env.js';
+import { resultsDir } from './lib/out.js';
 import type { BenchResults, ConcurrencyRow, ResultRow, TargetRow } from './lib/results.js';
 
 export type { BenchResults, ConcurrencyRow, ResultRow, TargetRow } from './lib/results.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, '..');
 
 interface Settings {
   quick: boolean;
@@ -63,7 +63,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --threads LIST      thread counts (default: 1 and all cores)
   --batch N           batch size of the throughput rows (default 8, quick 4)
   --rounds R          interleaved rounds (default 10, quick 5)
-  --out DIR           where results go (default bench/results)
+  --out DIR           where results go (default bench/results/local, untracked)
+  --update            write to bench/results (the committed results the README links)
   --no-concurrency    skip the 1/4/16 concurrent-requests rows
   --gap-ms MS         idle pause between engines' turns (default 0; an idle VM vCPU wakes slowly): thread pools that
                       spin-wait after a run (onnxruntime, pthreadpool) must not steal the
@@ -82,6 +83,7 @@ function parseSettings(argv: string[]): Settings | null {
       batch: { type: 'string' },
       rounds: { type: 'string' },
       out: { type: 'string' },
+      update: { type: 'boolean', default: false },
       'no-concurrency': { type: 'boolean', default: false },
       'gap-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -122,7 +124,7 @@ function parseSettings(argv: string[]): Settings | null {
     concurrency: values['no-concurrency'] ? [] : [1, 4, 16],
     concurrencyRequests: quick ? 48 : 96,
     gapMs: values['gap-ms'] === undefined ? 0 : Number(values['gap-ms']),
-    out: path.resolve(values.out ?? path.join(repoRoot, 'bench', 'results')),
+    out: resultsDir(values),
   };
 }
 
