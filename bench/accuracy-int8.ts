@@ -7,6 +7,8 @@
  *
  *   npx tsx bench/accuracy-int8.ts <model.json | nsfwjs> [--eval N] [--no-bias-correction] [--save DIR]
  *
+ *   --method mse: activation ranges by least expected quantization error (default min/max).
+ *
  * Float32 runs on XNNPACK (1 thread); int8 on the TypeScript int8 reference kernels
  * (lib/backends/reference-qs8.ts), which emulate XNNPACK's QS8 arithmetic. `nsfwjs` quantizes
  * nsfwjs's MobileNetV2 (5 classes, its own x/255 preprocessing; not ImageNet) and reports top-1
@@ -24,7 +26,7 @@ import { shared } from '../test/helpers/shared.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { eval: { type: 'string' }, 'no-bias-correction': { type: 'boolean' }, save: { type: 'string' } },
+  options: { eval: { type: 'string' }, 'no-bias-correction': { type: 'boolean' }, save: { type: 'string' }, method: { type: 'string' } },
 });
 const target = positionals[0];
 if (target === undefined) throw new Error('usage: accuracy-int8.ts <model.json | nsfwjs> [--eval N]');
@@ -49,7 +51,7 @@ const input = async (file: string): Promise<Float32Array> => (nsfw ? nsfwInput(f
 const float = await loadModel(modelPath, { threads: 1 });
 let t = Date.now();
 const calibrationSamples = nsfw ? await Promise.all(calibration.map(nsfwInput)) : calibration;
-const q = await quantizeModel(modelPath, { calibration: calibrationSamples, images: 100, biasCorrection: !values['no-bias-correction'] });
+const q = await quantizeModel(modelPath, { calibration: calibrationSamples, images: 100, biasCorrection: !values['no-bias-correction'], method: (values.method ?? 'minmax') as 'minmax' | 'mse' });
 const quantizeSeconds = (Date.now() - t) / 1000;
 if (values.save) await q.save(values.save);
 const top = (p: Float32Array, k: number): number[] => [...p.keys()].sort((a, b) => p[b]! - p[a]! || a - b).slice(0, k);
@@ -76,6 +78,7 @@ console.log(
     model: nsfw ? 'nsfwjs MobileNetV2' : target,
     split: `calibrate on ${calibration.length} (sorted position i % 5 in {1,3}), evaluate on ${n} others`,
     biasCorrection: q.metadata.quantization.biasCorrection,
+    method: q.metadata.quantization.method,
     int8Nodes: d.int8Nodes,
     floatNodes: d.floatNodes,
     quantizeSeconds,

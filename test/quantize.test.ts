@@ -21,7 +21,7 @@ import { Model } from '../lib/model.js';
 import { ImageDecodeError, ModelFormatError, QuantizationError } from '../lib/errors.js';
 import { QReferenceRuntime, roundHalfEven, requantize, quantizeValue } from '../lib/backends/reference-qs8.js';
 import { fromFloatGraph, type QGraph } from '../lib/quantize/qgraph.js';
-import { calibrate } from '../lib/quantize/calibrate.js';
+import { calibrate, mseRange } from '../lib/quantize/calibrate.js';
 import { quantizeGraph, quantizeWeights, qint8Params } from '../lib/quantize/quantize.js';
 import { loadQuantizedModel, quantizeModel, QuantizedModel } from '../lib/quantize/index.js';
 import { loadImageTensor } from '../lib/image.js';
@@ -144,6 +144,39 @@ describe('int8 ops vs the float32 reference on their dequantized inputs (within 
     }
     expect(range).toBeGreaterThan(0);
     expect(worst / range).toBeLessThan(0.08);
+  });
+});
+
+describe('activation ranges', () => {
+  it('mse: a few outliers are clipped, a uniform range is kept', () => {
+    const hist = new Float64Array(2048);
+    // 10^6 values in [0, 1] and one at 6: the least error is near 2.6 (1.28 h² noise + (6 - h)² clipping).
+    for (let i = 0; i < 341; i++) hist[i] = 1e6 / 341;
+    hist[2047] = 1;
+    const r = mseRange(hist, 0, 6);
+    expect(r.min).toBe(0);
+    expect(r.max).toBeLessThan(3);
+    expect(r.max).toBeGreaterThanOrEqual(1.2);
+    const uniform = new Float64Array(2048).fill(100);
+    expect(mseRange(uniform, -1, 3)).toEqual({ min: -1, max: 3 });
+  });
+
+  it('mse calibration gives ranges inside the min/max ones and the same int8 kernels contract', async () => {
+    const rnd = mulberry32(8);
+    const g = new Graph();
+    const x = g.input([8, 8, 8]);
+    g.output(g.conv2d(x, { filter: random(8 * 9 * 8, rnd), bias: random(8, rnd), kernel: 3, outputChannels: 8, padding: [1, 1, 1, 1], outputMin: 0, outputMax: 6 }));
+    const samples = [0, 1, 2].map(() => random(512, rnd, -1, 1));
+    const fg = fromFloatGraph(g);
+    const a = await calibrate(fg, samplesOf(samples));
+    const b = await calibrate(fg, samplesOf(samples), { method: 'mse' });
+    for (const [id, r] of a.ranges) {
+      const m = b.ranges.get(id)!;
+      expect(m.min).toBeGreaterThanOrEqual(Math.min(r.min, 0) - 1e-9);
+      expect(m.max).toBeLessThanOrEqual(Math.max(r.max, 0) + 1e-9);
+    }
+    const q = quantizeGraph(fg, b.ranges, { floatHead: false });
+    for (const c of checkInt8Nodes(q, samples[0]!)) expect(c.steps).toBeLessThanOrEqual(0.5 + 1e-3);
   });
 });
 

@@ -2,6 +2,7 @@
  * `mobilenet quantize <weights> <out> --calibration <dir> [--images N] [--float-classifier|--int8-classifier]
  *   [--arch v1|v2|v3-small|v3-large --alpha A ... for weights-only inputs]`
  */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ARCHITECTURES } from '../architectures/index.js';
 import type { Architecture } from '../keras/types.js';
@@ -25,6 +26,9 @@ Options:
   --calibration <dir>     directory of calibration images (its .jpg/.jpeg/.png/
                           .webp/.gif/.tif/.tiff/.avif files, by name; required)
   --images <N>            use at most N of them (default 100)
+  --method <m>            minmax (default): activation ranges are the extremes seen;
+                          mse: a second pass picks the range with the least expected
+                          quantization error per tensor
   --int8-classifier       quantize the classifier head too (default: float32)
   --no-bias-correction    do not correct biases for the mean shift of weight rounding
 For weights-only inputs:
@@ -45,6 +49,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       images: { type: 'string' },
       'int8-classifier': { type: 'boolean' },
       'no-bias-correction': { type: 'boolean' },
+      method: { type: 'string' },
       arch: { type: 'string' },
       alpha: { type: 'string' },
       'no-top': { type: 'boolean' },
@@ -61,7 +66,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     throw new UsageError(`expected <weights> <output-dir> but received ${positionals.length} argument(s)${positionals.length ? `: ${positionals.join(' ')}` : ''}\n\n${HELP}`);
   }
   if (values.calibration === undefined) throw new UsageError(`--calibration <dir> is required\n\n${HELP}`);
-  const [input, output] = positionals as [string, string];
+  const input = path.resolve(io.cwd, positionals[0]!);
+  const output = path.resolve(io.cwd, positionals[1]!);
   const images = positiveInt(values.images, 'images') ?? 100;
   const model: Omit<ModelOptions, 'backend' | 'threads' | 'batch'> = {};
   const arch = oneOf(values.arch, 'arch', ARCHITECTURES as readonly Architecture[]);
@@ -76,10 +82,11 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const progress = io.stderr.isTTY === true;
   const start = Date.now();
   const q = await quantizeModel(input, {
-    calibration: values.calibration,
+    calibration: path.resolve(io.cwd, values.calibration),
     images,
     floatHead: !values['int8-classifier'],
     biasCorrection: !values['no-bias-correction'],
+    method: oneOf(values.method, 'method', ['minmax', 'mse'] as const) ?? 'minmax',
     model,
     ...(progress ? { onProgress: (n: number) => io.stderr.write(`\rcalibrating: ${n} image(s)`) } : {}),
   });
@@ -88,7 +95,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const d = q.describe();
   const meta = q.metadata;
   io.stdout.write(
-    `Quantized ${input} (${meta.name}, ${meta.architecture}) with ${meta.quantization.calibrationImages} calibration images (min/max${meta.quantization.biasCorrection ? ', bias correction' : ''}) in ${((Date.now() - start) / 1000).toFixed(1)} s\n` +
+    `Quantized ${input} (${meta.name}, ${meta.architecture}) with ${meta.quantization.calibrationImages} calibration images (${meta.quantization.method === 'mse' ? 'least-error ranges' : 'min/max'}${meta.quantization.biasCorrection ? ', bias correction' : ''}) in ${((Date.now() - start) / 1000).toFixed(1)} s\n` +
       `  ${d.int8Nodes} int8 ops, ${d.floatNodes} float32 ops${meta.quantization.floatHead ? ' (classifier head)' : ''}, ${d.converts} conversions; ${d.weightBytes.toLocaleString('en-US')} bytes of weights\n` +
       `  wrote ${modelJson} and ${weights}\n`,
   );

@@ -94,8 +94,51 @@ export interface CalibrationResult {
   images: number;
 }
 
-/** Runs the all-float typed graph on every sample and records min/max per activation tensor. */
-export async function calibrate(fg: QGraph, samples: AsyncIterable<Float32Array>): Promise<CalibrationResult> {
+/** How activation ranges are chosen from what calibration saw. */
+export type RangeMethod = 'minmax' | 'mse';
+
+const BINS = 2048;
+
+/**
+ * The range [lo, hi] (a shrunk copy of the observed [min, max], zero kept
+ * inside) that minimizes the expected squared int8 quantization error of the
+ * histogram: clipping error outside, scale²/12 rounding noise inside.
+ */
+export function mseRange(hist: Float64Array, min: number, max: number): Range {
+  const width = (max - min) / hist.length;
+  if (!(width > 0)) return { min, max };
+  let best = { min, max };
+  let bestErr = Infinity;
+  for (let k = 100; k >= 20; k--) {
+    const f = k / 100;
+    const lo = min * f;
+    const hi = max * f;
+    const scale = (hi - lo) / 255;
+    const noise = (scale * scale) / 12;
+    let err = 0;
+    for (let i = 0; i < hist.length; i++) {
+      const n = hist[i]!;
+      if (n === 0) continue;
+      const x = min + (i + 0.5) * width;
+      err += n * (x < lo ? (x - lo) ** 2 : x > hi ? (x - hi) ** 2 : noise);
+    }
+    if (err < bestErr) {
+      bestErr = err;
+      best = { min: lo, max: hi };
+    }
+  }
+  return best;
+}
+
+/**
+ * Runs the all-float typed graph on every sample and records min/max and the
+ * per-channel mean of every activation tensor. With `method: 'mse'` a second
+ * pass over the same samples builds a histogram per tensor and each range is
+ * shrunk to the one with the least expected quantization error (`mseRange`).
+ */
+export async function calibrate(fg: QGraph, samples: AsyncIterable<Float32Array>, options: { method?: RangeMethod } = {}): Promise<CalibrationResult> {
+  const method = options.method ?? 'minmax';
+  const kept: Float32Array[] = [];
   const rt = new QReferenceRuntime(fg, 1);
   const out = new Float32Array(rt.outputSize);
   const ranges = new Map<number, Range>();
@@ -128,6 +171,7 @@ export async function calibrate(fg: QGraph, samples: AsyncIterable<Float32Array>
       }
     });
     images++;
+    if (method === 'mse') kept.push(sample);
     // Let other work (timers, I/O) run between images.
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
@@ -135,6 +179,28 @@ export async function calibrate(fg: QGraph, samples: AsyncIterable<Float32Array>
   for (const [id, r] of ranges) {
     if (!Number.isFinite(r.min) || !Number.isFinite(r.max)) {
       throw new QuantizationError(`calibration produced a non-finite value in tensor ${fg.tensors[id]?.name ?? id}`);
+    }
+  }
+  if (method === 'mse') {
+    const hists = new Map<number, Float64Array>();
+    for (const sample of kept) {
+      rt.run(sample, out, (t, values) => {
+        const r = ranges.get(t.id)!;
+        const lo = Math.min(r.min, 0);
+        const hi = Math.max(r.max, 0);
+        let h = hists.get(t.id);
+        if (h === undefined) {
+          h = new Float64Array(BINS);
+          hists.set(t.id, h);
+        }
+        const k = hi > lo ? BINS / (hi - lo) : 0;
+        for (let i = 0; i < values.length; i++) h[Math.min(BINS - 1, Math.floor((values[i]! - lo) * k))]!++;
+      });
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    for (const [id, h] of hists) {
+      const r = ranges.get(id)!;
+      ranges.set(id, mseRange(h, Math.min(r.min, 0), Math.max(r.max, 0)));
     }
   }
   const means = new Map<number, Float64Array>();

@@ -31,7 +31,8 @@ export interface Int8Metadata {
   /** Where the float weights came from (path as given), when known. */
   source?: string;
   quantization: {
-    method: 'minmax';
+    /** Activation ranges: extremes seen, or least expected quantization error (docs/int8.md). */
+    method: 'minmax' | 'mse';
     calibrationImages: number;
     floatHead: boolean;
     /** Biases corrected for the mean shift of weight rounding (calibration means). */

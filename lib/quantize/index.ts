@@ -24,7 +24,7 @@ import { QReferenceRuntime } from '../backends/reference-qs8.js';
 import { DisposedError, QuantizationError } from '../errors.js';
 import type { Preprocessing } from '../keras/types.js';
 import * as v from '../validate.js';
-import { calibrate, calibrationSamples, type CalibrationOptions, type CalibrationSource } from './calibrate.js';
+import { calibrate, calibrationSamples, type CalibrationOptions, type CalibrationSource, type RangeMethod } from './calibrate.js';
 import { fromFloatGraph, type QGraph } from './qgraph.js';
 import { headStart, quantizableBody, quantizeGraph } from './quantize.js';
 import { loadInt8Model, saveInt8Model, type Int8Metadata } from './format.js';
@@ -46,6 +46,11 @@ export interface QuantizeOptions extends CalibrationOptions {
    * rounding causes (measured with the calibration images' mean activations). Default true.
    */
   biasCorrection?: boolean;
+  /**
+   * Activation ranges: 'minmax' (default) the extremes seen; 'mse' a second pass over the
+   * calibration images picks, per tensor, the shrunk range with the least expected quantization error.
+   */
+  method?: RangeMethod;
   /** Options for reading the float model (architecture options for weights-only files, …). */
   model?: Omit<ModelOptions, 'backend' | 'threads' | 'batch'>;
   /** Called after each calibration image. */
@@ -159,6 +164,7 @@ export async function quantizeModel(source: Model | string, options: QuantizeOpt
   if (options.floatHead !== undefined && typeof options.floatHead !== 'boolean') throw v.typeError('boolean', 'floatHead', options.floatHead);
   if (options.biasCorrection !== undefined && typeof options.biasCorrection !== 'boolean') throw v.typeError('boolean', 'biasCorrection', options.biasCorrection);
   if (options.images !== undefined) v.positiveInteger(options.images, 'images');
+  if (options.method !== undefined) v.oneOf(options.method, 'method', ['minmax', 'mse'] as const);
   const owned = typeof source === 'string';
   const model = owned ? await loadModel(source, { ...(options.model ?? {}), backend: 'reference', batch: 1 }) : source;
   if (!(model instanceof Model)) throw v.typeError('Model or path', 'source', source);
@@ -175,7 +181,8 @@ export async function quantizeModel(source: Model | string, options: QuantizeOpt
         options.onProgress?.(++done);
       }
     })();
-    const { ranges, means, images } = await calibrate(fg, counted);
+    const method = options.method ?? 'minmax';
+    const { ranges, means, images } = await calibrate(fg, counted, { method });
     const biasCorrection = options.biasCorrection ?? true;
     const graph = quantizeGraph(fg, ranges, { floatHead, ...(biasCorrection ? { biasCorrection: means } : {}) });
     const meta: Int8Metadata = {
@@ -186,7 +193,7 @@ export async function quantizeModel(source: Model | string, options: QuantizeOpt
       outputShape: [...model.outputShape],
       ...(owned ? { source: source as string } : model.path ? { source: model.path } : {}),
       quantization: {
-        method: 'minmax',
+        method,
         calibrationImages: images,
         floatHead: floatHead && headStart(fg) < fg.nodes.length,
         biasCorrection,
