@@ -12,7 +12,7 @@ import { createServer } from '../server/app.js';
 import { DEFAULT_MAX_PIXELS } from '../server/classifier.js';
 import * as v from '../validate.js';
 import { UsageError } from '../errors.js';
-import type { CliIO } from './io.js';
+import { untilSignal, type CliIO } from './io.js';
 import { oneOf, positiveInt, positiveNumber } from './options.js';
 
 const HELP = `Usage: mobilenet serve [options]
@@ -122,19 +122,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       `mobilenet serve: listening on ${address} (${model.name}, max batch ${service.classifier.batcher.maxBatch}, ` +
         `max wait ${service.classifier.batcher.maxWaitMs} ms, pid ${process.pid})\n`,
     );
-    await new Promise<void>((resolve) => {
-      const stop = (signal: NodeJS.Signals): void => {
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-        io.stderr.write(`mobilenet serve: ${signal}: finishing accepted requests\n`);
-        void service.close().then(resolve, (e: unknown) => {
-          io.stderr.write(`mobilenet serve: error while closing: ${(e as Error).message}\n`);
-          resolve();
-        });
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    });
+    await untilSignal(io, 'serve', 'finishing accepted requests', () => service.close());
     io.stdout.write('mobilenet serve: closed\n');
     return 0;
   } finally {
