@@ -25,7 +25,7 @@ import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTfjs } from '../lib/formats/tfjs.js';
 import { readH5, writeH5 } from '../lib/formats/h5.js';
-import { readKeras3, writeKeras3 } from '../lib/formats/keras3.js';
+import { normalizeModelConfig, readKeras3, writeKeras3 } from '../lib/formats/keras3.js';
 import { readModelFile } from '../lib/formats/index.js';
 import { halfToFloat } from '../lib/formats/tfjs.js';
 import { patchObjectHeader } from './helpers/hdf5.js';
@@ -365,5 +365,33 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
     for (let i = 0; i < 100_000; i++) deep = `[${deep}]`;
     fs.writeFileSync(path.join(tmp, 'deep.keras'), zipSync({ 'config.json': Buffer.from(`{"class_name":"Functional","config":${deep}}`) }));
     await expect(readKeras3(path.join(tmp, 'deep.keras'))).rejects.toThrow(`${path.join(tmp, 'deep.keras')}: config.json: JSON nested more than 512 levels deep: refused`);
+  });
+
+  it('a Keras 3 config value nested 100,000 deep given to normalizeModelConfig is a ModelFormatError naming the file (the depth check runs before the Keras 3 → 2 conversion recurses)', () => {
+    let deep: unknown = 0;
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    const k3 = {
+      module: 'keras',
+      class_name: 'Functional',
+      config: {
+        name: 'm',
+        layers: [{ module: 'keras.layers', class_name: 'Dense', config: { name: 'd', units: 2, junk: deep }, inbound_nodes: [] }],
+        input_layers: [['d', 0, 0]],
+        output_layers: [['d', 0, 0]],
+      },
+    };
+    let err: unknown;
+    try {
+      normalizeModelConfig(k3, '/models/deep.keras');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ModelFormatError);
+    expect((err as Error).message).toBe('/models/deep.keras: model config: JSON nested more than 512 levels deep: refused');
+    // 500 deep is within the limit: converted (no error about depth).
+    let ok: unknown = 0;
+    for (let i = 0; i < 500; i++) ok = [ok];
+    const cfg = normalizeModelConfig({ ...k3, config: { ...k3.config, layers: [{ ...k3.config.layers[0], config: { name: 'd', units: 2, junk: ok } }] } }, 'x');
+    expect(cfg.config.layers[0]?.config.name).toBe('d');
   });
 });
