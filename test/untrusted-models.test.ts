@@ -333,6 +333,56 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
     expect(leftovers(before)).toEqual([]);
   });
 
+  /** A valid archive with `edit` applied to the central directory entry (offset of its signature) and/or local header of `name`. */
+  async function patchedArchive(out: string, name: string, edit: { central?: (buf: Buffer, at: number) => void; local?: (buf: Buffer, at: number) => void }): Promise<string> {
+    const src = path.join(tmp, `src-${out}`);
+    await writeKeras3(src, denseConfig, weights());
+    const buf = fs.readFileSync(src);
+    let patched = 0;
+    for (let i = buf.indexOf('PK\x01\x02'); i >= 0; i = buf.indexOf('PK\x01\x02', i + 4)) {
+      if (edit.central && buf.subarray(i + 46, i + 46 + buf.readUInt16LE(i + 28)).toString() === name) {
+        edit.central(buf, i);
+        patched++;
+      }
+    }
+    for (let i = buf.indexOf('PK\x03\x04'); i >= 0; i = buf.indexOf('PK\x03\x04', i + 4)) {
+      if (edit.local && buf.subarray(i + 30, i + 30 + buf.readUInt16LE(i + 26)).toString() === name) {
+        edit.local(buf, i);
+        patched++;
+      }
+    }
+    expect(patched).toBe((edit.central ? 1 : 0) + (edit.local ? 1 : 0));
+    const p = path.join(tmp, out);
+    fs.writeFileSync(p, buf);
+    return p;
+  }
+
+  it('a central directory that lies about an entry (size, name, CRC) is refused: Keras reads the central directory, the stream the local headers', async () => {
+    const ok = await patchedArchive('cd-ok.keras', 'model.weights.h5', {});
+    expect((await readKeras3(ok)).weights.size).toBe(2);
+    // The central directory declares fewer bytes than the local header (and the data) hold.
+    const small = await patchedArchive('cd-small.keras', 'model.weights.h5', { central: (b, i) => b.writeUInt32LE(1000, i + 24) });
+    const e1 = await readKeras3(small).catch((e: unknown) => e);
+    expect(e1).toBeInstanceOf(ModelFormatError);
+    expect((e1 as Error).message).toMatch(/cd-small\.keras: zip entry model\.weights\.h5: its local header declares \d+ bytes \(\d+ compressed, method \d\) but the central directory declares 1000 \(\d+ compressed, method \d\): refused \(inconsistent archive\)/);
+    // Both headers declare more than the entry inflates to.
+    const big = await patchedArchive('cd-big.keras', 'config.json', { central: (b, i) => b.writeUInt32LE(b.readUInt32LE(i + 24) + 7, i + 24), local: (b, i) => b.writeUInt32LE(b.readUInt32LE(i + 22) + 7, i + 22) });
+    await expect(readKeras3(big)).rejects.toThrow(/cd-big\.keras: zip entry config\.json inflates to (\d+) bytes but declares \d+: refused \(inconsistent archive\)/);
+    // An entry whose local header the central directory does not list (another zip reader would not see it).
+    const hidden = await patchedArchive('cd-hidden.keras', 'config.json', { central: (b, i) => b.write('X', i + 46 + 'config.jso'.length) });
+    await expect(readKeras3(hidden)).rejects.toThrow(/cd-hidden\.keras: zip entry "config\.json" has a local header but is not in the central directory: refused/);
+    // The inflated bytes do not match the central directory's CRC-32.
+    const crc = await patchedArchive('cd-crc.keras', 'model.weights.h5', { central: (b, i) => b.writeUInt32LE(b.readUInt32LE(i + 16) ^ 1, i + 16) });
+    await expect(readKeras3(crc)).rejects.toThrow(/cd-crc\.keras: zip entry model\.weights\.h5: CRC-32 of the inflated bytes is [0-9a-f]{8}, the central directory says [0-9a-f]{8}: corrupt archive/);
+    // A central directory that does not end where its end record begins (offset moved).
+    const moved = path.join(tmp, 'cd-moved.keras');
+    const mb = fs.readFileSync(ok);
+    const eocd = mb.lastIndexOf('PK\x05\x06');
+    mb.writeUInt32LE(mb.readUInt32LE(eocd + 16) - 4, eocd + 16);
+    fs.writeFileSync(moved, mb);
+    await expect(readKeras3(moved)).rejects.toThrow(/cd-moved\.keras: corrupt \.keras zip archive: the central directory \(\d+ bytes at offset \d+\) does not end where its end record begins/);
+  });
+
   it('an entry declaring more than the byte budget is refused before inflating', async () => {
     const p = path.join(tmp, 'ok3.keras');
     await writeKeras3(p, denseConfig, weights());
