@@ -7,9 +7,9 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { resolveWeights } from '../default-model.js';
 import type { Architecture } from '../keras/types.js';
+import { DEFAULT_SERVER_MAX_BODY, DEFAULT_SERVER_MAX_PIXELS } from '../limits.js';
 import { loadModel, type ModelOptions } from '../model.js';
 import { createServer } from '../server/app.js';
-import { DEFAULT_MAX_PIXELS } from '../server/classifier.js';
 import * as v from '../validate.js';
 import { UsageError } from '../errors.js';
 import { untilSignal, type CliIO } from './io.js';
@@ -33,9 +33,9 @@ Options:
   --max-wait-ms <T>     longest wait for a batch to fill, ms (default 5; 0 = never wait)
   --max-queue <Q>       images in flight before 503 + Retry-After (default 256)
   --concurrency <C>     images decoded at once (default: all cores)
-  --max-body <size>     largest body or uploaded file, e.g. 10mb, 512kb (default 10mb)
+  --max-body <size>     largest body or uploaded file, e.g. 10mb, 512kb (default ${DEFAULT_SERVER_MAX_BODY / 1024 / 1024}mb)
   --max-files <F>       most images in one multipart request (default 16)
-  --max-pixels <P>      largest image in pixels (default ${DEFAULT_MAX_PIXELS})
+  --max-pixels <P>      largest image in pixels (default ${DEFAULT_SERVER_MAX_PIXELS})
   --max-event-loop-delay <ms>  answer 503 while the event loop lags more than this (default 1000; 0 = off)
   --allow-svg           accept SVG uploads (refused by default: an SVG can reference other files)
   --labels <file>       class names for fine-tuned models

@@ -8,8 +8,8 @@ import sharp from 'sharp';
 import { resolveWeights } from '../default-model.js';
 import { UsageError } from '../errors.js';
 import type { Architecture } from '../keras/types.js';
+import { DEFAULT_SERVER_MAX_PIXELS } from '../limits.js';
 import { loadModel, type ModelOptions } from '../model.js';
-import { DEFAULT_MAX_PIXELS } from '../server/classifier.js';
 import { startWorker } from '../server/worker.js';
 import { untilSignal, type CliIO } from './io.js';
 import { oneOf, positiveInt, positiveNumber } from './options.js';
@@ -34,7 +34,7 @@ Options:
   --max-batch <B>       largest micro-batch (default 8)
   --max-wait-ms <T>     longest wait for a batch to fill, ms (default 5)
   --concurrency <C>     images decoded at once (default: all cores)
-  --max-pixels <P>      largest image in pixels (default ${DEFAULT_MAX_PIXELS})
+  --max-pixels <P>      largest image in pixels (default ${DEFAULT_SERVER_MAX_PIXELS})
   --allow-svg           accept SVG images (refused by default)
   --root <dir>          'path' jobs must name files inside this directory
   --lock-ms <ms>        job lock duration: a dead worker's jobs move on after it (default 30000)
