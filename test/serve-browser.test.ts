@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classify, type Prediction } from '../lib/classify.js';
 import { loadModel } from '../lib/model.js';
 import { startServer, type Server } from './helpers/server.js';
-import { hasShared, shared } from './helpers/shared.js';
+import { hasShared, referenceOutput, shared, sharedLabel } from './helpers/shared.js';
 
 const chromiumPath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
 if (chromiumPath === undefined) console.warn('[mobilenet-xnnpack tests] chromium not found (apt-get install chromium): demo page test skipped');
@@ -52,7 +52,7 @@ describe.skipIf(!hasShared || chromiumPath === undefined)('demo page in headless
       })),
     );
     expect(rows.map((r) => r.index)).toEqual(ref.map((p) => p.index));
-    expect(rows[0]!.label).toBe('Egyptian cat'); // ../shared/README.md: top-1 of cat.jpg is 285 Egyptian_cat
+    expect(rows[0]!.label).toBe(sharedLabel(referenceOutput('0.75', 'cat.jpg').top5[0]!).replace(/_/g, ' ')); // the TF.js reference's top-1
     rows.forEach((r, i) => {
       expect(r.label).toBe(ref[i]!.label.replace(/_/g, ' '));
       expect(r.prob).toBe(`${(ref[i]!.probability * 100).toFixed(1)}%`);
