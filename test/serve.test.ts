@@ -233,6 +233,72 @@ describe.skipIf(!hasShared)('mobilenet serve under pressure', () => {
     expect(server.stdout()).toMatch(/closed\n$/);
   });
 
+  it('answers 503 + Retry-After while the event loop lags (the server process is stopped 90% of the time), then recovers', async () => {
+    // The lag is made from outside, by wall-clock time, not by work: SIGSTOP/SIGCONT cycles of
+    // 900 ms stopped / 50 ms running. @fastify/under-pressure samples the mean event-loop delay
+    // (ticks of a 10 ms timer) every second: a second that is mostly spent stopped holds a few
+    // ticks of ~900 ms and at most ~15 of 10 ms, so its mean is far above the 20 ms threshold
+    // whatever the machine's speed (load only makes ticks longer and fewer). Bounded polling
+    // (60 s) waits for the sample, not a fixed time.
+    const weights = shared('models', 'mobilenet_v1_0.25_224', 'model.json');
+    const server = await startServer(['--weights', weights, '--max-event-loop-delay', '20', '--threads', '1']);
+    const pid = server.child.pid!;
+    const cat = fs.readFileSync(shared('images', 'cat.jpg'));
+    const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+    /** Polls until a reply has `status` (bounded); returns it. */
+    const until = async (status: number, what: string): Promise<Awaited<ReturnType<typeof postImage>>> => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const r = await postImage(server.url, cat);
+        if (r.status === status) return r;
+        if (Date.now() > deadline) throw new Error(`${what}: no ${status} within 60 s (last: ${r.status} ${r.text})`);
+        await sleep(100);
+      }
+    };
+    let stopped = false;
+    /** Stops and continues the server process in cycles until end() is called. */
+    const stutter = (): { end: () => Promise<void> } => {
+      let on = true;
+      const loop = (async () => {
+        while (on) {
+          process.kill(pid, 'SIGSTOP');
+          stopped = true;
+          await sleep(900);
+          process.kill(pid, 'SIGCONT');
+          stopped = false;
+          await sleep(50);
+        }
+      })();
+      return {
+        end: async () => {
+          on = false;
+          await loop;
+        },
+      };
+    };
+    try {
+      // Before: not under pressure (an idle server answers 200).
+      const before = await until(200, 'before the lag');
+      expect(before.json.predictions).toHaveLength(5);
+      // During: 503 from under-pressure, with Retry-After, before any image is read.
+      const s = stutter();
+      let busy: Awaited<ReturnType<typeof postImage>>;
+      try {
+        busy = await until(503, 'while lagging');
+      } finally {
+        await s.end();
+      }
+      expect(busy.headers['retry-after']).toBe('1');
+      expect(busy.json).toEqual({ statusCode: 503, error: 'Service Unavailable', code: 'FST_UNDER_PRESSURE', message: expect.any(String) });
+      // After: it recovers by itself.
+      const after = await until(200, 'after the lag');
+      expect(after.json.predictions).toHaveLength(5);
+    } finally {
+      if (stopped) process.kill(pid, 'SIGCONT');
+      expect(await server.stop()).toBe(0);
+    }
+  }, 240_000);
+
   it('accepts SVG with --allow-svg', async () => {
     const weights = shared('models', 'mobilenet_v1_0.25_224', 'model.json');
     const server = await startServer(['--weights', weights, '--allow-svg', '--threads', '1']);
