@@ -28,7 +28,14 @@
  *   reference other files (librsvg only follows references relative to
  *   the SVG file's own location; without one it follows none — no image
  *   beside it, no FIFO that would block a libuv thread). `allowSvg: false`
- *   refuses SVG input altogether (the HTTP server's default).
+ *   refuses SVG input altogether (the HTTP server's default): recognised
+ *   from its bytes before libvips sees them (so also when libvips' SVG
+ *   loader is blocked or missing), and by the format libvips reports;
+ * - the pixel limit (`limitInputPixels`, width × height) is checked on the
+ *   header, with the declared size in the message.
+ *
+ * Every refusal is an ImageDecodeError whose `reason` says which limit or
+ * problem it was (lib/errors.ts `ImageProblem`).
  *
  * Alpha: Keras's `load_img` (PIL `convert('RGB')`) drops alpha, which shows
  * whatever colour transparent pixels happen to store (usually black). We
@@ -37,7 +44,7 @@
  * behaviour or another colour. Images without alpha are unaffected.
  */
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
-import { ImageDecodeError } from './errors.js';
+import { ImageDecodeError, type ImageProblem } from './errors.js';
 import { FileProblem, readRegularFile } from './formats/files.js';
 import { DEFAULT_DECODE_TIMEOUT_SECONDS, DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_FILE_BYTES, MAX_DECODE_BYTES_IN_FLIGHT } from './limits.js';
 import type { Preprocessing } from './keras/types.js';
@@ -142,11 +149,11 @@ async function readImageFile(file: string, maxBytes: number): Promise<Buffer> {
   } catch (e) {
     if (e instanceof FileProblem) {
       const m = e.code === 'DIR' ? 'is a directory, not an image file' : e.code === 'IO' ? `cannot read file (${e.message.replace(/^cannot read: /, '')})` : e.message;
-      throw new ImageDecodeError(m, file, { cause: e });
+      throw new ImageDecodeError(m, file, { cause: e, reason: 'file' });
     }
     throw e;
   }
-  if (buf.length === 0) throw new ImageDecodeError('empty file (0 bytes)', file);
+  if (buf.length === 0) throw new ImageDecodeError('empty file (0 bytes)', file, { reason: 'file' });
   return buf;
 }
 
@@ -183,13 +190,35 @@ async function acquireDecodeBytes(bytes: number): Promise<() => void> {
   };
 }
 
-function describeSharpError(e: unknown): string {
+/** An ImageDecodeError for an error sharp threw, with its reason. */
+function sharpError(e: unknown, name: string): ImageDecodeError {
   const msg = e instanceof Error ? e.message : String(e);
-  if (/pixel limit/i.test(msg)) return `image too large: ${msg}`;
-  if (/unsupported image format/i.test(msg)) return 'not an image (unsupported image format)';
-  if (/timeout/i.test(msg)) return `decoding took too long: ${msg} (raise decodeTimeoutSeconds or MOBILENET_DECODE_TIMEOUT)`;
-  return `cannot decode image: ${msg}`;
+  const [message, reason]: [string, ImageProblem] = /pixel limit/i.test(msg)
+    ? [`image too large: ${msg}`, 'too-many-pixels']
+    : /unsupported image format/i.test(msg)
+      ? ['not an image (unsupported image format)', 'undecodable']
+      : /timeout/i.test(msg)
+        ? [`decoding took too long: ${msg} (raise decodeTimeoutSeconds or MOBILENET_DECODE_TIMEOUT)`, 'timeout']
+        : [`cannot decode image: ${msg}`, 'undecodable'];
+  return new ImageDecodeError(message, name, { cause: e, reason });
 }
+
+/**
+ * Is this (after an optional BOM and whitespace) an XML document with an
+ * `<svg` element in its first 4 KiB? Checked before libvips sees the bytes
+ * when SVG is refused, so a blocked or missing SVG loader still gives the
+ * SVG refusal rather than "not an image". A few lines of sniffing: sharp
+ * offers no format detection that works with the loader blocked.
+ */
+export function looksLikeSvg(bytes: Uint8Array): boolean {
+  let i = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0a || bytes[i] === 0x0d)) i++;
+  if (bytes[i] !== 0x3c) return false; // '<'
+  const head = Buffer.from(bytes.buffer, bytes.byteOffset + i, Math.min(bytes.length - i, 4096)).toString('latin1');
+  return /<svg[\s>]/i.test(head);
+}
+
+const SVG_REFUSED = 'SVG input is refused (allowSvg: false)';
 
 /**
  * Decodes and resizes an image to `width`×`height` RGB uint8 (HWC).
@@ -204,25 +233,38 @@ export async function decodeImage(src: ImageSource, options: DecodeOptions): Pro
     // Paths are read into memory first (regular files only): an SVG decoded from memory has no base directory to reference files from.
     const encoded = typeof src === 'string' ? await readImageFile(src, opts.maxImageFileBytes) : src;
     if (encoded.length === 0) throw new ImageDecodeError('empty buffer (0 bytes)', name);
+    if (!opts.allowSvg && looksLikeSvg(encoded)) throw new ImageDecodeError(SVG_REFUSED, name, { reason: 'svg-refused' });
     let meta: Metadata;
     try {
-      meta = await sharp(encoded, { limitInputPixels: opts.limitInputPixels }).metadata();
+      // The header only: the pixel limit is checked below, with the declared size in the message.
+      meta = await sharp(encoded, { limitInputPixels: false }).metadata();
     } catch (e) {
-      throw new ImageDecodeError(describeSharpError(e), name, { cause: e });
+      throw sharpError(e, name);
     }
-    if (meta.format === 'svg' && !opts.allowSvg) throw new ImageDecodeError('SVG input is refused (allowSvg: false)', name);
+    if (meta.format === 'svg' && !opts.allowSvg) throw new ImageDecodeError(SVG_REFUSED, name, { reason: 'svg-refused' });
+    const pixels = (meta.width ?? 0) * (meta.pageHeight ?? meta.height ?? 0);
+    if (pixels > opts.limitInputPixels) {
+      throw new ImageDecodeError(
+        `image too large: ${meta.width}x${meta.pageHeight ?? meta.height} = ${pixels} pixels, more than the limit of ${opts.limitInputPixels} pixels (raise limitInputPixels)`,
+        name,
+        { reason: 'too-many-pixels' },
+      );
+    }
     bytes = declaredImageBytes(meta);
     if (bytes > opts.maxImageBytes) {
       throw new ImageDecodeError(
         `image too large: ${meta.width}x${meta.pageHeight ?? meta.height} with ${meta.channels ?? '?'} channels needs ${bytes} bytes decoded, more than the limit of ${opts.maxImageBytes} bytes (raise maxImageBytes or MOBILENET_MAX_IMAGE_BYTES)`,
         name,
+        { reason: 'too-many-bytes' },
       );
     }
     pipeline = sharp(encoded, { limitInputPixels: opts.limitInputPixels, pages: 1 });
   } else if (isRawPixels(src)) {
     checkRaw(src);
     bytes = src.width * src.height * Math.max(3, src.channels);
-    if (bytes > opts.maxImageBytes) throw new ImageDecodeError(`image too large: ${bytes} bytes of pixels, more than the limit of ${opts.maxImageBytes} bytes (raise maxImageBytes)`, name);
+    if (bytes > opts.maxImageBytes) {
+      throw new ImageDecodeError(`image too large: ${bytes} bytes of pixels, more than the limit of ${opts.maxImageBytes} bytes (raise maxImageBytes)`, name, { reason: 'too-many-bytes' });
+    }
     pipeline = sharp(src.data, { raw: { width: src.width, height: src.height, channels: src.channels } });
   } else {
     throw v.typeError('file path, Buffer/Uint8Array or { data, width, height, channels }', 'image', src);
@@ -238,7 +280,7 @@ export async function decodeImage(src: ImageSource, options: DecodeOptions): Pro
   try {
     result = await pipeline.toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw new ImageDecodeError(describeSharpError(e), name, { cause: e });
+    throw sharpError(e, name);
   } finally {
     release();
   }

@@ -75,6 +75,7 @@ export {
   TrainingDataError,
   OutputExistsError,
 } from './errors.js';
+export type { ImageProblem } from './errors.js';
 // int8 post-training quantization (issue 15; runs on the TypeScript int8 reference kernels until the op schema lands).
 export { quantizeModel, loadQuantizedModel, QuantizedModel } from './quantize/index.js';
 export type { QuantizeOptions, CalibrationSource, Int8Metadata } from './quantize/index.js';

@@ -20,6 +20,14 @@
  * | decode time of one image | 30 s | `decodeTimeoutSeconds` | `MOBILENET_DECODE_TIMEOUT` |
  * | bytes of images being decoded at once | 1 GiB | — | `MOBILENET_MAX_DECODE_BYTES` |
  * | download deadline | 30 min | `deadlineMs` | — |
+ * | HTTP server: request body / uploaded file | 10 MiB | `maxBody` (`--max-body`) | — |
+ * | HTTP server: pixels of one uploaded image | 50,000,000 | `maxPixels` (`--max-pixels`) | — |
+ *
+ * The HTTP server and the queue worker (lib/server/) decode through
+ * `lib/image.ts` with these limits: its pixel limit becomes the image
+ * module's `limitInputPixels`, SVG is refused through its `allowSvg: false`,
+ * and the decoded-bytes, decode-time and in-flight limits above apply as
+ * they are.
  */
 
 import { limitOverride as envNumber } from './env.js';
@@ -59,3 +67,9 @@ export const MAX_DECODE_BYTES_IN_FLIGHT = envNumber('MOBILENET_MAX_DECODE_BYTES'
 
 /** Overall time limit of one download (default 30 minutes). */
 export const DEFAULT_DOWNLOAD_DEADLINE_MS = 30 * 60_000;
+
+/** HTTP server: largest request body or uploaded file (`--max-body`, default 10 MiB). */
+export const DEFAULT_SERVER_MAX_BODY = 10 * MiB;
+
+/** HTTP server and queue worker: most pixels (width × height) of one image (`--max-pixels`, default 50 megapixels). */
+export const DEFAULT_SERVER_MAX_PIXELS = 50_000_000;

@@ -52,6 +52,7 @@ import { readTfjs } from '../lib/formats/tfjs.js';
 import { readKeras3, writeKeras3 } from '../lib/formats/keras3.js';
 import { decodeImage } from '../lib/image.js';
 import { pngHeaderBomb } from './helpers/png.js';
+import { contiguousLayoutAt, setExternalStorage, setVirtualLayout } from './helpers/hdf5.js';
 import type { KerasModelConfig, NamedWeights } from '../lib/keras/types.js';
 
 const LIBRARY_ERRORS = [ModelFormatError, WeightMismatchError, UnsupportedLayerError, ImageDecodeError];
@@ -395,7 +396,7 @@ describe('fuzzing the hostile classes (special files, budgets, nesting, external
     expect(t.slowestMs).toBeLessThan(10_000);
   });
 
-  it('HDF5: 120 files with external links, soft links and cycles, huge datasets without storage, deep model_config', async () => {
+  it('HDF5: 120 files with external links, external raw storage, virtual datasets, soft links and cycles, huge datasets without storage, deep model_config', async () => {
     const r = mulberry32(1415);
     const t = tally();
     totals.push(t);
@@ -403,11 +404,16 @@ describe('fuzzing the hostile classes (special files, budgets, nesting, external
     const o = new h5wasm.File(other, 'w');
     o.create_dataset({ name: 'x', data: new Float32Array([1, 2]), shape: [2], dtype: '<f' });
     o.close();
+    // Distinct values, so that the raw bytes of each weight can be found for the external-storage cases.
+    const kernel = new Float32Array([1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5]);
+    const bias = new Float32Array([-1.25, -2.25]);
     const weights: NamedWeights = new Map([
-      ['d/kernel', { shape: [4, 2], data: new Float32Array(8) }],
-      ['d/bias', { shape: [2], data: new Float32Array(2) }],
+      ['d/kernel', { shape: [4, 2], data: kernel }],
+      ['d/bias', { shape: [2], data: bias }],
     ]);
     const groups = ['/', '/d', '/d/d'];
+    execFileSync('mkfifo', [path.join(tmp, 'fifo.bin')]);
+    const targets = [other, '/etc/passwd', '/dev/zero', path.join(tmp, 'fifo.bin'), '/proc/self/fd/0', path.join(tmp, 'missing.bin'), 'relative.bin'];
     for (let i = 0; i < 120; i++) {
       const p = path.join(tmp, `h${i}.h5`);
       await writeH5(p, undefined, weights);
@@ -425,8 +431,25 @@ describe('fuzzing the hostile classes (special files, budgets, nesting, external
           (ds as unknown as { resize(s: number[]): void }).resize([Math.floor(r() * 2 ** 34)]);
         } else f.create_attribute(`model_config`, `{"class_name":"Functional","config":${deep(1 + Math.floor(r() * 20_000))}}`, null, 'S');
       }
+      // Every other file: one weight re-pointed at another file (external raw storage or a virtual dataset).
+      const storage = i % 2 === 1 ? Math.floor(r() * 4) : -1;
+      if (storage >= 0) f.create_dataset({ name: 'pad', data: new Uint8Array(4200).fill(0x5a), shape: [4200], dtype: '<B' });
       f.close();
-      await runCase(t, `h5 case ${i}`, () => readH5(p, { timeoutMs: 20_000 }));
+      if (storage >= 0) {
+        const buf = fs.readFileSync(p);
+        const w = storage % 2 === 0 ? kernel : bias;
+        const layout = contiguousLayoutAt(buf, buf.indexOf(Buffer.from(w.buffer)), w.byteLength);
+        const scratch = buf.indexOf(Buffer.alloc(4200, 0x5a));
+        const target = targets[Math.floor(r() * targets.length)] as string;
+        if (storage < 2) setExternalStorage(buf, layout, scratch, target, Math.floor(r() * 3) === 0 ? 2 ** 40 : w.byteLength);
+        else setVirtualLayout(buf, layout, scratch, target, r() < 0.5 ? '/x' : '/d/d/kernel:0');
+        fs.writeFileSync(p, buf);
+      }
+      await runCase(t, `h5 case ${i}`, async () => {
+        const read = await readH5(p, { timeoutMs: 20_000 });
+        // A weight whose values live in another file must never load.
+        if (storage >= 0) t.bad.push(`h5 case ${i}: external storage class ${storage} was read: ${[...read.weights.keys()].join(', ')}`);
+      });
       fs.rmSync(p);
     }
     report('hostile HDF5', t);

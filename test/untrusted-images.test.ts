@@ -41,7 +41,19 @@ describe('images: memory and time stay bounded', () => {
     expect((err as Error).message).toBe(
       `${f}: image too large: 16000x16000 with 3 channels needs 768000000 bytes decoded, more than the limit of 536870912 bytes (raise maxImageBytes or MOBILENET_MAX_IMAGE_BYTES)`,
     );
+    expect((err as ImageDecodeError).reason).toBe('too-many-bytes');
     expect(process.memoryUsage().rss - before).toBeLessThan(100 * 1024 * 1024);
+  });
+
+  it('limitInputPixels is checked on the header, naming the declared size (reason too-many-pixels)', async () => {
+    const gif = gifBomb(3000, 2000);
+    const err = await decodeImage(gif, { width: 8, height: 8, limitInputPixels: 5_999_999 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImageDecodeError);
+    expect((err as Error).message).toBe('<buffer of 35 bytes>: image too large: 3000x2000 = 6000000 pixels, more than the limit of 5999999 pixels (raise limitInputPixels)');
+    expect((err as ImageDecodeError).reason).toBe('too-many-pixels');
+    // At the limit it is decoded.
+    const atLimit = await decodeImage(gif, { width: 8, height: 8, limitInputPixels: 6_000_000 });
+    expect(atLimit).toHaveLength(8 * 8 * 3);
   });
 
   it('maxImageBytes lowers the per-image budget; an image within it decodes', async () => {
@@ -91,9 +103,24 @@ describe('SVG input', () => {
     const svg = Buffer.from(svgWithImage('none.png'));
     await expect(decodeImage(svg, { width: 8, height: 8, allowSvg: false })).rejects.toThrow('<buffer of');
     await expect(decodeImage(svg, { width: 8, height: 8, allowSvg: false })).rejects.toThrow(/SVG input is refused \(allowSvg: false\)/);
+    await expect(decodeImage(svg, { width: 8, height: 8, allowSvg: false })).rejects.toMatchObject({ reason: 'svg-refused' });
     const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#00ff00' } }).png().toBuffer();
     const out = await decodeImage(png, { width: 2, height: 2, allowSvg: false });
     expect([out[0], out[1], out[2]]).toEqual([0, 255, 0]);
+  });
+
+  it("allowSvg: false recognises SVG from its bytes, also when libvips' SVG loader is blocked (as `mobilenet serve` does)", async () => {
+    const svg = Buffer.from(`\ufeff\n<?xml version="1.0"?>\n${svgWithImage('none.png')}`);
+    sharp.block({ operation: ['VipsForeignLoadSvg'] });
+    try {
+      // Without the sniff libvips would only say "unsupported image format".
+      await expect(decodeImage(svg, { width: 8, height: 8 })).rejects.toMatchObject({ reason: 'undecodable' });
+      const err = await decodeImage(svg, { width: 8, height: 8, allowSvg: false }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ImageDecodeError);
+      expect((err as ImageDecodeError).reason).toBe('svg-refused');
+    } finally {
+      sharp.unblock({ operation: ['VipsForeignLoadSvg'] });
+    }
   });
 });
 
