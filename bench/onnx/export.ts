@@ -241,7 +241,21 @@ class Exporter {
 
   node(n: Node, index: number): void {
     const base = n.name ?? `${n.op}_${index}`;
+    if (n.op !== 'convert' && this.info(n.output).dtype !== 'float32') {
+      throw new RangeError(`Expected float32 nodes (and convert) for the ONNX exporter but received a ${this.info(n.output).dtype} ${n.op} (${base})`);
+    }
     switch (n.op) {
+      case 'convert': {
+        // float32 -> qint8: QuantizeLinear; qint8 -> float32: DequantizeLinear (per-tensor scale, int8 zero point).
+        const x = this.current(n.inputs[0]!);
+        const q = this.info(n.output).dtype === 'qint8' ? this.info(n.output) : this.info(n.inputs[0]!);
+        const scale = this.scalar(`${base}/scale`, q.quant!.scale as number);
+        const zp = this.unique(`${base}/zero_point`);
+        this.initializers.push({ name: zp, dataType: onnx.TensorProto.DataType.INT8, dims: [], rawData: new Uint8Array(Int8Array.of(q.quant!.zeroPoint).buffer) });
+        const op = this.info(n.output).dtype === 'qint8' ? 'QuantizeLinear' : 'DequantizeLinear';
+        this.setForm(n.output, x.layout, this.emit(op, [x.name, scale, zp], base));
+        return;
+      }
       case 'conv2d':
       case 'depthwiseConv2d': {
         const x = this.nchw(n.inputs[0]!);

@@ -704,9 +704,13 @@ const KERNELS: { readonly [K in OpName]: Kernel<K> } = {
   fullyConnected: lowerFc,
   pad: lowerPad,
   reshape: () => () => undefined, // storage shared with the input (planned in the constructor)
+  // A graph with a convert has qint8 tensors: the runtime selects reference-qs8.ts for it (see there).
+  convert: () => {
+    throw new RangeError('Expected a graph with quantized tensors to run on the int8 reference (lib/backends/reference-qs8.ts) but received convert in a float graph');
+  },
 };
 
-class ReferencePreparedGraph implements PreparedGraph {
+export class ReferencePreparedGraph implements PreparedGraph {
   readonly weightBytes: number;
   private graph: Graph | null;
 
