@@ -172,7 +172,35 @@ export function declaredImageBytes(meta: Pick<Metadata, 'width' | 'height' | 'ch
 // Decodes share a byte budget: a big image waits until it fits (or runs alone).
 let inFlight = 0;
 let running = 0;
+let peakInFlight = 0;
+let peakRunning = 0;
 const waiting: Array<() => void> = [];
+
+/** The shared decode budget (`MAX_DECODE_BYTES_IN_FLIGHT`): its state now and the most seen since the last reset. */
+export interface DecodeBudgetStats {
+  /** The budget, bytes (`MOBILENET_MAX_DECODE_BYTES`, default 1 GiB). */
+  limit: number;
+  /** Declared bytes of the images decoding now. */
+  inFlight: number;
+  /** Images decoding now. */
+  running: number;
+  /** Images waiting for room in the budget. */
+  waiting: number;
+  /** Most bytes in flight at once since the last reset. */
+  peakInFlight: number;
+  /** Most images decoding at once since the last reset. */
+  peakRunning: number;
+}
+
+/** The decode budget's counters (for metrics and tests); `reset` starts the peaks again from the current values. */
+export function decodeBudgetStats(reset = false): DecodeBudgetStats {
+  const out = { limit: MAX_DECODE_BYTES_IN_FLIGHT, inFlight, running, waiting: waiting.length, peakInFlight, peakRunning };
+  if (reset) {
+    peakInFlight = inFlight;
+    peakRunning = running;
+  }
+  return out;
+}
 
 async function acquireDecodeBytes(bytes: number): Promise<() => void> {
   while (running > 0 && inFlight + bytes > MAX_DECODE_BYTES_IN_FLIGHT) {
@@ -180,6 +208,8 @@ async function acquireDecodeBytes(bytes: number): Promise<() => void> {
   }
   inFlight += bytes;
   running++;
+  peakInFlight = Math.max(peakInFlight, inFlight);
+  peakRunning = Math.max(peakRunning, running);
   let released = false;
   return () => {
     if (released) return;
@@ -191,14 +221,16 @@ async function acquireDecodeBytes(bytes: number): Promise<() => void> {
 }
 
 /** An ImageDecodeError for an error sharp threw, with its reason. */
-function sharpError(e: unknown, name: string): ImageDecodeError {
-  const msg = e instanceof Error ? e.message : String(e);
+function sharpError(e: unknown, name: string, timeoutSeconds?: number): ImageDecodeError {
+  const full = e instanceof Error ? e.message : String(e);
+  // libvips appends its own lines ("VipsImage: killed for image …"): the first says what happened.
+  const msg = full.split('\n')[0]?.trim() || full;
   const [message, reason]: [string, ImageProblem] = /pixel limit/i.test(msg)
     ? [`image too large: ${msg}`, 'too-many-pixels']
     : /unsupported image format/i.test(msg)
       ? ['not an image (unsupported image format)', 'undecodable']
       : /timeout/i.test(msg)
-        ? [`decoding took too long: ${msg} (raise decodeTimeoutSeconds or MOBILENET_DECODE_TIMEOUT)`, 'timeout']
+        ? [`decoding took too long: more than ${timeoutSeconds ?? '?'} s (libvips: ${msg}) (raise decodeTimeoutSeconds or MOBILENET_DECODE_TIMEOUT)`, 'timeout']
         : [`cannot decode image: ${msg}`, 'undecodable'];
   return new ImageDecodeError(message, name, { cause: e, reason });
 }
@@ -280,7 +312,7 @@ export async function decodeImage(src: ImageSource, options: DecodeOptions): Pro
   try {
     result = await pipeline.toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw sharpError(e, name);
+    throw sharpError(e, name, opts.decodeTimeoutSeconds);
   } finally {
     release();
   }
