@@ -14,6 +14,7 @@
  * | nesting depth of JSON config values | 512 | — | `MOBILENET_MAX_JSON_DEPTH` |
  * | HDF5 objects in one file | 200,000 | — | — |
  * | HDF5 read time per file | 120 s | `timeoutMs` | — |
+ * | `.keras` zip entries / size of config.json, metadata.json | 10,000 / 64 MiB | — | — |
  * | labels file size | 16 MiB | — | — |
  * | decoded bytes of one image (pixels × channels) | 512 MiB | `maxImageBytes` | `MOBILENET_MAX_IMAGE_BYTES` |
  * | encoded image file size | 256 MiB | `maxImageFileBytes` | — |
@@ -46,6 +47,12 @@ export const MAX_JSON_DEPTH = Math.floor(envNumber('MOBILENET_MAX_JSON_DEPTH', 5
 
 /** Most HDF5 objects (groups, datasets, links) one file may hold. */
 export const MAX_HDF5_OBJECTS = 200_000;
+
+/** Most entries a `.keras` zip central directory may list (Keras writes three). */
+export const MAX_ZIP_ENTRIES = 10_000;
+
+/** Largest `config.json` / `metadata.json` inside a `.keras` archive. */
+export const MAX_KERAS_JSON_ENTRY_BYTES = 64 * MiB;
 
 /** Longest time the HDF5 library may spend on one file. */
 export const DEFAULT_HDF5_TIMEOUT_MS = 120_000;
