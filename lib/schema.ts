@@ -380,6 +380,13 @@ export const OPS = {
     attrs: {},
     infer: atLeastRank1,
   }),
+  leakyRelu: defineOp({
+    code: 15,
+    doc: 'x if x >= 0 else alpha * x (Keras LeakyReLU negative_slope)',
+    inputs: [activation('input')],
+    attrs: { alpha: { type: 'f32finite' } },
+    infer: atLeastRank1,
+  }),
 } as const;
 
 export type OpName = keyof typeof OPS;
