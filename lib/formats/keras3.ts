@@ -34,6 +34,7 @@ import * as v from '../validate.js';
 import { isK3Op, isObject, normalizeModelConfig } from './config.js';
 import { atomicWrite, FileProblem, jsonDepthProblem, statRegularFile, withTempFile, withTempPath } from './files.js';
 import { dumpH5, ensureGroup, layerName, loadH5wasm, readDataset, readH5Datasets, treeGet, type H5ReadOptions, type H5TreeNode } from './h5.js';
+import { MAX_KERAS_JSON_ENTRY_BYTES, MAX_ZIP_ENTRIES } from '../limits.js';
 import { modelByteBudget, overBudget } from './tfjs.js';
 
 const fsc = fsSync.constants;
@@ -320,10 +321,7 @@ interface ArchiveContents {
   names: string[];
 }
 
-const SMALL_ENTRY = 64 * 1024 * 1024;
-
-/** Most entries a `.keras` central directory may list (Keras writes three). */
-const MAX_ZIP_ENTRIES = 10_000;
+const SMALL_ENTRY = MAX_KERAS_JSON_ENTRY_BYTES;
 
 interface CentralEntry {
   size: number;

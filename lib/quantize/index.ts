@@ -25,7 +25,8 @@ import { DisposedError } from '../errors.js';
 import type { Preprocessing } from '../keras/types.js';
 import * as v from '../validate.js';
 import type { CalibrationOptions, CalibrationSource, RangeMethod } from './calibrate.js';
-import type { QGraph } from './qgraph.js';
+import type { QGraph, QOp } from './qgraph.js';
+import { OP_NAMES } from '../schema.js';
 import { checkInt8Options, quantizeFloatGraph } from './pipeline.js';
 import { loadInt8Model, saveInt8Model, type Int8Metadata } from './format.js';
 
@@ -55,6 +56,11 @@ export interface QuantizeOptions extends CalibrationOptions {
   model?: Omit<ModelOptions, 'backend' | 'threads' | 'batch'>;
   /** Called after each calibration image. */
   onProgress?: (done: number) => void;
+  /**
+   * Ops to keep in float32 inside the int8 body (no int8 kernel on the target):
+   * `[...nativeFloatOps(xnnpackInfo().int8)]` quantizes for the loaded XNNPACK build. Default none.
+   */
+  floatOps?: readonly QOp[];
 }
 
 function packageVersion(): string {
@@ -164,7 +170,8 @@ export async function quantizeModel(source: Model | string, options: QuantizeOpt
   const model = owned ? await loadModel(source, { ...(options.model ?? {}), backend: 'reference', batch: 1 }) : source;
   if (!(model instanceof Model)) throw v.typeError('Model or path', 'source', source);
   try {
-    const { graph, quantization } = await quantizeFloatGraph(model.loweredGraph, model.inputShape, model.preprocessing, options);
+    const floatOps = options.floatOps === undefined ? undefined : new Set(options.floatOps.map((op) => v.oneOf(op, 'floatOps', OP_NAMES)));
+    const { graph, quantization } = await quantizeFloatGraph(model.loweredGraph, model.inputShape, model.preprocessing, options, floatOps);
     const meta: Int8Metadata = {
       name: model.name,
       architecture: model.architecture,
