@@ -13,7 +13,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { spawnSync, spawn } from 'node:child_process';
 import { makeInput } from './lib/models.js';
-import { benchOrtSpin, benchRunner } from '../test/helpers/env.js';
+import { benchRunner } from '../test/helpers/env.js';
 import type { Preprocessing } from '../lib/keras/types.js';
 
 export type EngineName =
@@ -46,6 +46,8 @@ export interface LoadSpec {
   /** Input range of the model (the same deterministic input in every engine). */
   preprocessing: Preprocessing;
   threads: number;
+  /** onnxruntime-node: keep its intra-op spin-waiting on (its default); bench/run.ts turns it off only when other engines' processes share its turn. */
+  ortSpinning?: boolean;
 }
 
 export interface EngineInstance {
@@ -56,6 +58,8 @@ export interface EngineInstance {
   dispose(): Promise<void>;
   /** Notes for the results (e.g. the TF.js backend actually used). */
   notes?: string;
+  /** The configuration timed, shown beside every figure (default: 'default'). */
+  setting?: string;
   /** Load time measured by the engine itself (else the worker times createEngine). */
   loadMs?: number;
   /** Peak RSS of the process doing the work, when that is not the worker (MB). */
@@ -260,6 +264,7 @@ async function int8Engine(spec: LoadSpec): Promise<EngineInstance> {
 
 async function ortEngine(spec: LoadSpec): Promise<EngineInstance> {
   const ort = await import('onnxruntime-node');
+  const spinning = spec.ortSpinning !== false;
   const session = await ort.InferenceSession.create(spec.onnxFile, {
     intraOpNumThreads: spec.threads,
     interOpNumThreads: 1,
@@ -269,9 +274,9 @@ async function ortEngine(spec: LoadSpec): Promise<EngineInstance> {
     // onnxruntime's intra-op threads spin-wait for work by default; on a machine with few cores they
     // keep stealing the cores of whichever engine runs next, even while its own session is idle
     // (measured here: the raw C++ runner at 2 threads 2.35 -> 3.75 ms with an idle spinning session
-    // in another process). Spinning off does not slow onnxruntime itself here (2T: 3.5 ms either way).
-    // MOBILENET_BENCH_ORT_SPIN=1 restores its default.
-    ...(benchOrtSpin ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
+    // in another process). bench/run.ts keeps the default in phase-isolated rows (no other engine
+    // process alive) and at 1 thread (no pool threads), and turns it off only in interleaved multi-thread rows.
+    ...(spinning ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
   });
   const pkg = require('onnxruntime-node/package.json') as { version: string };
   const inputName = session.inputNames[0] as string;
@@ -294,7 +299,9 @@ async function ortEngine(spec: LoadSpec): Promise<EngineInstance> {
     return t;
   };
   return {
-    notes: `onnxruntime-node ${pkg.version}, CPU EP, intra-op threads ${spec.threads}, graph optimization 'all', NCHW input, spinning ${benchOrtSpin ? 'on (default)' : 'off (see docs/benchmarks.md)'}`,
+    notes: `onnxruntime-node ${pkg.version}, CPU EP, intra-op threads ${spec.threads}, graph optimization 'all', NCHW input`,
+    // With 1 intra-op thread onnxruntime creates no pool: the calling thread runs the graph, nothing spins.
+    setting: spinning ? `default: intra-op spinning on${spec.threads === 1 ? ' (1 thread: no pool to spin)' : ''}` : 'intra-op spinning off',
     async run(input, batch) {
       const out = await session.run({ [inputName]: tensor(input, batch) });
       return out[outputName]!.data as Float32Array;
@@ -367,11 +374,15 @@ class CppServer {
     return p;
   }
 
-  close(): void {
+  /** Stops the runner and resolves once its process is gone (a phase-isolated row starts only after that). */
+  close(): Promise<void> {
+    if (this.proc.pid === undefined || this.proc.exitCode !== null || this.proc.signalCode !== null) return Promise.resolve();
+    const gone = new Promise<void>((resolve) => this.proc.once('exit', () => resolve()));
     if (this.closed === null) {
       this.proc.stdin!.end('quit\n');
       this.proc.kill();
     }
+    return gone;
   }
 }
 
@@ -415,7 +426,7 @@ async function cppEngine(spec: LoadSpec): Promise<EngineInstance> {
       return times;
     },
     async dispose() {
-      for (const s of servers.values()) s.close();
+      await Promise.all([...servers.values()].map((s) => s.close()));
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

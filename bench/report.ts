@@ -17,6 +17,11 @@ function fmt(x: number | null | undefined, digits = 3): string {
   return Number(x.toPrecision(digits)).toString();
 }
 
+/** The engine's name with the configuration it was timed in, e.g. 'onnxruntime-node (default: intra-op spinning on, phase-isolated)'. */
+export function engineLabel(row: { engine: string; setting?: string }): string {
+  return row.setting ? `${row.engine} (${row.setting})` : row.engine;
+}
+
 function sortRows(rows: readonly ResultRow[], modelOrder: string[]): ResultRow[] {
   return [...rows].sort(
     (a, b) =>
@@ -32,11 +37,16 @@ export function summaryTable(r: BenchResults): string[] {
   const modelOrder = r.models.map((x) => x.id);
   const b1 = r.results.filter((x) => x.batch === 1 && x.median_ms !== null);
   const threads = [...new Set(b1.map((x) => x.threads))].sort((a, b) => a - b);
-  const cols: Array<{ engine: string; threads: number }> = [];
-  for (const e of ENGINE_ORDER) for (const t of threads) if (b1.some((x) => x.engine === e && x.threads === t)) cols.push({ engine: e, threads: t });
+  const cols: Array<{ engine: string; threads: number; setting?: string }> = [];
+  for (const e of ENGINE_ORDER) {
+    for (const t of threads) {
+      const settings = [...new Set(b1.filter((x) => x.engine === e && x.threads === t).map((x) => x.setting ?? ''))];
+      if (settings.length > 0) cols.push({ engine: e, threads: t, ...(settings.join('') === '' ? {} : { setting: settings.filter(Boolean).join(' / ') }) });
+    }
+  }
   if (cols.length === 0) return [];
   const lines = [
-    `| batch-1 median ms | ${cols.map((c) => `${c.engine} ${c.threads}T`).join(' | ')} |`,
+    `| batch-1 median ms | ${cols.map((c) => `${c.engine} ${c.threads}T${c.setting ? ` (${c.setting})` : ''}`).join(' | ')} |`,
     `|---|${cols.map(() => '---:').join('|')}|`,
   ];
   for (const m of modelOrder) {
@@ -55,8 +65,11 @@ export function markdown(r: BenchResults, svgName?: string): string {
   lines.push('');
   lines.push(`Machine: ${m.cpu}, ${m.cores} cores (${m.flags.join(', ') || 'no ISA flags read'}), ${m.memory_gb} GB, ${m.os}; Node.js ${m.node}; XNNPACK ${m.xnnpack}. Load average at start ${m.load_avg?.join(' / ') ?? '?'}, at end ${r.load_avg_end?.join(' / ') ?? '?'} (1/5/15 min; above 0 means other processes competed for the cores).`);
   const st = r.settings as Record<string, unknown>;
+  const multi = st.schedule === 'interleaved'
+    ? 'all-core rows interleaved too (every engine process alive; onnxruntime spinning off unless MOBILENET_BENCH_ORT_SPIN=1)'
+    : 'all-core rows phase-isolated (each engine in its default configuration, its process the only engine process alive during its rounds)';
   lines.push(
-    `Method: every engine in its own process, same input; ${String(st.rounds)} interleaved rounds, ${String(st.warmup)} warm-up runs; ` +
+    `Method: every engine in its own process, same input; ${String(st.rounds)} rounds, ${String(st.warmup)} warm-up runs; 1-thread rows interleaved (engines take turns each round), ${multi}; ` +
       `batch 1: ${String(st.runs_batch1)} runs (tfjs-cpu, reference-ts: ${String(st.runs_slow_engines)}), batch ${String(st.batch_n)}: ${String(st.runs_batch_n)} runs. ` +
       `Times are wall-clock per call as the user sees it (JS engines: promise resolved; xnnpack-cpp: \`xnn_invoke_runtime\` timed in C++). Run took ${r.duration_s} s.`,
   );
@@ -73,7 +86,7 @@ export function markdown(r: BenchResults, svgName?: string): string {
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const row of sortRows(r.results, modelOrder)) {
     lines.push(
-      `| ${row.model} | ${row.engine} | ${row.threads} | ${row.batch} | ${fmt(row.median_ms)} | ${fmt(row.p90_ms)} | ${fmt(row.p99_ms)} | ${fmt(row.min_ms)} | ${row.runs} | ${fmt(row.images_per_s)} | ${fmt(row.load_ms, 4)} | ${row.peak_rss_mb ?? '–'} | ${row.max_abs_diff === undefined ? '–' : row.max_abs_diff.toExponential(1)} | ${(row.error ? `**error:** ${row.error}` : '').replace(/\|/g, '/')} |`,
+      `| ${row.model} | ${engineLabel(row)} | ${row.threads} | ${row.batch} | ${fmt(row.median_ms)} | ${fmt(row.p90_ms)} | ${fmt(row.p99_ms)} | ${fmt(row.min_ms)} | ${row.runs} | ${fmt(row.images_per_s)} | ${fmt(row.load_ms, 4)} | ${row.peak_rss_mb ?? '–'} | ${row.max_abs_diff === undefined ? '–' : row.max_abs_diff.toExponential(1)} | ${(row.error ? `**error:** ${row.error}` : '').replace(/\|/g, '/')} |`,
     );
   }
   lines.push('');
@@ -94,7 +107,7 @@ export function markdown(r: BenchResults, svgName?: string): string {
     lines.push('| model | engine | threads | concurrent | requests | median ms | p90 ms | p99 ms | images/s |');
     lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const c of r.concurrency) {
-      lines.push(`| ${c.model} | ${c.engine} | ${c.threads} | ${c.concurrency} | ${c.requests} | ${fmt(c.median_ms)} | ${fmt(c.p90_ms)} | ${fmt(c.p99_ms)} | ${fmt(c.images_per_s)} |`);
+      lines.push(`| ${c.model} | ${engineLabel(c)} | ${c.threads} | ${c.concurrency} | ${c.requests} | ${fmt(c.median_ms)} | ${fmt(c.p90_ms)} | ${fmt(c.p99_ms)} | ${fmt(c.images_per_s)} |`);
     }
     lines.push('');
   }
@@ -113,7 +126,7 @@ export function markdown(r: BenchResults, svgName?: string): string {
 export function chartSpec(r: BenchResults): Record<string, unknown> {
   const data = r.results
     .filter((x) => x.batch === 1 && x.median_ms !== null && x.median_ms > 0)
-    .map((x) => ({ model: x.model, engine: x.engine, threads: `${x.threads} thread${x.threads === 1 ? '' : 's'}`, median_ms: x.median_ms, p90_ms: x.p90_ms }));
+    .map((x) => ({ model: x.model, engine: x.engine, threads: `${x.threads} thread${x.threads === 1 ? '' : 's'}${x.setting?.endsWith('phase-isolated') ? ' (phase-isolated, default settings)' : x.setting ? ' (interleaved)' : ''}`, median_ms: x.median_ms, p90_ms: x.p90_ms }));
   const engines = ENGINE_ORDER.filter((e) => data.some((d) => d.engine === e));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',

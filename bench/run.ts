@@ -9,9 +9,14 @@
  *    the same files a user would; load time and peak RSS come from there;
  *  - outputs are cross-checked on one input before anything is timed
  *    (onnxruntime-node must match ours within 1e-4 or it is not timed);
- *  - latency: warm-up, then R rounds; in each round every engine (in a
- *    rotated order) runs k times while the others sit idle, so slow drifts of
- *    a noisy machine hit all engines alike; median / p90 / p99 of all runs;
+ *  - latency: warm-up, then R rounds of k runs; median / p90 / p99 of all runs.
+ *    1 thread: interleaved — in each round every engine (in a rotated order)
+ *    runs k times while the others sit idle, so slow drifts of a noisy machine
+ *    hit all engines alike. All cores (`--schedule phased`, the default):
+ *    phase-isolated — one engine process at a time is started, cross-checked,
+ *    timed and stopped (waited for) before the next one starts, so each
+ *    multi-threaded peer runs in its default configuration (onnxruntime's
+ *    intra-op spinning on) with no other engine process alive;
  *  - throughput: the same with batch N; images/s = N / median;
  *  - concurrency: 1, 4 and 16 closed-loop clients on one model instance;
  *  - ratios are computed within this one run only.
@@ -29,7 +34,7 @@ import { round, summarize, quantile } from './lib/stats.js';
 import { exportOnnx } from './onnx/export.js';
 import { writeGraphFile } from './lib/graph-file.js';
 import { writeReports } from './report.js';
-import { childEnv } from '../test/helpers/env.js';
+import { benchOrtSpin, childEnv } from '../test/helpers/env.js';
 import { resultsDir } from './lib/out.js';
 import type { BenchResults, ConcurrencyRow, ResultRow, TargetRow } from './lib/results.js';
 
@@ -52,6 +57,8 @@ interface Settings {
   concurrencyRequests: number;
   /** Idle pause between two engines' turns (ms): spin-waiting thread pools of the previous engine go to sleep. */
   gapMs: number;
+  /** How the multi-thread rows are scheduled (1-thread rows are always interleaved). */
+  schedule: 'phased' | 'interleaved';
   out: string;
 }
 
@@ -62,7 +69,11 @@ const USAGE = `Usage: npm run bench -- [options]
   --engines LIST      comma-separated engines (${ENGINE_NAMES.join(', ')})
   --threads LIST      thread counts (default: 1 and all cores)
   --batch N           batch size of the throughput rows (default 8, quick 4)
-  --rounds R          interleaved rounds (default 10, quick 5)
+  --rounds R          rounds per engine (default 10, quick 5)
+  --schedule MODE     multi-thread rows: phased (default: one engine process alive at a time, each
+                      in its default configuration, onnxruntime spinning on) or interleaved (all
+                      engines' processes alive, rounds interleaved, onnxruntime spinning off unless
+                      MOBILENET_BENCH_ORT_SPIN=1); 1-thread rows are always interleaved
   --out DIR           where results go (default bench/results/local, untracked)
   --update            write to bench/results (the committed results the README links)
   --no-concurrency    skip the 1/4/16 concurrent-requests rows
@@ -86,6 +97,7 @@ function parseSettings(argv: string[]): Settings | null {
       update: { type: 'boolean', default: false },
       'no-concurrency': { type: 'boolean', default: false },
       'gap-ms': { type: 'string' },
+      schedule: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: false,
@@ -110,6 +122,8 @@ function parseSettings(argv: string[]): Settings | null {
   }
   const threads = list(values.threads)?.map((t) => int(t, 'threads', 1)) ?? (cores > 1 ? [1, cores] : [1]);
   const rounds = int(values.rounds, 'rounds', quick ? 5 : 10);
+  const schedule = values.schedule ?? 'phased';
+  if (schedule !== 'phased' && schedule !== 'interleaved') throw new RangeError(`Expected one of phased, interleaved for --schedule but received ${JSON.stringify(schedule)}`);
   return {
     quick,
     models,
@@ -124,15 +138,20 @@ function parseSettings(argv: string[]): Settings | null {
     concurrency: values['no-concurrency'] ? [] : [1, 4, 16],
     concurrencyRequests: quick ? 48 : 96,
     gapMs: values['gap-ms'] === undefined ? 0 : Number(values['gap-ms']),
+    schedule,
     out: resultsDir(values),
   };
 }
 
 /** One engine process. */
 class Worker {
+  /** Engine processes started and not yet exited (a phase-isolated turn checks that it is alone). */
+  static alive = 0;
   private child: ChildProcess;
   private pending: { resolve: (v: Record<string, unknown>) => void; reject: (e: Error) => void } | null = null;
   private exited: string | null = null;
+  /** Resolves once the process has exited (its engine's threads and child processes gone). */
+  readonly done: Promise<void>;
   stderr = '';
 
   constructor(readonly engine: EngineName) {
@@ -151,6 +170,9 @@ class Worker {
       if (m.type === 'ok') p.resolve(m);
       else p.reject(new Error(String(m.message)));
     });
+    Worker.alive++;
+    this.done = new Promise((resolve) => this.child.once('exit', () => resolve()));
+    void this.done.then(() => Worker.alive--);
     this.child.on('exit', (code, signal) => {
       this.exited = `worker exited (code ${code}, signal ${signal})${this.stderr ? `: ${this.stderr.trim().split('\n').slice(-2).join(' | ')}` : ''}`;
       const p = this.pending;
@@ -177,6 +199,20 @@ class Worker {
 
   kill(): void {
     if (this.exited === null) this.child.kill('SIGKILL');
+  }
+
+  /** Asks the worker to exit (its peak RSS) and waits until the process is gone; kills it if it lingers. */
+  async stop(): Promise<number | undefined> {
+    let peak: number | undefined;
+    try {
+      peak = (await this.call({ type: 'exit' }, 30_000)).peak_rss_mb as number;
+    } catch {
+      this.kill();
+    }
+    const timer = setTimeout(() => this.kill(), 10_000);
+    await this.done;
+    clearTimeout(timer);
+    return peak;
   }
 }
 
@@ -205,6 +241,8 @@ interface Live {
   worker: Worker;
   load_ms: number;
   notes: string;
+  /** The engine's configuration and how it was scheduled, shown beside its figures. */
+  setting: string;
   diff?: number;
   samples: Map<number, number[]>;
   error?: string;
@@ -239,136 +277,145 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
     engine, model: id, threads, batch, median_ms: null, p90_ms: null, p99_ms: null, runs: 0, images_per_s: null,
   });
 
+  // The oracle (mobilenet-xnnpack) loads first, so that a phase-isolated engine is checked before it is timed.
+  const engines = [...s.engines].sort((a, b) => Number(b === 'mobilenet-xnnpack') - Number(a === 'mobilenet-xnnpack'));
+  let oracleBefore: number[] | undefined;
   for (const threads of s.threads) {
-    const live: Live[] = [];
-    for (const engine of s.engines) {
-      if (engine === 'tfjs-node') {
-        if (threads === s.threads[0]) rows.push({ ...baseRow(engine, threads, 1), error: tfjsNodeStatus() });
-        continue;
-      }
-      if (singleThreaded(engine) && threads !== 1) {
-        if (engine === 'tfjs-wasm') {
-          rows.push({
-            ...baseRow(engine, threads, 1),
-            error: 'multi-threaded wasm not available under Node.js: tfjs-backend-wasm 4.22 runs its threaded-SIMD binary only in browsers with cross-origin isolation (SharedArrayBuffer + Web Workers); under Node it loads the single-threaded SIMD binary',
-          });
-        }
-        continue;
-      }
-      if (engine === 'xnnpack-cpp' && cppRunnerPath() === null) {
-        rows.push({ ...baseRow(engine, threads, 1), error: 'raw C++ runner not built (bench/native/)' });
-        continue;
-      }
-      const worker = new Worker(engine);
-      const spec: LoadSpec = { engine, modelId: id, modelJson: model.modelJson, onnxFile, graphFile, inputShape: model.inputShape, preprocessing: model.preprocessing, threads, ...(int8Dir === undefined ? {} : { int8Dir }) };
-      try {
-        const r = await worker.call({ type: 'load', spec, preprocessing: model.preprocessing });
-        live.push({ engine, worker, load_ms: r.load_ms as number, notes: r.notes as string, samples: new Map() });
-        log(`${id} t${threads} ${engine}: loaded in ${(r.load_ms as number).toFixed(0)} ms`);
-      } catch (e) {
-        worker.kill();
-        rows.push({ ...baseRow(engine, threads, 1), error: `load failed: ${short(e)}` });
-        log(`${id} t${threads} ${engine}: load failed: ${(e as Error).message}`);
-      }
-    }
-
-    // Cross-check outputs on one batch-1 input before timing anything.
+    const phased = threads > 1 && s.schedule === 'phased';
+    const schedule = phased ? 'phase-isolated' : 'interleaved';
     const outputs = new Map<EngineName, number[]>();
-    for (const l of live) {
-      try {
-        outputs.set(l.engine, (await l.worker.call({ type: 'output', batch: 1 })).output as number[]);
-      } catch (e) {
-        l.error = `run failed: ${short(e)}`;
-      }
-    }
-    const oracle = outputs.get('mobilenet-xnnpack') ?? outputs.get('reference-ts');
-    for (const l of live) {
-      const out = outputs.get(l.engine);
-      if (out === undefined || oracle === undefined) continue;
-      l.diff = maxAbsDiff(out, oracle);
-      if (l.engine === 'onnxruntime-node' && !(l.diff <= ONNX_TOLERANCE)) {
-        l.error = `output differs from mobilenet-xnnpack by ${l.diff.toExponential(2)} > ${ONNX_TOLERANCE}: not timed`;
-      }
-    }
-    const ok = (): Live[] => live.filter((l) => l.error === undefined);
-
-    for (const batch of [1, s.batchN]) {
-      const participants = ok().filter((l) => batch === 1 || !slowEngine(l.engine));
-      const runsPerRound = (l: Live): number => {
-        if (batch !== 1) return s.batchRunsPerRound;
-        return slowEngine(l.engine) ? Math.max(1, Math.ceil(s.slowRuns / s.rounds)) : s.runsPerRound;
-      };
-      const roundsFor = (l: Live): number => (batch === 1 && slowEngine(l.engine) ? Math.min(s.rounds, s.slowRuns) : s.rounds);
-      // Warm-up.
-      for (const l of participants) {
-        try {
-          await l.worker.call({ type: 'time', batch, runs: slowEngine(l.engine) ? 1 : s.warmup });
-        } catch (e) {
-          l.error = `warm-up failed (batch ${batch}): ${short(e)}`;
+    // Interleaved: every engine's process alive, rounds interleaved. Phased: one group per engine, each
+    // process started, run and stopped (and waited for) before the next one starts.
+    for (const group of phased ? engines.map((e) => [e]) : [engines]) {
+      const live: Live[] = [];
+      for (const engine of group) {
+        if (engine === 'tfjs-node') {
+          if (threads === s.threads[0]) rows.push({ ...baseRow(engine, threads, 1), error: tfjsNodeStatus() });
+          continue;
         }
-      }
-      for (let r = 0; r < s.rounds; r++) {
-        const order = participants.filter((l) => l.error === undefined);
-        const rotated = [...order.slice(r % Math.max(1, order.length)), ...order.slice(0, r % Math.max(1, order.length))];
-        for (const l of rotated) {
-          if (r >= roundsFor(l)) continue;
-          if (s.gapMs > 0) await new Promise((resolve) => setTimeout(resolve, s.gapMs));
-          try {
-            const res = await l.worker.call({ type: 'time', batch, runs: runsPerRound(l) });
-            const arr = l.samples.get(batch) ?? [];
-            arr.push(...(res.times as number[]));
-            l.samples.set(batch, arr);
-          } catch (e) {
-            l.error = `timing failed (batch ${batch}): ${short(e)}`;
-          }
-        }
-      }
-      log(`${id} t${threads} batch ${batch}: ${participants.map((l) => `${l.engine} ${quantile(l.samples.get(batch) ?? [], 0.5).toFixed(2)} ms`).join(', ')}`);
-    }
-
-    // Latency under concurrent requests (async engines only; batch 1).
-    if (threads === s.threads[s.threads.length - 1]) {
-      for (const c of s.concurrency) {
-        for (const l of ok().filter((x) => x.engine === 'mobilenet-xnnpack' || x.engine === 'onnxruntime-node')) {
-          if (s.gapMs > 0) await new Promise((resolve) => setTimeout(resolve, s.gapMs));
-          try {
-            const res = await l.worker.call({ type: 'concurrency', concurrency: c, total: Math.max(s.concurrencyRequests, 3 * c) });
-            const lat = res.latencies as number[];
-            const sum = summarize(lat);
-            conc.push({
-              engine: l.engine, model: id, threads, concurrency: c, requests: lat.length,
-              median_ms: sum.median_ms, p90_ms: sum.p90_ms, p99_ms: sum.p99_ms,
-              images_per_s: round((lat.length * 1000) / (res.wall_ms as number)),
+        if (singleThreaded(engine) && threads !== 1) {
+          if (engine === 'tfjs-wasm') {
+            rows.push({
+              ...baseRow(engine, threads, 1),
+              error: 'multi-threaded wasm not available under Node.js: tfjs-backend-wasm 4.22 runs its threaded-SIMD binary only in browsers with cross-origin isolation (SharedArrayBuffer + Web Workers); under Node it loads the single-threaded SIMD binary',
             });
+          }
+          continue;
+        }
+        if (engine === 'xnnpack-cpp' && cppRunnerPath() === null) {
+          rows.push({ ...baseRow(engine, threads, 1), error: 'raw C++ runner not built (bench/native/)' });
+          continue;
+        }
+        const worker = new Worker(engine);
+        // onnxruntime keeps its default (intra-op spinning on) unless other engines' processes share its turn.
+        const ortSpinning = phased || threads === 1 || benchOrtSpin;
+        const spec: LoadSpec = { engine, modelId: id, modelJson: model.modelJson, onnxFile, graphFile, inputShape: model.inputShape, preprocessing: model.preprocessing, threads, ortSpinning, ...(int8Dir === undefined ? {} : { int8Dir }) };
+        try {
+          const r = await worker.call({ type: 'load', spec, preprocessing: model.preprocessing });
+          if (phased && Worker.alive !== 1) throw new Error(`${Worker.alive} engine processes alive in a phase-isolated turn`);
+          live.push({ engine, worker, load_ms: r.load_ms as number, notes: r.notes as string, setting: `${r.setting as string}, ${schedule}`, samples: new Map() });
+          log(`${id} t${threads} ${engine} (${r.setting as string}, ${schedule}): loaded in ${(r.load_ms as number).toFixed(0)} ms; engine processes alive: ${Worker.alive}`);
+        } catch (e) {
+          worker.kill();
+          rows.push({ ...baseRow(engine, threads, 1), error: `load failed: ${short(e)}` });
+          log(`${id} t${threads} ${engine}: load failed: ${(e as Error).message}`);
+        }
+      }
+
+      // Cross-check outputs on one batch-1 input before timing anything.
+      for (const l of live) {
+        try {
+          outputs.set(l.engine, (await l.worker.call({ type: 'output', batch: 1 })).output as number[]);
+        } catch (e) {
+          l.error = `run failed: ${short(e)}`;
+        }
+      }
+      const oracle = outputs.get('mobilenet-xnnpack') ?? outputs.get('reference-ts') ?? oracleBefore;
+      for (const l of live) {
+        const out = outputs.get(l.engine);
+        if (out === undefined || oracle === undefined) continue;
+        l.diff = maxAbsDiff(out, oracle);
+        if (l.engine === 'onnxruntime-node' && !(l.diff <= ONNX_TOLERANCE)) {
+          l.error = `output differs from mobilenet-xnnpack by ${l.diff.toExponential(2)} > ${ONNX_TOLERANCE}: not timed`;
+        }
+      }
+      const ok = (): Live[] => live.filter((l) => l.error === undefined);
+
+      for (const batch of [1, s.batchN]) {
+        const participants = ok().filter((l) => batch === 1 || !slowEngine(l.engine));
+        if (participants.length === 0) continue;
+        const runsPerRound = (l: Live): number => {
+          if (batch !== 1) return s.batchRunsPerRound;
+          return slowEngine(l.engine) ? Math.max(1, Math.ceil(s.slowRuns / s.rounds)) : s.runsPerRound;
+        };
+        const roundsFor = (l: Live): number => (batch === 1 && slowEngine(l.engine) ? Math.min(s.rounds, s.slowRuns) : s.rounds);
+        // Warm-up.
+        for (const l of participants) {
+          try {
+            await l.worker.call({ type: 'time', batch, runs: slowEngine(l.engine) ? 1 : s.warmup });
           } catch (e) {
-            log(`${id} ${l.engine} concurrency ${c}: ${(e as Error).message}`);
+            l.error = `warm-up failed (batch ${batch}): ${short(e)}`;
+          }
+        }
+        for (let r = 0; r < s.rounds; r++) {
+          const order = participants.filter((l) => l.error === undefined);
+          const rotated = [...order.slice(r % Math.max(1, order.length)), ...order.slice(0, r % Math.max(1, order.length))];
+          for (const l of rotated) {
+            if (r >= roundsFor(l)) continue;
+            if (s.gapMs > 0) await new Promise((resolve) => setTimeout(resolve, s.gapMs));
+            try {
+              const res = await l.worker.call({ type: 'time', batch, runs: runsPerRound(l) });
+              const arr = l.samples.get(batch) ?? [];
+              arr.push(...(res.times as number[]));
+              l.samples.set(batch, arr);
+            } catch (e) {
+              l.error = `timing failed (batch ${batch}): ${short(e)}`;
+            }
+          }
+        }
+        log(`${id} t${threads} batch ${batch}: ${participants.map((l) => `${l.engine} ${quantile(l.samples.get(batch) ?? [], 0.5).toFixed(2)} ms`).join(', ')}`);
+      }
+
+      // Latency under concurrent requests (async engines only; batch 1).
+      if (threads === s.threads[s.threads.length - 1]) {
+        for (const c of s.concurrency) {
+          for (const l of ok().filter((x) => x.engine === 'mobilenet-xnnpack' || x.engine === 'onnxruntime-node')) {
+            if (s.gapMs > 0) await new Promise((resolve) => setTimeout(resolve, s.gapMs));
+            try {
+              const res = await l.worker.call({ type: 'concurrency', concurrency: c, total: Math.max(s.concurrencyRequests, 3 * c) });
+              const lat = res.latencies as number[];
+              const sum = summarize(lat);
+              conc.push({
+                engine: l.engine, model: id, threads, concurrency: c, requests: lat.length, setting: l.setting,
+                median_ms: sum.median_ms, p90_ms: sum.p90_ms, p99_ms: sum.p99_ms,
+                images_per_s: round((lat.length * 1000) / (res.wall_ms as number)),
+              });
+            } catch (e) {
+              log(`${id} ${l.engine} concurrency ${c}: ${(e as Error).message}`);
+            }
           }
         }
       }
-    }
 
-    for (const l of live) {
-      let peak: number | undefined;
-      try {
-        peak = (await l.worker.call({ type: 'exit' }, 30_000)).peak_rss_mb as number;
-      } catch {
-        l.worker.kill();
-      }
-      const batches = slowEngine(l.engine) ? [1] : [1, s.batchN];
-      for (const batch of batches) {
-        const samples = l.samples.get(batch) ?? [];
-        const row: ResultRow = { ...baseRow(l.engine, threads, batch), load_ms: round(l.load_ms), notes: l.notes };
-        if (peak !== undefined) row.peak_rss_mb = peak;
-        if (l.diff !== undefined) row.max_abs_diff = Number(l.diff.toExponential(2));
-        if (samples.length > 0) {
-          const sum = summarize(samples);
-          Object.assign(row, { median_ms: sum.median_ms, p90_ms: sum.p90_ms, p99_ms: sum.p99_ms, runs: sum.runs, images_per_s: round((batch * 1000) / sum.median_ms), min_ms: sum.min_ms });
+      for (const l of live) {
+        const peak = await l.worker.stop();
+        const batches = slowEngine(l.engine) ? [1] : [1, s.batchN];
+        for (const batch of batches) {
+          const samples = l.samples.get(batch) ?? [];
+          const row: ResultRow = { ...baseRow(l.engine, threads, batch), load_ms: round(l.load_ms), notes: l.notes, setting: l.setting };
+          if (peak !== undefined) row.peak_rss_mb = peak;
+          if (l.diff !== undefined) row.max_abs_diff = Number(l.diff.toExponential(2));
+          if (samples.length > 0) {
+            const sum = summarize(samples);
+            Object.assign(row, { median_ms: sum.median_ms, p90_ms: sum.p90_ms, p99_ms: sum.p99_ms, runs: sum.runs, images_per_s: round((batch * 1000) / sum.median_ms), min_ms: sum.min_ms });
+          }
+          if (l.error !== undefined && samples.length === 0) row.error = l.error;
+          else if (l.error !== undefined) row.notes = `${row.notes}; ${l.error}`;
+          rows.push(row);
         }
-        if (l.error !== undefined && samples.length === 0) row.error = l.error;
-        else if (l.error !== undefined) row.notes = `${row.notes}; ${l.error}`;
-        rows.push(row);
       }
     }
+    oracleBefore = outputs.get('mobilenet-xnnpack') ?? outputs.get('reference-ts') ?? oracleBefore;
   }
 }
 
@@ -397,10 +444,12 @@ export function computeTargets(rows: readonly ResultRow[]): TargetRow[] {
         detail: cpp === null ? 'xnnpack-cpp did not run' : `medians ${ours} ms vs ${cpp} ms${mins('mobilenet-xnnpack', 'xnnpack-cpp', model, t)}`,
       });
       const ort = get('onnxruntime-node', model, t);
+      const ortSetting = row('onnxruntime-node', model, t)?.setting;
+      const ortAs = ortSetting === undefined ? '' : `; onnxruntime-node ${ortSetting}`;
       out.push({
         model, threads: t, target: 'speed-up vs onnxruntime-node', goal: '> 1x',
         value: ort === null ? null : round(ort / ours, 3), met: ort === null ? null : ort / ours > 1,
-        detail: ort === null ? 'onnxruntime-node did not run' : `medians ${ort} ms vs ${ours} ms${mins('onnxruntime-node', 'mobilenet-xnnpack', model, t)}`,
+        detail: ort === null ? 'onnxruntime-node did not run' : `medians ${ort} ms vs ${ours} ms${mins('onnxruntime-node', 'mobilenet-xnnpack', model, t)}${ortAs}`,
       });
       const int8 = get('mobilenet-xnnpack-int8', model, t);
       if (int8 !== null) {
@@ -413,7 +462,7 @@ export function computeTargets(rows: readonly ResultRow[]): TargetRow[] {
           out.push({
             model, threads: t, target: 'int8 speed-up vs onnxruntime-node float32', goal: '> 1x',
             value: round(ort / int8, 3), met: ort / int8 > 1,
-            detail: `medians ${ort} ms vs ${int8} ms${mins('onnxruntime-node', 'mobilenet-xnnpack-int8', model, t)}`,
+            detail: `medians ${ort} ms vs ${int8} ms${mins('onnxruntime-node', 'mobilenet-xnnpack-int8', model, t)}${ortAs}`,
           });
         }
       }
@@ -478,6 +527,7 @@ export async function runBench(argv: string[], io: { stdout: NodeJS.WritableStre
       threads: s.threads, batch_n: s.batchN, rounds: s.rounds, runs_batch1: s.runsPerRound * s.rounds,
       runs_slow_engines: s.slowRuns, runs_batch_n: s.batchRunsPerRound * s.rounds, warmup: s.warmup,
       concurrency: s.concurrency, concurrency_requests: s.concurrencyRequests, onnx_tolerance: ONNX_TOLERANCE, gap_ms: s.gapMs,
+      schedule: s.schedule,
     },
     models: modelsInfo,
     results: rows,

@@ -1,7 +1,8 @@
 /**
  * Child process hosting one engine for one model and thread count (see
  * bench/engines.ts). The parent (bench/run.ts) drives it over IPC so that
- * engines are measured round-robin, one process active at a time.
+ * one engine at a time runs (interleaved rounds, or phases in which its
+ * process is the only engine process alive).
  *
  * Messages in:  {type: 'load', spec, preprocessing} | {type: 'output', batch}
  *               | {type: 'time', batch, runs} | {type: 'concurrency', concurrency, total}
@@ -52,7 +53,7 @@ async function handle(msg: Message): Promise<Record<string, unknown>> {
       const t0 = nowMs();
       engine = await createEngine(spec);
       const loadMs = engine.loadMs ?? nowMs() - t0;
-      return { load_ms: loadMs, notes: engine.notes ?? '', rss_before_load_mb: before };
+      return { load_ms: loadMs, notes: engine.notes ?? '', setting: engine.setting ?? 'default', rss_before_load_mb: before };
     }
     case 'output': {
       if (engine === null) throw new Error('not loaded');

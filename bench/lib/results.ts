@@ -21,6 +21,8 @@ export interface ResultRow {
   peak_rss_mb?: number;
   max_abs_diff?: number;
   notes?: string;
+  /** The engine's configuration and schedule, e.g. 'default: intra-op spinning on, phase-isolated'. */
+  setting?: string;
   error?: string;
 }
 
@@ -34,6 +36,7 @@ export interface ConcurrencyRow {
   p90_ms: number;
   p99_ms: number;
   images_per_s: number;
+  setting?: string;
 }
 
 export interface TargetRow {

@@ -12,7 +12,7 @@ export const DEV_ENV: readonly EnvVariable[] = [
   { name: 'MOBILENET_TEST_BACKEND', doc: 'tests: backend of the model tests (the files that import testBackend), native (default) or reference; .ci/run runs them with both' },
   { name: 'MOBILENET_BENCH_RUNNER', doc: 'benchmarks: path of the raw C++ runner (default build/Release/xnnpack_bench_runner)' },
   { name: 'MOBILENET_ARM64_X64_RESULTS', doc: 'npm run test:arm64 (set by scripts/test-arm64.mjs): the x86-64 results the emulated arm64 run compares with' },
-  { name: 'MOBILENET_BENCH_ORT_SPIN', doc: 'benchmarks: 1 keeps onnxruntime\'s intra-op spin-waiting on (default off)' },
+  { name: 'MOBILENET_BENCH_ORT_SPIN', doc: 'benchmarks: 1 keeps onnxruntime\'s intra-op spin-waiting on in --schedule interleaved all-core rows (default off there; elsewhere its default, on)' },
 ];
 
 function read(name: string): string | undefined {
