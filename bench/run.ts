@@ -29,6 +29,7 @@ import { round, summarize, quantile } from './lib/stats.js';
 import { exportOnnx } from './onnx/export.js';
 import { writeGraphFile } from './lib/graph-file.js';
 import { writeReports } from './report.js';
+import { measureLoad, type LoadRow } from './load.js';
 import { childEnv } from '../test/helpers/env.js';
 import { resultsDir } from './lib/out.js';
 import type { BenchResults, ConcurrencyRow, ResultRow, TargetRow } from './lib/results.js';
@@ -328,6 +329,16 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
       }
     }
 
+    // Load row of our engine: longest event-loop stall and RSS growth of loadModel, in a fresh process (bench/load.ts).
+    let loadRow: LoadRow | undefined;
+    if (live.some((l) => l.engine === 'mobilenet-xnnpack')) {
+      try {
+        loadRow = await measureLoad(`file:${model.modelJson}`, threads);
+        log(`${id} t${threads} mobilenet-xnnpack load: longest stall ${loadRow.stall_ms} ms, RSS growth ${loadRow.rss_growth_mb} MB (target ${loadRow.target_mb})`);
+      } catch (e) {
+        log(`${id} t${threads} mobilenet-xnnpack load row failed: ${(e as Error).message}`);
+      }
+    }
     for (const l of live) {
       let peak: number | undefined;
       try {
@@ -340,6 +351,9 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
         const samples = l.samples.get(batch) ?? [];
         const row: ResultRow = { ...baseRow(l.engine, threads, batch), load_ms: round(l.load_ms), notes: l.notes };
         if (peak !== undefined) row.peak_rss_mb = peak;
+        if (loadRow !== undefined && l.engine === 'mobilenet-xnnpack') {
+          Object.assign(row, { load_stall_ms: loadRow.stall_ms, rss_growth_mb: loadRow.rss_growth_mb, rss_growth_target_mb: loadRow.target_mb });
+        }
         if (l.diff !== undefined) row.max_abs_diff = Number(l.diff.toExponential(2));
         if (samples.length > 0) {
           const sum = summarize(samples);

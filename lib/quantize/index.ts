@@ -169,7 +169,7 @@ export async function quantizeModel(source: Model | string, options: QuantizeOpt
   const model = owned ? await loadModel(source, { ...(options.model ?? {}), backend: 'reference', batch: 1 }) : source;
   if (!(model instanceof Model)) throw v.typeError('Model or path', 'source', source);
   try {
-    const fg = fromFloatGraph(model.loweredGraph);
+    const fg = fromFloatGraph(await model.loweredGraph());
     const floatHead = options.floatHead ?? true;
     // Fail on an unquantizable graph before reading any image.
     quantizableBody(fg, { floatHead });
