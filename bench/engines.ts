@@ -18,6 +18,7 @@ import type { Preprocessing } from '../lib/keras/types.js';
 
 export type EngineName =
   | 'mobilenet-xnnpack'
+  | 'mobilenet-xnnpack-int8'
   | 'xnnpack-cpp'
   | 'reference-ts'
   | 'tfjs-cpu'
@@ -26,7 +27,7 @@ export type EngineName =
   | 'tfjs-node';
 
 export const ENGINE_NAMES: readonly EngineName[] = [
-  'mobilenet-xnnpack', 'xnnpack-cpp', 'onnxruntime-node', 'tfjs-wasm', 'tfjs-cpu', 'reference-ts', 'tfjs-node',
+  'mobilenet-xnnpack', 'mobilenet-xnnpack-int8', 'xnnpack-cpp', 'onnxruntime-node', 'tfjs-wasm', 'tfjs-cpu', 'reference-ts', 'tfjs-node',
 ];
 
 /** What the worker is told to load. */
@@ -39,6 +40,8 @@ export interface LoadSpec {
   onnxFile: string;
   /** Graph file for the raw C++ runner. */
   graphFile: string;
+  /** The int8 model saved by `quantizeModel` (bench/run.ts quantizes once per model), for mobilenet-xnnpack-int8. */
+  int8Dir?: string;
   inputShape: number[];
   /** Input range of the model (the same deterministic input in every engine). */
   preprocessing: Preprocessing;
@@ -238,6 +241,23 @@ async function mobilenetEngine(spec: LoadSpec, backend: 'native' | 'reference'):
   };
 }
 
+/** The int8 model (saved once by bench/run.ts, as `mobilenet quantize` would) on XNNPACK's QS8 kernels. */
+async function int8Engine(spec: LoadSpec): Promise<EngineInstance> {
+  if (spec.int8Dir === undefined) throw new Error('no int8 model was prepared for this model');
+  const { loadModel } = await import('../lib/model.js');
+  const model = await loadModel(spec.int8Dir, { threads: spec.threads });
+  const q = model.quantization;
+  return {
+    notes: `Model.predict on the saved int8 model (QS8/QC8 on XNNPACK, ${q?.calibrationImages ?? '?'} calibration images, float32 head${q?.floatOps ? `, float32 ${q.floatOps.join('/')}` : ''}), ${model.threads} thread(s)`,
+    async run(input, batch) {
+      return model.predict(input, { batch });
+    },
+    async dispose() {
+      model.dispose();
+    },
+  };
+}
+
 async function ortEngine(spec: LoadSpec): Promise<EngineInstance> {
   const ort = await import('onnxruntime-node');
   const session = await ort.InferenceSession.create(spec.onnxFile, {
@@ -405,6 +425,8 @@ export async function createEngine(spec: LoadSpec): Promise<EngineInstance> {
   switch (spec.engine) {
     case 'mobilenet-xnnpack':
       return mobilenetEngine(spec, 'native');
+    case 'mobilenet-xnnpack-int8':
+      return int8Engine(spec);
     case 'reference-ts':
       return mobilenetEngine(spec, 'reference');
     case 'tfjs-cpu':

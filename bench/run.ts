@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ENGINE_NAMES, cppRunnerPath, singleThreaded, slowEngine, tfjsNodeStatus, type EngineName, type LoadSpec } from './engines.js';
 import { machineInfo } from './lib/machine.js';
-import { MODEL_SPECS, prepareModel, type PreparedModel } from './lib/models.js';
+import { MODEL_SPECS, makeInput, prepareModel, type PreparedModel } from './lib/models.js';
 import { round, summarize, quantile } from './lib/stats.js';
 import { exportOnnx } from './onnx/export.js';
 import { writeGraphFile } from './lib/graph-file.js';
@@ -221,12 +221,31 @@ interface Live {
   error?: string;
 }
 
+/** Calibration samples of the int8 row: speed does not depend on them, so a few deterministic inputs in the model's range. */
+export const INT8_CALIBRATION_SAMPLES = 8;
+
+/** Quantizes the model once (as `mobilenet quantize` would) for the mobilenet-xnnpack-int8 row; its directory. */
+async function quantizeForBench(model: PreparedModel, workDir: string): Promise<string> {
+  const { quantizeModel } = await import('../lib/quantize/index.js');
+  const { nativeFloatOps } = await import('../lib/quantize/quantize.js');
+  const { xnnpackInfo } = await import('../lib/binding.js');
+  const dir = path.join(workDir, `${model.spec.id}-int8`);
+  const calibration = Array.from({ length: INT8_CALIBRATION_SAMPLES }, (_, i) => makeInput(model.inputShape, model.preprocessing, 1, 1000 + i));
+  const t0 = performance.now();
+  const q = await quantizeModel(model.modelJson, { calibration, floatOps: [...nativeFloatOps(xnnpackInfo().int8)] });
+  await q.save(dir);
+  q.dispose();
+  log(`${model.spec.id}: quantized to int8 in ${((performance.now() - t0) / 1000).toFixed(1)} s (${INT8_CALIBRATION_SAMPLES} calibration inputs)`);
+  return dir;
+}
+
 async function benchModel(model: PreparedModel, s: Settings, workDir: string, rows: ResultRow[], conc: ConcurrencyRow[]): Promise<void> {
   const id = model.spec.id;
   const onnxFile = path.join(workDir, `${id}.onnx`);
   fs.writeFileSync(onnxFile, exportOnnx(model.graph, { graphName: id, inputLayout: 'nchw' }));
   const graphFile = path.join(workDir, `${id}.graph`);
   writeGraphFile(graphFile, model.graph);
+  const int8Dir = s.engines.includes('mobilenet-xnnpack-int8') ? await quantizeForBench(model, workDir) : undefined;
   const baseRow = (engine: EngineName, threads: number, batch: number): ResultRow => ({
     engine, model: id, threads, batch, median_ms: null, p90_ms: null, p99_ms: null, runs: 0, images_per_s: null,
   });
@@ -252,7 +271,7 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
         continue;
       }
       const worker = new Worker(engine);
-      const spec: LoadSpec = { engine, modelId: id, modelJson: model.modelJson, onnxFile, graphFile, inputShape: model.inputShape, preprocessing: model.preprocessing, threads };
+      const spec: LoadSpec = { engine, modelId: id, modelJson: model.modelJson, onnxFile, graphFile, inputShape: model.inputShape, preprocessing: model.preprocessing, threads, ...(int8Dir === undefined ? {} : { int8Dir }) };
       try {
         const r = await worker.call({ type: 'load', spec, preprocessing: model.preprocessing });
         live.push({ engine, worker, load_ms: r.load_ms as number, notes: r.notes as string, samples: new Map() });
@@ -394,6 +413,21 @@ export function computeTargets(rows: readonly ResultRow[]): TargetRow[] {
         value: ort === null ? null : round(ort / ours, 3), met: ort === null ? null : ort / ours > 1,
         detail: ort === null ? 'onnxruntime-node did not run' : `medians ${ort} ms vs ${ours} ms${mins('onnxruntime-node', 'mobilenet-xnnpack', model, t)}`,
       });
+      const int8 = get('mobilenet-xnnpack-int8', model, t);
+      if (int8 !== null) {
+        out.push({
+          model, threads: t, target: 'int8 speed-up vs our float32', goal: t === 1 ? '>= 1.8x' : '> 1x',
+          value: round(ours / int8, 3), met: ours / int8 >= (t === 1 ? 1.8 : 1),
+          detail: `medians ${ours} ms vs ${int8} ms${mins('mobilenet-xnnpack', 'mobilenet-xnnpack-int8', model, t)}`,
+        });
+        if (ort !== null) {
+          out.push({
+            model, threads: t, target: 'int8 speed-up vs onnxruntime-node float32', goal: '> 1x',
+            value: round(ort / int8, 3), met: ort / int8 > 1,
+            detail: `medians ${ort} ms vs ${int8} ms${mins('onnxruntime-node', 'mobilenet-xnnpack-int8', model, t)}`,
+          });
+        }
+      }
       if (t === 1) {
         const wasm = get('tfjs-wasm', model, 1);
         out.push({

@@ -32,6 +32,11 @@ export interface XnnpackInfo {
   /** Whether xnn_initialize() succeeded on this CPU. */
   initialized: boolean;
   initStatus?: string;
+  /**
+   * int8 (QS8) operators only some builds have (conv, depthwise, add, multiply, pooling,
+   * clamp, pad, reshape, sigmoid and convert are in both): lib/quantize keeps the others in float.
+   */
+  int8: { hardswish: boolean; fullyConnected: boolean };
   /** From cpuinfo, when the build has it. */
   cpu?: { name?: string; cores: number; processors: number; features: string[] };
   /** Absolute path of the loaded `.node` file. */

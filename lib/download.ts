@@ -9,12 +9,16 @@
  *   V1: mobilenet/mobilenet_{1_0|7_5|5_0|2_5}_{128|160|192|224}_tf[_no_top].h5
  *   V2: mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{96..224}[_no_top].h5
  *   V3: mobilenet_v3/weights_mobilenet_v3_{large|small}[_minimalistic]_224_{alpha}_float[_no_top_v2].h5
- * Keras lists md5 hashes for the V3 files only (WEIGHTS_HASHES); for V1/V2
- * it lists none. The one sha256 recorded here for V1/V2
- * (mobilenet_2_5_224_tf_no_top.h5) was computed on a copy of that file
- * (../shared/models/keras-h5); other V1/V2 files are not hash-checked
- * against a published value: their sha256 is printed after download, and
- * a caller who knows it can pass `sha256`.
+ * Keras lists md5 hashes for the V3 files only (WEIGHTS_HASHES, all 12
+ * recorded); for V1/V2 it lists none. Of the 92 V1/V2 files (32 V1, 60
+ * V2), a sha256 is recorded (KNOWN_SHA256) for every one of which a copy
+ * was available to hash: only mobilenet_2_5_224_tf_no_top.h5
+ * (../shared/models/keras-h5; test/download.test.ts checks the table
+ * against every known file present there). The other 91 (31 V1, 60 V2)
+ * have no recorded hash: they were never downloaded where this table was
+ * made (no network), and no hash is invented; their sha256 is printed
+ * after download, a caller who knows it can pass `sha256`, and such a file
+ * must be a Keras HDF5 weights file before it is renamed into place.
  *
  * Untrusted servers (and mirrors given with `--base-url`): a download is
  * capped in size (`maxBytes`; for the official files a cap computed from

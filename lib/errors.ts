@@ -82,14 +82,27 @@ export class WeightMismatchError extends MobileNetError {
   }
 }
 
+/**
+ * Why an image was refused (`ImageDecodeError.reason`), for callers that
+ * answer differently per case (the HTTP server: 415, 413 or 400):
+ * `'svg-refused'` SVG input with `allowSvg: false`; `'too-many-pixels'`
+ * width × height over `limitInputPixels`; `'too-many-bytes'` decoded size
+ * over `maxImageBytes`; `'file'` a path that is not a readable regular file
+ * of acceptable size; `'timeout'` the decode time limit; `'undecodable'`
+ * not an image, or a corrupt one.
+ */
+export type ImageProblem = 'svg-refused' | 'too-many-pixels' | 'too-many-bytes' | 'file' | 'timeout' | 'undecodable';
+
 /** An image that could not be decoded or is too large. */
 export class ImageDecodeError extends MobileNetError {
+  readonly reason: ImageProblem;
   constructor(
     message: string,
     readonly file: string | undefined = undefined,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; reason?: ImageProblem },
   ) {
     super(file === undefined ? message : `${file}: ${message}`, options);
+    this.reason = options?.reason ?? 'undecodable';
   }
 }
 

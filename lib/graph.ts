@@ -25,7 +25,7 @@
 import * as v from './validate.js';
 import { DisposedError } from './errors.js';
 import {
-  DTYPES, MAX_RANK, OPS, broadcastShapes, checkAttrs, opSpec,
+  DTYPES, MAX_RANK, OPS, broadcastShapes, checkAttrs, checkNodeDtypes, opSpec,
   type AttrsOf, type DType, type Node, type NodeOf, type OpName, type Quantization, type Shape, type TensorData, type TensorInfo,
 } from './schema.js';
 
@@ -310,6 +310,7 @@ export class Graph {
     const shape = spec.infer({ op, inputs: infos, attrs: checked as never });
     const outType = tensorType(options.output, shape);
     if (!(spec.outputDtypes ?? ['float32']).includes(outType.dtype)) throw v.rangeError(`output dtype ${(spec.outputDtypes ?? ['float32']).join(' or ')}`, `${op} output`, outType.dtype);
+    checkNodeDtypes(op, infos, outType);
     if (shape.length > MAX_RANK) throw v.rangeError(`output of rank at most ${MAX_RANK}`, op, shape);
     const out = this.newTensor(shape, true, outType);
     const name = options.name;

@@ -20,7 +20,9 @@
  * - the header is read first (`metadata()`): declared width × height ×
  *   channels × bytes per sample over `maxImageBytes` (default 512 MiB) is
  *   refused before any pixel is decoded (one frame is decoded: the first);
- * - the decode has a time limit (`decodeTimeoutSeconds`, sharp's `timeout`);
+ * - the decode has a time limit (`decodeTimeoutSeconds`, sharp's `timeout`,
+ *   checked by libvips between output tiles); SVG filter work is estimated
+ *   and capped before rendering (`svgFilterWork`, `MAX_SVG_FILTER_WORK`);
  * - decodes running at the same time share a byte budget
  *   (`MAX_DECODE_BYTES_IN_FLIGHT`, default 1 GiB): a large image waits for
  *   others to finish instead of multiplying the peak by the concurrency;
@@ -28,7 +30,14 @@
  *   reference other files (librsvg only follows references relative to
  *   the SVG file's own location; without one it follows none — no image
  *   beside it, no FIFO that would block a libuv thread). `allowSvg: false`
- *   refuses SVG input altogether (the HTTP server's default).
+ *   refuses SVG input altogether (the HTTP server's default): recognised
+ *   from its bytes before libvips sees them (so also when libvips' SVG
+ *   loader is blocked or missing), and by the format libvips reports;
+ * - the pixel limit (`limitInputPixels`, width × height) is checked on the
+ *   header, with the declared size in the message.
+ *
+ * Every refusal is an ImageDecodeError whose `reason` says which limit or
+ * problem it was (lib/errors.ts `ImageProblem`).
  *
  * Alpha: Keras's `load_img` (PIL `convert('RGB')`) drops alpha, which shows
  * whatever colour transparent pixels happen to store (usually black). We
@@ -37,9 +46,9 @@
  * behaviour or another colour. Images without alpha are unaffected.
  */
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
-import { ImageDecodeError } from './errors.js';
+import { ImageDecodeError, type ImageProblem } from './errors.js';
 import { FileProblem, readRegularFile } from './formats/files.js';
-import { DEFAULT_DECODE_TIMEOUT_SECONDS, DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_FILE_BYTES, MAX_DECODE_BYTES_IN_FLIGHT } from './limits.js';
+import { DEFAULT_DECODE_TIMEOUT_SECONDS, DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_FILE_BYTES, MAX_DECODE_BYTES_IN_FLIGHT, MAX_SVG_FILTER_WORK } from './limits.js';
 import type { Preprocessing } from './keras/types.js';
 import * as v from './validate.js';
 
@@ -142,11 +151,11 @@ async function readImageFile(file: string, maxBytes: number): Promise<Buffer> {
   } catch (e) {
     if (e instanceof FileProblem) {
       const m = e.code === 'DIR' ? 'is a directory, not an image file' : e.code === 'IO' ? `cannot read file (${e.message.replace(/^cannot read: /, '')})` : e.message;
-      throw new ImageDecodeError(m, file, { cause: e });
+      throw new ImageDecodeError(m, file, { cause: e, reason: 'file' });
     }
     throw e;
   }
-  if (buf.length === 0) throw new ImageDecodeError('empty file (0 bytes)', file);
+  if (buf.length === 0) throw new ImageDecodeError('empty file (0 bytes)', file, { reason: 'file' });
   return buf;
 }
 
@@ -165,7 +174,35 @@ export function declaredImageBytes(meta: Pick<Metadata, 'width' | 'height' | 'ch
 // Decodes share a byte budget: a big image waits until it fits (or runs alone).
 let inFlight = 0;
 let running = 0;
+let peakInFlight = 0;
+let peakRunning = 0;
 const waiting: Array<() => void> = [];
+
+/** The shared decode budget (`MAX_DECODE_BYTES_IN_FLIGHT`): its state now and the most seen since the last reset. */
+export interface DecodeBudgetStats {
+  /** The budget, bytes (`MOBILENET_MAX_DECODE_BYTES`, default 1 GiB). */
+  limit: number;
+  /** Declared bytes of the images decoding now. */
+  inFlight: number;
+  /** Images decoding now. */
+  running: number;
+  /** Images waiting for room in the budget. */
+  waiting: number;
+  /** Most bytes in flight at once since the last reset. */
+  peakInFlight: number;
+  /** Most images decoding at once since the last reset. */
+  peakRunning: number;
+}
+
+/** The decode budget's counters (for metrics and tests); `reset` starts the peaks again from the current values. */
+export function decodeBudgetStats(reset = false): DecodeBudgetStats {
+  const out = { limit: MAX_DECODE_BYTES_IN_FLIGHT, inFlight, running, waiting: waiting.length, peakInFlight, peakRunning };
+  if (reset) {
+    peakInFlight = inFlight;
+    peakRunning = running;
+  }
+  return out;
+}
 
 async function acquireDecodeBytes(bytes: number): Promise<() => void> {
   while (running > 0 && inFlight + bytes > MAX_DECODE_BYTES_IN_FLIGHT) {
@@ -173,6 +210,8 @@ async function acquireDecodeBytes(bytes: number): Promise<() => void> {
   }
   inFlight += bytes;
   running++;
+  peakInFlight = Math.max(peakInFlight, inFlight);
+  peakRunning = Math.max(peakRunning, running);
   let released = false;
   return () => {
     if (released) return;
@@ -183,12 +222,54 @@ async function acquireDecodeBytes(bytes: number): Promise<() => void> {
   };
 }
 
-function describeSharpError(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  if (/pixel limit/i.test(msg)) return `image too large: ${msg}`;
-  if (/unsupported image format/i.test(msg)) return 'not an image (unsupported image format)';
-  if (/timeout/i.test(msg)) return `decoding took too long: ${msg} (raise decodeTimeoutSeconds or MOBILENET_DECODE_TIMEOUT)`;
-  return `cannot decode image: ${msg}`;
+/** An ImageDecodeError for an error sharp threw, with its reason. */
+function sharpError(e: unknown, name: string, timeoutSeconds?: number): ImageDecodeError {
+  const full = e instanceof Error ? e.message : String(e);
+  // libvips appends its own lines ("VipsImage: killed for image …"): the first says what happened.
+  const msg = full.split('\n')[0]?.trim() || full;
+  const [message, reason]: [string, ImageProblem] = /pixel limit/i.test(msg)
+    ? [`image too large: ${msg}`, 'too-many-pixels']
+    : /unsupported image format/i.test(msg)
+      ? ['not an image (unsupported image format)', 'undecodable']
+      : /timeout/i.test(msg)
+        ? [`decoding took too long: more than ${timeoutSeconds ?? '?'} s (libvips: ${msg}) (raise decodeTimeoutSeconds or MOBILENET_DECODE_TIMEOUT)`, 'timeout']
+        : [`cannot decode image: ${msg}`, 'undecodable'];
+  return new ImageDecodeError(message, name, { cause: e, reason });
+}
+
+/**
+ * Is this (after an optional BOM and whitespace) an XML document with an
+ * `<svg` element in its first 4 KiB? Checked before libvips sees the bytes
+ * when SVG is refused, so a blocked or missing SVG loader still gives the
+ * SVG refusal rather than "not an image". A few lines of sniffing: sharp
+ * offers no format detection that works with the loader blocked.
+ */
+export function looksLikeSvg(bytes: Uint8Array): boolean {
+  let i = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0a || bytes[i] === 0x0d)) i++;
+  if (bytes[i] !== 0x3c) return false; // '<'
+  const head = Buffer.from(bytes.buffer, bytes.byteOffset + i, Math.min(bytes.length - i, 4096)).toString('latin1');
+  return /<svg[\s>]/i.test(head);
+}
+
+const SVG_REFUSED = 'SVG input is refused (allowSvg: false)';
+
+/**
+ * The filter work of an SVG, estimated from its text: filter primitive
+ * elements (`<feGaussianBlur`, `<feMorphology`, …) × elements that use a
+ * filter (at least one) × declared pixels. librsvg runs every primitive
+ * over the filtered region for each output tile, and sharp's time limit is
+ * only checked between tiles, so a chain of 5,000 blurs ran 48 s past a
+ * 1-second limit: such a file is refused from this estimate before
+ * rendering. A heuristic (one primitive can be costly too) on top of the
+ * time limit, in a few lines because neither sharp nor librsvg exposes a
+ * cost estimate; servers refuse SVG altogether (`allowSvg: false`).
+ */
+export function svgFilterWork(svg: Uint8Array, pixels: number): { primitives: number; filtered: number; work: number } {
+  const text = Buffer.from(svg.buffer, svg.byteOffset, svg.byteLength).toString('latin1');
+  const primitives = text.match(/<fe[A-Z]/g)?.length ?? 0;
+  const filtered = text.match(/filter\s*[=:]\s*["']?\s*url\(/g)?.length ?? 0;
+  return { primitives, filtered, work: primitives * Math.max(1, filtered) * pixels };
 }
 
 /**
@@ -204,25 +285,48 @@ export async function decodeImage(src: ImageSource, options: DecodeOptions): Pro
     // Paths are read into memory first (regular files only): an SVG decoded from memory has no base directory to reference files from.
     const encoded = typeof src === 'string' ? await readImageFile(src, opts.maxImageFileBytes) : src;
     if (encoded.length === 0) throw new ImageDecodeError('empty buffer (0 bytes)', name);
+    if (!opts.allowSvg && looksLikeSvg(encoded)) throw new ImageDecodeError(SVG_REFUSED, name, { reason: 'svg-refused' });
     let meta: Metadata;
     try {
-      meta = await sharp(encoded, { limitInputPixels: opts.limitInputPixels }).metadata();
+      // The header only: the pixel limit is checked below, with the declared size in the message.
+      meta = await sharp(encoded, { limitInputPixels: false }).metadata();
     } catch (e) {
-      throw new ImageDecodeError(describeSharpError(e), name, { cause: e });
+      throw sharpError(e, name);
     }
-    if (meta.format === 'svg' && !opts.allowSvg) throw new ImageDecodeError('SVG input is refused (allowSvg: false)', name);
+    if (meta.format === 'svg' && !opts.allowSvg) throw new ImageDecodeError(SVG_REFUSED, name, { reason: 'svg-refused' });
+    const pixels = (meta.width ?? 0) * (meta.pageHeight ?? meta.height ?? 0);
+    if (meta.format === 'svg') {
+      const f = svgFilterWork(encoded, pixels);
+      if (f.work > MAX_SVG_FILTER_WORK) {
+        throw new ImageDecodeError(
+          `SVG filters would take too long to render: ${f.primitives} filter primitives × ${Math.max(1, f.filtered)} filtered elements × ${pixels} pixels is more than the limit of ${MAX_SVG_FILTER_WORK} (refused before rendering)`,
+          name,
+          { reason: 'timeout' },
+        );
+      }
+    }
+    if (pixels > opts.limitInputPixels) {
+      throw new ImageDecodeError(
+        `image too large: ${meta.width}x${meta.pageHeight ?? meta.height} = ${pixels} pixels, more than the limit of ${opts.limitInputPixels} pixels (raise limitInputPixels)`,
+        name,
+        { reason: 'too-many-pixels' },
+      );
+    }
     bytes = declaredImageBytes(meta);
     if (bytes > opts.maxImageBytes) {
       throw new ImageDecodeError(
         `image too large: ${meta.width}x${meta.pageHeight ?? meta.height} with ${meta.channels ?? '?'} channels needs ${bytes} bytes decoded, more than the limit of ${opts.maxImageBytes} bytes (raise maxImageBytes or MOBILENET_MAX_IMAGE_BYTES)`,
         name,
+        { reason: 'too-many-bytes' },
       );
     }
     pipeline = sharp(encoded, { limitInputPixels: opts.limitInputPixels, pages: 1 });
   } else if (isRawPixels(src)) {
     checkRaw(src);
     bytes = src.width * src.height * Math.max(3, src.channels);
-    if (bytes > opts.maxImageBytes) throw new ImageDecodeError(`image too large: ${bytes} bytes of pixels, more than the limit of ${opts.maxImageBytes} bytes (raise maxImageBytes)`, name);
+    if (bytes > opts.maxImageBytes) {
+      throw new ImageDecodeError(`image too large: ${bytes} bytes of pixels, more than the limit of ${opts.maxImageBytes} bytes (raise maxImageBytes)`, name, { reason: 'too-many-bytes' });
+    }
     pipeline = sharp(src.data, { raw: { width: src.width, height: src.height, channels: src.channels } });
   } else {
     throw v.typeError('file path, Buffer/Uint8Array or { data, width, height, channels }', 'image', src);
@@ -238,7 +342,7 @@ export async function decodeImage(src: ImageSource, options: DecodeOptions): Pro
   try {
     result = await pipeline.toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw new ImageDecodeError(describeSharpError(e), name, { cause: e });
+    throw sharpError(e, name, opts.decodeTimeoutSeconds);
   } finally {
     release();
   }

@@ -12,8 +12,8 @@ export { embeddingCut, l2Normalize, cosineSimilarity } from './embed.js';
 export type { EmbeddingCut, EmbedOptions, EmbedBatchOptions, EmbeddingResult } from './embed.js';
 export { trainClassifier, saveClassifier, classifierConfig, readImageFolder, fitSoftmax, predictSoftmax, evaluateProbabilities, formatEvaluation } from './train/index.js';
 export type { TrainOptions, TrainResult, TrainReport, TrainProgress, Evaluation, ClassMetrics, SoftmaxOptions, SoftmaxHead } from './train/index.js';
-export { loadImageTensor, decodeImage, pixelsToTensor } from './image.js';
-export type { ImageSource, RawPixels, ResizeMode, PreprocessOptions, DecodeOptions } from './image.js';
+export { loadImageTensor, decodeImage, decodeBudgetStats, pixelsToTensor } from './image.js';
+export type { ImageSource, RawPixels, ResizeMode, PreprocessOptions, DecodeOptions, DecodeBudgetStats } from './image.js';
 export { imagenetClasses, imagenetLabels } from './labels.js';
 export type { ImageNetClass } from './labels.js';
 export {
@@ -75,6 +75,7 @@ export {
   TrainingDataError,
   OutputExistsError,
 } from './errors.js';
+export type { ImageProblem } from './errors.js';
 // int8 post-training quantization (issue 15; runs on the TypeScript int8 reference kernels until the op schema lands).
 export { quantizeModel, loadQuantizedModel, QuantizedModel } from './quantize/index.js';
 export type { QuantizeOptions, CalibrationSource, Int8Metadata } from './quantize/index.js';

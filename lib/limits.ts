@@ -14,12 +14,22 @@
  * | nesting depth of JSON config values | 512 | — | `MOBILENET_MAX_JSON_DEPTH` |
  * | HDF5 objects in one file | 200,000 | — | — |
  * | HDF5 read time per file | 120 s | `timeoutMs` | — |
+ * | `.keras` zip entries / size of config.json, metadata.json | 10,000 / 64 MiB | — | — |
  * | labels file size | 16 MiB | — | — |
  * | decoded bytes of one image (pixels × channels) | 512 MiB | `maxImageBytes` | `MOBILENET_MAX_IMAGE_BYTES` |
  * | encoded image file size | 256 MiB | `maxImageFileBytes` | — |
  * | decode time of one image | 30 s | `decodeTimeoutSeconds` | `MOBILENET_DECODE_TIMEOUT` |
  * | bytes of images being decoded at once | 1 GiB | — | `MOBILENET_MAX_DECODE_BYTES` |
+ * | SVG filter work (primitives × filtered elements × pixels) | 2^31 | — | — |
  * | download deadline | 30 min | `deadlineMs` | — |
+ * | HTTP server: request body / uploaded file | 10 MiB | `maxBody` (`--max-body`) | — |
+ * | HTTP server: pixels of one uploaded image | 50,000,000 | `maxPixels` (`--max-pixels`) | — |
+ *
+ * The HTTP server and the queue worker (lib/server/) decode through
+ * `lib/image.ts` with these limits: its pixel limit becomes the image
+ * module's `limitInputPixels`, SVG is refused through its `allowSvg: false`,
+ * and the decoded-bytes, decode-time and in-flight limits above apply as
+ * they are.
  */
 
 import { limitOverride as envNumber } from './env.js';
@@ -39,6 +49,12 @@ export const MAX_JSON_DEPTH = Math.floor(envNumber('MOBILENET_MAX_JSON_DEPTH', 5
 /** Most HDF5 objects (groups, datasets, links) one file may hold. */
 export const MAX_HDF5_OBJECTS = 200_000;
 
+/** Most entries a `.keras` zip central directory may list (Keras writes three). */
+export const MAX_ZIP_ENTRIES = 10_000;
+
+/** Largest `config.json` / `metadata.json` inside a `.keras` archive. */
+export const MAX_KERAS_JSON_ENTRY_BYTES = 64 * MiB;
+
 /** Longest time the HDF5 library may spend on one file. */
 export const DEFAULT_HDF5_TIMEOUT_MS = 120_000;
 
@@ -57,5 +73,18 @@ export const DEFAULT_DECODE_TIMEOUT_SECONDS = Math.floor(envNumber('MOBILENET_DE
 /** Decoded bytes of all images being decoded at the same time (default 1 GiB; at least one image always runs). */
 export const MAX_DECODE_BYTES_IN_FLIGHT = envNumber('MOBILENET_MAX_DECODE_BYTES', GiB);
 
+/**
+ * Most SVG filter work accepted before rendering: filter primitive elements
+ * × elements using a filter × declared pixels (2^31; 500 blurs over a
+ * 2000×2000 SVG is about a second).
+ */
+export const MAX_SVG_FILTER_WORK = 2 ** 31;
+
 /** Overall time limit of one download (default 30 minutes). */
 export const DEFAULT_DOWNLOAD_DEADLINE_MS = 30 * 60_000;
+
+/** HTTP server: largest request body or uploaded file (`--max-body`, default 10 MiB). */
+export const DEFAULT_SERVER_MAX_BODY = 10 * MiB;
+
+/** HTTP server and queue worker: most pixels (width × height) of one image (`--max-pixels`, default 50 megapixels). */
+export const DEFAULT_SERVER_MAX_PIXELS = 50_000_000;

@@ -34,6 +34,13 @@ import { DEFAULT_MAX_COMPILE_BYTES, DEFAULT_MAX_MODEL_BYTES } from './limits.js'
 import { compileTooLarge, estimateCompileBytes, type CompileEstimate } from './memory.js';
 import { embeddingCut, embedImage, embedImages, weightsFor, type EmbedBatchOptions, type EmbeddingCut, type EmbeddingResult, type EmbedOptions } from './embed.js';
 import type { ImageSource } from './image.js';
+import { QuantizationError } from './errors.js';
+import { xnnpackInfo } from './binding.js';
+import type { CalibrationSource } from './quantize/calibrate.js';
+import { checkInt8Options, quantizeFloatGraph, type Int8Options, type QuantizationInfo } from './quantize/pipeline.js';
+import { toGraph, type QGraph } from './quantize/qgraph.js';
+import { nativeFloatOps } from './quantize/quantize.js';
+import { isInt8Model, loadInt8Model, type Int8Metadata } from './quantize/format.js';
 
 /**
  * Options of `loadModel` and `Model.fromArchitecture`: compile options and
@@ -60,6 +67,16 @@ export interface ModelOptions extends BuilderOptions {
   maxModelBytes?: number;
   /** Most bytes one compiled runtime may need by estimate (default 4 GiB, `MOBILENET_MAX_COMPILE_BYTES`; see lib/memory.ts). */
   maxCompileBytes?: number;
+  /**
+   * 'int8': quantize after loading (post-training, `calibration` required;
+   * docs/int8.md) and run XNNPACK's QS8 kernels. Default 'float32'. A saved
+   * int8 model (`mobilenet quantize`) loads as int8 without it.
+   */
+  precision?: 'float32' | 'int8';
+  /** Calibration images for precision 'int8': a directory (its image files by name), image paths, or preprocessed samples. */
+  calibration?: CalibrationSource;
+  /** Quantization options for precision 'int8' (images, method, floatHead, biasCorrection; docs/int8.md). */
+  quantization?: Omit<Int8Options, 'calibration'>;
 }
 
 export interface FromArchitectureOptions extends ModelOptions {
@@ -67,7 +84,8 @@ export interface FromArchitectureOptions extends ModelOptions {
   seed?: number;
 }
 
-const MODEL_OPTION_KEYS: readonly string[] = ['threads', 'batch', 'backend', 'architecture', ...BUILDER_KEYS, 'preprocessing', 'fuse', 'seed', 'maxModelBytes', 'maxCompileBytes'];
+const MODEL_OPTION_KEYS: readonly string[] = ['threads', 'batch', 'backend', 'architecture', ...BUILDER_KEYS, 'preprocessing', 'fuse', 'seed', 'maxModelBytes', 'maxCompileBytes', 'precision', 'calibration', 'quantization'];
+const INT8_KEYS = ['precision', 'calibration', 'quantization'] as const;
 
 function checkOptions(options: unknown): ModelOptions & { seed?: number } {
   if (options === undefined) return {};
@@ -83,7 +101,23 @@ function checkOptions(options: unknown): ModelOptions & { seed?: number } {
   if (o.fuse !== undefined && typeof o.fuse !== 'boolean') throw v.typeError('boolean', 'fuse', o.fuse);
   if (o.maxModelBytes !== undefined) v.positiveInteger(o.maxModelBytes, 'maxModelBytes');
   if (o.maxCompileBytes !== undefined) v.positiveInteger(o.maxCompileBytes, 'maxCompileBytes');
+  if (o.precision !== undefined) v.oneOf(o.precision, 'precision', ['float32', 'int8'] as const);
+  if (o.precision !== 'int8' && (o.calibration !== undefined || o.quantization !== undefined)) {
+    throw new RangeError(`Expected precision 'int8' with calibration or quantization options but received ${JSON.stringify(o.precision ?? 'float32')}`);
+  }
+  if (o.precision === 'int8') {
+    if (o.quantization !== undefined && (typeof o.quantization !== 'object' || o.quantization === null)) throw v.typeError('object', 'quantization', o.quantization);
+    if (o.calibration === undefined) throw new QuantizationError("precision 'int8' needs calibration images: pass calibration (a directory, image paths or preprocessed samples), or load a model saved by `mobilenet quantize`");
+    checkInt8Options({ ...(o.quantization ?? {}), calibration: o.calibration });
+  }
   return o;
+}
+
+/** Options without the int8 ones (what an embedding model or a re-lowering is built with). */
+function floatOptions(o: ModelOptions): ModelOptions {
+  const rest: Record<string, unknown> = { ...o };
+  for (const k of INT8_KEYS) delete rest[k];
+  return rest as ModelOptions;
 }
 
 
@@ -154,6 +188,7 @@ export class Model implements Disposable {
   readonly labels: readonly string[] | undefined;
   /** What the lowering fused. */
   readonly loweringStats: LowerStats;
+  private int8: QuantizationInfo | null = null;
   private readonly inputSize: number;
   private prepared: PreparedGraph | null;
   /** Batch size -> runtime (compiled or compiling), in least-recently-used order. */
@@ -215,23 +250,75 @@ export class Model implements Disposable {
     const backend = await loadBackend(compile.backend);
     const architecture = o.architecture ?? detected;
     const preprocessing = o.preprocessing ?? detectPreprocessing(analysis);
-    const g = lowered.graph;
+    let g = lowered.graph;
     const shapes = {
       inputShape: g.tensors[g.inputTensor]?.shape ?? analysis.inputShape,
       outputShape: g.tensors[g.outputTensor]?.shape ?? analysis.outputShape,
       outputActivation: outputActivation(g),
     };
+    let int8: QuantizationInfo | null = null;
+    if (o.precision === 'int8') {
+      // Ops this XNNPACK has no int8 kernel for stay float32 (between converts).
+      const floatOps = compile.backend === 'native' ? nativeFloatOps(xnnpackInfo().int8) : undefined;
+      const q = await quantizeFloatGraph(g, shapes.inputShape, preprocessing, { ...(o.quantization ?? {}), calibration: o.calibration! }, floatOps);
+      g = toGraph(q.graph);
+      int8 = q.quantization;
+    }
     const compileCost = estimateCompileBytes(g, 1);
     const prepared = backend.prepare(g);
     // The native backend holds its own copy: drop the JavaScript weight arrays.
     if (compile.backend === 'native') g.dispose();
     const model = new Model(analysis, prepared, shapes, lowered.stats, compile.backend, compile.threads, architecture, preprocessing, info);
+    model.int8 = int8;
     model.compileCost = compileCost;
     if (o.maxCompileBytes !== undefined) model.maxCompileBytes = o.maxCompileBytes;
     // Embedding cuts and re-lowering use the flat (inlined) config and the matched weights.
     const flat = analysis.nestedModels.length > 0 ? flattenConfig(config, info.path) : config;
-    model.source = { config: flat, weights: lowered.weights, options: { ...o, threads: compile.threads, backend: compile.backend, preprocessing } };
+    model.source = { config: flat, weights: lowered.weights, options: { ...floatOptions(o), threads: compile.threads, backend: compile.backend, preprocessing } };
     // Compile the default batch now (off the event loop): backend problems surface at load, and the first predict is fast.
+    try {
+      await model.runtime(compile.batch);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    return model;
+  }
+
+  /**
+   * A model from an int8 graph saved by `mobilenet quantize` / `QuantizedModel.save`
+   * (lib/quantize/format.ts). It classifies and predicts; it has no Keras
+   * config, so `embed` and `summary` need the float model.
+   */
+  static async fromInt8(graph: QGraph, meta: Int8Metadata, options: ModelOptions = {}, info: ModelInfo = {}): Promise<Model> {
+    const o = checkOptions(options);
+    if (o.precision === 'float32') throw new RangeError(`Expected precision 'int8' (or none) for the int8 model ${info.path ?? ''} but received "float32"`.replace('  ', ' '));
+    const compile = resolveCompileOptions({ threads: o.threads, batch: o.batch, backend: o.backend });
+    const backend = await loadBackend(compile.backend);
+    const g = toGraph(graph);
+    const analysis: ModelAnalysis = {
+      name: meta.name,
+      layers: [],
+      inputLayer: '',
+      outputLayer: '',
+      inputShape: [...meta.inputShape],
+      outputShape: [...meta.outputShape],
+      totalParams: g.tensors.reduce((n, t) => n + (t.data?.length ?? 0), 0),
+      trainableParams: 0,
+      nonTrainableParams: 0,
+      macs: 0,
+      nestedModels: [],
+    };
+    const shapes = { inputShape: meta.inputShape, outputShape: meta.outputShape, outputActivation: outputActivation(g) };
+    const compileCost = estimateCompileBytes(g, 1);
+    const prepared = backend.prepare(g);
+    if (compile.backend === 'native') g.dispose();
+    const stats: LowerStats = { nodes: graph.nodes.length, foldedAffine: 0, fusedClamps: 0, fusedPads: 0, hardswish: 0 } as LowerStats;
+    const architecture = (ARCHITECTURES as readonly string[]).includes(meta.architecture) ? (meta.architecture as Architecture) : 'custom';
+    const model = new Model(analysis, prepared, shapes, stats, compile.backend, compile.threads, architecture, o.preprocessing ?? meta.preprocessing, info);
+    model.int8 = meta.quantization;
+    model.compileCost = compileCost;
+    if (o.maxCompileBytes !== undefined) model.maxCompileBytes = o.maxCompileBytes;
     try {
       await model.runtime(compile.batch);
     } catch (e) {
@@ -265,6 +352,16 @@ export class Model implements Disposable {
     return this.isDisposed;
   }
 
+  /** 'int8' when the model runs quantized (XNNPACK's QS8 kernels, or the int8 reference). */
+  get precision(): 'float32' | 'int8' {
+    return this.int8 === null ? 'float32' : 'int8';
+  }
+
+  /** How an int8 model was quantized (undefined for float32). */
+  get quantization(): QuantizationInfo | undefined {
+    return this.int8 ?? undefined;
+  }
+
   private live(): PreparedGraph {
     if (this.isDisposed || this.prepared === null) throw new DisposedError('Model');
     return this.prepared;
@@ -278,7 +375,7 @@ export class Model implements Disposable {
   get loweredGraph(): Graph {
     this.live();
     const src = this.source;
-    if (src === null) throw new DisposedError('Model');
+    if (src === null) throw new RangeError(`Expected a model with its Keras config for loweredGraph but received the saved int8 model ${this.path ?? this.name}`);
     return lowerModel(this.analysis, src.weights, src.options.fuse === undefined ? {} : { fuse: src.options.fuse }).graph;
   }
 
@@ -406,7 +503,8 @@ export class Model implements Disposable {
 
   private cut(): EmbeddingCut {
     if (this.embedding === null) {
-      const src = this.source!;
+      const src = this.source;
+      if (src === null) throw new RangeError(`Expected a model with its Keras config for embeddings but received the saved int8 model ${this.path ?? this.name}: load the float model (embeddings run in float32)`);
       this.embedding = { cut: embeddingCut(src.config, this.analysis), model: null };
     }
     return this.embedding.cut;
@@ -532,6 +630,12 @@ export async function loadModelFile(path: string, options: ModelOptions | undefi
   const o = checkOptions(options);
   // Check the compile options before reading anything.
   resolveCompileOptions({ threads: o.threads, batch: o.batch, backend: o.backend });
+  if (await isInt8Model(path)) {
+    // Saved by `mobilenet quantize`: already int8.
+    if (o.calibration !== undefined) throw new RangeError(`Expected no calibration for ${path}, which is already an int8 model, but received calibration images`);
+    const { graph, meta, path: file } = await loadInt8Model(path);
+    return Model.fromInt8(graph, meta, o, { path: file });
+  }
   const file = await readModelFile(path, o.maxModelBytes === undefined ? {} : { maxModelBytes: o.maxModelBytes });
   const info: ModelInfo = { format: file.format, path: file.path };
   if (file.classNames !== undefined) info.labels = file.classNames;

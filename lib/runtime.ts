@@ -157,7 +157,7 @@ export class Runtime implements Disposable {
 }
 
 export async function loadBackend(name: BackendName): Promise<Backend> {
-  if (name === 'reference') return (await import('./backends/reference.js')).referenceBackend;
+  if (name === 'reference') return (await import('./backends/reference-qs8.js')).mixedReferenceBackend;
   return (await import('./backends/native.js')).nativeBackend;
 }
 

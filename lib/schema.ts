@@ -25,8 +25,9 @@
  *
  * Adding an op: an entry here (+ regenerate the header), its reference kernel
  * (lib/backends/reference.ts `KERNELS`), its XNNPACK define call and shape check
- * (native/ops.cc), its ONNX mapping (the exporter's `HANDLERS`), and an example in
- * test/schema-ops.test.ts. The TypeScript records keyed by op name do not compile
+ * (native/ops.cc), its ONNX mapping (the exporter's `node()` switch in bench/onnx/export.ts),
+ * and an example graph in test/helpers/op-examples.ts (test/schema-ops.test.ts runs it).
+ * `leakyRelu` was added this way (git log -S leakyRelu). The TypeScript records keyed by op name do not compile
  * without the new entry, nor does the C++ table (static_assert on the op count).
  */
 import * as v from './validate.js';
@@ -190,8 +191,13 @@ function windowOutput(h: number, w: number, a: WindowAttrs, what: string): [numb
 }
 
 const F32: readonly DType[] = ['float32'];
-const activation = (name: string): InputSpec => ({ name, kind: 'activation', dtypes: F32 });
-const weight = (name: string, optional = false): InputSpec => ({ name, kind: 'constant', dtypes: F32, ...(optional ? { optional } : {}) });
+/** Activations of ops with a QS8 kernel: float32, or qint8 (XNNPACK's QS8 operators). */
+const F32_Q8: readonly DType[] = ['float32', 'qint8'];
+const activation = (name: string, dtypes: readonly DType[] = F32): InputSpec => ({ name, kind: 'activation', dtypes });
+const q8 = (name: string): InputSpec => activation(name, F32_Q8);
+/** Weights: float32 or per-output-channel qcint8; bias: float32 or qcint32 (XNNPACK's QC8 convolutions). */
+const weight = (name: string): InputSpec => ({ name, kind: 'constant', dtypes: ['float32', 'qcint8'] });
+const bias = (name: string): InputSpec => ({ name, kind: 'constant', dtypes: ['float32', 'qcint32'], optional: true });
 const pair = { type: 'u32[]', count: 2, min: 1 } as const;
 const bounds = { outputMin: { type: 'f32' }, outputMax: { type: 'f32' } } as const;
 
@@ -222,7 +228,8 @@ export const OPS = {
   conv2d: defineOp({
     code: 0,
     doc: 'grouped 2D convolution, filter OHWI [groups * groupOutputChannels, kh, kw, groupInputChannels], fused output bounds',
-    inputs: [activation('input'), weight('filter'), weight('bias', true)],
+    inputs: [q8('input'), weight('filter'), bias('bias')],
+    outputDtypes: F32_Q8,
     attrs: {
       kernel: pair, stride: pair, dilation: pair,
       padding: { type: 'u32[]', count: 4, min: 0 },
@@ -245,7 +252,8 @@ export const OPS = {
   depthwiseConv2d: defineOp({
     code: 1,
     doc: 'depthwise 2D convolution, filter [1, kh, kw, inputChannels * depthMultiplier], fused output bounds',
-    inputs: [activation('input'), weight('filter'), weight('bias', true)],
+    inputs: [q8('input'), weight('filter'), bias('bias')],
+    outputDtypes: F32_Q8,
     attrs: {
       kernel: pair, stride: pair, dilation: pair,
       padding: { type: 'u32[]', count: 4, min: 0 },
@@ -268,34 +276,38 @@ export const OPS = {
   add: defineOp({
     code: 2,
     doc: 'elementwise a + b, NumPy broadcasting over the per-sample dimensions, fused output bounds',
-    inputs: [{ name: 'a', kind: 'any', dtypes: F32 }, { name: 'b', kind: 'any', dtypes: F32 }],
+    inputs: [{ name: 'a', kind: 'any', dtypes: F32_Q8 }, { name: 'b', kind: 'any', dtypes: F32_Q8 }],
+    outputDtypes: F32_Q8,
     attrs: { ...bounds },
     infer: binary,
   }),
   multiply: defineOp({
     code: 3,
     doc: 'elementwise a * b, NumPy broadcasting over the per-sample dimensions, fused output bounds',
-    inputs: [{ name: 'a', kind: 'any', dtypes: F32 }, { name: 'b', kind: 'any', dtypes: F32 }],
+    inputs: [{ name: 'a', kind: 'any', dtypes: F32_Q8 }, { name: 'b', kind: 'any', dtypes: F32_Q8 }],
+    outputDtypes: F32_Q8,
     attrs: { ...bounds },
     infer: binary,
   }),
   clamp: defineOp({
     code: 4,
     doc: 'min(max(x, min), max)',
-    inputs: [activation('input')],
+    inputs: [q8('input')],
+    outputDtypes: F32_Q8,
     attrs: { min: { type: 'f32' }, max: { type: 'f32' } },
     infer(c) {
       if (!(c.attrs.min < c.attrs.max)) throw new RangeError(`Expected min < max for clamp but received ${c.attrs.min} and ${c.attrs.max}`);
       return req(c, 0).shape;
     },
   }),
-  hardswish: defineOp({ code: 5, doc: 'x * relu6(x + 3) / 6', inputs: [activation('input')], attrs: {}, infer: atLeastRank1 }),
-  sigmoid: defineOp({ code: 6, doc: '1 / (1 + exp(-x))', inputs: [activation('input')], attrs: {}, infer: atLeastRank1 }),
+  hardswish: defineOp({ code: 5, doc: 'x * relu6(x + 3) / 6', inputs: [q8('input')], outputDtypes: F32_Q8, attrs: {}, infer: atLeastRank1 }),
+  sigmoid: defineOp({ code: 6, doc: '1 / (1 + exp(-x))', inputs: [q8('input')], outputDtypes: F32_Q8, attrs: {}, infer: atLeastRank1 }),
   softmax: defineOp({ code: 7, doc: 'softmax over the last dimension', inputs: [activation('input')], attrs: {}, infer: atLeastRank1 }),
   globalAveragePool: defineOp({
     code: 8,
     doc: '[H, W, C] -> [1, 1, C] mean',
-    inputs: [activation('input')],
+    inputs: [q8('input')],
+    outputDtypes: F32_Q8,
     attrs: {},
     infer(c) {
       return [1, 1, rank3(c)[2]];
@@ -311,14 +323,16 @@ export const OPS = {
   maxPool2d: defineOp({
     code: 10,
     doc: "max pooling, 'valid' padding",
-    inputs: [activation('input')],
+    inputs: [q8('input')],
+    outputDtypes: F32_Q8,
     attrs: { pool: pair, stride: pair },
     infer: pool2d,
   }),
   fullyConnected: defineOp({
     code: 11,
     doc: '[..., inputChannels] -> [..., outputChannels], weights [outputChannels, inputChannels], fused output bounds',
-    inputs: [activation('input'), weight('weights'), weight('bias', true)],
+    inputs: [q8('input'), weight('weights'), bias('bias')],
+    outputDtypes: F32_Q8,
     attrs: { inputChannels: { type: 'u32', min: 1 }, outputChannels: { type: 'u32', min: 1 }, ...bounds },
     infer(c) {
       const x = atLeastRank1(c);
@@ -334,7 +348,8 @@ export const OPS = {
   pad: defineOp({
     code: 12,
     doc: 'constant padding of the per-sample dimensions (the batch is never padded)',
-    inputs: [activation('input')],
+    inputs: [q8('input')],
+    outputDtypes: F32_Q8,
     attrs: { prePadding: { type: 'u32[*]', min: 0 }, postPadding: { type: 'u32[*]', min: 0 }, value: { type: 'f32finite' } },
     infer(c) {
       const x = req(c, 0).shape;
@@ -347,7 +362,8 @@ export const OPS = {
   reshape: defineOp({
     code: 13,
     doc: 'new per-sample shape with the same number of elements',
-    inputs: [activation('input')],
+    inputs: [q8('input')],
+    outputDtypes: F32_Q8,
     attrs: { shape: { type: 'u32[*]', min: 1 } },
     infer(c) {
       const x = req(c, 0).shape;
@@ -356,6 +372,21 @@ export const OPS = {
       }
       return c.attrs.shape;
     },
+  }),
+  convert: defineOp({
+    code: 14,
+    doc: 'float32 -> qint8 (quantize) or qint8 -> float32 (dequantize), XNNPACK convert',
+    inputs: [q8('input')],
+    outputDtypes: F32_Q8,
+    attrs: {},
+    infer: atLeastRank1,
+  }),
+  leakyRelu: defineOp({
+    code: 15,
+    doc: 'x if x >= 0 else alpha * x (Keras LeakyReLU negative_slope)',
+    inputs: [activation('input')],
+    attrs: { alpha: { type: 'f32finite' } },
+    infer: atLeastRank1,
   }),
 } as const;
 
@@ -422,4 +453,48 @@ export function checkAttrs(op: OpName, attrs: unknown): Record<string, number | 
     }
   }
   return out;
+}
+
+/** Ops whose weights (input 1) are quantized per output channel, and that channel's dimension. */
+export const WEIGHT_CHANNEL_AXIS: Readonly<Partial<Record<OpName, number>>> = { conv2d: 0, depthwiseConv2d: 3, fullyConnected: 0 };
+/** Ops whose qint8 output keeps its input's scale and zero point (XNNPACK requires it: the values pass through). */
+export const QUANT_PASS_THROUGH: ReadonlySet<OpName> = new Set(['pad', 'reshape', 'maxPool2d', 'clamp']);
+
+/**
+ * The dtype rule of every op (native/ops.cc `CheckDtypes` applies the same):
+ * `convert` changes float32 <-> qint8; every other op reads and writes one
+ * activation dtype (float32, or qint8 for XNNPACK's QS8 kernel), constants
+ * of add/multiply have that dtype too, and a qint8 conv2d / depthwiseConv2d
+ * / fullyConnected takes qcint8 weights (per output channel) and a qcint32
+ * bias (float32 ones with a float32 input).
+ */
+export function checkNodeDtypes(op: OpName, inputs: readonly (TensorInfo | undefined)[], output: { dtype: DType; quant?: Quantization }): void {
+  const x = inputs[0];
+  if (x === undefined) return;
+  if (op === 'convert') {
+    if (x.dtype === output.dtype) throw new RangeError(`Expected convert between float32 and qint8 but received ${x.dtype} -> ${output.dtype}`);
+    return;
+  }
+  const want = output.dtype;
+  const axis = WEIGHT_CHANNEL_AXIS[op];
+  inputs.forEach((t, i) => {
+    if (t === undefined) return;
+    let expected: DType = want;
+    if (axis !== undefined && i === 1) expected = want === 'qint8' ? 'qcint8' : 'float32';
+    if (axis !== undefined && i === 2) expected = want === 'qint8' ? 'qcint32' : 'float32';
+    if (t.dtype !== expected) {
+      throw new RangeError(`Expected ${expected} for input ${opSpec(op).inputs[Math.min(i, opSpec(op).inputs.length - 1)]!.name} of a ${want} ${op} but received ${t.dtype}`);
+    }
+    if (axis !== undefined && i >= 1 && want === 'qint8') {
+      const a = i === 1 ? axis : 0;
+      if ((t.quant?.axis ?? 0) !== a) throw new RangeError(`Expected quantization axis ${a} for input ${i} of ${op} but received ${t.quant?.axis ?? 0}`);
+    }
+  });
+  if (want === 'qint8' && QUANT_PASS_THROUGH.has(op)) {
+    const a = x.quant;
+    const b = output.quant;
+    if (a === undefined || b === undefined || a.scale !== b.scale || a.zeroPoint !== b.zeroPoint) {
+      throw new RangeError(`Expected the output of a qint8 ${op} to keep its input's scale and zero point`);
+    }
+  }
 }

@@ -7,6 +7,7 @@
 #endif
 
 #include "common.h"
+#include "ops.h"
 
 namespace mobilenet {
 
@@ -22,6 +23,11 @@ Napi::Value XnnpackInfo(const Napi::CallbackInfo& info) {
     o.Set("version", MOBILENET_XNNPACK_VERSION);
 #endif
   o.Set("napiVersion", NAPI_VERSION);
+  // int8 (QS8) operators beyond those both builds have (lib/quantize falls back to float for the others).
+  Napi::Object int8 = Napi::Object::New(env);
+  int8.Set("hardswish", static_cast<bool>(MOBILENET_HAVE_QS8_HARDSWISH));
+  int8.Set("fullyConnected", static_cast<bool>(MOBILENET_HAVE_QS8_FULLY_CONNECTED));
+  o.Set("int8", int8);
   o.Set("initialized", GetAddonData(env).init_status == xnn_status_success);
   if (GetAddonData(env).init_status != xnn_status_success) {
     o.Set("initStatus", StatusName(GetAddonData(env).init_status));

@@ -168,6 +168,40 @@ std::string InferPad(const GraphData& g, const NodeRecord& n, Shape* out) {
   return "";
 }
 
+// The dtype rule of lib/schema.ts `checkNodeDtypes`: convert changes float32 <-> qint8; every
+// other op reads and writes one activation dtype, and a qint8 conv / depthwise / fully connected
+// takes qcint8 weights quantized along the output channel and a qcint32 bias.
+std::string CheckDtypes(const GraphData& g, const NodeRecord& n) {
+  const DType out = g.tensors[n.output].dtype;
+  const DType in = In(g, n, 0).dtype;
+  if (n.op == Op::kConvert) {
+    return in != out ? "" : std::string("expected convert between float32 and qint8 but received ") + kDTypeNames[static_cast<uint32_t>(in)] + " -> " + kDTypeNames[static_cast<uint32_t>(out)];
+  }
+  const bool weighted = n.op == Op::kConv2d || n.op == Op::kDepthwiseConv2d || n.op == Op::kFullyConnected;
+  for (uint32_t k = 0; k < n.inputs.size(); k++) {
+    if (!n.Has(k)) continue;
+    const TensorRecord& t = In(g, n, k);
+    DType want = out;
+    if (weighted && k == 1) want = out == DType::kQint8 ? DType::kQcint8 : DType::kFloat32;
+    if (weighted && k == 2) want = out == DType::kQint8 ? DType::kQcint32 : DType::kFloat32;
+    if (t.dtype != want) {
+      return std::string("expected ") + kDTypeNames[static_cast<uint32_t>(want)] + " for input " + std::to_string(k) + " of a " +
+             kDTypeNames[static_cast<uint32_t>(out)] + " node but received " + kDTypeNames[static_cast<uint32_t>(t.dtype)];
+    }
+    if (weighted && k >= 1 && out == DType::kQint8) {
+      uint32_t axis = k == 2 || n.op != Op::kDepthwiseConv2d ? 0 : 3;
+      if (t.channel_axis != axis) return "expected quantization axis " + std::to_string(axis) + " for input " + std::to_string(k);
+    }
+  }
+  const bool pass = n.op == Op::kPad || n.op == Op::kReshape || n.op == Op::kMaxPool2d || n.op == Op::kClamp;
+  if (pass && out == DType::kQint8) {
+    const TensorRecord& x = In(g, n, 0);
+    const TensorRecord& y = g.tensors[n.output];
+    if (x.zero_point != y.zero_point || x.scales != y.scales) return "expected the qint8 output to keep the input's scale and zero point";
+  }
+  return "";
+}
+
 std::string InferReshape(const GraphData& g, const NodeRecord& n, Shape* out) {
   const Shape& x = In(g, n, schema::reshape::kInInput).shape;
   *out = n.Sizes(schema::reshape::kShape);
@@ -192,6 +226,16 @@ std::string InferReshape(const GraphData& g, const NodeRecord& n, Shape* out) {
       *what = name;               \
       return s_;                  \
     }                             \
+  } while (0)
+
+// A qint8 node this XNNPACK has no kernel for: the message names the build that has one.
+#define MOBILENET_NEEDS_VENDORED(op_text)                                                                 \
+  do {                                                                                                    \
+    if (c.graph().tensors[n.output].dtype == DType::kQint8) {                                             \
+      *what = "needs the vendored XNNPACK build (Debian 12's libxnnpack-dev has no int8 " op_text          \
+              "; build with MOBILENET_XNNPACK_ARCHIVES or downloads allowed, not MOBILENET_XNNPACK=system)"; \
+      return xnn_status_unsupported_parameter;                                                            \
+    }                                                                                                     \
   } while (0)
 
 struct Values {
@@ -263,6 +307,9 @@ xnn_status DefineClamp(DefineContext& c, const NodeRecord& n, const char** what)
 }
 
 xnn_status DefineHardswish(DefineContext& c, const NodeRecord& n, const char** what) {
+#if !MOBILENET_HAVE_QS8_HARDSWISH
+  MOBILENET_NEEDS_VENDORED("hard-swish");
+#endif
   Values v;
   xnn_status st = Common(c, n, false, &v, what);
   if (st != xnn_status_success) return st;
@@ -327,6 +374,9 @@ xnn_status DefineMaxPool(DefineContext& c, const NodeRecord& n, const char** wha
 
 xnn_status DefineFullyConnected(DefineContext& c, const NodeRecord& n, const char** what) {
   namespace s = schema::fullyConnected;
+#if !MOBILENET_HAVE_QS8_FULLY_CONNECTED
+  MOBILENET_NEEDS_VENDORED("fully connected");
+#endif
   Values v;
   xnn_status st = Common(c, n, true, &v, what);
   if (st != xnn_status_success) return st;
@@ -360,6 +410,23 @@ xnn_status DefineReshape(DefineContext& c, const NodeRecord& n, const char** wha
   return xnn_status_success;
 }
 
+xnn_status DefineConvert(DefineContext& c, const NodeRecord& n, const char** what) {
+  Values v;
+  xnn_status st = Common(c, n, false, &v, what);
+  if (st != xnn_status_success) return st;
+  MOBILENET_XNN(xnn_define_convert(c.subgraph(), v.in, v.out, 0), "xnn_define_convert");
+  return xnn_status_success;
+}
+
+xnn_status DefineLeakyRelu(DefineContext& c, const NodeRecord& n, const char** what) {
+  Values v;
+  xnn_status st = Common(c, n, false, &v, what);
+  if (st != xnn_status_success) return st;
+  MOBILENET_XNN(xnn_define_leaky_relu(c.subgraph(), n.F32(schema::leakyRelu::kAlpha), v.in, v.out, 0),
+                "xnn_define_leaky_relu");
+  return xnn_status_success;
+}
+
 #undef MOBILENET_XNN
 #undef MOBILENET_TRY
 
@@ -385,6 +452,8 @@ constexpr OpImpl kImpls[] = {
     {Op::kFullyConnected, InferFullyConnected, DefineFullyConnected},
     {Op::kPad, InferPad, DefinePad},
     {Op::kReshape, InferReshape, DefineReshape},
+    {Op::kConvert, InferSame, DefineConvert},
+    {Op::kLeakyRelu, InferSame, DefineLeakyRelu},
 };
 static_assert(sizeof(kImpls) / sizeof(kImpls[0]) == kOpCount, "native/ops.cc: one entry per op of the schema");
 
@@ -398,6 +467,8 @@ static_assert(InOrder(), "native/ops.cc: kImpls must be in op-code order");
 }  // namespace
 
 std::string InferShape(const GraphData& g, const NodeRecord& n, std::vector<size_t>* shape) {
+  std::string e = CheckDtypes(g, n);
+  if (!e.empty()) return e;
   return kImpls[static_cast<uint32_t>(n.op)].infer(g, n, shape);
 }
 

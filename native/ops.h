@@ -12,6 +12,16 @@
 
 #include "ir.h"
 
+// int8 operators only the newer (vendored, pinned) XNNPACK has; Debian 12's 2022
+// libxnnpack-dev lacks them. XNN_FLAG_KEEP_DIMS marks the newer header.
+#if defined(XNN_FLAG_KEEP_DIMS)
+#define MOBILENET_HAVE_QS8_HARDSWISH 1
+#define MOBILENET_HAVE_QS8_FULLY_CONNECTED 1
+#else
+#define MOBILENET_HAVE_QS8_HARDSWISH 0
+#define MOBILENET_HAVE_QS8_FULLY_CONNECTED 0
+#endif
+
 namespace mobilenet {
 
 // What a define call needs from the subgraph under construction.

@@ -238,7 +238,7 @@ std::unique_ptr<CompiledModel> BuildModel(const GraphData& g, uint32_t batch, ui
     std::string label = r.node >= 0 ? NodeLabel(g, static_cast<size_t>(r.node)) : std::string();
     return fail(r.status,
                 "XNNPACK rejected " + (label.empty() ? std::string("the graph") : "node " + label) +
-                    ": " + r.what + " failed",
+                    ": " + r.what + (r.what.rfind("needs ", 0) == 0 ? "" : " failed"),
                 r.node >= 0 ? NodeId(g, static_cast<size_t>(r.node)) : std::string());
   }
   SubgraphPtr subgraph = builder.Take();

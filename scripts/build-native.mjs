@@ -39,13 +39,11 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 
-/** The pinned sources (see ../shared/vendor/README.md). */
-export const PINS = [
-  { name: 'XNNPACK', owner: 'google', repo: 'XNNPACK', commit: '75db3c093b6d74fe90b8df82670cd8a01102ba38', archive: 'XNNPACK-75db3c09-20260821.tar.xz', cmakeVar: 'XNNPACK_SOURCE_DIR' },
-  { name: 'cpuinfo', owner: 'pytorch', repo: 'cpuinfo', commit: '7364b490b5f78d58efe23ea76e74210fd6c3c76f', archive: 'cpuinfo-7364b490-20260218.tar.xz', cmakeVar: 'CPUINFO_SOURCE_DIR' },
-  { name: 'pthreadpool', owner: 'google', repo: 'pthreadpool', commit: '0e6ca13779b57d397a5ba6bfdcaa8a275bc8ea2e', archive: 'pthreadpool-0e6ca137-20251020.tar.xz', cmakeVar: 'PTHREADPOOL_SOURCE_DIR' },
-  { name: 'FXdiv', owner: 'Maratyszcza', repo: 'FXdiv', commit: '63058eff77e11aa15bf531df5dd34395ec3017c8', archive: 'FXdiv-63058eff-20201208.tar.xz', cmakeVar: 'FXDIV_SOURCE_DIR' },
-];
+/**
+ * The pinned sources (see ../shared/vendor/README.md), in scripts/xnnpack-pins.json: the one place
+ * their commits are written (the prebuilds' notices and the tests read it too).
+ */
+export const PINS = JSON.parse(fs.readFileSync(path.join(root, 'scripts', 'xnnpack-pins.json'), 'utf8'));
 const XNNPACK_COMMIT = PINS[0].commit;
 const LIBS = ['libXNNPACK.a', 'libxnnpack-microkernels-prod.a', 'libpthreadpool.a', 'libcpuinfo.a'];
 const SYSTEM_APT = 'libxnnpack-dev libpthreadpool-dev';

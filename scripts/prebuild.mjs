@@ -103,12 +103,9 @@ function buildOne(arch) {
 function writeNotices() {
   const archives = process.env.MOBILENET_XNNPACK_ARCHIVES;
   const out = path.join(root, 'prebuilds', 'THIRD_PARTY_NOTICES.md');
-  const components = [
-    { name: 'XNNPACK', url: 'https://github.com/google/XNNPACK', archive: 'XNNPACK-75db3c09-20260821.tar.xz', commit: '75db3c093b6d74fe90b8df82670cd8a01102ba38', license: 'BSD-3-Clause' },
-    { name: 'cpuinfo', url: 'https://github.com/pytorch/cpuinfo', archive: 'cpuinfo-7364b490-20260218.tar.xz', commit: '7364b490b5f78d58efe23ea76e74210fd6c3c76f', license: 'BSD-2-Clause' },
-    { name: 'pthreadpool', url: 'https://github.com/google/pthreadpool', archive: 'pthreadpool-0e6ca137-20251020.tar.xz', commit: '0e6ca13779b57d397a5ba6bfdcaa8a275bc8ea2e', license: 'BSD-2-Clause' },
-    { name: 'FXdiv', url: 'https://github.com/Maratyszcza/FXdiv', archive: 'FXdiv-63058eff-20201208.tar.xz', commit: '63058eff77e11aa15bf531df5dd34395ec3017c8', license: 'MIT' },
-  ];
+  const components = JSON.parse(fs.readFileSync(path.join(root, 'scripts', 'xnnpack-pins.json'), 'utf8')).map((p) => ({
+    name: p.name, url: `https://github.com/${p.owner}/${p.repo}`, archive: p.archive, commit: p.commit, license: p.license,
+  }));
   if (!archives) {
     if (fs.existsSync(out)) {
       log(`MOBILENET_XNNPACK_ARCHIVES is not set: keeping the existing ${path.relative(root, out)}`);

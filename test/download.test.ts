@@ -9,7 +9,7 @@ import zlib from 'node:zlib';
 import { spawn } from 'node:child_process';
 import { main } from '../lib/cli/index.js';
 import { writeH5 } from '../lib/formats/h5.js';
-import { repoRoot } from './helpers/shared.js';
+import { hasShared, repoRoot, shared } from './helpers/shared.js';
 import {
   allWeightFiles,
   DownloadError,
@@ -257,6 +257,49 @@ describe('downloadWeights into the Keras cache', () => {
     expect(r.url).toBe(`${base}/keras/mobilenet/mobilenet_5_0_224_tf.h5`);
     expect(r.verified).toBe('none');
     expect(fs.readFileSync(r.path).equals(payload)).toBe(true);
+  });
+
+  it.skipIf(!hasShared)('every official V1/V2 file present in ../shared has its sha256 recorded, equal to the hash of that copy', () => {
+    const known = new Map(allWeightFiles().map((f) => [f.fileName, f]));
+    const found: string[] = [];
+    const walk = (d: string): void => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        const p = path.join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (known.has(e.name)) {
+          found.push(e.name);
+          expect(known.get(e.name)?.sha256, e.name).toBe(crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex'));
+        }
+      }
+    };
+    walk(shared('models'));
+    expect(found).toEqual(['mobilenet_2_5_224_tf_no_top.h5']);
+  });
+
+  it.skipIf(!hasShared)('a V1 file with a recorded sha256 is verified against it: other bytes under its name are refused, the real ones accepted', async () => {
+    const real = fs.readFileSync(shared('models', 'keras-h5', 'mobilenet_2_5_224_tf_no_top.h5'));
+    // The shared test server answers every /keras/mobilenet… path with the fake (valid HDF5) payload.
+    await expect(downloadWeights({ arch: 'v1', alpha: 0.25, includeTop: false, baseUrl: `${base}/keras/`, env: { KERAS_HOME: dir } })).rejects.toThrow(
+      /hash mismatch: sha256 [0-9a-f]{64}, expected dbdb03ee2a22fd895301636cd328b234bb3a9952358f436d82f46b81e0d5b0bf/,
+    );
+    expect(listDir(path.join(dir, 'models'))).toEqual([]);
+    const mirror = http.createServer((req, res) => {
+      if (req.url === '/m/mobilenet/mobilenet_2_5_224_tf_no_top.h5') {
+        res.writeHead(200, { 'content-length': String(real.length) });
+        res.end(real);
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((resolve) => mirror.listen(0, '127.0.0.1', resolve));
+    try {
+      const r = await downloadWeights({ arch: 'v1', alpha: 0.25, includeTop: false, baseUrl: `http://127.0.0.1:${(mirror.address() as { port: number }).port}/m/`, env: { KERAS_HOME: dir } });
+      expect(r.verified).toBe('sha256');
+      expect(fs.readFileSync(r.path).equals(real)).toBe(true);
+    } finally {
+      await new Promise<void>((resolve) => mirror.close(() => resolve()));
+    }
   });
 
   it('V3 files are checked against Keras md5: the fake file is rejected', async () => {

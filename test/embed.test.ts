@@ -5,7 +5,7 @@
  * - TensorFlow.js: the shared V1 models loaded with `loadLayersModel`, cut
  *   with `tf.model({ outputs: layer.output })` at their pooling layer (and a
  *   max pooling over `conv_pw_13_relu` for the max case): every value within
- *   1e-4 of ours (the whole-model probabilities agree within 1e-4 too, see
+ *   1e-4 of ours (the whole-model probabilities agree at the logit level, see
  *   tfjs-reference.test.ts).
  * - Our own models of another structure holding the same weights: the
  *   weights-only no-top `.h5` (appended average pooling), a no-top pooled

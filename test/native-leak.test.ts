@@ -4,9 +4,11 @@
  * below), RSS read after a full GC, after a warm-up. Bounds below the leaks
  * they catch: one input+output buffer per run (2 x 4 KB) over 6,000 runs is
  * 48 MB, the bound 8 MB; a leaked compiled runtime (its 132 KB of weights
- * plus as much packed, and its I/O buffers) over 300 cycles is 78+ MB, the
- * bound 15 MB (compiles run on libuv pool threads, whose malloc arenas make
- * RSS wander by ~10 MB without any leak: measured 96-108 MB over 600 cycles).
+ * plus as much packed, and its I/O buffers) over 600 cycles is 156+ MB, the
+ * bound 30 MB (compiles run on libuv pool threads, whose malloc arenas make
+ * RSS wander without any leak until every arena has grown: measured 96-108 MB
+ * over 600 cycles here, and +20 MB over 300 cycles after a 60-cycle warm-up
+ * on the CI machine; hence a 300-cycle warm-up and a wider window).
  */
 import { describe, expect, it } from 'vitest';
 import { Graph } from '../lib/graph.js';
@@ -66,19 +68,19 @@ describe('native memory', () => {
     rt.dispose();
   });
 
-  it('300 compile/dispose cycles: RSS grows < 15 MB', async () => {
+  it('600 compile/dispose cycles: RSS grows < 30 MB', async () => {
     const g = graph();
-    for (let i = 0; i < 60; i++) (await compileGraph(g, { threads: i % 5 === 0 ? 2 : 1 })).dispose(); // warm-up
+    for (let i = 0; i < 300; i++) (await compileGraph(g, { threads: i % 5 === 0 ? 2 : 1 })).dispose(); // warm-up
     const before = await rssMB();
-    for (let i = 0; i < 300; i++) {
+    for (let i = 0; i < 600; i++) {
       // Every 5th with a 2-thread pool (created and destroyed with the runtime).
       const rt = await compileGraph(g, { threads: i % 5 === 0 ? 2 : 1 });
       if (rt.threads === 1) rt.runSync(random(rt.inputSize, i));
       rt.dispose();
     }
     const after = await rssMB();
-    console.log(`[leak] 300 compile/dispose cycles: RSS ${before.toFixed(1)} -> ${after.toFixed(1)} MB`);
-    expect(after - before).toBeLessThan(15);
+    console.log(`[leak] 600 compile/dispose cycles: RSS ${before.toFixed(1)} -> ${after.toFixed(1)} MB`);
+    expect(after - before).toBeLessThan(30);
     g.dispose();
   });
 });

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { Graph, type Padding4 } from '../lib/graph.js';
 import { compileGraph } from '../lib/runtime.js';
 import { xnnpackInfo } from '../lib/binding.js';
+import { pinnedXnnpackCommit } from './helpers/pins.js';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -72,7 +73,7 @@ describe('native ops vs hand-computed values', () => {
   it('reports the XNNPACK it was built with', () => {
     const info = xnnpackInfo();
     expect(['vendored', 'system']).toContain(info.source);
-    if (info.source === 'vendored') expect(info.commit).toBe('75db3c093b6d74fe90b8df82670cd8a01102ba38');
+    if (info.source === 'vendored') expect(info.commit).toBe(pinnedXnnpackCommit());
     else expect(info.commit).toBeUndefined();
     expect(info.initialized).toBe(true);
     expect(info.napiVersion).toBe(8);

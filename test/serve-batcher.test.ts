@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mulberry32 } from '../lib/keras/random.js';
 import { Model } from '../lib/model.js';
 import { MicroBatcher } from '../lib/server/batcher.js';
-import { looksLikeSvg } from '../lib/server/classifier.js';
+import { looksLikeSvg } from '../lib/image.js';
 import { ClosingError, QueueFullError } from '../lib/server/errors.js';
 
 describe('MicroBatcher', () => {

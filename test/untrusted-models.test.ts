@@ -11,10 +11,15 @@
  *   unreferenced dataset with no storage, a referenced dataset whose
  *   declared bytes exceed the budget (named in the error), float16
  *   datasets, external raw storage (a dataset whose values live in another
- *   file), a FIFO given as the .h5.
+ *   file) and a virtual dataset (mapped from a dataset of another file),
+ *   both crafted byte by byte (test/helpers/hdf5.ts: h5wasm cannot write
+ *   them) and first shown to load the other file's values through the
+ *   HDF5 library itself, a FIFO given as the .h5.
  * - .keras: a zip bomb whose header lies about its size, an entry
  *   declaring more than the budget, the same HDF5 attacks inside
- *   model.weights.h5, no temporary file left behind.
+ *   model.weights.h5 (external link, external raw storage), a central
+ *   directory that disagrees with the local headers or the data, no
+ *   temporary file left behind.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,10 +30,10 @@ import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTfjs } from '../lib/formats/tfjs.js';
 import { readH5, writeH5 } from '../lib/formats/h5.js';
-import { readKeras3, writeKeras3 } from '../lib/formats/keras3.js';
+import { normalizeModelConfig, readKeras3, writeKeras3 } from '../lib/formats/keras3.js';
 import { readModelFile } from '../lib/formats/index.js';
 import { halfToFloat } from '../lib/formats/tfjs.js';
-import { patchObjectHeader } from './helpers/hdf5.js';
+import { contiguousLayoutAt, patchObjectHeader, setExternalStorage, setVirtualLayout } from './helpers/hdf5.js';
 import { ModelFormatError } from '../lib/errors.js';
 import type { KerasModelConfig, NamedWeights } from '../lib/keras/types.js';
 
@@ -195,6 +200,62 @@ describe('HDF5: links, external storage and bombs', () => {
     expect((err as Error).message).toContain(`extlink.h5: /d/d/extra is an external link to ${other}:/secret: links to other files are refused`);
   });
 
+  /**
+   * A Keras weights-only .h5 whose d/kernel:0 (4x2 float32, contiguous) is
+   * then re-pointed by `craft` at another file; `pad` is an unreferenced
+   * 4200-byte dataset whose raw data holds the structures the crafting needs.
+   */
+  const kernel = new Float32Array([1.5, 2.25, 3.125, 4.0625, 5.5, 6.75, 7.875, 8.9375]);
+  async function craftedH5(name: string, craft: (buf: Buffer, layoutBody: number, scratchAt: number) => void): Promise<string> {
+    const p = path.join(tmp, name);
+    await writeH5(p, undefined, new Map([['d/kernel', { shape: [4, 2], data: kernel }], ['d/bias', { shape: [2], data: new Float32Array([0.5, -0.5]) }]]));
+    const f = new h5wasm.File(p, 'a');
+    f.create_dataset({ name: 'pad', data: new Uint8Array(4200).fill(0x5a), shape: [4200], dtype: '<B' });
+    f.close();
+    const buf = fs.readFileSync(p);
+    const dataAt = buf.indexOf(Buffer.from(kernel.buffer));
+    const scratchAt = buf.indexOf(Buffer.alloc(4200, 0x5a));
+    expect(dataAt).toBeGreaterThan(0);
+    expect(scratchAt).toBeGreaterThan(0);
+    craft(buf, contiguousLayoutAt(buf, dataAt, 32), scratchAt);
+    fs.writeFileSync(p, buf);
+    return p;
+  }
+  const secretValues = new Float32Array([-9, 9, -99, 99, -999, 999, 1e-9, 1e9]);
+
+  it('a dataset with external raw storage (its values in another file) is refused, naming both files; the secret is not loaded', async () => {
+    const secret = path.join(tmp, 'efl-secret.bin');
+    fs.writeFileSync(secret, Buffer.from(secretValues.buffer));
+    const p = await craftedH5('efl.h5', (buf, layout, scratch) => setExternalStorage(buf, layout, scratch, secret, 32));
+    // The crafted file is what it claims to be: the HDF5 library itself, unsandboxed, reads the secret as the kernel.
+    const check = new h5wasm.File(p, 'r');
+    expect([...((check.get('d/d/kernel:0') as InstanceType<typeof h5wasm.Dataset>).value as Float32Array)]).toEqual([...secretValues]);
+    check.close();
+    const err = await readH5(p).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelFormatError);
+    expect((err as Error).message).toBe(`${p}: dataset /d/d/kernel:0 stores its values in another file (${secret}): external storage is refused (Keras never writes it)`);
+    // Through the generic entry point too, and with the external file missing (nothing to read, still refused or failed, typed).
+    await expect(readModelFile(p)).rejects.toThrow(ModelFormatError);
+    const gone = await craftedH5('efl-missing.h5', (buf, layout, scratch) => setExternalStorage(buf, layout, scratch, path.join(tmp, 'no-such-file.bin'), 32));
+    await expect(readH5(gone)).rejects.toThrow(ModelFormatError);
+  });
+
+  it('a virtual dataset (its values mapped from a dataset of another file) is refused before anything is read, naming the source', async () => {
+    const source = path.join(tmp, 'vds-source.h5');
+    const o = new h5wasm.File(source, 'w');
+    o.create_dataset({ name: 'secret', data: secretValues, shape: [4, 2], dtype: '<f' });
+    o.close();
+    const p = await craftedH5('vds.h5', (buf, layout, scratch) => setVirtualLayout(buf, layout, scratch, source, '/secret'));
+    const check = new h5wasm.File(p, 'r');
+    const ds = check.get('d/d/kernel:0') as InstanceType<typeof h5wasm.Dataset>;
+    expect((ds.metadata as { virtual_sources?: unknown }).virtual_sources).toEqual([{ file_name: source, dset_name: '/secret' }]);
+    expect([...(ds.value as Float32Array)]).toEqual([...secretValues]);
+    check.close();
+    const err = await readH5(p).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelFormatError);
+    expect((err as Error).message).toBe(`${p}: dataset /d/d/kernel:0 is a virtual dataset (source ${source}:/secret): virtual datasets are refused (Keras never writes them)`);
+  });
+
   it('a soft-link cycle costs nothing: not followed, and the weights read', async () => {
     const p = await keras2h5('cycle.h5', (f) => {
       (f.get('d') as InstanceType<typeof h5wasm.Group>).create_soft_link('/', 'up');
@@ -333,6 +394,56 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
     expect(leftovers(before)).toEqual([]);
   });
 
+  /** A valid archive with `edit` applied to the central directory entry (offset of its signature) and/or local header of `name`. */
+  async function patchedArchive(out: string, name: string, edit: { central?: (buf: Buffer, at: number) => void; local?: (buf: Buffer, at: number) => void }): Promise<string> {
+    const src = path.join(tmp, `src-${out}`);
+    await writeKeras3(src, denseConfig, weights());
+    const buf = fs.readFileSync(src);
+    let patched = 0;
+    for (let i = buf.indexOf('PK\x01\x02'); i >= 0; i = buf.indexOf('PK\x01\x02', i + 4)) {
+      if (edit.central && buf.subarray(i + 46, i + 46 + buf.readUInt16LE(i + 28)).toString() === name) {
+        edit.central(buf, i);
+        patched++;
+      }
+    }
+    for (let i = buf.indexOf('PK\x03\x04'); i >= 0; i = buf.indexOf('PK\x03\x04', i + 4)) {
+      if (edit.local && buf.subarray(i + 30, i + 30 + buf.readUInt16LE(i + 26)).toString() === name) {
+        edit.local(buf, i);
+        patched++;
+      }
+    }
+    expect(patched).toBe((edit.central ? 1 : 0) + (edit.local ? 1 : 0));
+    const p = path.join(tmp, out);
+    fs.writeFileSync(p, buf);
+    return p;
+  }
+
+  it('a central directory that lies about an entry (size, name, CRC) is refused: Keras reads the central directory, the stream the local headers', async () => {
+    const ok = await patchedArchive('cd-ok.keras', 'model.weights.h5', {});
+    expect((await readKeras3(ok)).weights.size).toBe(2);
+    // The central directory declares fewer bytes than the local header (and the data) hold.
+    const small = await patchedArchive('cd-small.keras', 'model.weights.h5', { central: (b, i) => b.writeUInt32LE(1000, i + 24) });
+    const e1 = await readKeras3(small).catch((e: unknown) => e);
+    expect(e1).toBeInstanceOf(ModelFormatError);
+    expect((e1 as Error).message).toMatch(/cd-small\.keras: zip entry model\.weights\.h5: its local header declares \d+ bytes \(\d+ compressed, method \d\) but the central directory declares 1000 \(\d+ compressed, method \d\): refused \(inconsistent archive\)/);
+    // Both headers declare more than the entry inflates to.
+    const big = await patchedArchive('cd-big.keras', 'config.json', { central: (b, i) => b.writeUInt32LE(b.readUInt32LE(i + 24) + 7, i + 24), local: (b, i) => b.writeUInt32LE(b.readUInt32LE(i + 22) + 7, i + 22) });
+    await expect(readKeras3(big)).rejects.toThrow(/cd-big\.keras: zip entry config\.json inflates to (\d+) bytes but declares \d+: refused \(inconsistent archive\)/);
+    // An entry whose local header the central directory does not list (another zip reader would not see it).
+    const hidden = await patchedArchive('cd-hidden.keras', 'config.json', { central: (b, i) => b.write('X', i + 46 + 'config.jso'.length) });
+    await expect(readKeras3(hidden)).rejects.toThrow(/cd-hidden\.keras: zip entry "config\.json" has a local header but is not in the central directory: refused/);
+    // The inflated bytes do not match the central directory's CRC-32.
+    const crc = await patchedArchive('cd-crc.keras', 'model.weights.h5', { central: (b, i) => b.writeUInt32LE(b.readUInt32LE(i + 16) ^ 1, i + 16) });
+    await expect(readKeras3(crc)).rejects.toThrow(/cd-crc\.keras: zip entry model\.weights\.h5: CRC-32 of the inflated bytes is [0-9a-f]{8}, the central directory says [0-9a-f]{8}: corrupt archive/);
+    // A central directory that does not end where its end record begins (offset moved).
+    const moved = path.join(tmp, 'cd-moved.keras');
+    const mb = fs.readFileSync(ok);
+    const eocd = mb.lastIndexOf('PK\x05\x06');
+    mb.writeUInt32LE(mb.readUInt32LE(eocd + 16) - 4, eocd + 16);
+    fs.writeFileSync(moved, mb);
+    await expect(readKeras3(moved)).rejects.toThrow(/cd-moved\.keras: corrupt \.keras zip archive: the central directory \(\d+ bytes at offset \d+\) does not end where its end record begins/);
+  });
+
   it('an entry declaring more than the byte budget is refused before inflating', async () => {
     const p = path.join(tmp, 'ok3.keras');
     await writeKeras3(p, denseConfig, weights());
@@ -360,10 +471,60 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
     await expect(readKeras3(path.join(tmp, 'ext.keras'))).rejects.toThrow(/ext\.keras: model\.weights\.h5: \/layers\/dense\/vars\/leak is an external link to \/etc\/hostname:\/x: links to other files are refused/);
   });
 
+  it('a model.weights.h5 whose kernel has external raw storage is refused, naming the archive and the file', async () => {
+    const p = path.join(tmp, 'ok5.keras');
+    await writeKeras3(p, denseConfig, weights());
+    const { unzipSync } = await import('fflate');
+    const entries = unzipSync(fs.readFileSync(p));
+    const inner = path.join(tmp, 'inner5.weights.h5');
+    fs.writeFileSync(inner, entries['model.weights.h5'] as Uint8Array);
+    const f = new h5wasm.File(inner, 'a');
+    f.create_dataset({ name: 'pad', data: new Uint8Array(4200).fill(0x5a), shape: [4200], dtype: '<B' });
+    f.close();
+    const buf = fs.readFileSync(inner);
+    const kernelBytes = Buffer.from((weights().get('d/kernel')?.data as Float32Array).buffer);
+    const secret = path.join(tmp, 'keras-secret.bin');
+    fs.writeFileSync(secret, Buffer.from(new Float32Array([9, 9, 9, 9, 9, 9, 9, 9]).buffer));
+    setExternalStorage(buf, contiguousLayoutAt(buf, buf.indexOf(kernelBytes), 32), buf.indexOf(Buffer.alloc(4200, 0x5a)), secret, 32);
+    entries['model.weights.h5'] = new Uint8Array(buf);
+    fs.writeFileSync(path.join(tmp, 'efl.keras'), zipSync(entries));
+    const err = await readKeras3(path.join(tmp, 'efl.keras')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelFormatError);
+    expect((err as Error).message).toMatch(new RegExp(`efl\\.keras: model\\.weights\\.h5: dataset /layers/dense/vars/0 stores its values in another file \\(${secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\): external storage is refused`));
+  });
+
   it('a config.json nested 100,000 deep is a ModelFormatError naming the archive', async () => {
     let deep = '0';
     for (let i = 0; i < 100_000; i++) deep = `[${deep}]`;
     fs.writeFileSync(path.join(tmp, 'deep.keras'), zipSync({ 'config.json': Buffer.from(`{"class_name":"Functional","config":${deep}}`) }));
     await expect(readKeras3(path.join(tmp, 'deep.keras'))).rejects.toThrow(`${path.join(tmp, 'deep.keras')}: config.json: JSON nested more than 512 levels deep: refused`);
+  });
+
+  it('a Keras 3 config value nested 100,000 deep given to normalizeModelConfig is a ModelFormatError naming the file (the depth check runs before the Keras 3 → 2 conversion recurses)', () => {
+    let deep: unknown = 0;
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    const k3 = {
+      module: 'keras',
+      class_name: 'Functional',
+      config: {
+        name: 'm',
+        layers: [{ module: 'keras.layers', class_name: 'Dense', config: { name: 'd', units: 2, junk: deep }, inbound_nodes: [] }],
+        input_layers: [['d', 0, 0]],
+        output_layers: [['d', 0, 0]],
+      },
+    };
+    let err: unknown;
+    try {
+      normalizeModelConfig(k3, '/models/deep.keras');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ModelFormatError);
+    expect((err as Error).message).toBe('/models/deep.keras: model config: JSON nested more than 512 levels deep: refused');
+    // 500 deep is within the limit: converted (no error about depth).
+    let ok: unknown = 0;
+    for (let i = 0; i < 500; i++) ok = [ok];
+    const cfg = normalizeModelConfig({ ...k3, config: { ...k3.config, layers: [{ ...k3.config.layers[0], config: { name: 'd', units: 2, junk: ok } }] } }, 'x');
+    expect(cfg.config.layers[0]?.config.name).toBe('d');
   });
 });

@@ -33,7 +33,11 @@ import {
   sigmoidValue,
   softmax as f32Softmax,
 } from './reference.js';
-import type { QGraph, QNode, QTensor } from '../quantize/qgraph.js';
+import { fromGraph, type QGraph, type QNode, type QTensor } from '../quantize/qgraph.js';
+import { ReferencePreparedGraph } from './reference.js';
+import { DisposedError } from '../errors.js';
+import type { Graph } from '../graph.js';
+import type { Backend, BackendRuntime, PreparedGraph } from './types.js';
 
 const f = Math.fround;
 
@@ -533,3 +537,48 @@ export class QReferenceRuntime {
     }
   }
 }
+
+/** A typed graph on the int8 reference: the reference backend's runtime for graphs with quantized tensors. */
+class QReferencePreparedGraph implements PreparedGraph {
+  readonly weightBytes: number;
+  private graph: QGraph | null;
+
+  constructor(graph: Graph) {
+    this.graph = fromGraph(graph);
+    this.weightBytes = graph.weightBytes;
+  }
+
+  compileSync(batch: number, _threads: number): BackendRuntime {
+    if (this.graph === null) throw new DisposedError('Graph');
+    const rt = new QReferenceRuntime(this.graph, batch);
+    return {
+      runSync: (input, output) => rt.run(input, output),
+      run: async (input, output) => {
+        const copy = input.slice();
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        rt.run(copy, output);
+      },
+      dispose: () => undefined,
+      weightBytes: this.weightBytes,
+    };
+  }
+
+  async compile(batch: number, threads: number): Promise<BackendRuntime> {
+    return this.compileSync(batch, threads);
+  }
+
+  dispose(): void {
+    this.graph = null;
+  }
+}
+
+/**
+ * The reference backend: float graphs on `reference.ts`, graphs with
+ * quantized tensors (int8 models) on the QS8 reference kernels here.
+ */
+export const mixedReferenceBackend: Backend = {
+  name: 'reference',
+  prepare(graph: Graph): PreparedGraph {
+    return graph.tensors.some((t) => t.dtype !== 'float32') ? new QReferencePreparedGraph(graph) : new ReferencePreparedGraph(graph);
+  },
+};

@@ -16,3 +16,25 @@ export interface CliIO {
 
 /** `run(args, io)` resolves to the exit code: 0 success, 1 usage error, 2 some inputs failed. */
 export type Command = (args: string[], io: CliIO) => Promise<number>;
+
+/**
+ * Resolves after the first SIGTERM or SIGINT once `close()` has settled:
+ * prints `mobilenet <command>: <signal>: <what>` to stderr, then runs
+ * `close()` (its error is printed, not thrown: the process still exits
+ * cleanly). Used by the long-running `serve` and `worker` commands.
+ */
+export function untilSignal(io: CliIO, command: string, what: string, close: () => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      io.stderr.write(`mobilenet ${command}: ${signal}: ${what}\n`);
+      close().then(resolve, (e: unknown) => {
+        io.stderr.write(`mobilenet ${command}: error while closing: ${(e as Error).message}\n`);
+        resolve();
+      });
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}

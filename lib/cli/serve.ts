@@ -7,12 +7,12 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { resolveWeights } from '../default-model.js';
 import type { Architecture } from '../keras/types.js';
+import { DEFAULT_SERVER_MAX_BODY, DEFAULT_SERVER_MAX_PIXELS } from '../limits.js';
 import { loadModel, type ModelOptions } from '../model.js';
 import { createServer } from '../server/app.js';
-import { DEFAULT_MAX_PIXELS } from '../server/classifier.js';
 import * as v from '../validate.js';
 import { UsageError } from '../errors.js';
-import type { CliIO } from './io.js';
+import { untilSignal, type CliIO } from './io.js';
 import { oneOf, positiveInt, positiveNumber } from './options.js';
 
 const HELP = `Usage: mobilenet serve [options]
@@ -33,9 +33,9 @@ Options:
   --max-wait-ms <T>     longest wait for a batch to fill, ms (default 5; 0 = never wait)
   --max-queue <Q>       images in flight before 503 + Retry-After (default 256)
   --concurrency <C>     images decoded at once (default: all cores)
-  --max-body <size>     largest body or uploaded file, e.g. 10mb, 512kb (default 10mb)
+  --max-body <size>     largest body or uploaded file, e.g. 10mb, 512kb (default ${DEFAULT_SERVER_MAX_BODY / 1024 / 1024}mb)
   --max-files <F>       most images in one multipart request (default 16)
-  --max-pixels <P>      largest image in pixels (default ${DEFAULT_MAX_PIXELS})
+  --max-pixels <P>      largest image in pixels (default ${DEFAULT_SERVER_MAX_PIXELS})
   --max-event-loop-delay <ms>  answer 503 while the event loop lags more than this (default 1000; 0 = off)
   --allow-svg           accept SVG uploads (refused by default: an SVG can reference other files)
   --labels <file>       class names for fine-tuned models
@@ -122,19 +122,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       `mobilenet serve: listening on ${address} (${model.name}, max batch ${service.classifier.batcher.maxBatch}, ` +
         `max wait ${service.classifier.batcher.maxWaitMs} ms, pid ${process.pid})\n`,
     );
-    await new Promise<void>((resolve) => {
-      const stop = (signal: NodeJS.Signals): void => {
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-        io.stderr.write(`mobilenet serve: ${signal}: finishing accepted requests\n`);
-        void service.close().then(resolve, (e: unknown) => {
-          io.stderr.write(`mobilenet serve: error while closing: ${(e as Error).message}\n`);
-          resolve();
-        });
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    });
+    await untilSignal(io, 'serve', 'finishing accepted requests', () => service.close());
     io.stdout.write('mobilenet serve: closed\n');
     return 0;
   } finally {

@@ -8,10 +8,10 @@ import sharp from 'sharp';
 import { resolveWeights } from '../default-model.js';
 import { UsageError } from '../errors.js';
 import type { Architecture } from '../keras/types.js';
+import { DEFAULT_SERVER_MAX_PIXELS } from '../limits.js';
 import { loadModel, type ModelOptions } from '../model.js';
-import { DEFAULT_MAX_PIXELS } from '../server/classifier.js';
 import { startWorker } from '../server/worker.js';
-import type { CliIO } from './io.js';
+import { untilSignal, type CliIO } from './io.js';
 import { oneOf, positiveInt, positiveNumber } from './options.js';
 
 const HELP = `Usage: mobilenet worker --redis <url> --queue <name> [options]
@@ -34,7 +34,7 @@ Options:
   --max-batch <B>       largest micro-batch (default 8)
   --max-wait-ms <T>     longest wait for a batch to fill, ms (default 5)
   --concurrency <C>     images decoded at once (default: all cores)
-  --max-pixels <P>      largest image in pixels (default ${DEFAULT_MAX_PIXELS})
+  --max-pixels <P>      largest image in pixels (default ${DEFAULT_SERVER_MAX_PIXELS})
   --allow-svg           accept SVG images (refused by default)
   --root <dir>          'path' jobs must name files inside this directory
   --lock-ms <ms>        job lock duration: a dead worker's jobs move on after it (default 30000)
@@ -109,19 +109,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   try {
     const running = await startWorker(model, options);
     io.stdout.write(`mobilenet worker: consuming queue '${options.queue}' (${model.name}, ${running.worker.opts.concurrency} jobs at once, pid ${process.pid})\n`);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: NodeJS.Signals): void => {
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-        io.stderr.write(`mobilenet worker: ${signal}: finishing active jobs\n`);
-        void running.close().then(resolve, (e: unknown) => {
-          io.stderr.write(`mobilenet worker: error while closing: ${(e as Error).message}\n`);
-          resolve();
-        });
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-    });
+    await untilSignal(io, 'worker', 'finishing active jobs', () => running.close());
     io.stdout.write('mobilenet worker: closed\n');
     return 0;
   } finally {

@@ -8,6 +8,7 @@
  */
 import { ModelFormatError, UnsupportedLayerError } from '../errors.js';
 import type { KerasLayerConfig, KerasModelConfig } from '../keras/types.js';
+import { jsonDepthProblem } from './files.js';
 import { toFunctional } from './tfjs.js';
 
 export const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
@@ -164,6 +165,9 @@ function k3LayerToK2(l: unknown, i: number, file: string): KerasLayerConfig[] {
  * Functional/Sequential) → the Keras 2 functional form.
  */
 export function normalizeModelConfig(json: unknown, file = 'model config'): KerasModelConfig {
+  // The depth limit first (iterative): the conversions below recurse over the value.
+  const deep = jsonDepthProblem(json);
+  if (deep !== null) throw new ModelFormatError(`model config: ${deep}`, file);
   if (!isObject(json) || typeof json.class_name !== 'string') throw new ModelFormatError('model config is not an object with a class_name', file);
   if (!isKeras3Config(json)) return toFunctional(json, file);
   const cfg = json.config;

@@ -252,7 +252,11 @@ function readValues(f, req) {
     const ptr = Module._malloc(nbytes);
     if (ptr === 0) throw new Error(`cannot allocate ${nbytes} bytes for dataset ${p}`);
     try {
-      Module.get_dataset_data(f.file_id, p, null, null, null, BigInt(ptr));
+      // H5Dread's status: h5wasm does not throw when it fails (with the default error handler), and the
+      // buffer then holds whatever malloc returned: a failed read must never become weights.
+      const status = Module.get_dataset_data(f.file_id, p, null, null, null, BigInt(ptr));
+      if (refusedOpen !== null) throw new Error('refused');
+      if (typeof status !== 'number' || status < 0) throw new Error(`the HDF5 library failed to read it (status ${String(status)})`);
       const bytes = Module.HEAPU8.slice(ptr, ptr + nbytes);
       values[p] = bytes;
       transfer.push(bytes.buffer);

@@ -34,6 +34,7 @@ import * as v from '../validate.js';
 import { isK3Op, isObject, normalizeModelConfig } from './config.js';
 import { atomicWrite, FileProblem, jsonDepthProblem, statRegularFile, withTempFile, withTempPath } from './files.js';
 import { dumpH5, ensureGroup, layerName, loadH5wasm, readDataset, readH5Datasets, treeGet, type H5ReadOptions, type H5TreeNode } from './h5.js';
+import { MAX_KERAS_JSON_ENTRY_BYTES, MAX_ZIP_ENTRIES } from '../limits.js';
 import { modelByteBudget, overBudget } from './tfjs.js';
 
 const fsc = fsSync.constants;
@@ -320,7 +321,102 @@ interface ArchiveContents {
   names: string[];
 }
 
-const SMALL_ENTRY = 64 * 1024 * 1024;
+const SMALL_ENTRY = MAX_KERAS_JSON_ENTRY_BYTES;
+
+interface CentralEntry {
+  size: number;
+  compressedSize: number;
+  method: number;
+  crc: number;
+}
+
+/**
+ * The zip central directory (APPNOTE 4.3.12–4.3.16, with zip64), parsed
+ * here because fflate's streaming reader sees only the local headers: name
+ * → declared sizes, method and CRC-32. Refuses a directory that is cut,
+ * lies outside the file, or lists a name twice.
+ */
+async function readCentralDirectory(abs: string, size: number): Promise<Map<string, CentralEntry>> {
+  const corrupt = (what: string): ModelFormatError => new ModelFormatError(`corrupt .keras zip archive: ${what}`, abs);
+  const readAt = async (pos: number, len: number): Promise<Buffer> => {
+    if (pos < 0 || len < 0 || pos + len > size) throw corrupt(`the central directory points outside the file (${len} bytes at offset ${pos} of ${size})`);
+    const buf = Buffer.alloc(len);
+    const h = await fs.open(abs, fsc.O_RDONLY | (fsc.O_NONBLOCK ?? 0));
+    try {
+      const { bytesRead } = await h.read(buf, 0, len, pos);
+      if (bytesRead !== len) throw corrupt('the file changed while it was read');
+    } finally {
+      await h.close();
+    }
+    return buf;
+  };
+  const tailLen = Math.min(size, 22 + 65535);
+  const tail = await readAt(size - tailLen, tailLen);
+  // The end-of-central-directory record must be there (a cut archive is corrupt, even if its first entries stream fine).
+  const at = tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  if (at < 0 || at + 22 > tailLen) throw corrupt('no end of central directory record (truncated?)');
+  const eocd = size - tailLen + at;
+  let count = tail.readUInt16LE(at + 10);
+  let cdSize = tail.readUInt32LE(at + 12);
+  let cdOffset = tail.readUInt32LE(at + 16);
+  let cdEnd = eocd;
+  if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
+    // zip64: the locator sits just before the end record and points at the zip64 end record.
+    if (eocd < 20) throw corrupt('zip64 sizes without a zip64 end of central directory locator');
+    const loc = await readAt(eocd - 20, 20);
+    if (loc.readUInt32LE(0) !== 0x07064b50) throw corrupt('zip64 sizes without a zip64 end of central directory locator');
+    const recAt = Number(loc.readBigUInt64LE(8));
+    const rec = await readAt(recAt, 56);
+    if (rec.readUInt32LE(0) !== 0x06064b50) throw corrupt('no zip64 end of central directory record where its locator points');
+    count = Number(rec.readBigUInt64LE(32));
+    cdSize = Number(rec.readBigUInt64LE(40));
+    cdOffset = Number(rec.readBigUInt64LE(48));
+    cdEnd = recAt;
+  }
+  if (count > MAX_ZIP_ENTRIES) throw corrupt(`the central directory lists ${count} entries (at most ${MAX_ZIP_ENTRIES})`);
+  if (cdOffset + cdSize !== cdEnd) throw corrupt(`the central directory (${cdSize} bytes at offset ${cdOffset}) does not end where its end record begins (offset ${cdEnd})`);
+  const cd = await readAt(cdOffset, cdSize);
+  const out = new Map<string, CentralEntry>();
+  let p = 0;
+  for (let i = 0; i < count; i++) {
+    if (p + 46 > cd.length || cd.readUInt32LE(p) !== 0x02014b50) throw corrupt(`central directory entry ${i + 1} of ${count} is cut or has no signature`);
+    const flags = cd.readUInt16LE(p + 8);
+    const method = cd.readUInt16LE(p + 10);
+    const crc = cd.readUInt32LE(p + 16);
+    let compressedSize = cd.readUInt32LE(p + 20);
+    let usize = cd.readUInt32LE(p + 24);
+    const nameLen = cd.readUInt16LE(p + 28);
+    const extraLen = cd.readUInt16LE(p + 30);
+    const commentLen = cd.readUInt16LE(p + 32);
+    const end = p + 46 + nameLen + extraLen + commentLen;
+    if (end > cd.length) throw corrupt(`central directory entry ${i + 1} of ${count} is cut`);
+    const nameBytes = cd.subarray(p + 46, p + 46 + nameLen);
+    const name = nameBytes.toString(flags & 0x800 ? 'utf8' : 'latin1');
+    // zip64 extended information (header 0x0001): 8-byte sizes for the fields set to 0xffffffff, in this order.
+    const extra = cd.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen);
+    for (let e = 0; e + 4 <= extra.length; ) {
+      const id = extra.readUInt16LE(e);
+      const len = extra.readUInt16LE(e + 2);
+      if (id === 0x0001) {
+        let q = e + 4;
+        const next = (): number => {
+          if (q + 8 > e + 4 + len || q + 8 > extra.length) throw corrupt(`central directory entry ${JSON.stringify(name)} has a cut zip64 field`);
+          const v = Number(extra.readBigUInt64LE(q));
+          q += 8;
+          return v;
+        };
+        if (usize === 0xffffffff) usize = next();
+        if (compressedSize === 0xffffffff) compressedSize = next();
+      }
+      e += 4 + len;
+    }
+    if (out.has(name)) throw new ModelFormatError(`zip entry ${JSON.stringify(name)} appears twice in the central directory: refused (inconsistent archive)`, abs);
+    out.set(name, { size: usize, compressedSize, method, crc });
+    p = end;
+  }
+  if (p !== cd.length) throw corrupt(`the central directory holds ${cd.length - p} bytes after its ${count} entries`);
+  return out;
+}
 
 /**
  * Streams the archive through fflate's zip parser: `config.json` and
@@ -348,18 +444,18 @@ async function readArchive(abs: string, weightsTo: string | null, budget: number
     await fh.close();
   }
   if (size < 4 || head[0] !== 0x50 || head[1] !== 0x4b) throw new ModelFormatError('not a .keras file (not a zip archive)', abs);
-  // The end-of-central-directory record must be there (a cut archive is corrupt, even if its first entries stream fine).
+  // The central directory is what Python's zipfile (Keras) reads; the stream below reads the local
+  // headers. Both must describe the same entries with the same sizes, or two readers of one archive
+  // would see different files.
+  const central = await readCentralDirectory(abs, size);
   {
-    const tailLen = Math.min(size, 22 + 65535);
-    const tail = Buffer.alloc(tailLen);
-    const th = await fs.open(abs, fsc.O_RDONLY | (fsc.O_NONBLOCK ?? 0));
-    try {
-      await th.read(tail, 0, tailLen, size - tailLen);
-    } finally {
-      await th.close();
-    }
-    if (tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06])) < 0) {
-      throw new ModelFormatError('corrupt .keras zip archive: no end of central directory record (truncated?)', abs);
+    let declaredTotal = size;
+    for (const name of ['config.json', 'metadata.json', ...(weightsTo !== null ? ['model.weights.h5'] : [])]) {
+      const e = central.get(name);
+      if (e === undefined) continue;
+      if (name !== 'model.weights.h5' && e.size > SMALL_ENTRY) throw new ModelFormatError(`zip entry ${name} declares ${e.size} bytes: too large for a ${name}`, abs);
+      declaredTotal += e.size;
+      if (declaredTotal > budget) throw new ModelFormatError(`zip entry ${name} declares ${e.size} bytes: ${overBudget('inflating the archive', declaredTotal, budget)}`, abs);
     }
   }
 
@@ -375,13 +471,35 @@ async function readArchive(abs: string, weightsTo: string | null, budget: number
     for (const t of terminators) t();
   };
   const names: string[] = [];
+  const seen = new Set<string>();
   const unzip = new Unzip((f: UnzipFile) => {
+    if (failure !== null) return;
+    const cd = central.get(f.name);
+    if (cd === undefined) {
+      fail(new ModelFormatError(`zip entry ${JSON.stringify(f.name)} has a local header but is not in the central directory: refused (inconsistent archive)`, abs));
+      return;
+    }
+    if (seen.has(f.name)) {
+      fail(new ModelFormatError(`zip entry ${JSON.stringify(f.name)} appears twice: refused (inconsistent archive)`, abs));
+      return;
+    }
     names.push(f.name);
+    seen.add(f.name);
+    if (f.originalSize !== undefined && (f.originalSize !== cd.size || f.size !== cd.compressedSize || f.compression !== cd.method)) {
+      fail(
+        new ModelFormatError(
+          `zip entry ${f.name}: its local header declares ${f.originalSize} bytes (${String(f.size)} compressed, method ${f.compression}) but the central directory declares ${cd.size} (${cd.compressedSize} compressed, method ${cd.method}): refused (inconsistent archive)`,
+          abs,
+        ),
+      );
+      return;
+    }
     const wanted = f.name === 'config.json' || f.name === 'metadata.json' || (weightsTo !== null && f.name === 'model.weights.h5');
     if (f.name === 'model.weights.h5') hasWeights = true;
-    if (!wanted || failure !== null) return;
-    const declared = f.originalSize;
-    if (declared !== undefined && declared >= 0) {
+    if (!wanted) return;
+    // With a data descriptor (general purpose flag bit 3) the local header has no sizes: the central directory's count.
+    const declared = cd.size;
+    {
       if (f.name !== 'model.weights.h5' && declared > SMALL_ENTRY) {
         fail(new ModelFormatError(`zip entry ${f.name} declares ${declared} bytes: too large for a ${f.name}`, abs));
         return;
@@ -391,8 +509,9 @@ async function readArchive(abs: string, weightsTo: string | null, budget: number
         return;
       }
     }
-    const limit = Math.min(declared !== undefined && declared >= 0 ? declared : Infinity, f.name === 'model.weights.h5' ? Infinity : SMALL_ENTRY);
+    const limit = declared;
     let got = 0;
+    let crc = 0;
     const out = f.name === 'model.weights.h5' && weightsTo !== null ? fsSync.createWriteStream(weightsTo) : null;
     const parts: Uint8Array[] = [];
     if (out === null) small.set(f.name, parts);
@@ -416,6 +535,15 @@ async function readArchive(abs: string, weightsTo: string | null, budget: number
       inflated += data.byteLength;
       if (got > limit) {
         fail(new ModelFormatError(`zip entry ${f.name} inflates to more than the ${limit} bytes it declares: refused (zip bomb?)`, abs));
+        return;
+      }
+      crc = zlib.crc32(data, crc);
+      if (final && got !== limit) {
+        fail(new ModelFormatError(`zip entry ${f.name} inflates to ${got} bytes but declares ${limit}: refused (inconsistent archive)`, abs));
+        return;
+      }
+      if (final && crc !== cd.crc) {
+        fail(new ModelFormatError(`zip entry ${f.name}: CRC-32 of the inflated bytes is ${crc.toString(16).padStart(8, '0')}, the central directory says ${cd.crc.toString(16).padStart(8, '0')}: corrupt archive`, abs));
         return;
       }
       if (inflated > budget) {
@@ -463,6 +591,10 @@ async function readArchive(abs: string, weightsTo: string | null, budget: number
     for (const q of snapshot) running.delete(q);
   }
   if (failure !== null) throw failure;
+  const missing = [...central.keys()].filter((n) => !seen.has(n));
+  if (missing.length > 0) {
+    throw new ModelFormatError(`the central directory lists ${missing.map((n) => JSON.stringify(n)).join(', ')} but the archive holds no such entry: refused (inconsistent archive)`, abs);
+  }
 
   const join = (name: string): Uint8Array | undefined => {
     const parts = small.get(name);

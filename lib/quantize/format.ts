@@ -12,9 +12,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { Graph, type Tensor } from '../graph.js';
 import { ModelFormatError } from '../errors.js';
-import { checkQGraph, DTYPES, QOPS, type Attrs, type DType, type QGraph, type QNode, type QTensor } from './qgraph.js';
+import type { QuantizationInfo } from './pipeline.js';
+import { checkQGraph, toGraph, DTYPES, QOPS, type Attrs, type DType, type QGraph, type QNode, type QTensor } from './qgraph.js';
 
 export const INT8_FORMAT = 'mobilenet-xnnpack-int8';
 export const INT8_FORMAT_VERSION = 1;
@@ -30,16 +30,7 @@ export interface Int8Metadata {
   outputShape: number[];
   /** Where the float weights came from (path as given), when known. */
   source?: string;
-  quantization: {
-    /** Activation ranges: extremes seen, or least expected quantization error (docs/int8.md). */
-    method: 'minmax' | 'mse';
-    calibrationImages: number;
-    floatHead: boolean;
-    /** Biases corrected for the mean shift of weight rounding (calibration means). */
-    biasCorrection: boolean;
-    weights: 'qcint8 symmetric per output channel';
-    activations: 'qint8 asymmetric per tensor';
-  };
+  quantization: QuantizationInfo;
 }
 
 interface TensorJson {
@@ -254,71 +245,14 @@ export async function loadInt8Model(file: string): Promise<{ graph: QGraph; meta
 }
 
 /**
- * Replays the typed graph into a float `Graph` (zero weights of the recorded
- * sizes): `lib/graph.ts` validates every attribute and infers every shape,
- * and each inferred shape must equal the recorded one.
+ * Replays the typed graph into a schema `Graph` (`toGraph`): `lib/graph.ts`
+ * validates every attribute, infers every shape (each must equal the
+ * recorded one) and applies the schema's dtype rule.
  */
 function checkShapes(g: QGraph, bad: (m: string) => never): void {
-  const fg = new Graph();
-  const map = new Map<number, Tensor>();
-  const get = (id: number): Tensor => {
-    const have = map.get(id);
-    if (have) return have;
-    const t = g.tensors[id]!;
-    // Constants read by add/multiply.
-    const c = fg.constant(new Float32Array(t.shape.reduce((a, b) => a * b, 1)), t.shape);
-    map.set(id, c);
-    return c;
-  };
-  map.set(g.input, fg.input(g.tensors[g.input]!.shape));
-  const zeros = (id: number | undefined): Float32Array | null => (id === undefined ? null : new Float32Array(g.tensors[id]!.shape.reduce((a, b) => a * b, 1)));
-  for (const [i, n] of g.nodes.entries()) {
-    const a = n.attrs as Record<string, never>;
-    const x = get(n.inputs[0]!);
-    let y: Tensor;
-    try {
-      switch (n.op) {
-        case 'convert':
-          y = x;
-          break;
-        case 'conv2d':
-          y = fg.conv2d(x, { filter: zeros(n.inputs[1])!, bias: zeros(n.inputs[2]), kernel: a.kernel, outputChannels: a.groups * a.groupOutputChannels, stride: a.stride, dilation: a.dilation, padding: a.padding, groups: a.groups, outputMin: a.outputMin, outputMax: a.outputMax });
-          break;
-        case 'depthwiseConv2d':
-          y = fg.depthwiseConv2d(x, { filter: zeros(n.inputs[1])!, bias: zeros(n.inputs[2]), kernel: a.kernel, depthMultiplier: a.depthMultiplier, stride: a.stride, dilation: a.dilation, padding: a.padding, outputMin: a.outputMin, outputMax: a.outputMax });
-          break;
-        case 'fullyConnected':
-          y = fg.fullyConnected(x, { weights: zeros(n.inputs[1])!, bias: zeros(n.inputs[2]), outputChannels: a.outputChannels, outputMin: a.outputMin, outputMax: a.outputMax });
-          break;
-        case 'add':
-        case 'multiply':
-          y = fg[n.op](x, get(n.inputs[1]!), { outputMin: a.outputMin, outputMax: a.outputMax });
-          break;
-        case 'clamp':
-          y = fg.clamp(x, a.min, a.max);
-          break;
-        case 'hardswish':
-        case 'sigmoid':
-        case 'softmax':
-        case 'globalAveragePool':
-          y = fg[n.op](x);
-          break;
-        case 'averagePool2d':
-        case 'maxPool2d':
-          y = fg[n.op](x, { pool: a.pool, stride: a.stride });
-          break;
-        case 'pad':
-          y = fg.pad(x, { prePadding: a.prePadding, postPadding: a.postPadding, value: a.value });
-          break;
-        case 'reshape':
-          y = fg.reshape(x, a.shape);
-          break;
-      }
-    } catch (e) {
-      return bad(`node ${i} (${n.name ?? n.op}): ${(e as Error).message}`);
-    }
-    const want = g.tensors[n.output]!.shape;
-    if (JSON.stringify(y.shape) !== JSON.stringify(want)) bad(`node ${i} (${n.name ?? n.op}) computes shape [${y.shape.join(', ')}] but its output tensor has [${want.join(', ')}]`);
-    map.set(n.output, y);
+  try {
+    toGraph(g).dispose();
+  } catch (e) {
+    bad((e as Error).message);
   }
 }

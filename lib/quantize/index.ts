@@ -21,12 +21,13 @@
 import { createRequire } from 'node:module';
 import { loadModel, Model, type ModelOptions } from '../model.js';
 import { QReferenceRuntime } from '../backends/reference-qs8.js';
-import { DisposedError, QuantizationError } from '../errors.js';
+import { DisposedError } from '../errors.js';
 import type { Preprocessing } from '../keras/types.js';
 import * as v from '../validate.js';
-import { calibrate, calibrationSamples, type CalibrationOptions, type CalibrationSource, type RangeMethod } from './calibrate.js';
-import { fromFloatGraph, type QGraph } from './qgraph.js';
-import { headStart, quantizableBody, quantizeGraph } from './quantize.js';
+import type { CalibrationOptions, CalibrationSource, RangeMethod } from './calibrate.js';
+import type { QGraph, QOp } from './qgraph.js';
+import { OP_NAMES } from '../schema.js';
+import { checkInt8Options, quantizeFloatGraph } from './pipeline.js';
 import { loadInt8Model, saveInt8Model, type Int8Metadata } from './format.js';
 
 export { QuantizationError } from '../errors.js';
@@ -55,6 +56,11 @@ export interface QuantizeOptions extends CalibrationOptions {
   model?: Omit<ModelOptions, 'backend' | 'threads' | 'batch'>;
   /** Called after each calibration image. */
   onProgress?: (done: number) => void;
+  /**
+   * Ops to keep in float32 inside the int8 body (no int8 kernel on the target):
+   * `[...nativeFloatOps(xnnpackInfo().int8)]` quantizes for the loaded XNNPACK build. Default none.
+   */
+  floatOps?: readonly QOp[];
 }
 
 function packageVersion(): string {
@@ -159,32 +165,13 @@ export class QuantizedModel implements Disposable {
  * with post-training calibration.
  */
 export async function quantizeModel(source: Model | string, options: QuantizeOptions): Promise<QuantizedModel> {
-  if (typeof options !== 'object' || options === null) throw v.typeError('object', 'options', options);
-  if (options.calibration === undefined) throw new QuantizationError('calibration images are required (a directory, a list of image paths or preprocessed samples)');
-  if (options.floatHead !== undefined && typeof options.floatHead !== 'boolean') throw v.typeError('boolean', 'floatHead', options.floatHead);
-  if (options.biasCorrection !== undefined && typeof options.biasCorrection !== 'boolean') throw v.typeError('boolean', 'biasCorrection', options.biasCorrection);
-  if (options.images !== undefined) v.positiveInteger(options.images, 'images');
-  if (options.method !== undefined) v.oneOf(options.method, 'method', ['minmax', 'mse'] as const);
+  checkInt8Options(options);
   const owned = typeof source === 'string';
   const model = owned ? await loadModel(source, { ...(options.model ?? {}), backend: 'reference', batch: 1 }) : source;
   if (!(model instanceof Model)) throw v.typeError('Model or path', 'source', source);
   try {
-    const fg = fromFloatGraph(model.loweredGraph);
-    const floatHead = options.floatHead ?? true;
-    // Fail on an unquantizable graph before reading any image.
-    quantizableBody(fg, { floatHead });
-    let done = 0;
-    const samples = calibrationSamples(options.calibration, model.inputShape, model.preprocessing, options);
-    const counted = (async function* () {
-      for await (const s of samples) {
-        yield s;
-        options.onProgress?.(++done);
-      }
-    })();
-    const method = options.method ?? 'minmax';
-    const { ranges, means, images } = await calibrate(fg, counted, { method });
-    const biasCorrection = options.biasCorrection ?? true;
-    const graph = quantizeGraph(fg, ranges, { floatHead, ...(biasCorrection ? { biasCorrection: means } : {}) });
+    const floatOps = options.floatOps === undefined ? undefined : new Set(options.floatOps.map((op) => v.oneOf(op, 'floatOps', OP_NAMES)));
+    const { graph, quantization } = await quantizeFloatGraph(model.loweredGraph, model.inputShape, model.preprocessing, options, floatOps);
     const meta: Int8Metadata = {
       name: model.name,
       architecture: model.architecture,
@@ -192,14 +179,7 @@ export async function quantizeModel(source: Model | string, options: QuantizeOpt
       inputShape: [...model.inputShape],
       outputShape: [...model.outputShape],
       ...(owned ? { source: source as string } : model.path ? { source: model.path } : {}),
-      quantization: {
-        method,
-        calibrationImages: images,
-        floatHead: floatHead && headStart(fg) < fg.nodes.length,
-        biasCorrection,
-        weights: 'qcint8 symmetric per output channel',
-        activations: 'qint8 asymmetric per tensor',
-      },
+      quantization,
     };
     return new QuantizedModel(graph, meta);
   } finally {

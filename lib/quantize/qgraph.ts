@@ -27,12 +27,15 @@
  * `fromFloatGraph` (used to observe activation ranges during calibration);
  * `lib/quantize/quantize.ts` rewrites it into the mixed int8 graph.
  *
- * This representation is the int8 work's own until the op schema of issue 12
- * (tensors with a dtype in `lib/graph.ts`) lands; it was shaped to map onto
- * it one to one.
+ * Its ops are the schema's (lib/schema.ts); it is the quantizer's working
+ * form of a schema `Graph` (plain records, tensor ids free to renumber):
+ * `toGraph` turns it into the `Graph` that serializes (graph format v2) to
+ * the addon, where native/ops.cc defines the QS8 nodes; `fromGraph` reads
+ * any typed `Graph` back.
  */
-import type { Graph, Node } from '../graph.js';
+import { Graph, type Node, type Tensor, type TensorType } from '../graph.js';
 import { ModelFormatError } from '../errors.js';
+import { OP_NAMES, WEIGHT_CHANNEL_AXIS, type AttrsOf, type OpName } from '../schema.js';
 
 export type DType = 'float32' | 'qint8' | 'qcint8' | 'qcint32';
 export const DTYPES: readonly DType[] = ['float32', 'qint8', 'qcint8', 'qcint32'];
@@ -56,27 +59,9 @@ export interface QTensor {
   readonly name?: string;
 }
 
-export type QOp =
-  | 'conv2d'
-  | 'depthwiseConv2d'
-  | 'fullyConnected'
-  | 'add'
-  | 'multiply'
-  | 'clamp'
-  | 'hardswish'
-  | 'sigmoid'
-  | 'softmax'
-  | 'globalAveragePool'
-  | 'averagePool2d'
-  | 'maxPool2d'
-  | 'pad'
-  | 'reshape'
-  | 'convert';
-
-export const QOPS: readonly QOp[] = [
-  'conv2d', 'depthwiseConv2d', 'fullyConnected', 'add', 'multiply', 'clamp', 'hardswish', 'sigmoid', 'softmax',
-  'globalAveragePool', 'averagePool2d', 'maxPool2d', 'pad', 'reshape', 'convert',
-];
+/** The ops of a typed graph: those of the op schema (lib/schema.ts), `convert` included. */
+export type QOp = OpName;
+export const QOPS: readonly QOp[] = OP_NAMES;
 
 /** Attribute values: numbers and arrays of numbers (Infinity allowed for open activation bounds). */
 export type Attrs = Readonly<Record<string, number | readonly number[]>>;
@@ -107,24 +92,62 @@ export const WEIGHTED_OPS: ReadonlySet<QOp> = new Set(['conv2d', 'depthwiseConv2
 /** The dimension of a weight tensor that indexes output channels (XNNPACK's `channel_dim`). */
 export function weightChannelDim(op: QOp): number {
   // conv2d OHWI: O first; fullyConnected [out, in]: out first; depthwise [1, kh, kw, C*m]: last.
-  return op === 'depthwiseConv2d' ? 3 : 0;
+  return WEIGHT_CHANNEL_AXIS[op] ?? 0;
 }
 
-/** A float `Graph` as an all-float32 typed graph (its weights are already constant tensors, node inputs a list). */
-export function fromFloatGraph(graph: Graph): QGraph {
+function tensorType(t: QTensor): TensorType {
+  if (t.dtype === 'float32') return {};
+  if (t.dtype === 'qint8') return { dtype: 'qint8', quant: { scale: t.scale!, zeroPoint: t.zeroPoint! } };
+  return { dtype: t.dtype, quant: { scale: t.scales!, zeroPoint: 0, axis: t.channelDim ?? 0 } };
+}
+
+/**
+ * The schema `Graph` of a typed graph (validated node by node: attributes,
+ * shapes, the dtype rule of `checkNodeDtypes`). This is what the native
+ * backend serializes (graph format v2, quantized tensors included).
+ */
+export function toGraph(q: QGraph): Graph {
+  const g = new Graph();
+  const map = new Map<number, Tensor>();
+  const inT = q.tensors[q.input]!;
+  map.set(q.input, g.input(inT.shape, inT.name, tensorType(inT)));
+  const get = (id: number): Tensor => {
+    const have = map.get(id);
+    if (have !== undefined) return have;
+    const t = q.tensors[id];
+    if (t === undefined || t.batched || t.data === undefined) throw new RangeError(`Expected a computed tensor or a constant for tensor ${id} but received none`);
+    const c = g.constant(t.data, t.shape, t.name, tensorType(t));
+    map.set(id, c);
+    return c;
+  };
+  q.nodes.forEach((n, i) => {
+    const inputs: (Tensor | null)[] = n.inputs.map(get);
+    if (WEIGHTED_OPS.has(n.op) && inputs.length === 2) inputs.push(null);
+    const out = q.tensors[n.output]!;
+    try {
+      const y = g.node(n.op, inputs, n.attrs as unknown as AttrsOf<typeof n.op>, { ...(n.name === undefined ? {} : { name: n.name }), output: tensorType(out) });
+      if (y.shape.length !== out.shape.length || y.shape.some((d, k) => d !== out.shape[k])) {
+        throw new RangeError(`computes shape [${y.shape.join(', ')}] but its output tensor has [${out.shape.join(', ')}]`);
+      }
+      map.set(n.output, y);
+    } catch (e) {
+      const m = (e as Error).message;
+      throw new RangeError(`node ${i} (${n.name ?? n.op})${m.startsWith('computes') ? ' ' : ': '}${m}`, { cause: e });
+    }
+  });
+  g.output(map.get(q.output)!);
+  return g;
+}
+
+/** The typed graph of any schema `Graph` (float32 or quantized tensors). */
+export function fromGraph(graph: Graph): QGraph {
   graph.validateComplete();
   const tensors: QTensor[] = graph.tensors.map((t) => {
-    if (t.dtype !== 'float32' || (t.data !== undefined && !(t.data instanceof Float32Array))) {
-      throw new RangeError(`Expected a float32 graph for quantization but received tensor ${t.id} of dtype ${t.dtype}`);
-    }
-    return {
-      id: t.id,
-      shape: [...t.shape],
-      batched: t.batched,
-      dtype: 'float32' as const,
-      ...(t.data === undefined ? {} : { data: t.data as Float32Array }),
-      ...(t.name === undefined ? {} : { name: t.name }),
-    };
+    const base = { id: t.id, shape: [...t.shape], batched: t.batched, dtype: t.dtype as DType, ...(t.data === undefined ? {} : { data: t.data }), ...(t.name === undefined ? {} : { name: t.name }) };
+    if (t.dtype === 'qint32') throw new RangeError(`Expected float32, qint8, qcint8 or qcint32 tensors but received tensor ${t.id} of dtype qint32`);
+    if (t.quant === undefined) return base;
+    if (typeof t.quant.scale === 'number') return { ...base, scale: t.quant.scale, zeroPoint: t.quant.zeroPoint };
+    return { ...base, scales: t.quant.scale, channelDim: t.quant.axis ?? 0 };
   });
   const nodes: QNode[] = graph.nodes.map((node: Node) => {
     const attrs: Record<string, number | readonly number[]> = {};
@@ -136,6 +159,15 @@ export function fromFloatGraph(graph: Graph): QGraph {
     return { op: node.op, ...(node.name === undefined ? {} : { name: node.name }), inputs, output: node.output, attrs };
   });
   return { tensors, nodes, input: graph.inputTensor, output: graph.outputTensor };
+}
+
+/** A float `Graph` as an all-float32 typed graph (its weights are already constant tensors, node inputs a list). */
+export function fromFloatGraph(graph: Graph): QGraph {
+  graph.validateComplete();
+  for (const t of graph.tensors) {
+    if (t.dtype !== 'float32') throw new RangeError(`Expected a float32 graph for quantization but received tensor ${t.id} of dtype ${t.dtype}`);
+  }
+  return fromGraph(graph);
 }
 
 const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;

@@ -12,6 +12,8 @@
  *   fused ReLU6 / clamp is what calibration observes, which is inside the
  *   clamp (so ReLU6 outputs get at most [0, 6]); hard-swish outputs get their
  *   observed range (bounded below by -0.375 by construction).
+ * - sigmoid outputs get scale 1/256 and zero point -128 (their range is
+ *   (0, 1); XNNPACK's QS8 sigmoid requires these on Debian 12's build).
  * - pad, reshape, maxPool2d and clamp keep their input's scale and zero point
  *   (XNNPACK requires it; the values pass through unchanged).
  * - The classifier head stays float32: everything from the last global
@@ -43,6 +45,22 @@ export interface QuantizeGraphOptions {
    * output shift its weight rounding causes, Σ (w_q·s - w) · E[x].
    */
   biasCorrection?: ReadonlyMap<number, Float64Array>;
+  /**
+   * Ops kept in float32 inside the int8 body (between a dequantize and a
+   * quantize convert) because the target has no int8 kernel for them:
+   * `averagePool2d` (no XNNPACK build has a QS8 average pooling) and, on
+   * Debian 12's XNNPACK, `hardswish` and `fullyConnected` (see
+   * `nativeFloatOps`). Default: none (the TypeScript int8 reference has all).
+   */
+  floatOps?: ReadonlySet<QOp>;
+}
+
+/** The ops the XNNPACK build described by `int8` (XnnpackInfo.int8) runs in float32 within an int8 model. */
+export function nativeFloatOps(int8: { hardswish: boolean; fullyConnected: boolean } | undefined): ReadonlySet<QOp> {
+  const ops = new Set<QOp>(['averagePool2d']);
+  if (int8?.hardswish !== true) ops.add('hardswish');
+  if (int8?.fullyConnected !== true) ops.add('fullyConnected');
+  return ops;
 }
 
 /**
@@ -96,6 +114,9 @@ export const QUANTIZABLE_OPS: ReadonlySet<QOp> = new Set([
 const PASS_THROUGH: ReadonlySet<QOp> = new Set(['pad', 'reshape', 'maxPool2d', 'clamp']);
 
 const f = Math.fround;
+
+/** qint8 parameters of every sigmoid output: [0, 255/256] in steps of 1/256 (what XNNPACK's QS8 sigmoid takes). */
+export const SIGMOID_OUTPUT = { scale: 1 / 256, zeroPoint: -128 } as const;
 
 /** qint8 parameters of a real range (widened to contain 0). */
 export function qint8Params(range: Range): { scale: number; zeroPoint: number } {
@@ -185,7 +206,7 @@ export function quantizableBody(fg: QGraph, options: QuantizeGraphOptions = {}):
     throw new QuantizationError('the model has no convolution before its classifier head: there is nothing to quantize');
   }
   for (const n of body) {
-    if (!QUANTIZABLE_OPS.has(n.op)) throw new QuantizationError(`node '${n.name ?? n.op}' (${n.op}) has no int8 kernel`);
+    if (!QUANTIZABLE_OPS.has(n.op) && !(options.floatOps?.has(n.op) ?? false)) throw new QuantizationError(`node '${n.name ?? n.op}' (${n.op}) has no int8 kernel`);
   }
 
   return bodyEnd;
@@ -255,8 +276,14 @@ export function quantizeGraph(fg: QGraph, ranges: ReadonlyMap<number, Range>, op
     return y;
   };
 
+  const floatOps = options.floatOps ?? new Set<QOp>();
   body.forEach((n) => {
     const label = n.name ?? n.op;
+    if (floatOps.has(n.op)) {
+      // No int8 kernel on the target: dequantize its activations, run it in float32 (its output is quantized by the next int8 node).
+      nodes.push({ ...n, inputs: n.inputs.map((id) => (tensors[id]!.batched ? asFloat(id) : id)) });
+      return;
+    }
     const x = asQuant(n.inputs[0]!);
     const xT = tensors[x]!;
     const inputs: number[] = [x];
@@ -280,7 +307,12 @@ export function quantizeGraph(fg: QGraph, ranges: ReadonlyMap<number, Range>, op
       inputs.push(asQuant(n.inputs[1]!));
     }
     const outF = fg.tensors[n.output]!;
-    const p = PASS_THROUGH.has(n.op) ? { scale: xT.scale!, zeroPoint: xT.zeroPoint! } : qint8Params(rangeOf(n.output, `the output of '${label}'`));
+    // A sigmoid's output is in (0, 1): XNNPACK's QS8 sigmoid (Debian 12's requires it) takes scale 1/256, zero point -128.
+    const p = PASS_THROUGH.has(n.op)
+      ? { scale: xT.scale!, zeroPoint: xT.zeroPoint! }
+      : n.op === 'sigmoid'
+        ? SIGMOID_OUTPUT
+        : qint8Params(rangeOf(n.output, `the output of '${label}'`));
     tensors[n.output] = { ...outF, dtype: 'qint8', ...p };
     if (WEIGHTED_OPS.has(n.op)) {
       const ws = tensors[inputs[1]!]!.scales!;

@@ -17,6 +17,7 @@ import multipart from '@fastify/multipart';
 import underPressure from '@fastify/under-pressure';
 import { Gauge } from 'prom-client';
 import type { Prediction } from '../classify.js';
+import { DEFAULT_SERVER_MAX_BODY } from '../limits.js';
 import type { Model } from '../model.js';
 import * as v from '../validate.js';
 import { ImageClassifier, type ClassifierOptions } from './classifier.js';
@@ -25,7 +26,7 @@ import { createMetrics, type ServiceMetrics } from './metrics.js';
 import { DEMO_PAGE } from './page.js';
 
 export interface ServerOptions extends ClassifierOptions {
-  /** Largest request body / uploaded file, bytes (default 10 MiB). */
+  /** Largest request body / uploaded file, bytes (default 10 MiB, lib/limits.ts). */
   maxBody?: number;
   /** Most `image` parts in one multipart request (default 16). */
   maxFiles?: number;
@@ -45,8 +46,6 @@ export interface Service {
   close(): Promise<void>;
 }
 
-export const DEFAULT_MAX_BODY = 10 * 1024 * 1024;
-
 function errorBody(statusCode: number, code: string, message: string): Record<string, unknown> {
   return { statusCode, error: http.STATUS_CODES[statusCode] ?? 'Error', code, message };
 }
@@ -60,7 +59,7 @@ function parseTop(value: unknown): number | undefined {
 }
 
 export async function createServer(model: Model, options: ServerOptions = {}): Promise<Service> {
-  const maxBody = options.maxBody === undefined ? DEFAULT_MAX_BODY : v.positiveInteger(options.maxBody, 'maxBody');
+  const maxBody = options.maxBody === undefined ? DEFAULT_SERVER_MAX_BODY : v.positiveInteger(options.maxBody, 'maxBody');
   const maxFiles = options.maxFiles === undefined ? 16 : v.positiveInteger(options.maxFiles, 'maxFiles');
   const retryAfter = options.retryAfter === undefined ? 1 : v.positiveInteger(options.retryAfter, 'retryAfter');
   // The gauges read the classifier when scraped (after it exists).

@@ -4,22 +4,23 @@
  * SVG, pixel limit), decoding on libuv's thread pool (sharp) with bounded
  * concurrency, micro-batched inference (batcher.ts), top-k with labels.
  *
- * Every refusal is a ServiceError with the HTTP status it is answered with:
- * 400 not an image / corrupt, 413 too many pixels, 415 SVG refused,
- * 503 queue full or closing.
+ * The limits and the SVG refusal are the image module's (lib/image.ts,
+ * defaults in lib/limits.ts): `maxPixels` is its `limitInputPixels`,
+ * `allowSvg` its `allowSvg`, and its decoded-bytes and decode-time limits
+ * apply unchanged. Every refusal is a ServiceError with the HTTP status it
+ * is answered with, chosen from the ImageDecodeError's `reason`: 400 not
+ * an image / corrupt / too slow to decode, 413 too many pixels or decoded
+ * bytes, 415 SVG refused, 503 queue full or closing.
  */
 import os from 'node:os';
-import sharp, { type Metadata } from 'sharp';
 import { topK, type Prediction, type Predictor } from '../classify.js';
-import { ImageDecodeError } from '../errors.js';
+import { ImageDecodeError, type ImageProblem } from '../errors.js';
 import { loadImageTensor, type ResizeMode } from '../image.js';
 import { resolveLabels } from '../labels.js';
+import { DEFAULT_SERVER_MAX_PIXELS } from '../limits.js';
 import * as v from '../validate.js';
 import { MicroBatcher, type BatchStats } from './batcher.js';
 import { ClosingError, QueueFullError, ServiceError } from './errors.js';
-
-/** Default pixel limit of one uploaded image (width × height): 50 megapixels. */
-export const DEFAULT_MAX_PIXELS = 50_000_000;
 
 export interface ClassifierOptions {
   /** Largest inference batch (default 8; 1 turns micro-batching off). */
@@ -30,7 +31,7 @@ export interface ClassifierOptions {
   maxQueue?: number;
   /** Images decoded at once (default: the number of cores). */
   concurrency?: number;
-  /** Largest image accepted, in pixels (default 50,000,000). */
+  /** Largest image accepted, in pixels (default 50,000,000, lib/limits.ts). */
   maxPixels?: number;
   /** Accept SVG input (default false: an SVG may reference files beside it). */
   allowSvg?: boolean;
@@ -44,16 +45,33 @@ export interface ClassifierHooks {
   onBatch?: (stats: BatchStats) => void;
 }
 
-/** Is this (after an optional BOM and whitespace) an XML document with an <svg> element? */
-export function looksLikeSvg(bytes: Uint8Array): boolean {
-  let i = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0x09 || bytes[i] === 0x0a || bytes[i] === 0x0d)) i++;
-  if (bytes[i] !== 0x3c) return false; // '<'
-  const head = Buffer.from(bytes.buffer, bytes.byteOffset + i, Math.min(bytes.length - i, 4096)).toString('latin1');
-  return /<svg[\s>]/i.test(head);
-}
-
 const SVG_REFUSED = 'SVG images are refused (an SVG can reference other files); start the server with --allow-svg to accept them';
+
+/** HTTP status and error code of each image problem. */
+const STATUS: Record<ImageProblem, [number, string]> = {
+  'svg-refused': [415, 'SVG_REFUSED'],
+  'too-many-pixels': [413, 'TOO_MANY_PIXELS'],
+  'too-many-bytes': [413, 'IMAGE_TOO_LARGE'],
+  timeout: [400, 'DECODE_TIMEOUT'],
+  file: [400, 'BAD_IMAGE'],
+  undecodable: [400, 'BAD_IMAGE'],
+};
+
+/** The image module's refusal as the service's error: its message without the source name and the library option hint. */
+function serviceError(e: ImageDecodeError): ServiceError {
+  const [status, code] = STATUS[e.reason];
+  if (e.reason === 'svg-refused') return new ServiceError(SVG_REFUSED, status, code, { cause: e });
+  const detail = e.message
+    .replace(/^<buffer of \d+ bytes>: /, '')
+    .replace(/ \(raise [^)]*\)$/, '');
+  const message =
+    e.reason === 'too-many-pixels'
+      ? `The image is too large: ${detail.replace(/^image too large: /, '')} (the server's --max-pixels)`
+      : e.reason === 'too-many-bytes'
+        ? `The image is too large: ${detail.replace(/^image too large: /, '')}`
+        : `Not an image or a corrupt image: ${detail}`;
+  return new ServiceError(message, status, code, { cause: e });
+}
 
 function cores(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
@@ -78,7 +96,7 @@ export class ImageClassifier {
     this.model = model;
     this.maxQueue = options.maxQueue === undefined ? 256 : v.positiveInteger(options.maxQueue, 'maxQueue');
     this.concurrency = options.concurrency === undefined ? cores() : v.positiveInteger(options.concurrency, 'concurrency');
-    this.maxPixels = options.maxPixels === undefined ? DEFAULT_MAX_PIXELS : v.positiveInteger(options.maxPixels, 'maxPixels');
+    this.maxPixels = options.maxPixels === undefined ? DEFAULT_SERVER_MAX_PIXELS : v.positiveInteger(options.maxPixels, 'maxPixels');
     if (options.allowSvg !== undefined && typeof options.allowSvg !== 'boolean') throw v.typeError('boolean', 'allowSvg', options.allowSvg);
     this.allowSvg = options.allowSvg ?? false;
     this.resize = options.resize === undefined ? 'crop' : v.oneOf(options.resize, 'resize', ['crop', 'squash'] as const);
@@ -135,42 +153,21 @@ export class ImageClassifier {
   private async decode(image: Uint8Array, contentType: string | undefined): Promise<Float32Array> {
     if (!(image instanceof Uint8Array)) throw v.typeError('Uint8Array', 'image', image);
     if (image.length === 0) throw new ServiceError('The image is empty (0 bytes)', 400, 'EMPTY_IMAGE');
-    const svgType = contentType !== undefined && /^image\/svg\+xml\b/i.test(contentType);
-    if (!this.allowSvg && (svgType || looksLikeSvg(image))) throw new ServiceError(SVG_REFUSED, 415, 'SVG_REFUSED');
+    // The declared type is refused before anything is decoded; the bytes themselves are checked by the image module.
+    if (!this.allowSvg && contentType !== undefined && /^image\/svg\+xml\b/i.test(contentType)) throw new ServiceError(SVG_REFUSED, 415, 'SVG_REFUSED');
     await this.acquire();
     try {
-      let meta: Metadata;
-      try {
-        meta = await sharp(image, { limitInputPixels: false }).metadata();
-      } catch (e) {
-        throw new ServiceError(`Not an image or a corrupt image: ${(e as Error).message}`, 400, 'BAD_IMAGE', { cause: e });
-      }
-      if (meta.format === 'svg' && !this.allowSvg) throw new ServiceError(SVG_REFUSED, 415, 'SVG_REFUSED');
-      const pixels = (meta.width ?? 0) * (meta.height ?? 0);
-      if (pixels > this.maxPixels) {
-        throw new ServiceError(
-          `The image is ${meta.width}x${meta.height} = ${pixels} pixels, over the limit of ${this.maxPixels}`,
-          413,
-          'TOO_MANY_PIXELS',
-        );
-      }
       const [height, width] = this.model.inputShape as [number, number, number];
-      try {
-        return await loadImageTensor(image, {
-          width,
-          height,
-          resize: this.resize,
-          preprocessing: this.model.preprocessing,
-          limitInputPixels: this.maxPixels,
-        });
-      } catch (e) {
-        if (e instanceof ImageDecodeError) {
-          const msg = e.message.replace(/^<buffer of \d+ bytes>: /, '');
-          if (/^image too large/.test(msg)) throw new ServiceError(`The image is too large: ${msg}`, 413, 'TOO_MANY_PIXELS', { cause: e });
-          throw new ServiceError(`Not an image or a corrupt image: ${msg}`, 400, 'BAD_IMAGE', { cause: e });
-        }
-        throw e;
-      }
+      return await loadImageTensor(image, {
+        width,
+        height,
+        resize: this.resize,
+        preprocessing: this.model.preprocessing,
+        limitInputPixels: this.maxPixels,
+        allowSvg: this.allowSvg,
+      });
+    } catch (e) {
+      throw e instanceof ImageDecodeError ? serviceError(e) : e;
     } finally {
       this.release();
     }

@@ -17,6 +17,8 @@ import path from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Prediction } from '../classify.js';
 import type { Model } from '../model.js';
+import { FileProblem, readRegularFile } from '../formats/files.js';
+import { DEFAULT_MAX_IMAGE_FILE_BYTES } from '../limits.js';
 import * as v from '../validate.js';
 import { ImageClassifier, type ClassifierOptions } from './classifier.js';
 import { ServiceError } from './errors.js';
@@ -72,21 +74,20 @@ async function readJobImage(data: ClassifyJobData, root: string | undefined): Pr
   if (typeof data.path !== 'string' || data.path === '') throw new UnrecoverableError('Job data has neither image (base64) nor path');
   let file = path.resolve(root ?? '/', data.path);
   if (root !== undefined) {
-    // Containment on real paths: a symlink inside root may not lead outside it.
+    // Lexical containment first (a path that leaves root is refused whether or not its target exists),
+    // then on real paths: a symlink inside root may not lead outside it.
+    if (!isInside(root, file)) throw new UnrecoverableError(`${data.path}: outside the worker's --root ${root}`);
     try {
       file = await fs.promises.realpath(file);
     } catch (e) {
       throw new UnrecoverableError(`${data.path}: cannot read file (${(e as Error).message})`);
     }
-    if (!isInside(root, file)) throw new UnrecoverableError(`${data.path}: outside the worker's --root ${root}`);
+    if (!isInside(root, file)) throw new UnrecoverableError(`${data.path}: outside the worker's --root ${root} (through a symbolic link)`);
   }
   try {
-    const st = await fs.promises.stat(file);
-    if (!st.isFile()) throw new UnrecoverableError(`${data.path}: not a regular file`);
-    return await fs.promises.readFile(file);
+    return await readRegularFile(file, DEFAULT_MAX_IMAGE_FILE_BYTES);
   } catch (e) {
-    if (e instanceof UnrecoverableError) throw e;
-    throw new UnrecoverableError(`${data.path}: cannot read file (${(e as Error).message})`);
+    throw new UnrecoverableError(`${data.path}: ${e instanceof FileProblem ? e.message : `cannot read file (${(e as Error).message})`}`);
   }
 }
 

@@ -19,6 +19,7 @@ import { defaultModelPath } from '../../lib/default-model.js';
 import { loadImageTensor } from '../../lib/image.js';
 import { loadModel, Model } from '../../lib/model.js';
 import { arm64X64Results } from '../helpers/env.js';
+import { pinnedXnnpackCommit } from '../helpers/pins.js';
 import { THREADS, top5, type ImageResult } from './images.js';
 
 const TOL = 1e-4;
@@ -64,7 +65,7 @@ describe('arm64 prebuild under qemu-aarch64', () => {
     expect(info.binary).toBe('MOBILENET_NATIVE_PATH');
     expect(info.path).toMatch(/prebuilds\/linux-arm64\/node\.napi\.glibc\.node$/);
     expect(info.source).toBe('vendored');
-    expect(info.commit).toBe('75db3c093b6d74fe90b8df82670cd8a01102ba38');
+    expect(info.commit).toBe(pinnedXnnpackCommit());
     expect(info.initialized).toBe(true);
     const features = info.cpu?.features ?? [];
     expect(features).toContain('neon');

@@ -46,4 +46,9 @@ export const OP_EXAMPLES: { readonly [K in OpName]: () => Graph } = {
     g.fullyConnected(g.reshape(x, [42, 4]), { weights: randomArray(5 * 4, 9), bias: randomArray(5, 10), outputChannels: 5, outputMin: -1 })),
   pad: withStem((g, x) => g.pad(x, { prePadding: [1, 0, 2], postPadding: [0, 2, 1], value: 0.5 })),
   reshape: withStem((g, x) => g.reshape(x, [21, 8])),
+  // float32 -> qint8 -> float32 (quantize, dequantize); the stem's outputs span about [-3, 3].
+  convert: withStem((g, x) => {
+    const q = g.node('convert', [x], {}, { output: { dtype: 'qint8', quant: { scale: 0.02, zeroPoint: 3 } } });
+    return g.node('convert', [q], {});
+  }),  leakyRelu: withStem((g, x) => g.node('leakyRelu', [x], { alpha: 0.3 })),
 };

@@ -31,3 +31,34 @@ export function shared(...parts: string[]): string {
   if (sharedDir === null) throw new Error('shared directory missing');
   return path.join(sharedDir, ...parts);
 }
+
+/** One image of ../shared/reference/v1_*_224.outputs.json (TF.js wasm outputs; see ../shared/README.md). */
+export interface ReferenceImage {
+  file: string;
+  /** ImageNet class of the sample image, null for cat.jpg */
+  label: number | null;
+  top5: number[];
+  top5_probs: number[];
+  /** 1000 softmax probabilities, 7 significant digits */
+  probs: number[];
+}
+
+/** The TF.js reference outputs of the V1 model of this alpha (9 images, cat.jpg last). */
+export function referenceOutputs(alpha: '0.75' | '0.25'): ReferenceImage[] {
+  return (JSON.parse(fs.readFileSync(shared('reference', `v1_${alpha}_224.outputs.json`), 'utf8')) as { images: ReferenceImage[] }).images;
+}
+
+/** The reference entry of one image file (`cat.jpg` or an imagenet-sample name). */
+export function referenceOutput(alpha: '0.75' | '0.25', file: string): ReferenceImage {
+  const img = referenceOutputs(alpha).find((i) => i.file === file);
+  if (img === undefined) throw new Error(`${file} is not in reference/v1_${alpha}_224.outputs.json`);
+  return img;
+}
+
+/** Keras's ImageNet class index of ../shared (class index → label). */
+export function sharedLabel(index: number): string {
+  const json = JSON.parse(fs.readFileSync(shared('models', 'imagenet_class_index.json'), 'utf8')) as Record<string, [string, string]>;
+  const entry = json[String(index)];
+  if (entry === undefined) throw new Error(`no class ${index} in imagenet_class_index.json`);
+  return entry[1];
+}

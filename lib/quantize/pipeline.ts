@@ -1,0 +1,93 @@
+/**
+ * Post-training quantization of a lowered float graph, without a `Model`:
+ * used by `loadModel(path, { precision: 'int8', calibration })` (lib/model.ts)
+ * and by `quantizeModel` (./index.ts). It imports nothing of lib/model.ts,
+ * so model.ts can use it without an import cycle.
+ */
+import { QuantizationError } from '../errors.js';
+import type { Graph } from '../graph.js';
+import type { Preprocessing } from '../keras/types.js';
+import * as v from '../validate.js';
+import { calibrate, calibrationSamples, type CalibrationOptions, type CalibrationSource, type RangeMethod } from './calibrate.js';
+import { fromFloatGraph, type QGraph, type QOp } from './qgraph.js';
+import { headStart, quantizableBody, quantizeGraph } from './quantize.js';
+
+export interface Int8Options extends CalibrationOptions {
+  /** Calibration images: a directory (its image files by name), a list of image paths, or preprocessed samples. */
+  calibration: CalibrationSource;
+  /** Keep the classifier head (from the last global pooling on) in float32. Default true. */
+  floatHead?: boolean;
+  /** Correct each quantized layer's bias for the mean shift its weight rounding causes. Default true. */
+  biasCorrection?: boolean;
+  /** Activation ranges: 'minmax' (default) or 'mse' (see docs/int8.md). */
+  method?: RangeMethod;
+  /** Called after each calibration image. */
+  onProgress?: (done: number) => void;
+}
+
+export interface QuantizationInfo {
+  method: RangeMethod;
+  calibrationImages: number;
+  floatHead: boolean;
+  biasCorrection: boolean;
+  weights: string;
+  activations: string;
+  /** Ops kept in float32 inside the int8 body (no int8 kernel on the target). */
+  floatOps?: string[];
+}
+
+/** Checks the int8 options (typed errors before anything is read). */
+export function checkInt8Options(options: unknown): Int8Options {
+  if (typeof options !== 'object' || options === null) throw v.typeError('object', 'options', options);
+  const o = options as Int8Options;
+  if (o.calibration === undefined) throw new QuantizationError('calibration images are required (a directory, a list of image paths or preprocessed samples)');
+  if (o.floatHead !== undefined && typeof o.floatHead !== 'boolean') throw v.typeError('boolean', 'floatHead', o.floatHead);
+  if (o.biasCorrection !== undefined && typeof o.biasCorrection !== 'boolean') throw v.typeError('boolean', 'biasCorrection', o.biasCorrection);
+  if (o.images !== undefined) v.positiveInteger(o.images, 'images');
+  if (o.method !== undefined) v.oneOf(o.method, 'method', ['minmax', 'mse'] as const);
+  return o;
+}
+
+/**
+ * Calibrates the float graph on the images and rewrites it into the typed
+ * int8 graph. `floatOps`: ops the target runs in float32 (quantize.ts
+ * `nativeFloatOps` for the addon).
+ */
+export async function quantizeFloatGraph(
+  floatGraph: Graph,
+  inputShape: readonly number[],
+  preprocessing: Preprocessing,
+  options: Int8Options,
+  floatOps?: ReadonlySet<QOp>,
+): Promise<{ graph: QGraph; quantization: QuantizationInfo }> {
+  const o = checkInt8Options(options);
+  const fg = fromFloatGraph(floatGraph);
+  const floatHead = o.floatHead ?? true;
+  // Fail on an unquantizable graph before reading any image.
+  quantizableBody(fg, { floatHead, ...(floatOps === undefined ? {} : { floatOps }) });
+  let done = 0;
+  const samples = calibrationSamples(o.calibration, inputShape, preprocessing, o);
+  const counted = (async function* () {
+    for await (const s of samples) {
+      yield s;
+      o.onProgress?.(++done);
+    }
+  })();
+  const method = o.method ?? 'minmax';
+  const { ranges, means, images } = await calibrate(fg, counted, { method });
+  const biasCorrection = o.biasCorrection ?? true;
+  const graph = quantizeGraph(fg, ranges, { floatHead, ...(biasCorrection ? { biasCorrection: means } : {}), ...(floatOps === undefined ? {} : { floatOps }) });
+  const usedFloatOps = floatOps === undefined ? [] : [...floatOps].filter((op) => fg.nodes.slice(0, headStart(fg)).some((n) => n.op === op));
+  return {
+    graph,
+    quantization: {
+      method,
+      calibrationImages: images,
+      floatHead: floatHead && headStart(fg) < fg.nodes.length,
+      biasCorrection,
+      weights: 'qcint8 symmetric per output channel',
+      activations: 'qint8 asymmetric per tensor',
+      ...(usedFloatOps.length > 0 ? { floatOps: usedFloatOps } : {}),
+    },
+  };
+}
