@@ -14,6 +14,9 @@
  *    a noisy machine hit all engines alike; median / p90 / p99 of all runs;
  *  - throughput: the same with batch N; images/s = N / median;
  *  - concurrency: 1, 4 and 16 closed-loop clients on one model instance;
+ *  - end to end: `mobilenet classify` over the shared images, files on
+ *    disk to JSON lines out, at its default and beside --batch 1, --batch 8
+ *    and --threads <all cores> (bench/lib/classify-e2e.ts);
  *  - ratios are computed within this one run only.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -27,9 +30,11 @@ import { machineInfo } from './lib/machine.js';
 import { MODEL_SPECS, makeInput, prepareModel, type PreparedModel } from './lib/models.js';
 import { round, summarize, quantile } from './lib/stats.js';
 import { exportOnnx } from './onnx/export.js';
+import { exportInt8Onnx } from './onnx/int8.js';
 import { writeGraphFile } from './lib/graph-file.js';
 import { writeReports } from './report.js';
 import { measureLoad, type LoadRow } from './load.js';
+import { measureClassifyE2E, type ClassifyE2EResult } from './lib/classify-e2e.js';
 import { childEnv } from '../test/helpers/env.js';
 import { resultsDir } from './lib/out.js';
 import type { BenchResults, ConcurrencyRow, ResultRow, TargetRow } from './lib/results.js';
@@ -53,6 +58,8 @@ interface Settings {
   concurrencyRequests: number;
   /** Idle pause between two engines' turns (ms): spin-waiting thread pools of the previous engine go to sleep. */
   gapMs: number;
+  /** Rounds of the end-to-end classify row (0: skipped). */
+  e2eRounds: number;
   out: string;
 }
 
@@ -67,6 +74,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --out DIR           where results go (default bench/results/local, untracked)
   --update            write to bench/results (the committed results the README links)
   --no-concurrency    skip the 1/4/16 concurrent-requests rows
+  --no-e2e            skip the end-to-end \`mobilenet classify\` row (shared images, files to JSON lines)
+  --e2e-rounds R      rounds of the end-to-end row (default 3, quick 1)
   --gap-ms MS         idle pause between engines' turns (default 0; an idle VM vCPU wakes slowly): thread pools that
                       spin-wait after a run (onnxruntime, pthreadpool) must not steal the
                       next engine's cores
@@ -86,6 +95,8 @@ function parseSettings(argv: string[]): Settings | null {
       out: { type: 'string' },
       update: { type: 'boolean', default: false },
       'no-concurrency': { type: 'boolean', default: false },
+      'no-e2e': { type: 'boolean', default: false },
+      'e2e-rounds': { type: 'string' },
       'gap-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -125,6 +136,7 @@ function parseSettings(argv: string[]): Settings | null {
     concurrency: values['no-concurrency'] ? [] : [1, 4, 16],
     concurrencyRequests: quick ? 48 : 96,
     gapMs: values['gap-ms'] === undefined ? 0 : Number(values['gap-ms']),
+    e2eRounds: values['no-e2e'] ? 0 : int(values['e2e-rounds'], 'e2e-rounds', quick ? 1 : 3),
     out: resultsDir(values),
   };
 }
@@ -211,6 +223,14 @@ interface Live {
   error?: string;
 }
 
+/**
+ * onnxruntime's int8 kernels vs XNNPACK's on the same quantized graph: each node
+ * may differ by one output step (different requantization), which propagates;
+ * a coarse bound on the probabilities that still catches a wrong export
+ * (test/onnx-int8.test.ts checks the export node by node).
+ */
+export const INT8_ONNX_TOLERANCE = 0.1;
+
 /** Calibration samples of the int8 row: speed does not depend on them, so a few deterministic inputs in the model's range. */
 export const INT8_CALIBRATION_SAMPLES = 8;
 
@@ -235,7 +255,13 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
   fs.writeFileSync(onnxFile, exportOnnx(model.graph, { graphName: id, inputLayout: 'nchw' }));
   const graphFile = path.join(workDir, `${id}.graph`);
   writeGraphFile(graphFile, model.graph);
-  const int8Dir = s.engines.includes('mobilenet-xnnpack-int8') ? await quantizeForBench(model, workDir) : undefined;
+  const int8Dir = s.engines.includes('mobilenet-xnnpack-int8') || s.engines.includes('onnxruntime-node-int8') ? await quantizeForBench(model, workDir) : undefined;
+  // The same int8 model for onnxruntime, in QDQ form.
+  let int8OnnxFile: string | undefined;
+  if (int8Dir !== undefined && s.engines.includes('onnxruntime-node-int8')) {
+    int8OnnxFile = path.join(workDir, `${id}-int8.onnx`);
+    await exportInt8Onnx(int8Dir, int8OnnxFile, { graphName: `${id}-int8` });
+  }
   const baseRow = (engine: EngineName, threads: number, batch: number): ResultRow => ({
     engine, model: id, threads, batch, median_ms: null, p90_ms: null, p99_ms: null, runs: 0, images_per_s: null,
   });
@@ -261,7 +287,7 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
         continue;
       }
       const worker = new Worker(engine);
-      const spec: LoadSpec = { engine, modelId: id, modelJson: model.modelJson, onnxFile, graphFile, inputShape: model.inputShape, preprocessing: model.preprocessing, threads, ...(int8Dir === undefined ? {} : { int8Dir }) };
+      const spec: LoadSpec = { engine, modelId: id, modelJson: model.modelJson, onnxFile, graphFile, inputShape: model.inputShape, preprocessing: model.preprocessing, threads, ...(int8Dir === undefined ? {} : { int8Dir }), ...(int8OnnxFile === undefined ? {} : { int8OnnxFile }) };
       try {
         const r = await worker.call({ type: 'load', spec, preprocessing: model.preprocessing });
         live.push({ engine, worker, load_ms: r.load_ms as number, notes: r.notes as string, samples: new Map() });
@@ -285,6 +311,13 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
     const oracle = outputs.get('mobilenet-xnnpack') ?? outputs.get('reference-ts');
     for (const l of live) {
       const out = outputs.get(l.engine);
+      // The int8 ONNX row is compared with our int8 row (the same quantized graph), when that ran.
+      const int8Oracle = l.engine === 'onnxruntime-node-int8' ? outputs.get('mobilenet-xnnpack-int8') : undefined;
+      if (int8Oracle !== undefined && out !== undefined) {
+        l.diff = maxAbsDiff(out, int8Oracle);
+        if (!(l.diff <= INT8_ONNX_TOLERANCE)) l.error = `output differs from mobilenet-xnnpack-int8 by ${l.diff.toExponential(2)} > ${INT8_ONNX_TOLERANCE}: not timed`;
+        continue;
+      }
       if (out === undefined || oracle === undefined) continue;
       l.diff = maxAbsDiff(out, oracle);
       if (l.engine === 'onnxruntime-node' && !(l.diff <= ONNX_TOLERANCE)) {
@@ -438,6 +471,14 @@ export function computeTargets(rows: readonly ResultRow[]): TargetRow[] {
           value: round(ours / int8, 3), met: ours / int8 >= (t === 1 ? 1.8 : 1),
           detail: `medians ${ours} ms vs ${int8} ms${mins('mobilenet-xnnpack', 'mobilenet-xnnpack-int8', model, t)}`,
         });
+        const ortInt8 = get('onnxruntime-node-int8', model, t);
+        if (ortInt8 !== null) {
+          out.push({
+            model, threads: t, target: 'int8 speed-up vs onnxruntime-node int8 (same quantized graph)', goal: '> 1x',
+            value: round(ortInt8 / int8, 3), met: ortInt8 / int8 > 1,
+            detail: `medians ${ortInt8} ms vs ${int8} ms${mins('onnxruntime-node-int8', 'mobilenet-xnnpack-int8', model, t)}`,
+          });
+        }
         if (ort !== null) {
           out.push({
             model, threads: t, target: 'int8 speed-up vs onnxruntime-node float32', goal: '> 1x',
@@ -499,6 +540,12 @@ export async function runBench(argv: string[], io: { stdout: NodeJS.WritableStre
   } finally {
     fs.rmSync(workDir, { recursive: true, force: true });
   }
+  let e2e: ClassifyE2EResult | undefined;
+  if (s.e2eRounds > 0) {
+    const dir = sharedDir === null ? null : path.join(sharedDir, 'images', 'imagenet-sample');
+    if (dir !== null && fs.existsSync(dir)) e2e = await measureClassifyE2E(dir, s.e2eRounds, log);
+    else log(`end-to-end classify row skipped: ${dir ?? 'the shared directory'} not found`);
+  }
   const results: BenchResults = {
     date: new Date().toISOString(),
     mode: s.quick ? 'quick' : 'full',
@@ -512,6 +559,7 @@ export async function runBench(argv: string[], io: { stdout: NodeJS.WritableStre
     results: rows,
     concurrency: conc,
     targets: computeTargets(rows),
+    ...(e2e === undefined ? {} : { classify_e2e: e2e }),
     duration_s: Math.round((Date.now() - start) / 1000),
     load_avg_end: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };

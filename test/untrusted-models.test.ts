@@ -233,9 +233,12 @@ describe('HDF5: links, external storage and bombs', () => {
     check.close();
     const err = await readH5(p).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModelFormatError);
-    expect((err as Error).message).toBe(`${p}: dataset /d/d/kernel:0 stores its values in another file (${secret}): external storage is refused (Keras never writes it)`);
+    expect((err as Error).message).toBe(`${p}: dataset /d/d/kernel:0 stores its values in an external file (${secret}): external storage is refused (Keras never writes it)`);
     // Through the generic entry point too, and with the external file missing (nothing to read, still refused or failed, typed).
     await expect(readModelFile(p)).rejects.toThrow(ModelFormatError);
+    // External storage pointing back into the model file itself (at the bias's bytes) is external storage too.
+    const self = await craftedH5('efl-self.h5', (buf, layout, scratch) => setExternalStorage(buf, layout, scratch, path.join(tmp, 'efl-self.h5'), 32));
+    await expect(readH5(self)).rejects.toThrow(`${self}: dataset /d/d/kernel:0 stores its values in an external file (${self}): external storage is refused`);
     const gone = await craftedH5('efl-missing.h5', (buf, layout, scratch) => setExternalStorage(buf, layout, scratch, path.join(tmp, 'no-such-file.bin'), 32));
     await expect(readH5(gone)).rejects.toThrow(ModelFormatError);
   });
@@ -444,6 +447,30 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
     await expect(readKeras3(moved)).rejects.toThrow(/cd-moved\.keras: corrupt \.keras zip archive: the central directory \(\d+ bytes at offset \d+\) does not end where its end record begins/);
   });
 
+  it('an archive written as a stream (sizes only in data descriptors and the central directory) is read', async () => {
+    const src = path.join(tmp, 'src-stream.keras');
+    await writeKeras3(src, denseConfig, weights());
+    const { unzipSync, Zip, ZipDeflate, ZipPassThrough } = await import('fflate');
+    const entries = unzipSync(fs.readFileSync(src));
+    const chunks: Uint8Array[] = [];
+    const zip = new Zip((err, data) => {
+      if (err) throw err;
+      chunks.push(data);
+    });
+    for (const [name, data] of Object.entries(entries)) {
+      const f = name === 'model.weights.h5' ? new ZipPassThrough(name) : new ZipDeflate(name, { level: 6 });
+      zip.add(f);
+      f.push(data, true);
+    }
+    zip.end();
+    const buf = Buffer.concat(chunks);
+    expect(buf.readUInt16LE(6) & 8).toBe(8); // general purpose flag bit 3: sizes follow the data
+    const p = path.join(tmp, 'stream.keras');
+    fs.writeFileSync(p, buf);
+    const r = await readKeras3(p);
+    expect([...(r.weights.get('d/kernel')?.data ?? [])]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
   it('an entry declaring more than the byte budget is refused before inflating', async () => {
     const p = path.join(tmp, 'ok3.keras');
     await writeKeras3(p, denseConfig, weights());
@@ -490,7 +517,7 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
     fs.writeFileSync(path.join(tmp, 'efl.keras'), zipSync(entries));
     const err = await readKeras3(path.join(tmp, 'efl.keras')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModelFormatError);
-    expect((err as Error).message).toMatch(new RegExp(`efl\\.keras: model\\.weights\\.h5: dataset /layers/dense/vars/0 stores its values in another file \\(${secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\): external storage is refused`));
+    expect((err as Error).message).toMatch(new RegExp(`efl\\.keras: model\\.weights\\.h5: dataset /layers/dense/vars/0 stores its values in an external file \\(${secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\): external storage is refused`));
   });
 
   it('a config.json nested 100,000 deep is a ModelFormatError naming the archive', async () => {
