@@ -20,7 +20,9 @@
  * - the header is read first (`metadata()`): declared width × height ×
  *   channels × bytes per sample over `maxImageBytes` (default 512 MiB) is
  *   refused before any pixel is decoded (one frame is decoded: the first);
- * - the decode has a time limit (`decodeTimeoutSeconds`, sharp's `timeout`);
+ * - the decode has a time limit (`decodeTimeoutSeconds`, sharp's `timeout`,
+ *   checked by libvips between output tiles); SVG filter work is estimated
+ *   and capped before rendering (`svgFilterWork`, `MAX_SVG_FILTER_WORK`);
  * - decodes running at the same time share a byte budget
  *   (`MAX_DECODE_BYTES_IN_FLIGHT`, default 1 GiB): a large image waits for
  *   others to finish instead of multiplying the peak by the concurrency;
@@ -46,7 +48,7 @@
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { ImageDecodeError, type ImageProblem } from './errors.js';
 import { FileProblem, readRegularFile } from './formats/files.js';
-import { DEFAULT_DECODE_TIMEOUT_SECONDS, DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_FILE_BYTES, MAX_DECODE_BYTES_IN_FLIGHT } from './limits.js';
+import { DEFAULT_DECODE_TIMEOUT_SECONDS, DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_FILE_BYTES, MAX_DECODE_BYTES_IN_FLIGHT, MAX_SVG_FILTER_WORK } from './limits.js';
 import type { Preprocessing } from './keras/types.js';
 import * as v from './validate.js';
 
@@ -253,6 +255,24 @@ export function looksLikeSvg(bytes: Uint8Array): boolean {
 const SVG_REFUSED = 'SVG input is refused (allowSvg: false)';
 
 /**
+ * The filter work of an SVG, estimated from its text: filter primitive
+ * elements (`<feGaussianBlur`, `<feMorphology`, …) × elements that use a
+ * filter (at least one) × declared pixels. librsvg runs every primitive
+ * over the filtered region for each output tile, and sharp's time limit is
+ * only checked between tiles, so a chain of 5,000 blurs ran 48 s past a
+ * 1-second limit: such a file is refused from this estimate before
+ * rendering. A heuristic (one primitive can be costly too) on top of the
+ * time limit, in a few lines because neither sharp nor librsvg exposes a
+ * cost estimate; servers refuse SVG altogether (`allowSvg: false`).
+ */
+export function svgFilterWork(svg: Uint8Array, pixels: number): { primitives: number; filtered: number; work: number } {
+  const text = Buffer.from(svg.buffer, svg.byteOffset, svg.byteLength).toString('latin1');
+  const primitives = text.match(/<fe[A-Z]/g)?.length ?? 0;
+  const filtered = text.match(/filter\s*[=:]\s*["']?\s*url\(/g)?.length ?? 0;
+  return { primitives, filtered, work: primitives * Math.max(1, filtered) * pixels };
+}
+
+/**
  * Decodes and resizes an image to `width`×`height` RGB uint8 (HWC).
  * Throws ImageDecodeError (naming the file) when it cannot.
  */
@@ -275,6 +295,16 @@ export async function decodeImage(src: ImageSource, options: DecodeOptions): Pro
     }
     if (meta.format === 'svg' && !opts.allowSvg) throw new ImageDecodeError(SVG_REFUSED, name, { reason: 'svg-refused' });
     const pixels = (meta.width ?? 0) * (meta.pageHeight ?? meta.height ?? 0);
+    if (meta.format === 'svg') {
+      const f = svgFilterWork(encoded, pixels);
+      if (f.work > MAX_SVG_FILTER_WORK) {
+        throw new ImageDecodeError(
+          `SVG filters would take too long to render: ${f.primitives} filter primitives × ${Math.max(1, f.filtered)} filtered elements × ${pixels} pixels is more than the limit of ${MAX_SVG_FILTER_WORK} (refused before rendering)`,
+          name,
+          { reason: 'timeout' },
+        );
+      }
+    }
     if (pixels > opts.limitInputPixels) {
       throw new ImageDecodeError(
         `image too large: ${meta.width}x${meta.pageHeight ?? meta.height} = ${pixels} pixels, more than the limit of ${opts.limitInputPixels} pixels (raise limitInputPixels)`,

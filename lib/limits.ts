@@ -20,6 +20,7 @@
  * | encoded image file size | 256 MiB | `maxImageFileBytes` | — |
  * | decode time of one image | 30 s | `decodeTimeoutSeconds` | `MOBILENET_DECODE_TIMEOUT` |
  * | bytes of images being decoded at once | 1 GiB | — | `MOBILENET_MAX_DECODE_BYTES` |
+ * | SVG filter work (primitives × filtered elements × pixels) | 2^31 | — | — |
  * | download deadline | 30 min | `deadlineMs` | — |
  * | HTTP server: request body / uploaded file | 10 MiB | `maxBody` (`--max-body`) | — |
  * | HTTP server: pixels of one uploaded image | 50,000,000 | `maxPixels` (`--max-pixels`) | — |
@@ -71,6 +72,13 @@ export const DEFAULT_DECODE_TIMEOUT_SECONDS = Math.floor(envNumber('MOBILENET_DE
 
 /** Decoded bytes of all images being decoded at the same time (default 1 GiB; at least one image always runs). */
 export const MAX_DECODE_BYTES_IN_FLIGHT = envNumber('MOBILENET_MAX_DECODE_BYTES', GiB);
+
+/**
+ * Most SVG filter work accepted before rendering: filter primitive elements
+ * × elements using a filter × declared pixels (2^31; 500 blurs over a
+ * 2000×2000 SVG is about a second).
+ */
+export const MAX_SVG_FILTER_WORK = 2 ** 31;
 
 /** Overall time limit of one download (default 30 minutes). */
 export const DEFAULT_DOWNLOAD_DEADLINE_MS = 30 * 60_000;

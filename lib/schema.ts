@@ -25,8 +25,9 @@
  *
  * Adding an op: an entry here (+ regenerate the header), its reference kernel
  * (lib/backends/reference.ts `KERNELS`), its XNNPACK define call and shape check
- * (native/ops.cc), its ONNX mapping (the exporter's `HANDLERS`), and an example in
- * test/schema-ops.test.ts. The TypeScript records keyed by op name do not compile
+ * (native/ops.cc), its ONNX mapping (the exporter's `node()` switch in bench/onnx/export.ts),
+ * and an example graph in test/helpers/op-examples.ts (test/schema-ops.test.ts runs it).
+ * `leakyRelu` was added this way (git log -S leakyRelu). The TypeScript records keyed by op name do not compile
  * without the new entry, nor does the C++ table (static_assert on the op count).
  */
 import * as v from './validate.js';
@@ -378,6 +379,13 @@ export const OPS = {
     inputs: [q8('input')],
     outputDtypes: F32_Q8,
     attrs: {},
+    infer: atLeastRank1,
+  }),
+  leakyRelu: defineOp({
+    code: 15,
+    doc: 'x if x >= 0 else alpha * x (Keras LeakyReLU negative_slope)',
+    inputs: [activation('input')],
+    attrs: { alpha: { type: 'f32finite' } },
     infer: atLeastRank1,
   }),
 } as const;

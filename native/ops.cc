@@ -418,6 +418,15 @@ xnn_status DefineConvert(DefineContext& c, const NodeRecord& n, const char** wha
   return xnn_status_success;
 }
 
+xnn_status DefineLeakyRelu(DefineContext& c, const NodeRecord& n, const char** what) {
+  Values v;
+  xnn_status st = Common(c, n, false, &v, what);
+  if (st != xnn_status_success) return st;
+  MOBILENET_XNN(xnn_define_leaky_relu(c.subgraph(), n.F32(schema::leakyRelu::kAlpha), v.in, v.out, 0),
+                "xnn_define_leaky_relu");
+  return xnn_status_success;
+}
+
 #undef MOBILENET_XNN
 #undef MOBILENET_TRY
 
@@ -444,6 +453,7 @@ constexpr OpImpl kImpls[] = {
     {Op::kPad, InferPad, DefinePad},
     {Op::kReshape, InferReshape, DefineReshape},
     {Op::kConvert, InferSame, DefineConvert},
+    {Op::kLeakyRelu, InferSame, DefineLeakyRelu},
 };
 static_assert(sizeof(kImpls) / sizeof(kImpls[0]) == kOpCount, "native/ops.cc: one entry per op of the schema");
 

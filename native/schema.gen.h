@@ -43,8 +43,9 @@ enum class Op : uint32_t {
   kPad = 12,
   kReshape = 13,
   kConvert = 14,
+  kLeakyRelu = 15,
 };
-constexpr uint32_t kOpCount = 15;
+constexpr uint32_t kOpCount = 16;
 
 enum class AttrType : uint8_t { kU32, kU32Array, kU32List, kF32, kF32Finite };
 enum InputKind : uint8_t { kActivation = 1, kConstant = 2 };
@@ -189,6 +190,12 @@ inline constexpr OpSpec kOpSpecs[kOpCount] = {
      0,
      {},
      kDTypeFloat32Bit | kDTypeQint8Bit},
+    {"leakyRelu",
+     1,
+     {{"input", kActivation, kDTypeFloat32Bit, false, false}},
+     1,
+     {{"alpha", AttrType::kF32Finite, 1, 0, 0}},
+     kDTypeFloat32Bit},
 };
 
 // Input slots and attribute indices by op, for native/ops.cc: schema::conv2d::kInFilter, schema::conv2d::kStride.
@@ -281,6 +288,10 @@ constexpr uint32_t kShape = 0;
 namespace convert {
 constexpr uint32_t kInInput = 0;
 }  // namespace convert
+namespace leakyRelu {
+constexpr uint32_t kInInput = 0;
+constexpr uint32_t kAlpha = 0;
+}  // namespace leakyRelu
 }  // namespace schema
 
 }  // namespace mobilenet

@@ -457,7 +457,7 @@ describe('fuzzing the hostile classes (special files, budgets, nesting, external
     expect(t.slowestMs).toBeLessThan(20_000);
   });
 
-  it('.keras: 200 archives with flipped bytes, lying entry sizes, deep config.json', async () => {
+  it('.keras: 200 archives with flipped bytes, lying entry sizes, deep config.json, model.weights.h5 referring to other files', async () => {
     const r = mulberry32(1416);
     const t = tally();
     totals.push(t);
@@ -476,10 +476,40 @@ describe('fuzzing the hostile classes (special files, budgets, nesting, external
     const good = path.join(tmp, 'good.keras');
     await writeKeras3(good, config, new Map([['d/kernel', { shape: [4, 2], data: new Float32Array(8) }], ['d/bias', { shape: [2], data: new Float32Array(2) }]]));
     const orig = fs.readFileSync(good);
+    // Weights with distinct values, so that their raw bytes can be found in model.weights.h5 for the external-storage class.
+    const kernel = new Float32Array([1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5]);
+    const bias = new Float32Array([-1.25, -2.25]);
+    await writeKeras3(good, config, new Map([['d/kernel', { shape: [4, 2], data: kernel }], ['d/bias', { shape: [2], data: bias }]]));
+    const { unzipSync } = await import('fflate');
+    const distinct = unzipSync(fs.readFileSync(good));
+    const other = path.join(tmp, 'keras-other.h5');
+    const o = new h5wasm.File(other, 'w');
+    o.create_dataset({ name: 'x', data: kernel, shape: [4, 2], dtype: '<f' });
+    o.close();
+    const targets = [other, '/etc/passwd', '/dev/zero', '/proc/self/fd/0', path.join(tmp, 'missing.bin')];
     for (let i = 0; i < 200; i++) {
       let buf: Buffer;
+      let external = -1;
       if (i % 4 === 3) buf = Buffer.from(zipSync({ 'config.json': Buffer.from(`{"class_name":"Functional","config":${deep(1 + Math.floor(r() * 20_000))}}`) }));
-      else {
+      else if (i % 8 === 4) {
+        // model.weights.h5 whose kernel or bias lives in another file: external link, external raw storage or virtual dataset.
+        external = Math.floor(r() * 3);
+        const inner = path.join(tmp, `inner${i}.h5`);
+        fs.writeFileSync(inner, distinct['model.weights.h5'] as Uint8Array);
+        const f = new h5wasm.File(inner, 'a');
+        f.create_dataset({ name: 'pad', data: new Uint8Array(4200).fill(0x5a), shape: [4200], dtype: '<B' });
+        const target = targets[Math.floor(r() * targets.length)] as string;
+        if (external === 0) (f.get('layers/dense/vars') as InstanceType<typeof h5wasm.Group>).create_external_link(target, '/x', '2');
+        f.close();
+        const h5 = fs.readFileSync(inner);
+        fs.rmSync(inner);
+        const w = r() < 0.5 ? kernel : bias;
+        const layout = contiguousLayoutAt(h5, h5.indexOf(Buffer.from(w.buffer)), w.byteLength);
+        const scratch = h5.indexOf(Buffer.alloc(4200, 0x5a));
+        if (external === 1) setExternalStorage(h5, layout, scratch, target, w.byteLength);
+        if (external === 2) setVirtualLayout(h5, layout, scratch, target, '/x');
+        buf = Buffer.from(zipSync({ ...distinct, 'model.weights.h5': new Uint8Array(h5) }));
+      } else {
         buf = Buffer.from(orig);
         const flips = 1 + Math.floor(r() * 8);
         for (let k = 0; k < flips; k++) {
@@ -492,7 +522,10 @@ describe('fuzzing the hostile classes (special files, budgets, nesting, external
       }
       const p = path.join(tmp, `k${i}.keras`);
       fs.writeFileSync(p, buf);
-      await runCase(t, `keras case ${i}`, () => readKeras3(p, { maxModelBytes: 64 << 20, timeoutMs: 20_000 }));
+      await runCase(t, `keras case ${i}`, async () => {
+        await readKeras3(p, { maxModelBytes: 64 << 20, timeoutMs: 20_000 });
+        if (external >= 0) t.bad.push(`keras case ${i}: a model.weights.h5 referring to another file (class ${external}) was read`);
+      });
       fs.rmSync(p);
     }
     report('hostile .keras', t);

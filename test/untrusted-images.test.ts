@@ -156,6 +156,29 @@ describe('SVG input', () => {
     expect([out[0], out[1], out[2]]).toEqual([255, 255, 255]);
   });
 
+  const blurChain = (n: number, size = 2000): Buffer =>
+    Buffer.from(
+      `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}"><filter id="f" x="0" y="0" width="1" height="1">` +
+        Array.from({ length: n }, (_, i) => `<feGaussianBlur in="${i > 0 ? `b${i - 1}` : 'SourceGraphic'}" stdDeviation="20" result="b${i}"/>`).join('') +
+        `</filter><rect width="${size}" height="${size}" fill="#ff0000" filter="url(#f)"/></svg>`,
+    );
+
+  it('an SVG chaining 20,000 blurs is refused before rendering (the time limit is checked between tiles only: it ran minutes)', async () => {
+    const err = await decodeImage(blurChain(20_000), { width: 8, height: 8 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImageDecodeError);
+    expect((err as ImageDecodeError).reason).toBe('timeout');
+    expect((err as Error).message).toMatch(/^<buffer of \d+ bytes>: SVG filters would take too long to render: 20000 filter primitives × 1 filtered elements × 4000000 pixels is more than the limit of 2147483648 \(refused before rendering\)$/);
+    // One blur used by 5,000 elements: the same.
+    const many = Buffer.from(
+      `<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="1000"><filter id="f"><feGaussianBlur stdDeviation="9"/></filter>${'<rect width="1000" height="1000" fill="#00f" filter="url(#f)"/>'.repeat(5000)}</svg>`,
+    );
+    await expect(decodeImage(many, { width: 8, height: 8 })).rejects.toThrow(/1 filter primitives × 5000 filtered elements × 1000000 pixels/);
+    // A few blurs are rendered (a blurred uniform red square stays red in its centre).
+    const out = await decodeImage(blurChain(3, 200), { width: 8, height: 8 });
+    expect(out[(4 * 8 + 4) * 3]).toBeGreaterThan(200);
+    expect(out[(4 * 8 + 4) * 3 + 1]).toBeLessThan(60);
+  });
+
   it('allowSvg: false refuses SVG input (files and buffers); other formats still decode', async () => {
     const svg = Buffer.from(svgWithImage('none.png'));
     await expect(decodeImage(svg, { width: 8, height: 8, allowSvg: false })).rejects.toThrow('<buffer of');

@@ -433,7 +433,7 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
     const hidden = await patchedArchive('cd-hidden.keras', 'config.json', { central: (b, i) => b.write('X', i + 46 + 'config.jso'.length) });
     await expect(readKeras3(hidden)).rejects.toThrow(/cd-hidden\.keras: zip entry "config\.json" has a local header but is not in the central directory: refused/);
     // The inflated bytes do not match the central directory's CRC-32.
-    const crc = await patchedArchive('cd-crc.keras', 'model.weights.h5', { central: (b, i) => b.writeUInt32LE(b.readUInt32LE(i + 16) ^ 1, i + 16) });
+    const crc = await patchedArchive('cd-crc.keras', 'model.weights.h5', { central: (b, i) => b.writeUInt32LE((b.readUInt32LE(i + 16) ^ 1) >>> 0, i + 16) });
     await expect(readKeras3(crc)).rejects.toThrow(/cd-crc\.keras: zip entry model\.weights\.h5: CRC-32 of the inflated bytes is [0-9a-f]{8}, the central directory says [0-9a-f]{8}: corrupt archive/);
     // A central directory that does not end where its end record begins (offset moved).
     const moved = path.join(tmp, 'cd-moved.keras');

@@ -14,7 +14,7 @@
  *  - conv2d → Conv (OIHW, pads [t, l, b, r], group) + Relu/Clip for fused bounds
  *  - depthwiseConv2d → Conv with group = C, weights [C·m, 1, kh, kw] + Relu/Clip
  *  - add / multiply → Add / Mul (+ Relu/Clip); constants converted to the layout
- *  - clamp → Relu (0, ∞) or Clip; hardswish → HardSwish; sigmoid → Sigmoid
+ *  - clamp → Relu (0, ∞) or Clip; hardswish → HardSwish; sigmoid → Sigmoid; leakyRelu → LeakyRelu
  *  - softmax → Softmax(axis = -1) on the NHWC tensor
  *  - globalAveragePool → GlobalAveragePool; averagePool2d → AveragePool; maxPool2d → MaxPool
  *  - fullyConnected → Gemm(transB) on rank-1 samples, MatMul + Add otherwise
@@ -67,6 +67,10 @@ function attrInts(name: string, ints: readonly number[]): IAttributeProto {
 
 function attrInt(name: string, i: number): IAttributeProto {
   return { name, type: onnx.AttributeProto.AttributeType.INT, i };
+}
+
+function attrFloat(name: string, f: number): IAttributeProto {
+  return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f };
 }
 
 function floatBytes(data: Float32Array): Uint8Array {
@@ -322,6 +326,11 @@ class Exporter {
       case 'sigmoid': {
         const x = this.current(n.inputs[0]!);
         this.setForm(n.output, x.layout, this.emit(n.op === 'hardswish' ? 'HardSwish' : 'Sigmoid', [x.name], base));
+        return;
+      }
+      case 'leakyRelu': {
+        const x = this.current(n.inputs[0]!);
+        this.setForm(n.output, x.layout, this.emit('LeakyRelu', [x.name], base, [attrFloat('alpha', n.attrs.alpha)]));
         return;
       }
       case 'softmax': {

@@ -643,6 +643,11 @@ function lowerElementwise(f: (v: number) => number): Kernel<OpName> {
   };
 }
 
+function lowerLeakyRelu(node: NodeOf<'leakyRelu'>, c: KernelContext): Step {
+  const { alpha } = node.attrs;
+  return lowerElementwise((v) => (v >= 0 ? v : v * alpha))(node, c);
+}
+
 function lowerSoftmax(node: NodeOf<'softmax'>, c: KernelContext): Step {
   const x = c.full(node.inputs[0]!);
   const y = c.full(node.output);
@@ -707,7 +712,7 @@ const KERNELS: { readonly [K in OpName]: Kernel<K> } = {
   // A graph with a convert has qint8 tensors: the runtime selects reference-qs8.ts for it (see there).
   convert: () => {
     throw new RangeError('Expected a graph with quantized tensors to run on the int8 reference (lib/backends/reference-qs8.ts) but received convert in a float graph');
-  },
+  },  leakyRelu: lowerLeakyRelu,
 };
 
 export class ReferencePreparedGraph implements PreparedGraph {

@@ -50,5 +50,5 @@ export const OP_EXAMPLES: { readonly [K in OpName]: () => Graph } = {
   convert: withStem((g, x) => {
     const q = g.node('convert', [x], {}, { output: { dtype: 'qint8', quant: { scale: 0.02, zeroPoint: 3 } } });
     return g.node('convert', [q], {});
-  }),
+  }),  leakyRelu: withStem((g, x) => g.node('leakyRelu', [x], { alpha: 0.3 })),
 };
