@@ -2,7 +2,7 @@
  * The issue's acceptance test: `mobilenet classify ../shared/images/imagenet-sample
  * --weights <model.json> --json` gives top-1 / top-5 on the 250 labelled
  * images within 0.5 points of the TensorFlow.js reference of
- * ../shared/README.md (0.75: 88.4 / 97.6, 0.25: 61.2 / 81.2), and the
+ * ../shared/README.md (read from its "Reference accuracy" table), and the
  * shipped default model (quantized 0.75) stays within 0.5 points of float32.
  */
 import crypto from 'node:crypto';
@@ -13,7 +13,7 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { main } from '../lib/cli/index.js';
 import { defaultModelPath } from '../lib/default-model.js';
-import { hasShared, repoRoot, shared } from './helpers/shared.js';
+import { hasShared, referenceAccuracy, repoRoot, shared } from './helpers/shared.js';
 
 interface Line {
   file: string;
@@ -61,34 +61,37 @@ function score(lines: Line[]): { n: number; top1: number; top5: number } {
 const TOL = 0.5 + 1e-9;
 
 describe.skipIf(!hasShared)('accuracy on the 250 labelled ImageNet sample images (CLI --json)', () => {
-  it('V1 0.75-224: within 0.5 points of TF.js 88.4 / 97.6', async () => {
+  it('V1 0.75-224: within 0.5 points of the TF.js reference accuracy (../shared/README.md)', async () => {
+    const want = referenceAccuracy('mobilenet_v1_0.75_224');
     const r = await classifyDir(['--weights', shared('models', 'mobilenet_v1_0.75_224', 'model.json')]);
     expect(r.code).toBe(0);
     // stderr carries nothing but the end-of-run summary line: 250 images, no errors.
     expect(r.stderr).toMatch(/^mobilenet classify: 250 images, 0 errors, [\d.]+ images\/s \([\d.]+ s\)\n$/);
     const s = score(r.lines);
     expect(s.n).toBe(250);
-    expect(Math.abs(s.top1 - 88.4)).toBeLessThanOrEqual(TOL);
-    expect(Math.abs(s.top5 - 97.6)).toBeLessThanOrEqual(TOL);
+    expect(Math.abs(s.top1 - want.top1)).toBeLessThanOrEqual(TOL);
+    expect(Math.abs(s.top5 - want.top5)).toBeLessThanOrEqual(TOL);
   });
 
-  it('V1 0.25-224: within 0.5 points of TF.js 61.2 / 81.2', async () => {
+  it('V1 0.25-224: within 0.5 points of the TF.js reference accuracy (../shared/README.md)', async () => {
+    const want = referenceAccuracy('mobilenet_v1_0.25_224');
     const r = await classifyDir(['--weights', shared('models', 'mobilenet_v1_0.25_224', 'model.json')]);
     expect(r.code).toBe(0);
     const s = score(r.lines);
     expect(s.n).toBe(250);
-    expect(Math.abs(s.top1 - 61.2)).toBeLessThanOrEqual(TOL);
-    expect(Math.abs(s.top5 - 81.2)).toBeLessThanOrEqual(TOL);
+    expect(Math.abs(s.top1 - want.top1)).toBeLessThanOrEqual(TOL);
+    expect(Math.abs(s.top5 - want.top5)).toBeLessThanOrEqual(TOL);
   });
 
-  it('the shipped default model (no --weights): within 0.5 points of float32 88.4 / 97.6', async () => {
+  it('the shipped default model (no --weights): within 0.5 points of the float32 0.75 reference accuracy', async () => {
+    const want = referenceAccuracy('mobilenet_v1_0.75_224');
     expect(fs.existsSync(defaultModelPath())).toBe(true);
     const r = await classifyDir([], {});
     expect(r.code).toBe(0);
     const s = score(r.lines);
     expect(s.n).toBe(250);
-    expect(Math.abs(s.top1 - 88.4)).toBeLessThanOrEqual(TOL);
-    expect(Math.abs(s.top5 - 97.6)).toBeLessThanOrEqual(TOL);
+    expect(Math.abs(s.top1 - want.top1)).toBeLessThanOrEqual(TOL);
+    expect(Math.abs(s.top5 - want.top5)).toBeLessThanOrEqual(TOL);
   });
 
   it('models/default is what `mobilenet convert --quantize float16` makes of the shared 0.75 model, and PROVENANCE.md lists its sha256s', async () => {

@@ -233,9 +233,12 @@ describe('HDF5: links, external storage and bombs', () => {
     check.close();
     const err = await readH5(p).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModelFormatError);
-    expect((err as Error).message).toBe(`${p}: dataset /d/d/kernel:0 stores its values in another file (${secret}): external storage is refused (Keras never writes it)`);
+    expect((err as Error).message).toBe(`${p}: dataset /d/d/kernel:0 stores its values in an external file (${secret}): external storage is refused (Keras never writes it)`);
     // Through the generic entry point too, and with the external file missing (nothing to read, still refused or failed, typed).
     await expect(readModelFile(p)).rejects.toThrow(ModelFormatError);
+    // External storage pointing back into the model file itself (at the bias's bytes) is external storage too.
+    const self = await craftedH5('efl-self.h5', (buf, layout, scratch) => setExternalStorage(buf, layout, scratch, path.join(tmp, 'efl-self.h5'), 32));
+    await expect(readH5(self)).rejects.toThrow(`${self}: dataset /d/d/kernel:0 stores its values in an external file (${self}): external storage is refused`);
     const gone = await craftedH5('efl-missing.h5', (buf, layout, scratch) => setExternalStorage(buf, layout, scratch, path.join(tmp, 'no-such-file.bin'), 32));
     await expect(readH5(gone)).rejects.toThrow(ModelFormatError);
   });
@@ -490,7 +493,7 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
     fs.writeFileSync(path.join(tmp, 'efl.keras'), zipSync(entries));
     const err = await readKeras3(path.join(tmp, 'efl.keras')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ModelFormatError);
-    expect((err as Error).message).toMatch(new RegExp(`efl\\.keras: model\\.weights\\.h5: dataset /layers/dense/vars/0 stores its values in another file \\(${secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\): external storage is refused`));
+    expect((err as Error).message).toMatch(new RegExp(`efl\\.keras: model\\.weights\\.h5: dataset /layers/dense/vars/0 stores its values in an external file \\(${secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\): external storage is refused`));
   });
 
   it('a config.json nested 100,000 deep is a ModelFormatError naming the archive', async () => {

@@ -19,6 +19,23 @@
  *  - globalAveragePool → GlobalAveragePool; averagePool2d → AveragePool; maxPool2d → MaxPool
  *  - fullyConnected → Gemm(transB) on rank-1 samples, MatMul + Add otherwise
  *  - pad → Pad (constant); reshape → Reshape with batch dimension 0 (copy)
+ *
+ * Quantized graphs (lib/quantize: qint8 activations, qcint8 weights, qcint32
+ * biases) export in QDQ form, which onnxruntime fuses into its int8 kernels
+ * (QLinearConv, QLinearAdd, …) at graph optimization:
+ *  - convert qint8 → float32 → DequantizeLinear; float32 → qint8 → Mul by the
+ *    float32 inverse scale + QuantizeLinear with scale 1 (XNNPACK's
+ *    rounding of x · (1/scale); QuantizeLinear's x / scale can differ by
+ *    one step near ties)
+ *  - a qint8 tensor is an ONNX int8 tensor; each int8 node becomes
+ *    DequantizeLinear of its qint8 inputs → the float lowering above →
+ *    QuantizeLinear to its output's scale and zero point. Fused bounds stay
+ *    a Relu/Clip before the QuantizeLinear (onnxruntime drops them when the
+ *    output range makes them redundant).
+ *  - qcint8 weights: int8 initializers (in ONNX's layout) + per-axis
+ *    DequantizeLinear (axis = output channel); qcint32 biases: int32
+ *    initializers + per-axis DequantizeLinear (scale = input × weight scale)
+ *  - reshape of a qint8 tensor: Reshape of the int8 tensor
  */
 import os from 'node:os';
 import onnxProto from 'onnx-proto';
@@ -78,6 +95,13 @@ function floatBytes(data: Float32Array): Uint8Array {
   const out = new Uint8Array(data.length * 4);
   const view = new DataView(out.buffer);
   data.forEach((x, i) => view.setFloat32(i * 4, x, true));
+  return out;
+}
+
+function int32Bytes(data: Int32Array): Uint8Array {
+  const out = new Uint8Array(data.length * 4);
+  const view = new DataView(out.buffer);
+  data.forEach((x, i) => view.setInt32(i * 4, x, true));
   return out;
 }
 
@@ -156,11 +180,58 @@ class Exporter {
     return t;
   }
 
-  /** The float32 data of a constant tensor (weights). */
+  /** The values of a constant tensor (weights): float32, or the integers of a qcint8 tensor (exact in float32). */
   weight(id: number): Float32Array {
     const t = this.info(id);
-    if (!(t.data instanceof Float32Array)) throw new RangeError(`Expected a float32 constant for the ONNX exporter but received tensor ${id} (${t.dtype})`);
-    return t.data;
+    if (t.data instanceof Float32Array) return t.data;
+    if (t.dtype === 'qcint8' && t.data instanceof Int8Array) return Float32Array.from(t.data);
+    throw new RangeError(`Expected a float32 or qcint8 constant for the ONNX exporter but received tensor ${id} (${t.dtype})`);
+  }
+
+  /**
+   * A weight or bias input: a float32 initializer, or for a quantized constant
+   * an int8 (qcint8) / int32 (qcint32) initializer and a per-axis
+   * DequantizeLinear along `axis` of `dims`. `values` is the float32 or
+   * qcint8 data already in ONNX's layout; a qcint32 bias is taken as stored.
+   */
+  constInput(id: number, base: string, values: Float32Array, dims: readonly number[], axis: number): string {
+    const t = this.info(id);
+    if (t.dtype === 'float32') return this.initializer(base, values, dims);
+    const q = t.quant!;
+    const scales = q.scale as Float32Array;
+    const channels = dims[axis]!;
+    if (scales.length !== channels) throw new RangeError(`Expected ${channels} channel scales for tensor ${id} but received ${scales.length}`);
+    const name = this.unique(`${base}_quantized`);
+    let zp: string;
+    if (t.dtype === 'qcint8') {
+      this.initializers.push({ name, dataType: onnx.TensorProto.DataType.INT8, dims: [...dims], rawData: new Uint8Array(Int8Array.from(values).buffer) });
+      zp = this.unique(`${base}/zero_point`);
+      this.initializers.push({ name: zp, dataType: onnx.TensorProto.DataType.INT8, dims: [channels], rawData: new Uint8Array(channels) });
+    } else if (t.dtype === 'qcint32') {
+      const data = t.data as Int32Array;
+      this.initializers.push({ name, dataType: onnx.TensorProto.DataType.INT32, dims: [...dims], rawData: int32Bytes(data) });
+      zp = this.unique(`${base}/zero_point`);
+      this.initializers.push({ name: zp, dataType: onnx.TensorProto.DataType.INT32, dims: [channels], rawData: new Uint8Array(channels * 4) });
+    } else {
+      throw new RangeError(`Expected a float32, qcint8 or qcint32 constant for the ONNX exporter but received tensor ${id} (${t.dtype})`);
+    }
+    const scale = this.unique(`${base}/scale`);
+    this.initializers.push({ name: scale, dataType: onnx.TensorProto.DataType.FLOAT, dims: [channels], rawData: floatBytes(scales) });
+    return this.emit('DequantizeLinear', [name, scale, zp], base, [attrInt('axis', axis)]);
+  }
+
+  /** A bias: float32, or qcint32 through a per-axis DequantizeLinear. */
+  biasInput(id: number, base: string, channels: number): string {
+    const t = this.info(id);
+    if (t.dtype === 'qcint32') return this.constInput(id, base, new Float32Array(0), [channels], 0);
+    return this.constInput(id, base, this.weight(id), [channels], 0);
+  }
+
+  /** A per-tensor scale (float scalar) and int8 zero point (scalar) as initializers. */
+  qparams(base: string, scale: number, zeroPoint: number): [string, string] {
+    const zp = this.unique(`${base}/zero_point`);
+    this.initializers.push({ name: zp, dataType: onnx.TensorProto.DataType.INT8, dims: [], rawData: new Uint8Array(Int8Array.of(zeroPoint).buffer) });
+    return [this.scalar(`${base}/scale`, scale), zp];
   }
 
   initializer(base: string, data: Float32Array, dims: readonly number[]): string {
@@ -197,8 +268,44 @@ class Exporter {
     return this.forms.get(id)?.[layout] !== undefined;
   }
 
-  /** The tensor in its IR layout (per-sample shape as recorded, batch first). */
+  /**
+   * While an int8 node is lowered (`quantNode`), its qint8 inputs are read
+   * through a DequantizeLinear (one per tensor and layout).
+   */
+  private quantNode = false;
+  private readonly dequantized = new Map<string, string>();
+
+  private dq(id: number, layout: Layout, name: string): string {
+    const t = this.info(id);
+    if (!this.quantNode || t.dtype !== 'qint8') return name;
+    const key = `${id}:${layout}`;
+    const have = this.dequantized.get(key);
+    if (have !== undefined) return have;
+    const base = `t${id}_${layout}_float`;
+    const [scale, zp] = this.qparams(base, t.quant!.scale as number, t.quant!.zeroPoint);
+    const y = this.emit('DequantizeLinear', [name, scale, zp], base);
+    this.dequantized.set(key, y);
+    return y;
+  }
+
+  /** The tensor in its IR layout (per-sample shape as recorded, batch first); float while an int8 node is lowered. */
   nhwc(id: number): string {
+    return this.dq(id, 'nhwc', this.rawNhwc(id));
+  }
+
+  /** A rank-3 (per-sample) tensor as NCHW; float while an int8 node is lowered. */
+  nchw(id: number): string {
+    return this.dq(id, 'nchw', this.rawNchw(id));
+  }
+
+  /** The layout the tensor is already in (NCHW preferred for rank 3); float while an int8 node is lowered. */
+  current(id: number): { layout: Layout; name: string } {
+    const c = this.rawCurrent(id);
+    return { layout: c.layout, name: this.dq(id, c.layout, c.name) };
+  }
+
+  /** The tensor as stored (int8 for qint8) in its IR layout. */
+  private rawNhwc(id: number): string {
     const f = this.forms.get(id);
     if (f?.nhwc !== undefined) return f.nhwc;
     if (f?.nchw === undefined) throw new RangeError(`Expected tensor ${id} to be computed before use`);
@@ -211,14 +318,14 @@ class Exporter {
     return name;
   }
 
-  /** A rank-3 (per-sample) tensor as NCHW. */
-  nchw(id: number): string {
+  /** A rank-3 (per-sample) tensor as stored, NCHW. */
+  private rawNchw(id: number): string {
     const f = this.forms.get(id);
     if (f?.nchw !== undefined) return f.nchw;
     const shape = this.info(id).shape;
     if (shape.length !== 3) throw new RangeError(`Expected a rank-3 tensor for NCHW layout but received [${shape.join(', ')}]`);
     const [h, w, c] = shape as [number, number, number];
-    const src = this.nhwc(id);
+    const src = this.rawNhwc(id);
     const base = `t${id}_nchw`;
     const name = h === 1 && w === 1
       ? this.emit('Reshape', [src, this.int64Initializer(`${base}_shape`, [0, c, 1, 1])], base)
@@ -227,11 +334,10 @@ class Exporter {
     return name;
   }
 
-  /** The layout the tensor is already in (NCHW preferred for rank 3). */
-  current(id: number): { layout: Layout; name: string } {
+  private rawCurrent(id: number): { layout: Layout; name: string } {
     const f = this.forms.get(id);
     if (f?.nchw !== undefined) return { layout: 'nchw', name: f.nchw };
-    return { layout: 'nhwc', name: this.nhwc(id) };
+    return { layout: 'nhwc', name: this.rawNhwc(id) };
   }
 
   /** Appends Relu/Clip for fused output bounds. */
@@ -245,19 +351,45 @@ class Exporter {
 
   node(n: Node, index: number): void {
     const base = n.name ?? `${n.op}_${index}`;
-    if (n.op !== 'convert' && this.info(n.output).dtype !== 'float32') {
-      throw new RangeError(`Expected float32 nodes (and convert) for the ONNX exporter but received a ${this.info(n.output).dtype} ${n.op} (${base})`);
+    const out = this.info(n.output);
+    if (n.op === 'convert' || out.dtype === 'float32' || n.op === 'reshape') {
+      // float nodes, converts, and reshapes (of float or int8 tensors alike)
+      this.lower(n, base);
+      return;
     }
+    if (out.dtype !== 'qint8') throw new RangeError(`Expected float32 or qint8 node outputs for the ONNX exporter but received a ${out.dtype} ${n.op} (${base})`);
+    // An int8 node: DequantizeLinear inputs → the float lowering → QuantizeLinear.
+    this.quantNode = true;
+    try {
+      this.lower(n, base);
+    } finally {
+      this.quantNode = false;
+    }
+    const f = this.forms.get(n.output)!;
+    const [scale, zp] = this.qparams(`${base}/output`, out.quant!.scale as number, out.quant!.zeroPoint);
+    for (const layout of ['nhwc', 'nchw'] as const) {
+      const y = f[layout];
+      if (y !== undefined) f[layout] = this.emit('QuantizeLinear', [y, scale, zp], `${base}_quantized`);
+    }
+  }
+
+  private lower(n: Node, base: string): void {
     switch (n.op) {
       case 'convert': {
         // float32 -> qint8: QuantizeLinear; qint8 -> float32: DequantizeLinear (per-tensor scale, int8 zero point).
         const x = this.current(n.inputs[0]!);
-        const q = this.info(n.output).dtype === 'qint8' ? this.info(n.output) : this.info(n.inputs[0]!);
-        const scale = this.scalar(`${base}/scale`, q.quant!.scale as number);
-        const zp = this.unique(`${base}/zero_point`);
-        this.initializers.push({ name: zp, dataType: onnx.TensorProto.DataType.INT8, dims: [], rawData: new Uint8Array(Int8Array.of(q.quant!.zeroPoint).buffer) });
-        const op = this.info(n.output).dtype === 'qint8' ? 'QuantizeLinear' : 'DequantizeLinear';
-        this.setForm(n.output, x.layout, this.emit(op, [x.name, scale, zp], base));
+        const toInt8 = this.info(n.output).dtype === 'qint8';
+        const q = toInt8 ? this.info(n.output) : this.info(n.inputs[0]!);
+        if (!toInt8) {
+          const [scale, zp] = this.qparams(base, q.quant!.scale as number, q.quant!.zeroPoint);
+          this.setForm(n.output, x.layout, this.emit('DequantizeLinear', [x.name, scale, zp], base));
+          return;
+        }
+        // XNNPACK quantizes as round(x * fround(1 / scale)), ONNX's QuantizeLinear as round(x / scale): the two
+        // differ by one step near ties. The exact XNNPACK form: Mul by the float32 inverse, QuantizeLinear with scale 1.
+        const scaled = this.emit('Mul', [x.name, this.scalar(`${base}/inverse_scale`, Math.fround(1 / (q.quant!.scale as number)))], `${base}_scaled`);
+        const [one, zp] = this.qparams(`${base}/unit`, 1, q.quant!.zeroPoint);
+        this.setForm(n.output, x.layout, this.emit('QuantizeLinear', [scaled, one, zp], base));
         return;
       }
       case 'conv2d':
@@ -266,7 +398,7 @@ class Exporter {
         const a = n.attrs;
         const [kh, kw] = a.kernel;
         const filter = this.weight(n.inputs[1]!);
-        const bias = (n.inputs[2] ?? -1) >= 0 ? this.weight(n.inputs[2]!) : null;
+        const biasId = (n.inputs[2] ?? -1) >= 0 ? n.inputs[2]! : -1;
         let weights: Float32Array;
         let dims: number[];
         let group: number;
@@ -283,8 +415,8 @@ class Exporter {
           dims = [cm, 1, kh, kw];
           group = d.inputChannels;
         }
-        const inputs = [x, this.initializer(`${base}/W`, weights, dims)];
-        if (bias !== null) inputs.push(this.initializer(`${base}/B`, bias, [bias.length]));
+        const inputs = [x, this.constInput(n.inputs[1]!, `${base}/W`, weights, dims, 0)];
+        if (biasId >= 0) inputs.push(this.biasInput(biasId, `${base}/B`, dims[0]!));
         const [top, right, bottom, left] = a.padding;
         let y = this.emit('Conv', inputs, base, [
           attrInts('kernel_shape', [kh, kw]),
@@ -307,7 +439,17 @@ class Exporter {
           && activations.some((t) => this.hasForm(t.id, 'nchw'));
         const inputs = operands.map((t, k) => {
           if (t.batched) return useNchw ? this.nchw(t.id) : this.nhwc(t.id);
-          const data = t.data as Float32Array;
+          if (t.dtype === 'qint8' && t.data instanceof Int8Array) {
+            // A quantized constant operand: int8 initializer (in the layout) + DequantizeLinear.
+            const values = Float32Array.from(t.data);
+            const laid = useNchw ? constantToChw(values, t.shape) : { data: values, shape: [...t.shape] };
+            const name = this.unique(`${base}/const${k}_quantized`);
+            this.initializers.push({ name, dataType: onnx.TensorProto.DataType.INT8, dims: laid.shape, rawData: new Uint8Array(Int8Array.from(laid.data).buffer) });
+            const [scale, zp] = this.qparams(`${base}/const${k}`, t.quant!.scale as number, t.quant!.zeroPoint);
+            return this.emit('DequantizeLinear', [name, scale, zp], `${base}/const${k}`);
+          }
+          if (!(t.data instanceof Float32Array)) throw new RangeError(`Expected a float32 or qint8 constant operand for ${n.op} (${base}) but received tensor ${t.id} (${t.dtype})`);
+          const data = t.data;
           if (!useNchw) return this.initializer(`${base}/const${k}`, data, t.shape);
           const chw = constantToChw(data, t.shape);
           return this.initializer(`${base}/const${k}`, chw.data, chw.shape);
@@ -355,16 +497,16 @@ class Exporter {
         const rank = this.info(n.inputs[0]!).shape.length;
         const { inputChannels, outputChannels, outputMin, outputMax } = n.attrs;
         const w = this.weight(n.inputs[1]!);
-        const bias = (n.inputs[2] ?? -1) >= 0 ? this.weight(n.inputs[2]!) : null;
+        const biasId = (n.inputs[2] ?? -1) >= 0 ? n.inputs[2]! : -1;
         let y: string;
         if (rank === 1) {
-          const inputs = [x, this.initializer(`${base}/W`, w, [outputChannels, inputChannels])];
-          if (bias !== null) inputs.push(this.initializer(`${base}/B`, bias, [outputChannels]));
+          const inputs = [x, this.constInput(n.inputs[1]!, `${base}/W`, w, [outputChannels, inputChannels], 0)];
+          if (biasId >= 0) inputs.push(this.biasInput(biasId, `${base}/B`, outputChannels));
           y = this.emit('Gemm', inputs, base, [attrInt('transB', 1)]);
         } else {
           const wt = transpose2d(w, outputChannels, inputChannels);
-          y = this.emit('MatMul', [x, this.initializer(`${base}/W`, wt, [inputChannels, outputChannels])], base);
-          if (bias !== null) y = this.emit('Add', [y, this.initializer(`${base}/B`, bias, [outputChannels])], `${base}_bias`);
+          y = this.emit('MatMul', [x, this.constInput(n.inputs[1]!, `${base}/W`, wt, [inputChannels, outputChannels], 1)], base);
+          if (biasId >= 0) y = this.emit('Add', [y, this.biasInput(biasId, `${base}/B`, outputChannels)], `${base}_bias`);
         }
         this.setForm(n.output, 'nhwc', this.bounds(y, outputMin, outputMax, base));
         return;
@@ -388,7 +530,8 @@ class Exporter {
         return;
       }
       case 'reshape': {
-        const y = this.emit('Reshape', [this.nhwc(n.inputs[0]!), this.int64Initializer(`${base}/shape`, [0, ...n.attrs.shape])], base);
+        // As stored: a qint8 tensor is reshaped as int8 (same scale and zero point).
+        const y = this.emit('Reshape', [this.rawNhwc(n.inputs[0]!), this.int64Initializer(`${base}/shape`, [0, ...n.attrs.shape])], base);
         this.setForm(n.output, 'nhwc', y);
         return;
       }

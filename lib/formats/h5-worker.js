@@ -45,13 +45,17 @@ import { parentPort } from 'node:worker_threads';
 let allowed = null;
 /** @type {string | null} */
 let refusedOpen = null;
+/** Set once the model file is open. */
+let opened = false;
 let diagnostics = '';
 
 const origOpenSync = fs.openSync;
 fs.openSync = function openSync(p, ...rest) {
   const asked = path.resolve(String(p));
   // A path that does not exist (HDF5's compiled-in plugin directory) fails by itself; any other file is refused.
-  if ((allowed === null || asked !== allowed) && fs.existsSync(asked)) {
+  // Once the file is open, the HDF5 library has no reason to open any existing file, the model file itself included
+  // (external raw storage pointing back into the model is still external storage).
+  if ((allowed === null || asked !== allowed || opened) && fs.existsSync(asked)) {
     refusedOpen ??= asked;
     const e = new Error(`EACCES: the HDF5 reader may open only the model file, not ${asked}`);
     Object.assign(e, { code: 'EACCES', errno: -13 });
@@ -262,7 +266,7 @@ function readValues(f, req) {
       transfer.push(bytes.buffer);
     } catch (e) {
       if (refusedOpen !== null) {
-        throw new Error(`dataset ${p} stores its values in another file (${refusedOpen}): external storage is refused (Keras never writes it)`);
+        throw new Error(`dataset ${p} stores its values in an external file (${refusedOpen}): external storage is refused (Keras never writes it)`);
       }
       throw new Error(`cannot read dataset ${p}: ${msg(e)}`);
     } finally {
@@ -281,6 +285,7 @@ parentPort?.on('message', (req) => {
       const lib = await load();
       allowed = path.resolve(req.file);
       f = new lib.File(req.file, 'r');
+      opened = true;
       if (f.file_id === undefined || BigInt(f.file_id) < 0n) throw new Error('HDF5 library cannot open the file (corrupt or truncated HDF5)');
       if (req.op === 'tree') {
         parentPort?.postMessage({ id: req.id, tree: tree(f, req) });
@@ -301,6 +306,7 @@ parentPort?.on('message', (req) => {
         // nothing to release
       }
       allowed = null;
+      opened = false;
     }
   })();
 });

@@ -62,3 +62,19 @@ export function sharedLabel(index: number): string {
   if (entry === undefined) throw new Error(`no class ${index} in imagenet_class_index.json`);
   return entry[1];
 }
+
+/**
+ * The TF.js reference accuracy on the 250 sample images, read from the
+ * "Reference accuracy" table of ../shared/README.md (top-1 / top-5 in percent).
+ */
+export function referenceAccuracy(model: 'mobilenet_v1_0.75_224' | 'mobilenet_v1_0.25_224'): { top1: number; top5: number } {
+  const text = fs.readFileSync(shared('README.md'), 'utf8');
+  for (const line of text.split('\n')) {
+    const cells = line.split('|').map((c) => c.trim());
+    if (cells[1] !== 'tfjs wasm' || cells[2] !== model) continue;
+    const top1 = /^([\d.]+)% \(\d+\)$/.exec(cells[5] ?? '');
+    const top5 = /^([\d.]+)% \(\d+\)$/.exec(cells[6] ?? '');
+    if (top1 && top5) return { top1: parseFloat(top1[1]!), top5: parseFloat(top5[1]!) };
+  }
+  throw new Error(`no reference accuracy row for ${model} in ${shared('README.md')}`);
+}
