@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BenchResults, ResultRow } from './lib/results.js';
+import { classifyE2ETable } from './lib/classify-e2e.js';
 
 const ENGINE_ORDER = ['mobilenet-xnnpack', 'mobilenet-xnnpack-int8', 'xnnpack-cpp', 'onnxruntime-node', 'tfjs-wasm', 'tfjs-cpu', 'reference-ts', 'tfjs-node'];
 /** One fixed colour per engine (tableau10), so charts of different runs read alike. */
@@ -77,6 +78,7 @@ export function markdown(r: BenchResults, svgName?: string): string {
     );
   }
   lines.push('');
+  if (r.classify_e2e !== undefined) lines.push(...classifyE2ETable(r.classify_e2e), '');
   if (r.targets.length > 0) {
     lines.push('Targets (ratios of batch-1 medians within this run):');
     lines.push('');

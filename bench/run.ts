@@ -14,6 +14,9 @@
  *    a noisy machine hit all engines alike; median / p90 / p99 of all runs;
  *  - throughput: the same with batch N; images/s = N / median;
  *  - concurrency: 1, 4 and 16 closed-loop clients on one model instance;
+ *  - end to end: `mobilenet classify` over the shared images, files on
+ *    disk to JSON lines out, at its default and beside --batch 1, --batch 8
+ *    and --threads <all cores> (bench/lib/classify-e2e.ts);
  *  - ratios are computed within this one run only.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -29,6 +32,7 @@ import { round, summarize, quantile } from './lib/stats.js';
 import { exportOnnx } from './onnx/export.js';
 import { writeGraphFile } from './lib/graph-file.js';
 import { writeReports } from './report.js';
+import { measureClassifyE2E, type ClassifyE2EResult } from './lib/classify-e2e.js';
 import { childEnv } from '../test/helpers/env.js';
 import { resultsDir } from './lib/out.js';
 import type { BenchResults, ConcurrencyRow, ResultRow, TargetRow } from './lib/results.js';
@@ -52,6 +56,8 @@ interface Settings {
   concurrencyRequests: number;
   /** Idle pause between two engines' turns (ms): spin-waiting thread pools of the previous engine go to sleep. */
   gapMs: number;
+  /** Rounds of the end-to-end classify row (0: skipped). */
+  e2eRounds: number;
   out: string;
 }
 
@@ -66,6 +72,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --out DIR           where results go (default bench/results/local, untracked)
   --update            write to bench/results (the committed results the README links)
   --no-concurrency    skip the 1/4/16 concurrent-requests rows
+  --no-e2e            skip the end-to-end \`mobilenet classify\` row (shared images, files to JSON lines)
+  --e2e-rounds R      rounds of the end-to-end row (default 3, quick 1)
   --gap-ms MS         idle pause between engines' turns (default 0; an idle VM vCPU wakes slowly): thread pools that
                       spin-wait after a run (onnxruntime, pthreadpool) must not steal the
                       next engine's cores
@@ -85,6 +93,8 @@ function parseSettings(argv: string[]): Settings | null {
       out: { type: 'string' },
       update: { type: 'boolean', default: false },
       'no-concurrency': { type: 'boolean', default: false },
+      'no-e2e': { type: 'boolean', default: false },
+      'e2e-rounds': { type: 'string' },
       'gap-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -124,6 +134,7 @@ function parseSettings(argv: string[]): Settings | null {
     concurrency: values['no-concurrency'] ? [] : [1, 4, 16],
     concurrencyRequests: quick ? 48 : 96,
     gapMs: values['gap-ms'] === undefined ? 0 : Number(values['gap-ms']),
+    e2eRounds: values['no-e2e'] ? 0 : int(values['e2e-rounds'], 'e2e-rounds', quick ? 1 : 3),
     out: resultsDir(values),
   };
 }
@@ -470,6 +481,12 @@ export async function runBench(argv: string[], io: { stdout: NodeJS.WritableStre
   } finally {
     fs.rmSync(workDir, { recursive: true, force: true });
   }
+  let e2e: ClassifyE2EResult | undefined;
+  if (s.e2eRounds > 0) {
+    const dir = sharedDir === null ? null : path.join(sharedDir, 'images', 'imagenet-sample');
+    if (dir !== null && fs.existsSync(dir)) e2e = await measureClassifyE2E(dir, s.e2eRounds, log);
+    else log(`end-to-end classify row skipped: ${dir ?? 'the shared directory'} not found`);
+  }
   const results: BenchResults = {
     date: new Date().toISOString(),
     mode: s.quick ? 'quick' : 'full',
@@ -483,6 +500,7 @@ export async function runBench(argv: string[], io: { stdout: NodeJS.WritableStre
     results: rows,
     concurrency: conc,
     targets: computeTargets(rows),
+    ...(e2e === undefined ? {} : { classify_e2e: e2e }),
     duration_s: Math.round((Date.now() - start) / 1000),
     load_avg_end: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };

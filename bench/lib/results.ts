@@ -3,6 +3,7 @@
  * bench/report.ts renders them): its own module so neither imports the other.
  */
 import type { EngineName } from '../engines.js';
+import type { ClassifyE2EResult } from './classify-e2e.js';
 import type { MachineInfo } from './machine.js';
 
 export interface ResultRow {
@@ -55,6 +56,8 @@ export interface BenchResults {
   results: ResultRow[];
   concurrency: ConcurrencyRow[];
   targets: TargetRow[];
+  /** `mobilenet classify` end to end (bench/lib/classify-e2e.ts); absent with --no-e2e. */
+  classify_e2e?: ClassifyE2EResult;
   duration_s: number;
   /** Load averages when the run ended. */
   load_avg_end: number[];
