@@ -24,10 +24,11 @@ export type EngineName =
   | 'tfjs-cpu'
   | 'tfjs-wasm'
   | 'onnxruntime-node'
+  | 'onnxruntime-node-int8'
   | 'tfjs-node';
 
 export const ENGINE_NAMES: readonly EngineName[] = [
-  'mobilenet-xnnpack', 'mobilenet-xnnpack-int8', 'xnnpack-cpp', 'onnxruntime-node', 'tfjs-wasm', 'tfjs-cpu', 'reference-ts', 'tfjs-node',
+  'mobilenet-xnnpack', 'mobilenet-xnnpack-int8', 'xnnpack-cpp', 'onnxruntime-node', 'onnxruntime-node-int8', 'tfjs-wasm', 'tfjs-cpu', 'reference-ts', 'tfjs-node',
 ];
 
 /** What the worker is told to load. */
@@ -42,6 +43,8 @@ export interface LoadSpec {
   graphFile: string;
   /** The int8 model saved by `quantizeModel` (bench/run.ts quantizes once per model), for mobilenet-xnnpack-int8. */
   int8Dir?: string;
+  /** That int8 model exported to ONNX in QDQ form (bench/onnx/int8.ts), for onnxruntime-node-int8. */
+  int8OnnxFile?: string;
   inputShape: number[];
   /** Input range of the model (the same deterministic input in every engine). */
   preprocessing: Preprocessing;
@@ -258,9 +261,10 @@ async function int8Engine(spec: LoadSpec): Promise<EngineInstance> {
   };
 }
 
-async function ortEngine(spec: LoadSpec): Promise<EngineInstance> {
+async function ortEngine(spec: LoadSpec, int8 = false): Promise<EngineInstance> {
   const ort = await import('onnxruntime-node');
-  const session = await ort.InferenceSession.create(spec.onnxFile, {
+  if (int8 && spec.int8OnnxFile === undefined) throw new Error('no int8 ONNX file was prepared for this model');
+  const session = await ort.InferenceSession.create(int8 ? spec.int8OnnxFile! : spec.onnxFile, {
     intraOpNumThreads: spec.threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
@@ -294,7 +298,7 @@ async function ortEngine(spec: LoadSpec): Promise<EngineInstance> {
     return t;
   };
   return {
-    notes: `onnxruntime-node ${pkg.version}, CPU EP, intra-op threads ${spec.threads}, graph optimization 'all', NCHW input, spinning ${benchOrtSpin ? 'on (default)' : 'off (see docs/benchmarks.md)'}`,
+    notes: `${int8 ? 'int8 QDQ graph (the mobilenet-xnnpack-int8 model; onnxruntime fuses it into QLinearConv), ' : ''}onnxruntime-node ${pkg.version}, CPU EP, intra-op threads ${spec.threads}, graph optimization 'all', NCHW input, spinning ${benchOrtSpin ? 'on (default)' : 'off (see docs/benchmarks.md)'}`,
     async run(input, batch) {
       const out = await session.run({ [inputName]: tensor(input, batch) });
       return out[outputName]!.data as Float32Array;
@@ -435,6 +439,8 @@ export async function createEngine(spec: LoadSpec): Promise<EngineInstance> {
       return tfjsEngine(spec, 'wasm');
     case 'onnxruntime-node':
       return ortEngine(spec);
+    case 'onnxruntime-node-int8':
+      return ortEngine(spec, true);
     case 'xnnpack-cpp':
       return cppEngine(spec);
     case 'tfjs-node':

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { BenchResults, ResultRow } from './lib/results.js';
 import { classifyE2ETable } from './lib/classify-e2e.js';
 
-const ENGINE_ORDER = ['mobilenet-xnnpack', 'mobilenet-xnnpack-int8', 'xnnpack-cpp', 'onnxruntime-node', 'tfjs-wasm', 'tfjs-cpu', 'reference-ts', 'tfjs-node'];
+const ENGINE_ORDER = ['mobilenet-xnnpack', 'mobilenet-xnnpack-int8', 'xnnpack-cpp', 'onnxruntime-node', 'onnxruntime-node-int8', 'tfjs-wasm', 'tfjs-cpu', 'reference-ts', 'tfjs-node'];
 /** One fixed colour per engine (tableau10), so charts of different runs read alike. */
 const ENGINE_COLORS = ['#4e79a7', '#76b7b2', '#f28e2b', '#e15759', '#b07aa1', '#59a14f', '#9c755f'];
 

@@ -30,6 +30,7 @@ import { machineInfo } from './lib/machine.js';
 import { MODEL_SPECS, makeInput, prepareModel, type PreparedModel } from './lib/models.js';
 import { round, summarize, quantile } from './lib/stats.js';
 import { exportOnnx } from './onnx/export.js';
+import { exportInt8Onnx } from './onnx/int8.js';
 import { writeGraphFile } from './lib/graph-file.js';
 import { writeReports } from './report.js';
 import { measureClassifyE2E, type ClassifyE2EResult } from './lib/classify-e2e.js';
@@ -221,6 +222,14 @@ interface Live {
   error?: string;
 }
 
+/**
+ * onnxruntime's int8 kernels vs XNNPACK's on the same quantized graph: each node
+ * may differ by one output step (different requantization), which propagates;
+ * a coarse bound on the probabilities that still catches a wrong export
+ * (test/onnx-int8.test.ts checks the export node by node).
+ */
+export const INT8_ONNX_TOLERANCE = 0.1;
+
 /** Calibration samples of the int8 row: speed does not depend on them, so a few deterministic inputs in the model's range. */
 export const INT8_CALIBRATION_SAMPLES = 8;
 
@@ -245,7 +254,13 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
   fs.writeFileSync(onnxFile, exportOnnx(model.graph, { graphName: id, inputLayout: 'nchw' }));
   const graphFile = path.join(workDir, `${id}.graph`);
   writeGraphFile(graphFile, model.graph);
-  const int8Dir = s.engines.includes('mobilenet-xnnpack-int8') ? await quantizeForBench(model, workDir) : undefined;
+  const int8Dir = s.engines.includes('mobilenet-xnnpack-int8') || s.engines.includes('onnxruntime-node-int8') ? await quantizeForBench(model, workDir) : undefined;
+  // The same int8 model for onnxruntime, in QDQ form.
+  let int8OnnxFile: string | undefined;
+  if (int8Dir !== undefined && s.engines.includes('onnxruntime-node-int8')) {
+    int8OnnxFile = path.join(workDir, `${id}-int8.onnx`);
+    await exportInt8Onnx(int8Dir, int8OnnxFile, { graphName: `${id}-int8` });
+  }
   const baseRow = (engine: EngineName, threads: number, batch: number): ResultRow => ({
     engine, model: id, threads, batch, median_ms: null, p90_ms: null, p99_ms: null, runs: 0, images_per_s: null,
   });
@@ -271,7 +286,7 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
         continue;
       }
       const worker = new Worker(engine);
-      const spec: LoadSpec = { engine, modelId: id, modelJson: model.modelJson, onnxFile, graphFile, inputShape: model.inputShape, preprocessing: model.preprocessing, threads, ...(int8Dir === undefined ? {} : { int8Dir }) };
+      const spec: LoadSpec = { engine, modelId: id, modelJson: model.modelJson, onnxFile, graphFile, inputShape: model.inputShape, preprocessing: model.preprocessing, threads, ...(int8Dir === undefined ? {} : { int8Dir }), ...(int8OnnxFile === undefined ? {} : { int8OnnxFile }) };
       try {
         const r = await worker.call({ type: 'load', spec, preprocessing: model.preprocessing });
         live.push({ engine, worker, load_ms: r.load_ms as number, notes: r.notes as string, samples: new Map() });
@@ -295,6 +310,13 @@ async function benchModel(model: PreparedModel, s: Settings, workDir: string, ro
     const oracle = outputs.get('mobilenet-xnnpack') ?? outputs.get('reference-ts');
     for (const l of live) {
       const out = outputs.get(l.engine);
+      // The int8 ONNX row is compared with our int8 row (the same quantized graph), when that ran.
+      const int8Oracle = l.engine === 'onnxruntime-node-int8' ? outputs.get('mobilenet-xnnpack-int8') : undefined;
+      if (int8Oracle !== undefined && out !== undefined) {
+        l.diff = maxAbsDiff(out, int8Oracle);
+        if (!(l.diff <= INT8_ONNX_TOLERANCE)) l.error = `output differs from mobilenet-xnnpack-int8 by ${l.diff.toExponential(2)} > ${INT8_ONNX_TOLERANCE}: not timed`;
+        continue;
+      }
       if (out === undefined || oracle === undefined) continue;
       l.diff = maxAbsDiff(out, oracle);
       if (l.engine === 'onnxruntime-node' && !(l.diff <= ONNX_TOLERANCE)) {
@@ -420,6 +442,14 @@ export function computeTargets(rows: readonly ResultRow[]): TargetRow[] {
           value: round(ours / int8, 3), met: ours / int8 >= (t === 1 ? 1.8 : 1),
           detail: `medians ${ours} ms vs ${int8} ms${mins('mobilenet-xnnpack', 'mobilenet-xnnpack-int8', model, t)}`,
         });
+        const ortInt8 = get('onnxruntime-node-int8', model, t);
+        if (ortInt8 !== null) {
+          out.push({
+            model, threads: t, target: 'int8 speed-up vs onnxruntime-node int8 (same quantized graph)', goal: '> 1x',
+            value: round(ortInt8 / int8, 3), met: ortInt8 / int8 > 1,
+            detail: `medians ${ortInt8} ms vs ${int8} ms${mins('onnxruntime-node-int8', 'mobilenet-xnnpack-int8', model, t)}`,
+          });
+        }
         if (ort !== null) {
           out.push({
             model, threads: t, target: 'int8 speed-up vs onnxruntime-node float32', goal: '> 1x',

@@ -499,18 +499,11 @@ async function readArchive(abs: string, weightsTo: string | null, budget: number
     if (f.name === 'model.weights.h5') hasWeights = true;
     if (!wanted) return;
     // With a data descriptor (general purpose flag bit 3) the local header has no sizes: the central directory's count.
-    const declared = cd.size;
-    {
-      if (f.name !== 'model.weights.h5' && declared > SMALL_ENTRY) {
-        fail(new ModelFormatError(`zip entry ${f.name} declares ${declared} bytes: too large for a ${f.name}`, abs));
-        return;
-      }
-      if (inflated + declared > budget) {
-        fail(new ModelFormatError(`zip entry ${f.name} declares ${declared} bytes: ${overBudget('inflating the archive', inflated + declared, budget)}`, abs));
-        return;
-      }
+    const limit = cd.size;
+    if (inflated + limit > budget) {
+      fail(new ModelFormatError(`zip entry ${f.name} declares ${limit} bytes: ${overBudget('inflating the archive', inflated + limit, budget)}`, abs));
+      return;
     }
-    const limit = declared;
     let got = 0;
     let crc = 0;
     const out = f.name === 'model.weights.h5' && weightsTo !== null ? fsSync.createWriteStream(weightsTo) : null;

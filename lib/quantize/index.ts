@@ -61,6 +61,8 @@ export interface QuantizeOptions extends CalibrationOptions {
    * `[...nativeFloatOps(xnnpackInfo().int8)]` quantizes for the loaded XNNPACK build. Default none.
    */
   floatOps?: readonly QOp[];
+  /** Layers (node names, e.g. 'conv1') kept in float32 inside the int8 network (accuracy-sensitive layers). */
+  floatLayers?: readonly string[];
 }
 
 function packageVersion(): string {
