@@ -307,6 +307,34 @@ describe('one nested-model inliner for analysis (info, convert) and loading', ()
     expect([...matchWeights(analyzeModel(file.config!), file.weights).keys()].sort()).toEqual([...flat.keys()].sort());
   });
 
+  it('the writers (TF.js, .h5, .keras) write models with nested models: inlined, they load back with equal outputs (they wrote files that could not be loaded)', async () => {
+    const { writeTfjs } = await import('../lib/formats/tfjs-write.js');
+    const { writeH5 } = await import('../lib/formats/h5.js');
+    const { writeKeras3 } = await import('../lib/formats/keras3.js');
+    for (const kind of ['Functional', 'Sequential'] as const) {
+      const { outer } = transferModel(kind);
+      const a = analyzeModel(outer);
+      expect(a.nestedModels).toEqual(['backbone']);
+      const flat = randomWeights(a, 5);
+      const x = uniform(32 * 32 * 3, 6, -1, 1);
+      const want = await run(lowerModel(a, flat).graph, x);
+      const outputs: Array<[string, () => Promise<unknown>]> = [
+        [path.join(tmp, `w-${kind}`), () => writeTfjs(path.join(tmp, `w-${kind}`), outer, flat)],
+        [path.join(tmp, `w-${kind}.h5`), () => writeH5(path.join(tmp, `w-${kind}.h5`), outer, flat)],
+        [path.join(tmp, `w-${kind}.keras`), () => writeKeras3(path.join(tmp, `w-${kind}.keras`), outer, flat)],
+      ];
+      for (const [file, write] of outputs) {
+        await write();
+        const m = await loadModel(file, { backend: 'reference' });
+        try {
+          expect(maxAbsDiff(await m.predict(x), want)).toBe(0);
+        } finally {
+          m.dispose();
+        }
+      }
+    }
+  });
+
   it('a Keras 2 full-model .h5 of a transfer-learning model (the base saved as one layer group) loads; outputs equal the flat naming', async () => {
     // Keras 2 `save_weights_to_hdf5_group`: one group per outer layer; the nested model's group lists
     // its inner layers' weights (`Conv1/kernel:0`, …). The reader used to name them all

@@ -45,6 +45,7 @@ import path from 'node:path';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { ModelFormatError, WeightMismatchError } from '../errors.js';
 import { checkClassNames, parseClassNames } from './class-names.js';
+import { flattenConfig } from '../keras/model-config.js';
 import type { KerasLayerConfig, KerasModelConfig, NamedWeights, WeightTensor } from '../keras/types.js';
 import { DEFAULT_HDF5_TIMEOUT_MS, MAX_HDF5_OBJECTS } from '../limits.js';
 import * as v from '../validate.js';
@@ -670,9 +671,11 @@ export function ensureGroup(g: H5Group, rel: string): H5Group {
  * layout (`save_weights`), layers in the order their weights appear.
  * Atomic: written to a temporary file in the same directory, then renamed.
  */
-export async function writeH5(file: string, config: KerasModelConfig | undefined, weights: NamedWeights, options: H5WriteOptions = {}): Promise<void> {
+export async function writeH5(file: string, nestedConfig: KerasModelConfig | undefined, weights: NamedWeights, options: H5WriteOptions = {}): Promise<void> {
   if (typeof file !== 'string') throw v.typeError('string', 'path', file);
   if (file.length === 0) throw v.rangeError('non-empty path', 'path', file);
+  // Nested models (a base model under a head) are written inlined, as the flat equivalent: the weights are named by their layers.
+  const config = nestedConfig === undefined ? undefined : flattenConfig(nestedConfig);
   checkWeights(weights);
   const kerasVersion = options.kerasVersion ?? '2.15.0';
   const backend = options.backend ?? 'tensorflow';

@@ -29,6 +29,7 @@ import zlib from 'node:zlib';
 import { Unzip, UnzipPassThrough, zipSync, type AsyncFlateStreamHandler, type FlateError, type UnzipDecoder, type UnzipFile, type Zippable } from 'fflate';
 import { MobileNetError, ModelFormatError, WeightMismatchError } from '../errors.js';
 import { checkClassNames, parseClassNames } from './class-names.js';
+import { flattenConfig } from '../keras/model-config.js';
 import type { KerasModelConfig, ModelAnalysis, NamedWeights, WeightTensor } from '../keras/types.js';
 import * as v from '../validate.js';
 import { isK3Op, isObject, normalizeModelConfig } from './config.js';
@@ -667,9 +668,11 @@ async function readKeras3Weights(tmp: string, abs: string, paths: Map<string, st
 }
 
 /** Writes a Keras 3 `.keras` archive (atomic: temporary file + rename). */
-export async function writeKeras3(file: string, config: KerasModelConfig, weights: NamedWeights, options: Keras3WriteOptions = {}): Promise<void> {
+export async function writeKeras3(file: string, nestedConfig: KerasModelConfig, weights: NamedWeights, options: Keras3WriteOptions = {}): Promise<void> {
   if (typeof file !== 'string') throw v.typeError('string', 'path', file);
   if (!(weights instanceof Map)) throw v.typeError('Map of weights', 'weights', weights);
+  // Nested models (a base model under a head) are written inlined, as the flat equivalent: the weights are named by their layers.
+  const config = flattenConfig(nestedConfig);
   const { layers, shapes, analysis } = await layerWeightSpecs(config);
   // The one weight-matching routine: every missing, extra or mis-shaped weight, summarized.
   const { matchWeights } = await import('../keras/weights.js');
