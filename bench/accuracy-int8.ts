@@ -9,8 +9,13 @@
  *
  *   --method mse: activation ranges by least expected quantization error (default min/max).
  *
- * Float32 runs on XNNPACK (1 thread); int8 on the TypeScript int8 reference kernels
- * (lib/backends/reference-qs8.ts), which emulate XNNPACK's QS8 arithmetic. `nsfwjs` quantizes
+ *   --images N: calibrate on the first N of the 100 calibration images (default 100).
+ *   --float-layers a,b: keep these layers (node names, e.g. conv1) in float32.
+ *   --reference: score int8 on the TypeScript int8 reference kernels instead of XNNPACK.
+ *
+ * Both run on XNNPACK (1 thread): float32 from the model file, int8 from the model `quantizeModel`
+ * saved (ops the loaded build lacks in int8 kept float32, as `loadModel(.., { precision: 'int8' })`
+ * does) and `loadModel` read back. `nsfwjs` quantizes
  * nsfwjs's MobileNetV2 (5 classes, its own x/255 preprocessing; not ImageNet) and reports top-1
  * agreement with float32 on the evaluated images.
  */
@@ -18,15 +23,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
+import os from 'node:os';
 import { loadModel } from '../lib/model.js';
 import { quantizeModel } from '../lib/quantize/index.js';
+import { nativeFloatOps } from '../lib/quantize/quantize.js';
+import { xnnpackInfo } from '../lib/binding.js';
 import { loadImageTensor } from '../lib/image.js';
 import { extractNsfwjsMobileNetV2 } from '../test/helpers/nsfwjs.js';
 import { shared } from '../test/helpers/shared.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { eval: { type: 'string' }, 'no-bias-correction': { type: 'boolean' }, save: { type: 'string' }, method: { type: 'string' } },
+  options: {
+    eval: { type: 'string' }, images: { type: 'string' }, 'no-bias-correction': { type: 'boolean' }, save: { type: 'string' }, method: { type: 'string' },
+    reference: { type: 'boolean' }, 'float-layers': { type: 'string' },
+  },
 });
 const target = positionals[0];
 if (target === undefined) throw new Error('usage: accuracy-int8.ts <model.json | nsfwjs> [--eval N]');
@@ -51,16 +62,26 @@ const input = async (file: string): Promise<Float32Array> => (nsfw ? nsfwInput(f
 const float = await loadModel(modelPath, { threads: 1 });
 let t = Date.now();
 const calibrationSamples = nsfw ? await Promise.all(calibration.map(nsfwInput)) : calibration;
-const q = await quantizeModel(modelPath, { calibration: calibrationSamples, images: 100, biasCorrection: !values['no-bias-correction'], method: (values.method ?? 'minmax') as 'minmax' | 'mse' });
+const reference = values.reference === true;
+const q = await quantizeModel(modelPath, {
+  calibration: calibrationSamples,
+  images: values.images ? Number(values.images) : 100,
+  biasCorrection: !values['no-bias-correction'],
+  method: (values.method ?? 'minmax') as 'minmax' | 'mse',
+  ...(reference ? {} : { floatOps: [...nativeFloatOps(xnnpackInfo().int8)] }),
+  ...(values['float-layers'] ? { floatLayers: values['float-layers'].split(',') } : {}),
+});
 const quantizeSeconds = (Date.now() - t) / 1000;
-if (values.save) await q.save(values.save);
+const saveDir = values.save ?? fs.mkdtempSync(path.join(os.tmpdir(), 'accuracy-int8-'));
+await q.save(saveDir);
+const int8 = await loadModel(saveDir, { threads: 1, ...(reference ? { backend: 'reference' as const } : {}) });
 const top = (p: Float32Array, k: number): number[] => [...p.keys()].sort((a, b) => p[b]! - p[a]! || a - b).slice(0, k);
 const s = { f1: 0, f5: 0, q1: 0, q5: 0, agree: 0 };
 t = Date.now();
 for (const f of evaluation) {
   const x = await input(path.join(dir, f));
   const pf = await float.predict(x);
-  const pq = q.predictSync(x);
+  const pq = await int8.predict(x);
   const want = labels[f]!;
   const tf = top(pf, 5);
   const tq = top(pq, 5);
@@ -77,8 +98,11 @@ console.log(
   JSON.stringify({
     model: nsfw ? 'nsfwjs MobileNetV2' : target,
     split: `calibrate on ${calibration.length} (sorted position i % 5 in {1,3}), evaluate on ${n} others`,
+    int8On: reference ? 'TypeScript int8 reference' : `XNNPACK (${xnnpackInfo().source})`,
+    calibrationImages: q.metadata.quantization.calibrationImages,
     biasCorrection: q.metadata.quantization.biasCorrection,
     method: q.metadata.quantization.method,
+    floatLayers: q.metadata.quantization.floatLayers ?? [],
     int8Nodes: d.int8Nodes,
     floatNodes: d.floatNodes,
     quantizeSeconds,
@@ -89,4 +113,7 @@ console.log(
   }),
 );
 float.dispose();
+int8.dispose();
+q.dispose();
+if (values.save === undefined) fs.rmSync(saveDir, { recursive: true, force: true });
 extracted?.cleanup();

@@ -24,10 +24,11 @@ export type EngineName =
   | 'tfjs-cpu'
   | 'tfjs-wasm'
   | 'onnxruntime-node'
+  | 'onnxruntime-node-int8'
   | 'tfjs-node';
 
 export const ENGINE_NAMES: readonly EngineName[] = [
-  'mobilenet-xnnpack', 'mobilenet-xnnpack-int8', 'xnnpack-cpp', 'onnxruntime-node', 'tfjs-wasm', 'tfjs-cpu', 'reference-ts', 'tfjs-node',
+  'mobilenet-xnnpack', 'mobilenet-xnnpack-int8', 'xnnpack-cpp', 'onnxruntime-node', 'onnxruntime-node-int8', 'tfjs-wasm', 'tfjs-cpu', 'reference-ts', 'tfjs-node',
 ];
 
 /** What the worker is told to load. */
@@ -42,6 +43,8 @@ export interface LoadSpec {
   graphFile: string;
   /** The int8 model saved by `quantizeModel` (bench/run.ts quantizes once per model), for mobilenet-xnnpack-int8. */
   int8Dir?: string;
+  /** That int8 model exported to ONNX in QDQ form (bench/onnx/int8.ts), for onnxruntime-node-int8. */
+  int8OnnxFile?: string;
   inputShape: number[];
   /** Input range of the model (the same deterministic input in every engine). */
   preprocessing: Preprocessing;
@@ -235,7 +238,7 @@ async function mobilenetEngine(spec: LoadSpec, backend: 'native' | 'reference'):
   const { loadModel } = await import('../lib/model.js');
   const model = await loadModel(spec.modelJson, { threads: spec.threads, backend });
   return {
-    notes: backend === 'native' ? `Model.predict (async, libuv worker), ${model.threads} thread(s)` : 'Model.predict, pure TypeScript loops',
+    notes: backend === 'native' ? `Model.predict (async, the runtime's own worker thread), ${model.threads} thread(s)` : 'Model.predict, pure TypeScript loops',
     async run(input, batch) {
       return model.predict(input, { batch });
     },
@@ -262,10 +265,11 @@ async function int8Engine(spec: LoadSpec): Promise<EngineInstance> {
   };
 }
 
-async function ortEngine(spec: LoadSpec): Promise<EngineInstance> {
+async function ortEngine(spec: LoadSpec, int8 = false): Promise<EngineInstance> {
   const ort = await import('onnxruntime-node');
   const spinning = spec.ortSpinning !== false;
-  const session = await ort.InferenceSession.create(spec.onnxFile, {
+  if (int8 && spec.int8OnnxFile === undefined) throw new Error('no int8 ONNX file was prepared for this model');
+  const session = await ort.InferenceSession.create(int8 ? spec.int8OnnxFile! : spec.onnxFile, {
     intraOpNumThreads: spec.threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
@@ -299,7 +303,7 @@ async function ortEngine(spec: LoadSpec): Promise<EngineInstance> {
     return t;
   };
   return {
-    notes: `onnxruntime-node ${pkg.version}, CPU EP, intra-op threads ${spec.threads}, graph optimization 'all', NCHW input`,
+    notes: `${int8 ? 'int8 QDQ graph (the mobilenet-xnnpack-int8 model; onnxruntime fuses it into QLinearConv), ' : ''}onnxruntime-node ${pkg.version}, CPU EP, intra-op threads ${spec.threads}, graph optimization 'all', NCHW input`,
     // With 1 intra-op thread onnxruntime creates no pool: the calling thread runs the graph, nothing spins.
     setting: spinning ? `default: intra-op spinning on${spec.threads === 1 ? ' (1 thread: no pool to spin)' : ''}` : 'intra-op spinning off',
     async run(input, batch) {
@@ -446,6 +450,8 @@ export async function createEngine(spec: LoadSpec): Promise<EngineInstance> {
       return tfjsEngine(spec, 'wasm');
     case 'onnxruntime-node':
       return ortEngine(spec);
+    case 'onnxruntime-node-int8':
+      return ortEngine(spec, true);
     case 'xnnpack-cpp':
       return cppEngine(spec);
     case 'tfjs-node':

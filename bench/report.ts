@@ -6,8 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BenchResults, ResultRow } from './lib/results.js';
+import { classifyE2ETable } from './lib/classify-e2e.js';
 
-const ENGINE_ORDER = ['mobilenet-xnnpack', 'mobilenet-xnnpack-int8', 'xnnpack-cpp', 'onnxruntime-node', 'tfjs-wasm', 'tfjs-cpu', 'reference-ts', 'tfjs-node'];
+const ENGINE_ORDER = ['mobilenet-xnnpack', 'mobilenet-xnnpack-int8', 'xnnpack-cpp', 'onnxruntime-node', 'onnxruntime-node-int8', 'tfjs-wasm', 'tfjs-cpu', 'reference-ts', 'tfjs-node'];
 /** One fixed colour per engine (tableau10), so charts of different runs read alike. */
 const ENGINE_COLORS = ['#4e79a7', '#76b7b2', '#f28e2b', '#e15759', '#b07aa1', '#59a14f', '#9c755f'];
 
@@ -82,14 +83,15 @@ export function markdown(r: BenchResults, svgName?: string): string {
     for (const x of r.models) lines.push(`| ${x.id} — ${x.label} | ${x.params.toLocaleString('en-US')} | ${(x.macs / 1e6).toFixed(0)}M | ${x.input.join('×')} |`);
     lines.push('');
   }
-  lines.push('| model | engine | threads | batch | median ms | p90 ms | p99 ms | min ms | runs | images/s | load ms | peak RSS MB | max abs diff vs ours | note |');
-  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  lines.push('| model | engine | threads | batch | median ms | p90 ms | p99 ms | min ms | runs | images/s | load ms | load stall ms | load RSS growth MB (target) | peak RSS MB | max abs diff vs ours | note |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const row of sortRows(r.results, modelOrder)) {
     lines.push(
-      `| ${row.model} | ${engineLabel(row)} | ${row.threads} | ${row.batch} | ${fmt(row.median_ms)} | ${fmt(row.p90_ms)} | ${fmt(row.p99_ms)} | ${fmt(row.min_ms)} | ${row.runs} | ${fmt(row.images_per_s)} | ${fmt(row.load_ms, 4)} | ${row.peak_rss_mb ?? '–'} | ${row.max_abs_diff === undefined ? '–' : row.max_abs_diff.toExponential(1)} | ${(row.error ? `**error:** ${row.error}` : '').replace(/\|/g, '/')} |`,
+      `| ${row.model} | ${engineLabel(row)} | ${row.threads} | ${row.batch} | ${fmt(row.median_ms)} | ${fmt(row.p90_ms)} | ${fmt(row.p99_ms)} | ${fmt(row.min_ms)} | ${row.runs} | ${fmt(row.images_per_s)} | ${fmt(row.load_ms, 4)} | ${row.load_stall_ms ?? '–'} | ${row.rss_growth_mb === undefined ? '–' : `${row.rss_growth_mb} (${row.rss_growth_target_mb ?? '?'})`} | ${row.peak_rss_mb ?? '–'} | ${row.max_abs_diff === undefined ? '–' : row.max_abs_diff.toExponential(1)} | ${(row.error ? `**error:** ${row.error}` : '').replace(/\|/g, '/')} |`,
     );
   }
   lines.push('');
+  if (r.classify_e2e !== undefined) lines.push(...classifyE2ETable(r.classify_e2e), '');
   if (r.targets.length > 0) {
     lines.push('Targets (ratios of batch-1 medians within this run):');
     lines.push('');

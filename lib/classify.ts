@@ -2,15 +2,14 @@
  * Image classification on a loaded model: decode + preprocess (lib/image.ts),
  * predict, top-k with labels (lib/labels.ts).
  *
- * `classifyBatch` is a bounded pipeline: two batch buffers; while the model
- * runs on one, the next batch is decoded into the other (sharp decodes on
- * libuv's thread pool), so at most 2 × batchSize decoded images are held.
- * Per-image decode errors come back as results with `error`, in input order.
+ * `classifyBatch` runs the batch pipeline of lib/batch.ts (decoding overlaps
+ * inference, bounded buffers). Per-image decode errors come back as results
+ * with `error`, in input order.
  */
-import os from 'node:os';
 import type { Preprocessing } from './keras/types.js';
 import { loadImageTensor, sourceName, type Background, type ImageSource, type ResizeMode } from './image.js';
 import { resolveLabels } from './labels.js';
+import { defaultConcurrency, pipelineBatches } from './batch.js';
 import { NotAClassifierError } from './errors.js';
 import * as v from './validate.js';
 
@@ -56,7 +55,7 @@ export interface ClassifyOptions {
 export interface BatchOptions extends ClassifyOptions {
   /** Images per inference call (default 1). */
   batchSize?: number;
-  /** Images decoded at once (default: batchSize, at most the number of cores). */
+  /** Images decoded at once (default: two per core, at most libuv's pool size, UV_THREADPOOL_SIZE). */
   concurrency?: number;
 }
 
@@ -68,10 +67,6 @@ export interface BatchResult {
   name: string;
   predictions?: Prediction[];
   error?: Error;
-}
-
-function cores(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
 function checkPredictor(model: unknown): Predictor {
@@ -154,22 +149,6 @@ export async function classify(model: Predictor, image: ImageSource, options: Cl
   return topK(scores, k, labels, 0, m.classes);
 }
 
-interface Slot {
-  position: number;
-  source: ImageSource;
-  error?: Error;
-}
-
-function toAsyncIterator(images: Iterable<ImageSource> | AsyncIterable<ImageSource>): AsyncIterator<ImageSource> | Iterator<ImageSource> {
-  if (images !== null && typeof images === 'object' && Symbol.asyncIterator in images) {
-    return (images as AsyncIterable<ImageSource>)[Symbol.asyncIterator]();
-  }
-  if (images !== null && typeof images === 'object' && Symbol.iterator in images) {
-    return (images as Iterable<ImageSource>)[Symbol.iterator]();
-  }
-  throw v.typeError('iterable or async iterable of images', 'images', images);
-}
-
 /**
  * Classifies a sequence of images (array, iterable or async iterable),
  * yielding one result per image in input order. Decode errors are results
@@ -184,79 +163,21 @@ export async function* classifyBatch(
   if (typeof options !== 'object' || options === null) throw v.typeError('object', 'options', options);
   const batchSize = options.batchSize === undefined ? 1 : v.positiveInteger(options.batchSize, 'batchSize');
   const concurrency =
-    options.concurrency === undefined ? Math.min(batchSize, cores()) : v.positiveInteger(options.concurrency, 'concurrency');
+    options.concurrency === undefined ? defaultConcurrency() : v.positiveInteger(options.concurrency, 'concurrency');
   const k = checkTopK(options.topK, m.classes);
   const labels = resolveLabels(options.labels ?? m.labels, m.classes);
   const [height, width] = m.inputShape as [number, number, number];
   const sampleSize = height * width * 3;
-  const iterator = toAsyncIterator(images);
-  const decodeOptions = { width, height, resize: options.resize, background: options.background, preprocessing: m.preprocessing };
   // Validate decode options once, up front, rather than as N per-image errors.
   v.oneOf(options.resize ?? 'crop', 'resize', ['crop', 'squash'] as const);
-
-  const buffers = [new Float32Array(batchSize * sampleSize), new Float32Array(batchSize * sampleSize)];
-  let position = 0;
-  let exhausted = false;
-
-  /** Pulls up to batchSize images and decodes them into `buffer`. */
-  const fill = async (buffer: Float32Array): Promise<Slot[]> => {
-    const slots: Slot[] = [];
-    while (!exhausted && slots.length < batchSize) {
-      const r = await iterator.next();
-      if (r.done) {
-        exhausted = true;
-        break;
-      }
-      slots.push({ position: position++, source: r.value });
+  const decode = { width, height, resize: options.resize, background: options.background, preprocessing: m.preprocessing };
+  const predict = (input: Float32Array, batch: number): Promise<Float32Array> => m.predict(input, { batch });
+  for await (const { slots, output } of pipelineBatches(predict, images, { batchSize, concurrency, sampleSize, decode })) {
+    for (let i = 0; i < slots.length; i++) {
+      const { position, source, error } = slots[i]!;
+      const name = sourceName(source);
+      if (error !== undefined || output === null) yield { position, source, name, error };
+      else yield { position, source, name, predictions: topK(output, k, labels, i * m.classes, m.classes) };
     }
-    let nextSlot = 0;
-    const worker = async (): Promise<void> => {
-      while (nextSlot < slots.length) {
-        const i = nextSlot++;
-        const slot = slots[i]!;
-        try {
-          await loadImageTensor(slot.source, decodeOptions, buffer, i * sampleSize);
-        } catch (e) {
-          slot.error = e instanceof Error ? e : new Error(String(e));
-          buffer.fill(0, i * sampleSize, (i + 1) * sampleSize);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, slots.length) }, worker));
-    return slots;
-  };
-
-  let current = 0;
-  let pending: Promise<Slot[]> = fill(buffers[0]!);
-  try {
-    for (;;) {
-      const slots = await pending;
-      if (slots.length === 0) return;
-      const buffer = buffers[current]!;
-      current ^= 1;
-      // Inference is queued first (it then gets the next libuv pool thread ahead
-      // of the decodes); the next batch is decoded into the other buffer meanwhile.
-      // The last batch is padded (zeros) to batchSize so one runtime serves every call.
-      const inference = slots.some((s) => s.error === undefined) ? m.predict(buffer, { batch: batchSize }) : null;
-      pending = exhausted ? Promise.resolve([]) : fill(buffers[current]!);
-      const scores: Float32Array | null = inference === null ? null : await inference;
-      for (let i = 0; i < slots.length; i++) {
-        const slot = slots[i]!;
-        const name = sourceName(slot.source);
-        if (slot.error !== undefined || scores === null) {
-          yield { position: slot.position, source: slot.source, name, error: slot.error };
-        } else {
-          yield {
-            position: slot.position,
-            source: slot.source,
-            name,
-            predictions: topK(scores, k, labels, i * m.classes, m.classes),
-          };
-        }
-      }
-    }
-  } finally {
-    await pending.catch(() => undefined);
-    if (!exhausted) await (iterator as AsyncIterator<ImageSource>).return?.();
   }
 }

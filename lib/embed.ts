@@ -16,7 +16,7 @@
  * internals involved). `Model.embed()` / `Model.embedBatch()` (lib/model.ts)
  * build it once, on first use, and run it with the functions below.
  */
-import os from 'node:os';
+import { defaultConcurrency, pipelineBatches } from './batch.js';
 import { ModelFormatError } from './errors.js';
 import { loadImageTensor, sourceName, type Background, type ImageSource, type ResizeMode } from './image.js';
 import { analyzeModel } from './keras/layers.js';
@@ -199,7 +199,7 @@ export interface EmbedOptions {
 export interface EmbedBatchOptions extends EmbedOptions {
   /** Images per inference call (default 8, at most the number of images pulled so far). */
   batchSize?: number;
-  /** Images decoded at once (default: the number of cores, at most batchSize). */
+  /** Images decoded at once (default: two per core, at most libuv's pool size, UV_THREADPOOL_SIZE). */
   concurrency?: number;
 }
 
@@ -222,10 +222,6 @@ function checkOptions(options: unknown): EmbedBatchOptions {
   return o;
 }
 
-function cores(): number {
-  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-}
-
 /** The embedding of one image (decoded and preprocessed as the model expects). */
 export async function embedImage(model: Embedder, image: ImageSource, options?: EmbedOptions): Promise<Float32Array> {
   const o = checkOptions(options);
@@ -235,17 +231,10 @@ export async function embedImage(model: Embedder, image: ImageSource, options?: 
   return o.normalize === true ? l2Normalize(out) : out;
 }
 
-interface Slot {
-  position: number;
-  source: ImageSource;
-  error?: Error;
-}
-
 /**
  * Embeddings of a sequence of images (array, iterable or async iterable), one
- * result per image in input order. Images are decoded `concurrency` at a
- * time; while a batch runs, the next one is decoded into a second buffer.
- * Decode errors are results with `error`; a failing model throws.
+ * result per image in input order, through the batch pipeline of
+ * lib/batch.ts (decoding overlaps inference). Decode errors are results with `error`; a failing model throws.
  */
 export async function* embedImages(
   model: Embedder,
@@ -254,71 +243,22 @@ export async function* embedImages(
 ): AsyncGenerator<EmbeddingResult, void, undefined> {
   const o = checkOptions(options);
   const batchSize = o.batchSize === undefined ? 8 : v.positiveInteger(o.batchSize, 'batchSize');
-  const concurrency = o.concurrency === undefined ? Math.min(batchSize, cores()) : v.positiveInteger(o.concurrency, 'concurrency');
-  let iterator: AsyncIterator<ImageSource> | Iterator<ImageSource>;
-  if (images !== null && typeof images === 'object' && Symbol.asyncIterator in images) iterator = (images as AsyncIterable<ImageSource>)[Symbol.asyncIterator]();
-  else if (images !== null && typeof images === 'object' && Symbol.iterator in images) iterator = (images as Iterable<ImageSource>)[Symbol.iterator]();
-  else throw v.typeError('iterable or async iterable of images', 'images', images);
+  const concurrency = o.concurrency === undefined ? defaultConcurrency() : v.positiveInteger(o.concurrency, 'concurrency');
   const [height, width] = model.inputShape as [number, number, number];
   const sampleSize = height * width * 3;
   const dim = v.product(model.outputShape);
   const decode = { width, height, resize: o.resize, background: o.background, preprocessing: model.preprocessing };
-  const buffers = [new Float32Array(batchSize * sampleSize), new Float32Array(batchSize * sampleSize)];
-  let position = 0;
-  let exhausted = false;
-
-  const fill = async (buffer: Float32Array): Promise<Slot[]> => {
-    const slots: Slot[] = [];
-    while (!exhausted && slots.length < batchSize) {
-      const r = await iterator.next();
-      if (r.done === true) {
-        exhausted = true;
-        break;
-      }
-      slots.push({ position: position++, source: r.value });
-    }
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < slots.length) {
-        const i = next++;
-        const slot = slots[i]!;
-        try {
-          await loadImageTensor(slot.source, decode, buffer, i * sampleSize);
-        } catch (e) {
-          slot.error = e instanceof Error ? e : new Error(String(e));
-          buffer.fill(0, i * sampleSize, (i + 1) * sampleSize);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, slots.length) }, worker));
-    return slots;
-  };
-
-  let current = 0;
-  let pending: Promise<Slot[]> = fill(buffers[0]!);
-  try {
-    for (;;) {
-      const slots = await pending;
-      if (slots.length === 0) return;
-      const buffer = buffers[current]!;
-      current ^= 1;
-      // The last batch is padded (zeros) to batchSize so one compiled runtime serves every call.
-      const inference = slots.some((s) => s.error === undefined) ? model.predict(buffer, { batch: batchSize }) : null;
-      pending = exhausted ? Promise.resolve([]) : fill(buffers[current]!);
-      const out = inference === null ? null : await inference;
-      for (let i = 0; i < slots.length; i++) {
-        const slot = slots[i]!;
-        const name = sourceName(slot.source);
-        if (slot.error !== undefined || out === null) {
-          yield { position: slot.position, source: slot.source, name, error: slot.error };
-        } else {
-          const e = out.slice(i * dim, (i + 1) * dim);
-          yield { position: slot.position, source: slot.source, name, embedding: o.normalize === true ? l2Normalize(e) : e };
-        }
+  const predict = (input: Float32Array, batch: number): Promise<Float32Array> => model.predict(input, { batch });
+  for await (const { slots, output } of pipelineBatches(predict, images, { batchSize, concurrency, sampleSize, decode })) {
+    for (let i = 0; i < slots.length; i++) {
+      const { position, source, error } = slots[i]!;
+      const name = sourceName(source);
+      if (error !== undefined || output === null) {
+        yield { position, source, name, error };
+      } else {
+        const e = output.slice(i * dim, (i + 1) * dim);
+        yield { position, source, name, embedding: o.normalize === true ? l2Normalize(e) : e };
       }
     }
-  } finally {
-    await pending.catch(() => undefined);
-    if (!exhausted) await (iterator as AsyncIterator<ImageSource>).return?.();
   }
 }

@@ -31,6 +31,7 @@ export const LIBRARY_ENV: readonly EnvVariable[] = [
   { name: 'MOBILENET_MAX_IMAGE_BYTES', doc: 'decoded bytes one image may need: width × height × channels (default 512 MiB)' },
   { name: 'MOBILENET_MAX_DECODE_BYTES', doc: 'decoded bytes of all images being decoded at the same time (default 1 GiB)' },
   { name: 'MOBILENET_DECODE_TIMEOUT', doc: 'decode time limit of one image, seconds (default 30)' },
+  { name: 'UV_THREADPOOL_SIZE', doc: "Node's libuv thread pool size (Node's own variable, default 4): sharp decodes on it, so batch classification and embedding keep at most this many images decoding" },
 ];
 
 function read(env: Env, name: string): string | undefined {
@@ -64,4 +65,13 @@ export function limitOverride(name: string, fallback: number, env: Env = process
   const n = Number(raw);
   if (!Number.isFinite(n) || n <= 0) throw new RangeError(`Expected positive number for ${name} but received ${JSON.stringify(raw)}`);
   return n;
+}
+
+/**
+ * `UV_THREADPOOL_SIZE`: the size of libuv's thread pool as Node uses it
+ * (default 4, libuv clamps to 1..1024), where sharp decodes images.
+ */
+export function threadpoolSize(env: Env = process.env): number {
+  const n = Number(read(env, 'UV_THREADPOOL_SIZE'));
+  return Number.isInteger(n) && n > 0 ? Math.min(n, 1024) : 4;
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classify, classifyBatch, topK, type BatchResult, type Predictor } from '../lib/classify.js';
+import { autoBatch, defaultConcurrency } from '../lib/batch.js';
 import { ImageDecodeError } from '../lib/errors.js';
 import type { RawPixels } from '../lib/image.js';
 import { imagenetClasses, imagenetLabels, parseClassIndex, resolveLabels } from '../lib/labels.js';
@@ -210,7 +211,7 @@ describe('classify / classifyBatch with an exact predictor', () => {
     expect(model.calls).toEqual([]);
   });
 
-  it('bounded pipeline: decoding overlaps inference and at most 2 × batchSize images are ahead', async () => {
+  it('bounded pipeline: decoding overlaps inference and at most 3 × batchSize images are ahead (concurrency ≤ batchSize)', async () => {
     const model = new ColourPredictor('none', 30);
     const batchSize = 3;
     let pulled = 0;
@@ -226,16 +227,68 @@ describe('classify / classifyBatch with an exact predictor', () => {
       }
     }
     const got: number[] = [];
-    for await (const r of classifyBatch(model, source(), { batchSize, labels: COLOURS })) {
+    // concurrency ≤ batchSize: three batch buffers (lib/batch.ts): one decoding, one inferred, one the caller holds.
+    for await (const r of classifyBatch(model, source(), { batchSize, concurrency: batchSize, labels: COLOURS })) {
       consumed++;
       got.push(r.position);
       expect(r.predictions?.[0]?.label).toBe('red');
     }
     expect(got).toEqual(Array.from({ length: 20 }, (_, i) => i));
-    expect(maxAhead).toBeLessThanOrEqual(2 * batchSize);
+    expect(maxAhead).toBeLessThanOrEqual(3 * batchSize);
     expect(pulledDuringPredict).toBeGreaterThan(0);
     expect(model.calls.every((b) => b === batchSize)).toBe(true);
     expect(model.calls).toHaveLength(Math.ceil(20 / batchSize));
+  });
+
+  it('more decodes in flight than a batch: decoding runs across batch boundaries, each image keeps its own result, a slow consumer bounds what is pulled', async () => {
+    const model = new ColourPredictor('none', 15);
+    const batchSize = 2;
+    const concurrency = 4;
+    const colours: Array<[number, number, number]> = [[200, 0, 0], [0, 200, 0], [0, 0, 200]];
+    let pulled = 0;
+    let consumed = 0;
+    let maxAhead = 0;
+    let pulledDuringPredict = 0;
+    async function* source(): AsyncGenerator<RawPixels> {
+      for (let i = 0; i < 24; i++) {
+        if (model.inPredict) pulledDuringPredict++;
+        pulled++;
+        maxAhead = Math.max(maxAhead, pulled - consumed);
+        yield solidImage(colours[i % 3]!);
+      }
+    }
+    const got: Array<string | undefined> = [];
+    for await (const r of classifyBatch(model, source(), { batchSize, concurrency, labels: COLOURS, topK: 1 })) {
+      consumed++;
+      expect(r.position).toBe(got.length);
+      got.push(r.predictions?.[0]?.label);
+      await new Promise((resolve) => setTimeout(resolve, 5)); // a consumer slower than the pipeline
+    }
+    // Every image got its own colour: no buffer was refilled while the model or the caller still used it.
+    expect(got).toEqual(Array.from({ length: 24 }, (_, i) => COLOURS[i % 3]));
+    expect(pulledDuringPredict).toBeGreaterThan(0);
+    // lib/batch.ts: ceil(concurrency / batchSize) + 2 buffers of batchSize images.
+    expect(maxAhead).toBeLessThanOrEqual((Math.ceil(concurrency / batchSize) + 2) * batchSize);
+    expect(model.calls).toEqual(Array.from({ length: 12 }, () => batchSize));
+  });
+
+  it('autoBatch (the CLI policy): inference never takes every core from the decoders on a big run; decodes stay within libuv pool', () => {
+    for (const c of [1, 2, 4, 8, 64]) {
+      for (const pool of [4, 16]) {
+        expect(autoBatch(1, c, pool)).toEqual({ batch: 1, concurrency: 1, threads: c });
+        const few = autoBatch(5, c, pool);
+        expect(few.batch).toBe(5);
+        const many = autoBatch(250, c, pool);
+        expect(many.concurrency).toBeLessThanOrEqual(Math.min(2 * c, pool));
+        expect(many.concurrency).toBeGreaterThanOrEqual(1);
+        expect(many.threads).toBeGreaterThanOrEqual(1);
+        if (c >= 2) expect(many.threads).toBeLessThan(c);
+        expect(many.batch).toBe(many.threads === 1 ? 1 : 4);
+      }
+    }
+    expect(autoBatch(250, 2, 4)).toEqual({ batch: 1, concurrency: 4, threads: 1 });
+    expect(defaultConcurrency(2, 4)).toBe(4);
+    expect(defaultConcurrency(8, 4)).toBe(4);
   });
 
   it('stopping early closes the source', async () => {

@@ -255,4 +255,65 @@ describe('features', () => {
     expect(err!.code).toBe(1);
     expect(err!.stderr).toContain('mobilenet classify: cannot write the results to standard output (ENOSPC');
   }, 60_000);
+
+  // `mobilenet embed` shares classify's run loop (lib/cli/run-images.ts): the same summary line,
+  // escaping and stdout failure handling. The vectors themselves are checked against the API in
+  // test/embed.test.ts; here, the same image embedded from the file and from stdin agree.
+  it('embed ends with the summary line on stderr (not a TTY), like classify', async () => {
+    const stdin = new PassThrough();
+    stdin.end(fs.readFileSync(jack));
+    const r = await cli(['embed', jack, '-', path.join(tmp, 'missing.jpg'), '--json'], repoRoot, stdin);
+    expect(r.code).toBe(2);
+    const [a, b, c] = r.out.trim().split('\n').map((l) => JSON.parse(l) as { file: string; embedding?: number[]; error?: string });
+    expect(a!.embedding!.length).toBeGreaterThan(0);
+    expect(b!.file).toBe('-');
+    expect(b!.embedding).toEqual(a!.embedding);
+    expect(c!.error).toMatch(/missing\.jpg|no such file|not found/i);
+    expect(r.err).toMatch(/^mobilenet embed: 3 images, 1 error, [\d.]+ images\/s \([\d.]+ s\)\n$/);
+    const quiet = await cli(['embed', jack, '--json', '--quiet']);
+    expect(quiet.code).toBe(0);
+    expect(quiet.err).toBe('');
+  });
+
+  it('embed escapes control characters in file names in human output', async () => {
+    const evil = 'evil\x1b]0;pwned\x07\x1b[2J.jpg';
+    fs.copyFileSync(jack, path.join(tmp, evil));
+    const r = await cli(['embed', evil, 'no\x1b[31mne.jpg', '--quiet'], tmp);
+    expect(r.code).toBe(2);
+    const [name, values] = r.out.split('\n')[0]!.split('\t');
+    expect(name).toBe('evil\\x1b]0;pwned\\x07\\x1b[2J.jpg');
+    expect(values!.split(' ').every((x) => Number.isFinite(Number(x)))).toBe(true);
+    // eslint-disable-next-line no-control-regex
+    expect(r.out + r.err).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/);
+    expect(r.err).toMatch(/^no\\x1b\[31mne\.jpg: error: /);
+  });
+
+  it('embed: a stdout that fails (not EPIPE) exits 1 with a message; EPIPE stops quietly', async () => {
+    const failing = (code: string): Writable =>
+      new Writable({
+        write(_chunk, _enc, cb) {
+          cb(Object.assign(new Error(code === 'EPIPE' ? 'broken pipe' : 'no space left on device'), { code }));
+        },
+      });
+    const f = fakeIO();
+    f.io.stdout = failing('ENOSPC');
+    expect(await main(['embed', jack, '--json'], f.io)).toBe(1);
+    expect(f.err()).toBe('mobilenet embed: cannot write the results to standard output (ENOSPC: no space left on device); results were lost\n');
+    const g = fakeIO();
+    g.io.stdout = failing('EPIPE');
+    // The reader went away: no message, no summary, exit 0 (as classify).
+    expect(await main(['embed', jack, '--json'], g.io)).toBe(0);
+    expect(g.err()).toBe('');
+  });
+
+  it.skipIf(!fs.existsSync('/dev/full'))('embed in a real process writing to /dev/full exits 1 with the message', async () => {
+    const script = "import { main } from './lib/cli/index.ts'; process.exitCode = await main(process.argv.slice(1), { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });";
+    const err = await exec('sh', ['-c', `"${process.execPath}" --import tsx --input-type=module -e "$0" embed "${jack}" > /dev/full`, script], { cwd: repoRoot }).then(
+      () => null,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(err).not.toBeNull();
+    expect(err!.code).toBe(1);
+    expect(err!.stderr).toContain('mobilenet embed: cannot write the results to standard output (ENOSPC');
+  }, 60_000);
 });

@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../lib/keras/layers.js';
 import { lowerModel } from '../lib/keras/lower.js';
@@ -19,6 +20,7 @@ import { MAX_MODEL_NESTING } from '../lib/keras/model-config.js';
 import { randomWeights, mulberry32 } from '../lib/keras/random.js';
 import { buildArchitecture } from '../lib/architectures/index.js';
 import { loadModel } from '../lib/model.js';
+import { main } from '../lib/cli/index.js';
 import { convertModel } from '../lib/formats/convert.js';
 import { ModelFormatError, UnsupportedLayerError, WeightMismatchError } from '../lib/errors.js';
 import { hasShared, shared } from './helpers/shared.js';
@@ -305,6 +307,34 @@ describe('one nested-model inliner for analysis (info, convert) and loading', ()
     expect([...matchWeights(analyzeModel(file.config!), file.weights).keys()].sort()).toEqual([...flat.keys()].sort());
   });
 
+  it('the writers (TF.js, .h5, .keras) write models with nested models: inlined, they load back with equal outputs (they wrote files that could not be loaded)', async () => {
+    const { writeTfjs } = await import('../lib/formats/tfjs-write.js');
+    const { writeH5 } = await import('../lib/formats/h5.js');
+    const { writeKeras3 } = await import('../lib/formats/keras3.js');
+    for (const kind of ['Functional', 'Sequential'] as const) {
+      const { outer } = transferModel(kind);
+      const a = analyzeModel(outer);
+      expect(a.nestedModels).toEqual(['backbone']);
+      const flat = randomWeights(a, 5);
+      const x = uniform(32 * 32 * 3, 6, -1, 1);
+      const want = await run(lowerModel(a, flat).graph, x);
+      const outputs: Array<[string, () => Promise<unknown>]> = [
+        [path.join(tmp, `w-${kind}`), () => writeTfjs(path.join(tmp, `w-${kind}`), outer, flat)],
+        [path.join(tmp, `w-${kind}.h5`), () => writeH5(path.join(tmp, `w-${kind}.h5`), outer, flat)],
+        [path.join(tmp, `w-${kind}.keras`), () => writeKeras3(path.join(tmp, `w-${kind}.keras`), outer, flat)],
+      ];
+      for (const [file, write] of outputs) {
+        await write();
+        const m = await loadModel(file, { backend: 'reference' });
+        try {
+          expect(maxAbsDiff(await m.predict(x), want)).toBe(0);
+        } finally {
+          m.dispose();
+        }
+      }
+    }
+  });
+
   it('a Keras 2 full-model .h5 of a transfer-learning model (the base saved as one layer group) loads; outputs equal the flat naming', async () => {
     // Keras 2 `save_weights_to_hdf5_group`: one group per outer layer; the nested model's group lists
     // its inner layers' weights (`Conv1/kernel:0`, …). The reader used to name them all
@@ -374,6 +404,16 @@ describe('one nested-model inliner for analysis (info, convert) and loading', ()
       // The reader's JSON depth limit (lib/limits.ts) or the inliner's model-nesting limit, whichever is first.
       expect((e2 as Error).message).toMatch(/^.*nest-100k\/model\.json: (JSON nested more than \d+ levels deep: refused|models are nested more than \d+ deep)/);
     }
+  });
+
+  it('`mobilenet info` on models nested too deep names the file in the error (it passed no file to the analysis)', async () => {
+    const over = writeModelJson(path.join(tmp, 'nest-over-info'), nestedText(MAX_MODEL_NESTING + 1));
+    const err: string[] = [];
+    const stderr = new PassThrough();
+    stderr.on('data', (d: Buffer) => err.push(d.toString()));
+    const code = await main(['info', over], { stdout: new PassThrough(), stderr, env: {}, cwd: tmp });
+    expect(code).toBe(1);
+    expect(err.join('')).toBe(`mobilenet info: ModelFormatError: ${over}: models are nested more than ${MAX_MODEL_NESTING} deep (at 'n1')\n`);
   });
 
   it('config values nested 100,000 deep: ModelFormatError naming the file (was an untyped stack overflow)', async () => {

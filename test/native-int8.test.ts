@@ -135,7 +135,7 @@ describe(`whole int8 networks on XNNPACK (${info.source})`, () => {
     const rnd = mulberry32(3);
     const size = 64 * 64 * 3;
     const samples = [0, 1, 2, 3].map(() => random(size, rnd, -1, 1));
-    const { graph: q } = await quantizeFloatGraph(m.loweredGraph, m.inputShape, m.preprocessing, { calibration: samples.slice(0, 3), floatHead: false }, floatOps);
+    const { graph: q } = await quantizeFloatGraph(await m.loweredGraph(), m.inputShape, m.preprocessing, { calibration: samples.slice(0, 3), floatHead: false }, floatOps);
     m.dispose();
     expect(q.nodes.filter((n) => q.tensors[n.output]!.dtype === 'qint8').length).toBeGreaterThan(25);
     const input = new Float32Array(BATCH * size);
@@ -145,6 +145,28 @@ describe(`whole int8 networks on XNNPACK (${info.source})`, () => {
     // Per-node differences of at most one step (ties, fixed-point add) can add up along 28 layers.
     expect(spread).toBeGreaterThan(0);
     expect(worst).toBeLessThanOrEqual(0.05 * spread);
+  }, 120_000);
+
+  it('floatLayers keeps the named layers in float32 (between converts); an unknown name is a QuantizationError', async () => {
+    const m = await Model.fromArchitecture('v1', { alpha: 0.25, inputShape: [32, 32, 3], classes: 10, backend: 'reference', seed: 6 });
+    const rnd = mulberry32(4);
+    const size = 32 * 32 * 3;
+    const samples = [0, 1, 2].map(() => random(size, rnd, -1, 1));
+    const fg = await m.loweredGraph();
+    const { graph: q } = await quantizeFloatGraph(fg, m.inputShape, m.preprocessing, { calibration: samples.slice(0, 2), floatLayers: ['conv1'] }, floatOps);
+    const conv1 = q.nodes.find((n) => n.name === 'conv1')!;
+    expect(q.tensors[conv1.output]!.dtype).toBe('float32');
+    expect(q.tensors[conv1.inputs[1]!]!.dtype).toBe('float32');
+    // The next layer is int8 again.
+    const next = q.nodes.find((n) => n.name === 'conv_dw_1')!;
+    expect(q.tensors[next.output]!.dtype).toBe('qint8');
+    const input = new Float32Array(BATCH * size);
+    input.set(samples[2]!);
+    input.set(samples[0]!, size);
+    const { worst, spread } = await nativeVsReference(q, input);
+    expect(worst).toBeLessThanOrEqual(0.05 * spread);
+    await expect(quantizeFloatGraph(fg, m.inputShape, m.preprocessing, { calibration: samples, floatLayers: ['no_such_layer'] })).rejects.toThrow(QuantizationError);
+    m.dispose();
   }, 120_000);
 });
 

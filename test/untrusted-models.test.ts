@@ -447,6 +447,30 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
     await expect(readKeras3(moved)).rejects.toThrow(/cd-moved\.keras: corrupt \.keras zip archive: the central directory \(\d+ bytes at offset \d+\) does not end where its end record begins/);
   });
 
+  it('an archive written as a stream (sizes only in data descriptors and the central directory) is read', async () => {
+    const src = path.join(tmp, 'src-stream.keras');
+    await writeKeras3(src, denseConfig, weights());
+    const { unzipSync, Zip, ZipDeflate, ZipPassThrough } = await import('fflate');
+    const entries = unzipSync(fs.readFileSync(src));
+    const chunks: Uint8Array[] = [];
+    const zip = new Zip((err, data) => {
+      if (err) throw err;
+      chunks.push(data);
+    });
+    for (const [name, data] of Object.entries(entries)) {
+      const f = name === 'model.weights.h5' ? new ZipPassThrough(name) : new ZipDeflate(name, { level: 6 });
+      zip.add(f);
+      f.push(data, true);
+    }
+    zip.end();
+    const buf = Buffer.concat(chunks);
+    expect(buf.readUInt16LE(6) & 8).toBe(8); // general purpose flag bit 3: sizes follow the data
+    const p = path.join(tmp, 'stream.keras');
+    fs.writeFileSync(p, buf);
+    const r = await readKeras3(p);
+    expect([...(r.weights.get('d/kernel')?.data ?? [])]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
   it('an entry declaring more than the byte budget is refused before inflating', async () => {
     const p = path.join(tmp, 'ok3.keras');
     await writeKeras3(p, denseConfig, weights());

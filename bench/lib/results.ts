@@ -3,6 +3,7 @@
  * bench/report.ts renders them): its own module so neither imports the other.
  */
 import type { EngineName } from '../engines.js';
+import type { ClassifyE2EResult } from './classify-e2e.js';
 import type { MachineInfo } from './machine.js';
 
 export interface ResultRow {
@@ -18,6 +19,12 @@ export interface ResultRow {
   /** Fastest run: the least noise-sensitive estimate on a shared machine. */
   min_ms?: number;
   load_ms?: number;
+  /** mobilenet-xnnpack: longest gap between ticks of a 1 ms interval timer during loadModel (bench/load.ts). */
+  load_stall_ms?: number;
+  /** mobilenet-xnnpack: RSS after loadModel and a GC minus RSS after importing the library (bench/load.ts)... */
+  rss_growth_mb?: number;
+  /** ...against 2 × float32 weight bytes + 10 MB. */
+  rss_growth_target_mb?: number;
   peak_rss_mb?: number;
   max_abs_diff?: number;
   notes?: string;
@@ -58,6 +65,8 @@ export interface BenchResults {
   results: ResultRow[];
   concurrency: ConcurrencyRow[];
   targets: TargetRow[];
+  /** `mobilenet classify` end to end (bench/lib/classify-e2e.ts); absent with --no-e2e. */
+  classify_e2e?: ClassifyE2EResult;
   duration_s: number;
   /** Load averages when the run ended. */
   load_avg_end: number[];

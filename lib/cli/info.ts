@@ -117,7 +117,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       const inputSize = request.inputShape?.[0];
       if (config !== undefined) {
         rejectBuilderOptions(request, path, detectArchitecture(config), flagNames, ['inputShape']);
-        analysis = analyzeModel(config, inputSize === undefined ? {} : { inputShape: [inputSize, inputSize, analysisChannels(config)] });
+        analysis = analyzeModel(config, { file: path, ...(inputSize === undefined ? {} : { inputShape: [inputSize, inputSize, analysisChannels(config)] }) });
         const ident = identifyArchitecture(weightShapes(analysis), analysis.inputShape);
         result = summarize(format, analysis, ident);
         if (ident !== undefined) result.customHead = hasCustomHead(analysis, ident);
@@ -126,7 +126,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
         const { weights } = await formats.readModelFile(path);
         const shapes = new Map([...weights].map(([k, t]) => [k, t.shape] as [string, number[]]));
         const r = resolveWeightsOnly(shapes, request, path, flagNames);
-        analysis = analyzeModel(r.config);
+        analysis = analyzeModel(r.config, { file: path });
         const base = r.identified ?? { architecture: r.architecture, alpha: r.options.alpha ?? 1 };
         result = summarize(format, analysis, { ...base, alpha: r.options.alpha ?? 1, includeTop: r.options.includeTop !== false });
       }

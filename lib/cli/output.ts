@@ -4,6 +4,7 @@
  * the end-of-run summary line, and escaping of names printed for humans.
  */
 import { ImageDecodeError } from '../errors.js';
+import type { CliIO } from './io.js';
 
 /**
  * Control characters (C0, DEL, C1) in a name printed for a human, as `\xNN`:
@@ -74,6 +75,11 @@ export class Progress {
     if (this.shown) this.stream.write('\r\x1b[K');
     this.shown = false;
   }
+}
+
+/** A progress bar of `total` items on stderr when it is a TTY, else null. */
+export function progressFor(io: CliIO, total: number): Progress | null {
+  return io.stderr.isTTY === true ? new Progress(io.stderr, total, (io.stderr as { columns?: number }).columns ?? 80) : null;
 }
 
 /**

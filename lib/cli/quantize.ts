@@ -31,6 +31,7 @@ Options:
                           quantization error per tensor
   --int8-classifier       quantize the classifier head too (default: float32)
   --no-bias-correction    do not correct biases for the mean shift of weight rounding
+  --float-layers <a,b>    keep these layers (Keras layer names, e.g. conv1) in float32
 For weights-only inputs:
   --arch <a>              v1 | v2 | v3-small | v3-large
   --alpha <A>             width multiplier (default 1.0)
@@ -49,6 +50,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       images: { type: 'string' },
       'int8-classifier': { type: 'boolean' },
       'no-bias-correction': { type: 'boolean' },
+      'float-layers': { type: 'string' },
       method: { type: 'string' },
       arch: { type: 'string' },
       alpha: { type: 'string' },
@@ -86,6 +88,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     images,
     floatHead: !values['int8-classifier'],
     biasCorrection: !values['no-bias-correction'],
+    ...(values['float-layers'] ? { floatLayers: values['float-layers'].split(',').map((x) => x.trim()).filter(Boolean) } : {}),
     method: oneOf(values.method, 'method', ['minmax', 'mse'] as const) ?? 'minmax',
     model,
     ...(progress ? { onProgress: (n: number) => io.stderr.write(`\rcalibrating: ${n} image(s)`) } : {}),

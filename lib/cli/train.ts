@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveWeights } from '../default-model.js';
 import { checkOutputFree, formatEvaluation, saveClassifier, saveFormat, trainClassifier, type TrainOptions, type TrainReport } from '../train/index.js';
-import { errorText, Progress } from './classify.js';
+import { errorText, escapeControl, progressFor, type Progress } from './output.js';
 import { UsageError } from '../errors.js';
 import type { CliIO } from './io.js';
 import { oneOf, positiveInt } from './options.js';
@@ -142,11 +142,11 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   let failed = 0;
   options.onProgress = (p) => {
     if (p.phase !== 'embed') return;
-    if (progress === null && io.stderr.isTTY === true) progress = new Progress(io.stderr, p.total, (io.stderr as { columns?: number }).columns ?? 80);
+    progress ??= progressFor(io, p.total);
     if (p.error !== undefined) {
       failed++;
       progress?.clear();
-      io.stderr.write(`${p.file}: error: ${errorText(p.error, p.file ?? '')}\n`);
+      io.stderr.write(`${escapeControl(p.file ?? '')}: error: ${escapeControl(errorText(p.error, p.file ?? ''))}\n`);
     }
     if (progress !== null) {
       progress.done = p.done;

@@ -35,7 +35,8 @@
  * `weight_names` reference, budgeted from their declared shapes and
  * element sizes; it can open no file but this one (external raw storage is
  * refused). HDF5's diagnostics never reach stderr; every failure becomes a
- * ModelFormatError naming the file. Writing (our own data) runs on the main
+ * ModelFormatError naming the file. An idle worker is stopped (50 ms after
+ * the last request), giving its memory back. Writing (our own data) runs on the main
  * thread.
  */
 import fs from 'node:fs';
@@ -44,6 +45,7 @@ import path from 'node:path';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { ModelFormatError, WeightMismatchError } from '../errors.js';
 import { checkClassNames, parseClassNames } from './class-names.js';
+import { flattenConfig } from '../keras/model-config.js';
 import type { KerasLayerConfig, KerasModelConfig, NamedWeights, WeightTensor } from '../keras/types.js';
 import { DEFAULT_HDF5_TIMEOUT_MS, MAX_HDF5_OBJECTS } from '../limits.js';
 import * as v from '../validate.js';
@@ -220,9 +222,32 @@ function request(file: string, body: Record<string, unknown>, options: H5ReadOpt
       });
       w.postMessage({ ...body, id, file });
     });
-  const result = queue.then(run, run);
+  active++;
+  const result = queue.then(run, run).finally(() => {
+    active--;
+    if (active === 0) scheduleIdleStop();
+  });
   queue = result.catch(() => undefined);
   return result;
+}
+
+/** Requests queued or running. */
+let active = 0;
+/**
+ * An idle reader is stopped after this long: its thread and the HDF5
+ * library's WebAssembly memory (tens of MB) are not kept for the life of the
+ * process after a model is loaded. Reads in a row keep one worker.
+ */
+const IDLE_STOP_MS = 50;
+
+function scheduleIdleStop(): void {
+  const w = worker;
+  if (w === null) return;
+  setTimeout(() => {
+    if (active !== 0 || worker !== w) return;
+    worker = null;
+    void w.terminate();
+  }, IDLE_STOP_MS).unref();
 }
 
 /**
@@ -646,9 +671,11 @@ export function ensureGroup(g: H5Group, rel: string): H5Group {
  * layout (`save_weights`), layers in the order their weights appear.
  * Atomic: written to a temporary file in the same directory, then renamed.
  */
-export async function writeH5(file: string, config: KerasModelConfig | undefined, weights: NamedWeights, options: H5WriteOptions = {}): Promise<void> {
+export async function writeH5(file: string, nestedConfig: KerasModelConfig | undefined, weights: NamedWeights, options: H5WriteOptions = {}): Promise<void> {
   if (typeof file !== 'string') throw v.typeError('string', 'path', file);
   if (file.length === 0) throw v.rangeError('non-empty path', 'path', file);
+  // Nested models (a base model under a head) are written inlined, as the flat equivalent: the weights are named by their layers.
+  const config = nestedConfig === undefined ? undefined : flattenConfig(nestedConfig);
   checkWeights(weights);
   const kerasVersion = options.kerasVersion ?? '2.15.0';
   const backend = options.backend ?? 'tensorflow';

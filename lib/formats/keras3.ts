@@ -29,6 +29,7 @@ import zlib from 'node:zlib';
 import { Unzip, UnzipPassThrough, zipSync, type AsyncFlateStreamHandler, type FlateError, type UnzipDecoder, type UnzipFile, type Zippable } from 'fflate';
 import { MobileNetError, ModelFormatError, WeightMismatchError } from '../errors.js';
 import { checkClassNames, parseClassNames } from './class-names.js';
+import { flattenConfig } from '../keras/model-config.js';
 import type { KerasModelConfig, ModelAnalysis, NamedWeights, WeightTensor } from '../keras/types.js';
 import * as v from '../validate.js';
 import { isK3Op, isObject, normalizeModelConfig } from './config.js';
@@ -498,18 +499,11 @@ async function readArchive(abs: string, weightsTo: string | null, budget: number
     if (f.name === 'model.weights.h5') hasWeights = true;
     if (!wanted) return;
     // With a data descriptor (general purpose flag bit 3) the local header has no sizes: the central directory's count.
-    const declared = cd.size;
-    {
-      if (f.name !== 'model.weights.h5' && declared > SMALL_ENTRY) {
-        fail(new ModelFormatError(`zip entry ${f.name} declares ${declared} bytes: too large for a ${f.name}`, abs));
-        return;
-      }
-      if (inflated + declared > budget) {
-        fail(new ModelFormatError(`zip entry ${f.name} declares ${declared} bytes: ${overBudget('inflating the archive', inflated + declared, budget)}`, abs));
-        return;
-      }
+    const limit = cd.size;
+    if (inflated + limit > budget) {
+      fail(new ModelFormatError(`zip entry ${f.name} declares ${limit} bytes: ${overBudget('inflating the archive', inflated + limit, budget)}`, abs));
+      return;
     }
-    const limit = declared;
     let got = 0;
     let crc = 0;
     const out = f.name === 'model.weights.h5' && weightsTo !== null ? fsSync.createWriteStream(weightsTo) : null;
@@ -674,9 +668,11 @@ async function readKeras3Weights(tmp: string, abs: string, paths: Map<string, st
 }
 
 /** Writes a Keras 3 `.keras` archive (atomic: temporary file + rename). */
-export async function writeKeras3(file: string, config: KerasModelConfig, weights: NamedWeights, options: Keras3WriteOptions = {}): Promise<void> {
+export async function writeKeras3(file: string, nestedConfig: KerasModelConfig, weights: NamedWeights, options: Keras3WriteOptions = {}): Promise<void> {
   if (typeof file !== 'string') throw v.typeError('string', 'path', file);
   if (!(weights instanceof Map)) throw v.typeError('Map of weights', 'weights', weights);
+  // Nested models (a base model under a head) are written inlined, as the flat equivalent: the weights are named by their layers.
+  const config = flattenConfig(nestedConfig);
   const { layers, shapes, analysis } = await layerWeightSpecs(config);
   // The one weight-matching routine: every missing, extra or mis-shaped weight, summarized.
   const { matchWeights } = await import('../keras/weights.js');

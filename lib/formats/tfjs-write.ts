@@ -20,6 +20,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { WeightMismatchError } from '../errors.js';
+import { flattenConfig } from '../keras/model-config.js';
 import type { KerasModelConfig, NamedWeights, WeightTensor } from '../keras/types.js';
 import * as v from '../validate.js';
 import { planLayers } from './h5.js';
@@ -165,10 +166,12 @@ async function writeAtomic(file: string, data: Uint8Array | string): Promise<voi
 }
 
 /** Writes a TF.js layers model (model.json + shards) into `out` (a directory, or a path ending in .json). */
-export async function writeTfjs(out: string, config: KerasModelConfig, weights: NamedWeights, options: TfjsWriteOptions = {}): Promise<TfjsWriteResult> {
+export async function writeTfjs(out: string, nestedConfig: KerasModelConfig, weights: NamedWeights, options: TfjsWriteOptions = {}): Promise<TfjsWriteResult> {
   if (typeof out !== 'string') throw v.typeError('string', 'path', out);
   if (out.length === 0) throw v.rangeError('non-empty path', 'path', out);
-  if (typeof config !== 'object' || config === null || typeof config.config !== 'object') throw v.typeError('Keras model config', 'config', config);
+  if (typeof nestedConfig !== 'object' || nestedConfig === null || typeof nestedConfig.config !== 'object') throw v.typeError('Keras model config', 'config', nestedConfig);
+  // Nested models (a base model under a head) are written inlined, as the flat equivalent: the weights are named by their layers.
+  const config = flattenConfig(nestedConfig);
   if (!(weights instanceof Map)) throw v.typeError('Map of weights', 'weights', weights);
   const quantize = options.quantize === undefined ? undefined : v.oneOf(options.quantize, 'quantize', ['uint8', 'uint16', 'float16'] as const);
   const shardBytes = options.shardBytes === undefined ? DEFAULT_SHARD_BYTES : v.positiveInteger(options.shardBytes, 'shardBytes');

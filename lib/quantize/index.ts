@@ -61,6 +61,8 @@ export interface QuantizeOptions extends CalibrationOptions {
    * `[...nativeFloatOps(xnnpackInfo().int8)]` quantizes for the loaded XNNPACK build. Default none.
    */
   floatOps?: readonly QOp[];
+  /** Layers (node names, e.g. 'conv1') kept in float32 inside the int8 network (accuracy-sensitive layers). */
+  floatLayers?: readonly string[];
 }
 
 function packageVersion(): string {
@@ -171,7 +173,7 @@ export async function quantizeModel(source: Model | string, options: QuantizeOpt
   if (!(model instanceof Model)) throw v.typeError('Model or path', 'source', source);
   try {
     const floatOps = options.floatOps === undefined ? undefined : new Set(options.floatOps.map((op) => v.oneOf(op, 'floatOps', OP_NAMES)));
-    const { graph, quantization } = await quantizeFloatGraph(model.loweredGraph, model.inputShape, model.preprocessing, options, floatOps);
+    const { graph, quantization } = await quantizeFloatGraph(await model.loweredGraph(), model.inputShape, model.preprocessing, options, floatOps);
     const meta: Int8Metadata = {
       name: model.name,
       architecture: model.architecture,

@@ -23,6 +23,8 @@ export interface Int8Options extends CalibrationOptions {
   method?: RangeMethod;
   /** Called after each calibration image. */
   onProgress?: (done: number) => void;
+  /** Layers (node names, e.g. 'conv1') kept in float32 inside the int8 network. Default none. */
+  floatLayers?: readonly string[];
 }
 
 export interface QuantizationInfo {
@@ -34,6 +36,8 @@ export interface QuantizationInfo {
   activations: string;
   /** Ops kept in float32 inside the int8 body (no int8 kernel on the target). */
   floatOps?: string[];
+  /** Layers kept in float32 by request (`floatLayers`). */
+  floatLayers?: string[];
 }
 
 /** Checks the int8 options (typed errors before anything is read). */
@@ -45,6 +49,7 @@ export function checkInt8Options(options: unknown): Int8Options {
   if (o.biasCorrection !== undefined && typeof o.biasCorrection !== 'boolean') throw v.typeError('boolean', 'biasCorrection', o.biasCorrection);
   if (o.images !== undefined) v.positiveInteger(o.images, 'images');
   if (o.method !== undefined) v.oneOf(o.method, 'method', ['minmax', 'mse'] as const);
+  if (o.floatLayers !== undefined && (!Array.isArray(o.floatLayers) || o.floatLayers.some((n) => typeof n !== 'string'))) throw v.typeError('array of layer names', 'floatLayers', o.floatLayers);
   return o;
 }
 
@@ -76,7 +81,11 @@ export async function quantizeFloatGraph(
   const method = o.method ?? 'minmax';
   const { ranges, means, images } = await calibrate(fg, counted, { method });
   const biasCorrection = o.biasCorrection ?? true;
-  const graph = quantizeGraph(fg, ranges, { floatHead, ...(biasCorrection ? { biasCorrection: means } : {}), ...(floatOps === undefined ? {} : { floatOps }) });
+  const floatLayers = new Set(o.floatLayers ?? []);
+  for (const name of floatLayers) {
+    if (!fg.nodes.some((n) => n.name === name)) throw new QuantizationError(`floatLayers names '${name}', which is not a layer of the model`);
+  }
+  const graph = quantizeGraph(fg, ranges, { floatHead, floatLayers, ...(biasCorrection ? { biasCorrection: means } : {}), ...(floatOps === undefined ? {} : { floatOps }) });
   const usedFloatOps = floatOps === undefined ? [] : [...floatOps].filter((op) => fg.nodes.slice(0, headStart(fg)).some((n) => n.op === op));
   return {
     graph,
@@ -88,6 +97,7 @@ export async function quantizeFloatGraph(
       weights: 'qcint8 symmetric per output channel',
       activations: 'qint8 asymmetric per tensor',
       ...(usedFloatOps.length > 0 ? { floatOps: usedFloatOps } : {}),
+      ...(floatLayers.size > 0 ? { floatLayers: [...floatLayers] } : {}),
     },
   };
 }

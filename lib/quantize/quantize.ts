@@ -53,6 +53,8 @@ export interface QuantizeGraphOptions {
    * `nativeFloatOps`). Default: none (the TypeScript int8 reference has all).
    */
   floatOps?: ReadonlySet<QOp>;
+  /** Node names (the Keras layer names, e.g. 'conv1') kept in float32 the same way (accuracy-sensitive layers). */
+  floatLayers?: ReadonlySet<string>;
 }
 
 /** The ops the XNNPACK build described by `int8` (XnnpackInfo.int8) runs in float32 within an int8 model. */
@@ -279,7 +281,7 @@ export function quantizeGraph(fg: QGraph, ranges: ReadonlyMap<number, Range>, op
   const floatOps = options.floatOps ?? new Set<QOp>();
   body.forEach((n) => {
     const label = n.name ?? n.op;
-    if (floatOps.has(n.op)) {
+    if (floatOps.has(n.op) || (n.name !== undefined && (options.floatLayers?.has(n.name) ?? false))) {
       // No int8 kernel on the target: dequantize its activations, run it in float32 (its output is quantized by the next int8 node).
       nodes.push({ ...n, inputs: n.inputs.map((id) => (tensors[id]!.batched ? asFloat(id) : id)) });
       return;
