@@ -234,7 +234,7 @@ async function mobilenetEngine(spec: LoadSpec, backend: 'native' | 'reference'):
   const { loadModel } = await import('../lib/model.js');
   const model = await loadModel(spec.modelJson, { threads: spec.threads, backend });
   return {
-    notes: backend === 'native' ? `Model.predict (async, libuv worker), ${model.threads} thread(s)` : 'Model.predict, pure TypeScript loops',
+    notes: backend === 'native' ? `Model.predict (async, the runtime's own worker thread), ${model.threads} thread(s)` : 'Model.predict, pure TypeScript loops',
     async run(input, batch) {
       return model.predict(input, { batch });
     },

@@ -9,6 +9,9 @@
  *
  *   npx tsx bench/load.ts [--root DIR] [--threads N] [--json FILE]
  *
+ * `npm run bench` adds the same two numbers (stall, RSS growth) to the
+ * mobilenet-xnnpack rows of every model it benchmarks (`measureLoad`).
+ *
  * `--root` loads the library from another checkout (e.g. to measure before a
  * change: `--root /path/to/old/checkout`).
  */
@@ -34,7 +37,7 @@ const CASES: Case[] = [
   { id: 'v1-1.0', describe: "Model.fromArchitecture('v1')" },
 ];
 
-interface Row {
+export interface LoadRow {
   case: string;
   load_ms: number;
   stall_ms: number;
@@ -46,7 +49,7 @@ interface Row {
   met: boolean;
 }
 
-async function child(root: string, id: string, threads: number): Promise<Row> {
+async function child(root: string, id: string, threads: number): Promise<LoadRow> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('run with --expose-gc');
   const mod = (await import(pathToFileURL(path.join(root, 'lib', 'model.ts')).href)) as typeof import('../lib/model.js');
@@ -69,7 +72,8 @@ async function child(root: string, id: string, threads: number): Promise<Row> {
   const t0 = performance.now();
   let model;
   const shared = sharedDir ?? path.join(root, '..', 'shared');
-  if (id === 'default') model = await mod.loadModel(dm.defaultModelPath(), { threads });
+  if (id.startsWith('file:')) model = await mod.loadModel(id.slice('file:'.length), { threads });
+  else if (id === 'default') model = await mod.loadModel(dm.defaultModelPath(), { threads });
   else if (id === 'h5') model = await mod.loadModel(path.join(shared, 'models', 'keras-h5', 'mobilenet_2_5_224_tf_no_top.h5'), { threads });
   else if (id === 'v3-large') model = await mod.Model.fromArchitecture('v3-large', { threads });
   else model = await mod.Model.fromArchitecture('v1', { threads });
@@ -89,6 +93,22 @@ async function child(root: string, id: string, threads: number): Promise<Row> {
   };
 }
 
+/**
+ * One load row, in a fresh child process: `id` is one of the cases above or
+ * `file:<path>` (a model file loaded with loadModel; bench/run.ts passes the
+ * model.json of each benchmarked model).
+ */
+export function measureLoad(id: string, threads: number, root = path.resolve(here, '..')): Promise<LoadRow> {
+  return new Promise<LoadRow>((resolve, reject) => {
+    const p = fork(fileURLToPath(import.meta.url), ['--case', id, '--root', root, '--threads', String(threads)], {
+      execArgv: ['--import', 'tsx', '--expose-gc'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    p.once('message', (m) => resolve(m as LoadRow));
+    p.once('exit', (code) => code !== 0 && reject(new Error(`${id}: load child exited with ${code}`)));
+  });
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -104,23 +124,17 @@ async function main(): Promise<void> {
     process.send!(await child(root, values.case, threads));
     return;
   }
-  const rows: Row[] = [];
+  const rows: LoadRow[] = [];
   console.log(`load rows: ${root}, ${threads} thread(s), load average ${os.loadavg().map((x) => x.toFixed(2)).join(' / ')}`);
   console.log('| case | load ms | longest stall ms | RSS after import MB | RSS growth MB | float32 weights MB | target MB | met |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const c of CASES) {
-    const row = await new Promise<Row>((resolve, reject) => {
-      const p = fork(fileURLToPath(import.meta.url), ['--case', c.id, '--root', root, '--threads', String(threads)], {
-        execArgv: ['--import', 'tsx', '--expose-gc'],
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      });
-      p.once('message', (m) => resolve(m as Row));
-      p.once('exit', (code) => code !== 0 && reject(new Error(`${c.id}: child exited with ${code}`)));
-    });
+    const row = await measureLoad(c.id, threads, root);
     rows.push(row);
     console.log(`| ${c.describe} | ${row.load_ms} | ${row.stall_ms} | ${row.rss_after_import_mb} | ${row.rss_growth_mb} | ${row.weight_mb} | ${row.target_mb} | ${row.met ? 'yes' : 'no'} |`);
   }
   if (values.json !== undefined) fs.writeFileSync(values.json, JSON.stringify({ root, threads, load_avg: os.loadavg(), rows }, null, 2));
 }
 
-await main();
+// Run as a script (or as a load child), not when bench/run.ts imports measureLoad.
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();

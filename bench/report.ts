@@ -70,11 +70,11 @@ export function markdown(r: BenchResults, svgName?: string): string {
     for (const x of r.models) lines.push(`| ${x.id} — ${x.label} | ${x.params.toLocaleString('en-US')} | ${(x.macs / 1e6).toFixed(0)}M | ${x.input.join('×')} |`);
     lines.push('');
   }
-  lines.push('| model | engine | threads | batch | median ms | p90 ms | p99 ms | min ms | runs | images/s | load ms | peak RSS MB | max abs diff vs ours | note |');
-  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  lines.push('| model | engine | threads | batch | median ms | p90 ms | p99 ms | min ms | runs | images/s | load ms | load stall ms | load RSS growth MB (target) | peak RSS MB | max abs diff vs ours | note |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const row of sortRows(r.results, modelOrder)) {
     lines.push(
-      `| ${row.model} | ${row.engine} | ${row.threads} | ${row.batch} | ${fmt(row.median_ms)} | ${fmt(row.p90_ms)} | ${fmt(row.p99_ms)} | ${fmt(row.min_ms)} | ${row.runs} | ${fmt(row.images_per_s)} | ${fmt(row.load_ms, 4)} | ${row.peak_rss_mb ?? '–'} | ${row.max_abs_diff === undefined ? '–' : row.max_abs_diff.toExponential(1)} | ${(row.error ? `**error:** ${row.error}` : '').replace(/\|/g, '/')} |`,
+      `| ${row.model} | ${row.engine} | ${row.threads} | ${row.batch} | ${fmt(row.median_ms)} | ${fmt(row.p90_ms)} | ${fmt(row.p99_ms)} | ${fmt(row.min_ms)} | ${row.runs} | ${fmt(row.images_per_s)} | ${fmt(row.load_ms, 4)} | ${row.load_stall_ms ?? '–'} | ${row.rss_growth_mb === undefined ? '–' : `${row.rss_growth_mb} (${row.rss_growth_target_mb ?? '?'})`} | ${row.peak_rss_mb ?? '–'} | ${row.max_abs_diff === undefined ? '–' : row.max_abs_diff.toExponential(1)} | ${(row.error ? `**error:** ${row.error}` : '').replace(/\|/g, '/')} |`,
     );
   }
   lines.push('');

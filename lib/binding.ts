@@ -52,6 +52,10 @@ export interface XnnpackInfo {
  * 'xnn_status_invalid_parameter') and `node`.
  */
 export interface NativeGraph {
+  /** For `new Graph(size)`: copies `bytes` to `offset` of the reserved serialized graph. */
+  write(offset: number, bytes: Uint8Array): void;
+  /** For `new Graph(size)`: parses the written bytes in place (throws 'ERR_GRAPH_FORMAT' as `new Graph(bytes)` does). */
+  finish(): void;
   /** Builds the XNNPACK subgraph for `batch`, packs the weights, sets the runtime up once (calling thread). */
   compile(batch: number, threads: number): NativeRuntime;
   /** The same on a libuv worker thread (the event loop keeps turning). */
@@ -93,8 +97,11 @@ export interface NativeRuntime {
 }
 
 export interface NativeBinding {
-  Graph: new (bytes: Uint8Array) => NativeGraph;
+  /** `new Graph(bytes)` parses a copy; `new Graph(size)` reserves native memory written with `write()` and parsed by `finish()`. */
+  Graph: new (bytesOrSize: Uint8Array | number) => NativeGraph;
   xnnpackInfo(): Omit<XnnpackInfo, 'path' | 'binary'>;
+  /** glibc's malloc_trim(0) on a libuv worker thread: whether memory went back to the system (false without glibc). */
+  releaseFreeMemory(): Promise<boolean>;
 }
 
 function packageRoot(): string {

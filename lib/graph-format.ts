@@ -13,6 +13,7 @@
 import os from 'node:os';
 import type { Graph } from './graph.js';
 import { DTYPES, DTYPE_BYTES, OPS, opSpec, type TensorInfo } from './schema.js';
+import { runSteps, type Steps } from './cooperative.js';
 
 export const GRAPH_FORMAT_VERSION = 2;
 export const GRAPH_MAGIC = 'MNXG';
@@ -31,6 +32,24 @@ function scales(t: TensorInfo): Float32Array {
 
 /** Serializes a complete graph. */
 export function serializeGraph(graph: Graph): Uint8Array {
+  return runSteps(serializeGraphSteps(graph));
+}
+
+/** Where `serializeGraphSteps` writes the bytes when not into one Uint8Array (the addon's `new Graph(size)`). */
+export interface GraphSink {
+  write(offset: number, bytes: Uint8Array): void;
+}
+
+/** Constant data is copied in pieces of at most this many bytes, with a step between them. */
+const PIECE = 1 << 20;
+
+/**
+ * `serializeGraph` in steps (lib/cooperative.ts): yields after every piece
+ * of constant data. With `sink`, called once with the total size, the
+ * weights go straight to the sink (no serialized copy in JavaScript memory)
+ * and the records last; the records alone are returned.
+ */
+export function* serializeGraphSteps(graph: Graph, sink?: (totalBytes: number) => GraphSink): Steps<Uint8Array> {
   graph.validateComplete();
   const names = new Map<object, Uint8Array>();
   const nameOf = (o: { name?: string }): Uint8Array => {
@@ -64,8 +83,17 @@ export function serializeGraph(graph: Graph): Uint8Array {
     size += 4 + nameOf(n).length;
   }
   const dataOffset = align(size);
-  const bytes = new Uint8Array(dataOffset + data);
+  const out = sink === undefined ? null : sink(dataOffset + data);
+  const bytes = new Uint8Array(out === null ? dataOffset + data : dataOffset);
   const view = new DataView(bytes.buffer);
+  function* put(target: number, src: Uint8Array): Steps<void> {
+    for (let s = 0; s < src.byteLength; s += PIECE) {
+      const piece = src.subarray(s, Math.min(src.byteLength, s + PIECE));
+      if (out === null) bytes.set(piece, target + s);
+      else out.write(target + s, piece);
+      yield;
+    }
+  }
   let at = 0;
   const u8 = (x: number): void => {
     view.setUint8(at, x);
@@ -109,7 +137,7 @@ export function serializeGraph(graph: Graph): Uint8Array {
   u64(dataOffset);
   u64(data);
   const le = os.endianness() === 'LE';
-  graph.tensors.forEach((t, i) => {
+  for (const [i, t] of graph.tensors.entries()) {
     u8(DTYPES.indexOf(t.dtype));
     u8((t.batched ? 1 : 0) | (t.data !== undefined ? 2 : 0));
     u16(t.shape.length);
@@ -124,23 +152,25 @@ export function serializeGraph(graph: Graph): Uint8Array {
       u64(off);
       u64(t.data.byteLength);
       const target = dataOffset + off;
-      if (le) {
-        bytes.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), target);
-      } else {
+      let src = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+      if (!le) {
+        src = new Uint8Array(t.data.byteLength);
+        const dv = new DataView(src.buffer);
         const width = DTYPE_BYTES[t.dtype];
         for (let k = 0; k < t.data.length; k++) {
           const x = t.data[k] as number;
-          if (t.dtype === 'float32') view.setFloat32(target + 4 * k, x, true);
-          else if (width === 1) view.setInt8(target + k, x);
-          else view.setInt32(target + 4 * k, x, true);
+          if (t.dtype === 'float32') dv.setFloat32(4 * k, x, true);
+          else if (width === 1) dv.setInt8(k, x);
+          else dv.setInt32(4 * k, x, true);
         }
       }
+      yield* put(target, src);
     } else {
       u64(0);
       u64(0);
     }
     str(nameOf(t));
-  });
+  }
   for (const n of graph.nodes) {
     const spec = opSpec(n.op);
     u32(OPS[n.op].code);
@@ -158,5 +188,6 @@ export function serializeGraph(graph: Graph): Uint8Array {
     str(nameOf(n));
   }
   if (at > dataOffset) throw new Error(`serializeGraph: wrote ${at} bytes of records into ${dataOffset}`);
+  out?.write(0, bytes);
   return bytes;
 }

@@ -168,6 +168,19 @@ function tensorType(t: TensorType | undefined, shape: Shape): { dtype: DType; qu
   return { dtype, quant: { scale: new Float32Array(scales), zeroPoint, axis } };
 }
 
+const adopted = new WeakSet<object>();
+
+/**
+ * Hands an array over to the next `Graph` that takes it as a constant: that
+ * graph keeps it instead of copying it. For arrays nothing else holds or
+ * changes (lib/keras/emit.ts: the lowering's own transposed and folded
+ * weights), which saves a copy of every weight when a model loads.
+ */
+export function adoptArray<T extends TensorData>(data: T): T {
+  adopted.add(data);
+  return data;
+}
+
 export class Graph {
   private readonly tensorList: TensorInfo[] = [];
   private readonly nodeList: Node[] = [];
@@ -262,7 +275,8 @@ export class Graph {
     if (s.length > MAX_RANK + 1) throw v.rangeError(`array of at most ${MAX_RANK + 1} positive integers`, 'shape', shape);
     const tt = tensorType(type, s);
     const d = checkData(data, tt.dtype, v.product(s));
-    return this.newTensor(s, false, { ...tt, data: d.slice(), ...(name === undefined ? {} : { name }) });
+    // Arrays handed over with `adoptArray` (fresh arrays of the Keras lowering) are kept, not copied.
+    return this.newTensor(s, false, { ...tt, data: adopted.delete(d) ? d : d.slice(), ...(name === undefined ? {} : { name }) });
   }
 
   /** Marks the single external output. */

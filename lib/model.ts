@@ -11,6 +11,7 @@
  * `MAX_CACHED_BATCH_SIZES` batch sizes are kept; compiling another disposes
  * the least recently used one (its pending runs finish first).
  */
+import fsp from 'node:fs/promises';
 import type { Graph } from './graph.js';
 import {
   Runtime, compilePrepared, compilePreparedSync, resolveCompileOptions, loadBackend,
@@ -19,10 +20,12 @@ import {
 import { DisposedError, ModelFormatError } from './errors.js';
 import * as v from './validate.js';
 import { analyzeModel } from './keras/layers.js';
-import { lowerModel, type LowerStats } from './keras/lower.js';
+import { lowerModelAsync, type LowerStats } from './keras/lower.js';
+import { matchWeightsSteps } from './keras/weights.js';
 import { flattenConfig } from './keras/model-config.js';
 import { formatSummary, type SummaryOptions } from './keras/summary.js';
-import { randomWeights } from './keras/random.js';
+import { randomWeightsSteps } from './keras/random.js';
+import { runStepsAsync } from './cooperative.js';
 import type { Architecture, KerasModelConfig, ModelAnalysis, NamedWeights, Preprocessing } from './keras/types.js';
 import { buildArchitecture, describeWeights, ARCHITECTURES } from './architectures/index.js';
 import {
@@ -162,7 +165,19 @@ export interface ModelInfo {
   labels?: readonly string[];
 }
 
+/** Gives the C heap's free memory back when a load's weights have been collected. */
+const releaseAfterCollect = new FinalizationRegistry<{ releaseFreeMemory?(): Promise<boolean> }>((backend) => {
+  void backend.releaseFreeMemory?.();
+});
+
+/** `Model.build` for `loadModelFile` (the class keeps it private). */
+let buildModel: (config: KerasModelConfig, weights: NamedWeights, options: ModelOptions, info: ModelInfo, reload?: () => Promise<NamedWeights>) => Promise<Model>;
+
 export class Model implements Disposable {
+  static {
+    buildModel = (config, weights, options, info, reload) => Model.build(config, weights, options, info, reload);
+  }
+
   /** Per-sample input shape [H, W, C]. */
   readonly inputShape: readonly number[];
   /** Per-sample output shape (e.g. [1000]). */
@@ -198,8 +213,14 @@ export class Model implements Disposable {
   /** Compile memory estimate for batch 1 (lib/memory.ts) and its limit. */
   private compileCost: CompileEstimate | null = null;
   private maxCompileBytes = DEFAULT_MAX_COMPILE_BYTES;
-  /** The flat config, weights and options it was built from (the embedding model is cut from them on first use). */
-  private source: { config: KerasModelConfig; weights: NamedWeights; options: ModelOptions } | null = null;
+  /**
+   * The flat config and options it was built from, and how to get its
+   * weights back (the embedding model and `loweredGraph()` use them): the
+   * weights themselves are not kept once compiled when they can be read
+   * again (the model file, the seed of random weights), so a loaded model
+   * holds only its parsed graph and compiled runtimes.
+   */
+  private source: { config: KerasModelConfig; weights: () => Promise<NamedWeights>; options: ModelOptions } | null = null;
   private embedding: { cut: EmbeddingCut; model: Promise<Model> | null } | null = null;
 
   private constructor(
@@ -231,15 +252,34 @@ export class Model implements Disposable {
     this.labels = info.labels === undefined ? undefined : Object.freeze([...info.labels]);
   }
 
-  /** Builds a model from a Keras model config and its named weights. */
+  /**
+   * Builds a model from a Keras model config and its named weights. The
+   * model keeps a reference to `weights` (for `embed` and `loweredGraph()`).
+   */
   static async fromConfig(config: KerasModelConfig, weights: NamedWeights, options: ModelOptions = {}, info: ModelInfo = {}): Promise<Model> {
+    return Model.build(config, weights, options, info);
+  }
+
+  /**
+   * `fromConfig`; with `reload`, the weights are not kept: `reload` gives
+   * them again (by the config's names) when the embedding model or the
+   * lowered graph needs them.
+   */
+  private static async build(
+    config: KerasModelConfig,
+    weights: NamedWeights,
+    options: ModelOptions,
+    info: ModelInfo,
+    reload?: () => Promise<NamedWeights>,
+  ): Promise<Model> {
     const o = checkOptions(options);
     const compile = resolveCompileOptions({ threads: o.threads, batch: o.batch, backend: o.backend });
     if (!(weights instanceof Map)) throw v.typeError('Map of named weights', 'weights', weights);
     // Transfer-learning models hold the MobileNet as a nested model: analysis inlines it.
     const analysis = analyzeModel(config, { ...(o.inputShape === undefined ? {} : { inputShape: o.inputShape }), ...(info.path === undefined ? {} : { file: info.path }) });
     const detected = detectArchitecture(analysis);
-    const lowered = lowerModel(analysis, weights, {
+    // Lowering and serializing run in steps with turns of the event loop between them (lib/cooperative.ts).
+    const lowered = await lowerModelAsync(analysis, weights, {
       ...(o.fuse === undefined ? {} : { fuse: o.fuse }),
       ...(info.path === undefined ? {} : { file: info.path }),
       identify: (shapes) => describeWeights(shapes, analysis.inputShape),
@@ -265,7 +305,7 @@ export class Model implements Disposable {
       int8 = q.quantization;
     }
     const compileCost = estimateCompileBytes(g, 1);
-    const prepared = backend.prepare(g);
+    const prepared = await backend.prepareAsync(g);
     // The native backend holds its own copy: drop the JavaScript weight arrays.
     if (compile.backend === 'native') g.dispose();
     const model = new Model(analysis, prepared, shapes, lowered.stats, compile.backend, compile.threads, architecture, preprocessing, info);
@@ -274,13 +314,27 @@ export class Model implements Disposable {
     if (o.maxCompileBytes !== undefined) model.maxCompileBytes = o.maxCompileBytes;
     // Embedding cuts and re-lowering use the flat (inlined) config and the matched weights.
     const flat = analysis.nestedModels.length > 0 ? flattenConfig(config, info.path) : config;
-    model.source = { config: flat, weights: lowered.weights, options: { ...floatOptions(o), threads: compile.threads, backend: compile.backend, preprocessing } };
+    let sourceWeights: () => Promise<NamedWeights>;
+    if (reload === undefined) {
+      const kept = lowered.weights;
+      sourceWeights = () => Promise.resolve(kept);
+    } else {
+      sourceWeights = async () => runStepsAsync(matchWeightsSteps(analysis, await reload(), info.path === undefined ? {} : { file: info.path }));
+    }
+    model.source = { config: flat, weights: sourceWeights, options: { ...floatOptions(o), threads: compile.threads, backend: compile.backend, preprocessing } };
     // Compile the default batch now (off the event loop): backend problems surface at load, and the first predict is fast.
     try {
       await model.runtime(compile.batch);
     } catch (e) {
       model.dispose();
       throw e;
+    }
+    // Loading allocated and freed several copies of the weights: give the C
+    // heap's free memory back (off the event loop) now, and again once the
+    // garbage collector has freed the JavaScript copies (the weights Map).
+    if (backend.releaseFreeMemory !== undefined) {
+      await backend.releaseFreeMemory();
+      if (reload !== undefined) releaseAfterCollect.register(weights, backend);
     }
     return model;
   }
@@ -343,9 +397,11 @@ export class Model implements Disposable {
         `Expected a model of at most ${limit} bytes of weights for ${architecture} but received ${analysis.totalParams} parameters (${analysis.totalParams * 4} bytes); raise the maxModelBytes option or MOBILENET_MAX_MODEL_BYTES`,
       );
     }
-    const weights = randomWeights(analysis, o.seed ?? 1);
+    const seed = o.seed ?? 1;
+    const weights = await runStepsAsync(randomWeightsSteps(analysis, seed));
     const { seed: _seed, ...rest } = o;
-    return Model.fromConfig(config, weights, { ...rest, architecture });
+    // The same seed gives the same weights again: they are not kept.
+    return Model.build(config, weights, { ...rest, architecture }, {}, () => runStepsAsync(randomWeightsSteps(analysis, seed)));
   }
 
   get disposed(): boolean {
@@ -369,14 +425,20 @@ export class Model implements Disposable {
 
   /**
    * The lowered float graph (BatchNorm folded, activations fused); lib/quantize
-   * reads it. Lowered again from the model's source on each call: the model
-   * itself keeps only what running and recompiling need.
+   * reads it. Lowered again from the model's weights (read again from the
+   * model file or regenerated from the seed) on each call: the model itself
+   * keeps only what running and recompiling need.
    */
-  get loweredGraph(): Graph {
+  async loweredGraph(): Promise<Graph> {
+    const src = this.liveSource('loweredGraph');
+    const weights = await src.weights();
+    return (await lowerModelAsync(this.analysis, weights, src.options.fuse === undefined ? {} : { fuse: src.options.fuse })).graph;
+  }
+
+  private liveSource(what: string): NonNullable<Model['source']> {
     this.live();
-    const src = this.source;
-    if (src === null) throw new RangeError(`Expected a model with its Keras config for loweredGraph but received the saved int8 model ${this.path ?? this.name}`);
-    return lowerModel(this.analysis, src.weights, src.options.fuse === undefined ? {} : { fuse: src.options.fuse }).graph;
+    if (this.source === null) throw new RangeError(`Expected a model with its Keras config for ${what} but received the saved int8 model ${this.path ?? this.name}`);
+    return this.source;
   }
 
   private touch(batch: number, rt: Promise<Runtime>): void {
@@ -515,11 +577,10 @@ export class Model implements Disposable {
    * pooling, output [dimension]) and the weights its layers use: what
    * `trainClassifier` puts a new head on.
    */
-  embeddingParts(): { config: KerasModelConfig; weights: NamedWeights; inputShape: readonly number[] } {
-    this.live();
+  async embeddingParts(): Promise<{ config: KerasModelConfig; weights: NamedWeights; inputShape: readonly number[] }> {
     const cut = this.cut();
-    const { weights, options } = this.source!;
-    return { config: cut.config, weights: weightsFor(cut.config, weights, options.inputShape), inputShape: this.inputShape };
+    const { weights, options } = this.liveSource('embeddingParts');
+    return { config: cut.config, weights: weightsFor(cut.config, await weights(), options.inputShape), inputShape: this.inputShape };
   }
 
   /**
@@ -535,8 +596,9 @@ export class Model implements Disposable {
       if (cut.identity) {
         e.model = Promise.resolve(this);
       } else {
-        const { weights, options } = this.source!;
-        e.model = Model.fromConfig(cut.config, weightsFor(cut.config, weights, options.inputShape), { ...options, batch: 1 });
+        const { weights, options } = this.liveSource('embeddings');
+        const cutWeights = async (): Promise<NamedWeights> => weightsFor(cut.config, await weights(), options.inputShape);
+        e.model = cutWeights().then((w) => Model.build(cut.config, w, { ...options, batch: 1 }, {}, cutWeights));
         e.model.catch(() => {
           if (this.embedding !== null) this.embedding.model = null;
         });
@@ -636,15 +698,37 @@ export async function loadModelFile(path: string, options: ModelOptions | undefi
     const { graph, meta, path: file } = await loadInt8Model(path);
     return Model.fromInt8(graph, meta, o, { path: file });
   }
-  const file = await readModelFile(path, o.maxModelBytes === undefined ? {} : { maxModelBytes: o.maxModelBytes });
+  const readOptions = o.maxModelBytes === undefined ? {} : { maxModelBytes: o.maxModelBytes };
+  const file = await readModelFile(path, readOptions);
   const info: ModelInfo = { format: file.format, path: file.path };
+  // The weights are read again when needed (embed, loweredGraph), from the same file unchanged.
+  const reload = reader(file.path, readOptions, await fileStamp(file.path));
   if (file.classNames !== undefined) info.labels = file.classNames;
   if (file.config === undefined) {
     const shapes = new Map([...file.weights].map(([k, t]) => [k, t.shape] as [string, number[]]));
     const r = resolveWeightsOnly(shapes, o, file.path, names);
     const filled: ModelOptions = { ...o, ...r.options, architecture: r.architecture };
-    return Model.fromConfig(r.config, file.weights, filled, info);
+    return buildModel(r.config, file.weights, filled, info, reload);
   }
   rejectBuilderOptions(o, file.path, detectArchitecture(file.config), names, ['inputShape']);
-  return Model.fromConfig(file.config, file.weights, o, info);
+  return buildModel(file.config, file.weights, o, info, reload);
+}
+
+/**
+ * Reads a model file's weights again, if it has not changed. (A function of
+ * its own so that the closure holds the path, not the first read's weights.)
+ */
+function reader(file: string, readOptions: { maxModelBytes?: number }, stamp: string): () => Promise<NamedWeights> {
+  return async () => {
+    if ((await fileStamp(file)) !== stamp) {
+      throw new ModelFormatError('changed on disk since the model was loaded (its weights are read again for embed() and loweredGraph()): load the model again', file);
+    }
+    return (await readModelFile(file, readOptions)).weights;
+  };
+}
+
+/** Size and modification time of a file, to tell whether it changed. */
+async function fileStamp(file: string): Promise<string> {
+  const st = await fsp.stat(file);
+  return `${st.size}:${st.mtimeMs}`;
 }

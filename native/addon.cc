@@ -1,12 +1,13 @@
 // Module registration only: XNNPACK is initialized once per process (the
 // status is kept and reported on first use), the wrapped classes are
-// registered and xnnpackInfo() is exported.
+// registered and xnnpackInfo() and releaseFreeMemory() are exported.
 #include <napi.h>
 #include <xnnpack.h>
 
 #include "common.h"
 #include "graph.h"
 #include "info.h"
+#include "memory.h"
 #include "runtime.h"
 
 namespace mobilenet {
@@ -24,6 +25,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Graph", graph);
   exports.Set("Runtime", runtime);
   exports.Set("xnnpackInfo", Napi::Function::New<XnnpackInfo>(env, "xnnpackInfo"));
+  exports.Set("releaseFreeMemory", Napi::Function::New<ReleaseFreeMemory>(env, "releaseFreeMemory"));
   return exports;
 }
 

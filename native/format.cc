@@ -79,9 +79,7 @@ class Reader {
 
 std::string DTypeName(DType d) { return kDTypeNames[static_cast<uint32_t>(d)]; }
 
-}  // namespace
-
-GraphData ParseGraph(const uint8_t* bytes, size_t size) {
+GraphData ParseGraphImpl(const uint8_t* bytes, size_t size, std::shared_ptr<const AlignedBytes> whole) {
   Reader r(bytes, size);
   GraphData g;
   r.Need(kHeaderBytes, "header");
@@ -111,9 +109,15 @@ GraphData ParseGraph(const uint8_t* bytes, size_t size) {
     r.Fail("tensor and node counts larger than the records section");
   }
 
-  if (data_bytes > 0) {
+  // Constant data: into a copy of the data section, or (in place) the whole buffer.
+  const uint8_t* data_base = nullptr;
+  if (whole) {
+    g.blob = std::move(whole);
+    data_base = g.blob->data() + data_offset;
+  } else if (data_bytes > 0) {
     auto blob = std::make_shared<AlignedBytes>(data_bytes);
     std::memcpy(blob->data(), bytes + data_offset, data_bytes);
+    data_base = blob->data();
     g.blob = std::move(blob);
   }
   g.tensors.resize(tensor_count);
@@ -175,7 +179,7 @@ GraphData ParseGraph(const uint8_t* bytes, size_t size) {
         r.Fail(what + ": data [" + std::to_string(offset) + ", +" + std::to_string(bytes_count) +
                ") outside the data section");
       }
-      t.data = g.blob->data() + offset;
+      t.data = data_base + offset;
       t.data_bytes = bytes_count;
       g.weight_bytes += bytes_count;
     } else if (offset != 0 || bytes_count != 0) {
@@ -278,6 +282,16 @@ GraphData ParseGraph(const uint8_t* bytes, size_t size) {
   if (!produced[g.output]) r.Fail("the output tensor is produced by no node");
   if (r.offset() > data_offset) r.Fail("records run into the data section");
   return g;
+}
+
+}  // namespace
+
+GraphData ParseGraph(const uint8_t* bytes, size_t size) { return ParseGraphImpl(bytes, size, nullptr); }
+
+GraphData ParseGraph(std::shared_ptr<const AlignedBytes> bytes) {
+  const uint8_t* data = bytes->data();
+  size_t size = bytes->size();
+  return ParseGraphImpl(data, size, std::move(bytes));
 }
 
 }  // namespace mobilenet

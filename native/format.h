@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -24,5 +25,8 @@ class GraphFormatError : public std::runtime_error {
 
 // Parses `size` bytes (copies the constant data into one aligned blob).
 GraphData ParseGraph(const uint8_t* bytes, size_t size);
+// The same in place: the whole serialized graph `bytes` (which no one may
+// change any more) becomes the graph's blob, nothing is copied.
+GraphData ParseGraph(std::shared_ptr<const AlignedBytes> bytes);
 
 }  // namespace mobilenet

@@ -1,5 +1,6 @@
 #include "graph.h"
 
+#include <cstring>
 #include <new>
 #include <system_error>
 
@@ -13,6 +14,7 @@ namespace {
 
 constexpr uint32_t kMaxBatch = 1u << 16;
 constexpr uint32_t kMaxThreads = 1024;
+constexpr double kMaxGraphBytes = 1099511627776.0;  // 2^40, AlignedBytes' limit
 
 Napi::Array ShapeArray(Napi::Env env, const std::vector<size_t>& shape, uint32_t batch) {
   Napi::Array a = Napi::Array::New(env, shape.size());
@@ -77,6 +79,8 @@ class CompileWorker : public Napi::AsyncWorker {
 Napi::Function Graph::Init(Napi::Env env) {
   return DefineClass(env, "Graph",
                      {
+                         InstanceMethod<&Graph::Safe<&Graph::Write>>("write"),
+                         InstanceMethod<&Graph::Safe<&Graph::Finish>>("finish"),
                          InstanceMethod<&Graph::Safe<&Graph::Compile>>("compile"),
                          InstanceMethod<&Graph::Safe<&Graph::CompileAsync>>("compileAsync"),
                          InstanceMethod<&Graph::Safe<&Graph::Dispose>>("dispose"),
@@ -94,6 +98,21 @@ Graph::Graph(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Graph>(info) {
   if (!info.IsConstructCall()) throw Napi::TypeError::New(env, "Graph must be called with new");
   RequireInitialized(env);
   Napi::Value v = info[0];
+  if (v.IsNumber()) {
+    // Written in pieces: reserve the bytes now (untouched pages cost nothing yet).
+    double size = v.As<Napi::Number>().DoubleValue();
+    if (!(size >= 1 && size <= kMaxGraphBytes) || size != static_cast<double>(static_cast<uint64_t>(size))) {
+      ThrowRange(env, "positive integer of at most 2^40", "size", v);
+    }
+    try {
+      pending_ = std::make_shared<AlignedBytes>(static_cast<size_t>(size));
+    } catch (const std::bad_alloc&) {
+      throw XnnError(env, "Out of memory while reserving a serialized graph", xnn_status_out_of_memory);
+    }
+    external_bytes_ = static_cast<int64_t>(pending_->capacity());
+    AdjustExternal(env, external_bytes_);
+    return;
+  }
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
     ThrowType(env, "Uint8Array (a serialized graph)", "bytes", v);
   }
@@ -111,15 +130,56 @@ Graph::Graph(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Graph>(info) {
 
 Graph::~Graph() { Release(); }
 
+Napi::Value Graph::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!pending_) throw CodedError(env, "Graph.write() is only for a graph made with new Graph(size) and not finished", "ERR_GRAPH_FORMAT");
+  Napi::Value at = info[0];
+  if (!at.IsNumber()) ThrowType(env, "non-negative integer", "offset", at);
+  double offset = at.As<Napi::Number>().DoubleValue();
+  if (!(offset >= 0 && offset <= static_cast<double>(pending_->size())) ||
+      offset != static_cast<double>(static_cast<uint64_t>(offset))) {
+    ThrowRange(env, "integer from 0 to " + std::to_string(pending_->size()), "offset", at);
+  }
+  Napi::Value v = info[1];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    ThrowType(env, "Uint8Array", "bytes", v);
+  }
+  Napi::Uint8Array bytes = v.As<Napi::Uint8Array>();
+  size_t from = static_cast<size_t>(offset);
+  if (bytes.ByteLength() > pending_->size() - from) {
+    ThrowRange(env, "Uint8Array of at most " + std::to_string(pending_->size() - from) + " bytes", "bytes", v);
+  }
+  if (bytes.ByteLength() > 0) std::memcpy(pending_->data() + from, bytes.Data(), bytes.ByteLength());
+  return env.Undefined();
+}
+
+Napi::Value Graph::Finish(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!pending_) throw CodedError(env, "Graph.finish() is only for a graph made with new Graph(size) and not finished", "ERR_GRAPH_FORMAT");
+  std::shared_ptr<AlignedBytes> bytes = std::move(pending_);
+  try {
+    data_ = std::make_shared<const GraphData>(ParseGraph(std::move(bytes)));
+  } catch (const GraphFormatError& e) {
+    Release();
+    throw CodedError(env, e.what(), "ERR_GRAPH_FORMAT");
+  } catch (const std::bad_alloc&) {
+    Release();
+    throw XnnError(env, "Out of memory while reading the serialized graph", xnn_status_out_of_memory);
+  }
+  return env.Undefined();
+}
+
 void Graph::Release() {
   if (external_bytes_ != 0) {
     AdjustExternal(Env(), -external_bytes_);
     external_bytes_ = 0;
   }
   data_.reset();
+  pending_.reset();
 }
 
 const std::shared_ptr<const GraphData>& Graph::Live(Napi::Env env) {
+  if (pending_) throw CodedError(env, "Graph is still being written: call finish() first", "ERR_GRAPH_FORMAT");
   if (!data_) throw CodedError(env, "Graph has been disposed", "ERR_DISPOSED");
   return data_;
 }
@@ -157,7 +217,7 @@ Napi::Value Graph::Dispose(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Graph::GetDisposed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), !data_);
+  return Napi::Boolean::New(info.Env(), !data_ && !pending_);
 }
 
 Napi::Value Graph::GetTensorCount(const Napi::CallbackInfo& info) {

@@ -3,6 +3,11 @@
 // on the calling thread, `compileAsync(batch, threads)` off the event loop
 // (weight packing and runtime creation on a libuv worker thread). Malformed
 // bytes throw an Error with code 'ERR_GRAPH_FORMAT', never crash.
+//
+// Written in pieces (no copy of the whole graph in JS memory, no long stall):
+// `new Graph(size)` reserves native memory, `write(offset, bytes)` copies
+// pieces into it on the JS thread, `finish()` parses it in place; until then
+// the graph cannot be compiled.
 #pragma once
 
 #include <napi.h>
@@ -23,6 +28,8 @@ class Graph : public Napi::ObjectWrap<Graph> {
   MOBILENET_GUARDED_METHODS(Graph)
 
  private:
+  Napi::Value Write(const Napi::CallbackInfo& info);
+  Napi::Value Finish(const Napi::CallbackInfo& info);
   Napi::Value Compile(const Napi::CallbackInfo& info);
   Napi::Value CompileAsync(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
@@ -38,6 +45,8 @@ class Graph : public Napi::ObjectWrap<Graph> {
 
   // Shared with compiles in flight (they keep it alive past dispose()).
   std::shared_ptr<const GraphData> data_;
+  // The bytes being written (between new Graph(size) and finish()).
+  std::shared_ptr<AlignedBytes> pending_;
   int64_t external_bytes_ = 0;
 };
 

@@ -7,6 +7,7 @@
  * exactly; error messages verbatim.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasShared, shared } from './helpers/shared.js';
@@ -264,4 +265,39 @@ describe.skipIf(!hasShared)('model.json fuzz (10,000 mutations of mobilenet_v1_0
     expect(counts.ok).toBeGreaterThan(100);
     expect(counts.lowered).toBeGreaterThan(100);
   }, 300_000); // ~60 s alone; a shared, loaded machine needs more
+});
+
+describe.skipIf(!hasShared)('a loaded model keeps no weights: it reads them again from its unchanged file', () => {
+  it('loweredGraph() equals a fresh lowering of the file (read again, not kept); a file changed since loading is a ModelFormatError', async () => {
+    const dir = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), 'mobilenet-reload-'));
+    const file = path.join(dir, 'notop.h5');
+    fs.copyFileSync(shared('models', 'keras-h5', 'mobilenet_2_5_224_tf_no_top.h5'), file);
+    const m = await loadModel(file, { threads: 1 });
+    try {
+      // Independent reference: the file read and lowered here, not through the model.
+      const { readModelFile } = await import('../lib/formats/index.js');
+      const f = await readModelFile(file);
+      const g = await m.loweredGraph();
+      const ref = lowerModel(m.analysis, f.weights).graph;
+      expect(g.nodes.length).toBe(ref.nodes.length);
+      let maxDiff = 0;
+      ref.tensors.forEach((t, i) => {
+        const d = g.tensors[i]?.data;
+        if (t.data === undefined) return;
+        expect(d?.length).toBe(t.data.length);
+        for (let k = 0; k < t.data.length; k++) maxDiff = Math.max(maxDiff, Math.abs((d![k] as number) - (t.data[k] as number)));
+      });
+      expect(maxDiff).toBe(0);
+      // The same bytes written again with a new modification time: refused, naming the file.
+      const later = new Date(Date.now() + 5000);
+      fs.utimesSync(file, later, later);
+      const err = await m.loweredGraph().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ModelFormatError);
+      expect((err as Error).message).toContain(file);
+      expect((err as Error).message).toMatch(/changed on disk since the model was loaded/);
+    } finally {
+      m.dispose();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

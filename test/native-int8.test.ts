@@ -135,7 +135,7 @@ describe(`whole int8 networks on XNNPACK (${info.source})`, () => {
     const rnd = mulberry32(3);
     const size = 64 * 64 * 3;
     const samples = [0, 1, 2, 3].map(() => random(size, rnd, -1, 1));
-    const { graph: q } = await quantizeFloatGraph(m.loweredGraph, m.inputShape, m.preprocessing, { calibration: samples.slice(0, 3), floatHead: false }, floatOps);
+    const { graph: q } = await quantizeFloatGraph(await m.loweredGraph(), m.inputShape, m.preprocessing, { calibration: samples.slice(0, 3), floatHead: false }, floatOps);
     m.dispose();
     expect(q.nodes.filter((n) => q.tensors[n.output]!.dtype === 'qint8').length).toBeGreaterThan(25);
     const input = new Float32Array(BATCH * size);
@@ -152,7 +152,7 @@ describe(`whole int8 networks on XNNPACK (${info.source})`, () => {
     const rnd = mulberry32(4);
     const size = 32 * 32 * 3;
     const samples = [0, 1, 2].map(() => random(size, rnd, -1, 1));
-    const fg = m.loweredGraph;
+    const fg = await m.loweredGraph();
     const { graph: q } = await quantizeFloatGraph(fg, m.inputShape, m.preprocessing, { calibration: samples.slice(0, 2), floatLayers: ['conv1'] }, floatOps);
     const conv1 = q.nodes.find((n) => n.name === 'conv1')!;
     expect(q.tensors[conv1.output]!.dtype).toBe('float32');

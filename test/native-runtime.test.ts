@@ -203,4 +203,44 @@ describe('native runtime', () => {
     expect(xe.node).toBe('conv_bad');
     expect(xe.message).toBe("XNNPACK rejected node #1 'conv_bad' (conv2d): xnn_define_convolution_2d failed (xnn_status_invalid_parameter)");
   });
+
+  it('a graph written in pieces (new Graph(size), write, finish) runs like new Graph(bytes); misuse is a typed error', async () => {
+    const { Graph: NativeGraphClass } = loadBinding();
+    const bytes = serializeGraph(smallGraph());
+    const whole = new NativeGraphClass(bytes);
+    const pieces = new NativeGraphClass(bytes.byteLength);
+    // Not finished yet: nothing compiles.
+    expect(() => pieces.compile(1, 1)).toThrow(/still being written/);
+    // Written back to front in uneven pieces.
+    const cuts = [0, 7, 40, 41, Math.floor(bytes.byteLength / 2), bytes.byteLength];
+    for (let k = cuts.length - 2; k >= 0; k--) pieces.write(cuts[k]!, bytes.subarray(cuts[k]!, cuts[k + 1]!));
+    expect(() => pieces.write(bytes.byteLength, new Uint8Array(1))).toThrow(RangeError);
+    expect(() => pieces.write(-1, new Uint8Array(1))).toThrow(RangeError);
+    expect(() => pieces.write(0, new Float32Array(1) as unknown as Uint8Array)).toThrow(TypeError);
+    pieces.finish();
+    expect(() => pieces.finish()).toThrow(/only for a graph made with new Graph\(size\)/);
+    expect(pieces.weightBytes).toBe(whole.weightBytes);
+    const input = random(8 * 8 * 4, 9);
+    const a = new Float32Array(10);
+    const b = new Float32Array(10);
+    whole.compile(1, 1).runSync(input, a);
+    pieces.compile(1, 1).runSync(input, b);
+    expect(Array.from(b)).toEqual(Array.from(a));
+    whole.dispose();
+    pieces.dispose();
+    // Garbage written in pieces is refused like garbage bytes.
+    const bad = new NativeGraphClass(bytes.byteLength);
+    bad.write(0, bytes.subarray(0, 8));
+    bad.write(8, new Uint8Array(bytes.byteLength - 8).fill(0xff));
+    let err: unknown;
+    try {
+      bad.finish();
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { code?: string }).code).toBe('ERR_GRAPH_FORMAT');
+    expect(bad.disposed).toBe(true);
+    expect(() => new NativeGraphClass(0)).toThrow(RangeError);
+    expect(() => new NativeGraphClass(1.5)).toThrow(RangeError);
+  });
 });

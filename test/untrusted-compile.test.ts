@@ -21,13 +21,13 @@ describe('compile memory estimate', () => {
     const m = await Model.fromArchitecture('v1', { alpha: 0.25, includeTop: false, backend: 'reference' });
     try {
       await expect(m.runtime(4096)).rejects.toThrow(/^Expected a compile needing at most 4294967296 bytes for batch 4096/);
-      const est = estimateCompileBytes(m.loweredGraph, 2);
+      const est = estimateCompileBytes(await m.loweredGraph(), 2);
       // Per sample the activations include at least the first conv's and the first pointwise conv's outputs (112×112×8 and 112×112×16 float32).
       expect(est.activationBytesPerSample).toBeGreaterThanOrEqual((112 * 112 * 8 + 112 * 112 * 16) * 4);
       // 218,544 float32 weights in the file; folding BatchNorm leaves one bias per layer instead of four statistics.
       expect(est.weightBytes).toBeGreaterThan(0.9 * 218_544 * 4);
       expect(est.weightBytes).toBeLessThanOrEqual(218_544 * 4);
-      expect(estimateCompileBytes(m.loweredGraph, 4).total - est.total).toBe(2 * (est.activationBytesPerSample + est.ioBytesPerSample));
+      expect(estimateCompileBytes(await m.loweredGraph(), 4).total - est.total).toBe(2 * (est.activationBytesPerSample + est.ioBytesPerSample));
       expect(await m.runtime(2)).toBeDefined();
     } finally {
       m.dispose();

@@ -19,6 +19,12 @@ export interface ResultRow {
   /** Fastest run: the least noise-sensitive estimate on a shared machine. */
   min_ms?: number;
   load_ms?: number;
+  /** mobilenet-xnnpack: longest gap between ticks of a 1 ms interval timer during loadModel (bench/load.ts). */
+  load_stall_ms?: number;
+  /** mobilenet-xnnpack: RSS after loadModel and a GC minus RSS after importing the library (bench/load.ts)... */
+  rss_growth_mb?: number;
+  /** ...against 2 × float32 weight bytes + 10 MB. */
+  rss_growth_target_mb?: number;
   peak_rss_mb?: number;
   max_abs_diff?: number;
   notes?: string;

@@ -8,7 +8,8 @@
 import type { Graph } from '../graph.js';
 import type { Backend, BackendRuntime, PreparedGraph } from './types.js';
 import { loadBinding, type NativeGraph, type NativeRuntime } from '../binding.js';
-import { serializeGraph } from '../graph-format.js';
+import { serializeGraph, serializeGraphSteps } from '../graph-format.js';
+import { runStepsAsync } from '../cooperative.js';
 import { BusyError, DisposedError, GraphFormatError, MobileNetError, XnnpackError } from '../errors.js';
 
 interface NativeErrorShape {
@@ -39,7 +40,10 @@ export function translateNativeError(e: unknown, what = 'Runtime'): unknown {
 
 /** The graph parsed by the addon (caller disposes it). */
 export function toNativeGraph(graph: Graph): NativeGraph {
-  const bytes = serializeGraph(graph);
+  return parseNative(serializeGraph(graph));
+}
+
+function parseNative(bytes: Uint8Array): NativeGraph {
   try {
     return new (loadBinding().Graph)(bytes);
   } catch (e) {
@@ -111,5 +115,29 @@ export const nativeBackend: Backend = {
   name: 'native',
   prepare(graph: Graph): PreparedGraph {
     return new NativePreparedGraph(toNativeGraph(graph));
+  },
+  releaseFreeMemory(): Promise<boolean> {
+    const b = loadBinding();
+    // An addon built before this function existed (MOBILENET_NATIVE_PATH) has none.
+    return typeof b.releaseFreeMemory === 'function' ? b.releaseFreeMemory().catch(() => false) : Promise.resolve(false);
+  },
+  async prepareAsync(graph: Graph): Promise<PreparedGraph> {
+    // Serialized in steps straight into native memory, then parsed in place.
+    let ng: NativeGraph | null = null;
+    try {
+      const NativeGraphClass = loadBinding().Graph;
+      await runStepsAsync(
+        serializeGraphSteps(graph, (total) => {
+          ng = new NativeGraphClass(total);
+          return ng;
+        }),
+      );
+      const done = ng as unknown as NativeGraph;
+      done.finish();
+      return new NativePreparedGraph(done);
+    } catch (e) {
+      (ng as NativeGraph | null)?.dispose();
+      throw translateNativeError(e, 'Graph');
+    }
   },
 };

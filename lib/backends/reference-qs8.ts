@@ -581,4 +581,7 @@ export const mixedReferenceBackend: Backend = {
   prepare(graph: Graph): PreparedGraph {
     return graph.tensors.some((t) => t.dtype !== 'float32') ? new QReferencePreparedGraph(graph) : new ReferencePreparedGraph(graph);
   },
+  prepareAsync(graph: Graph): Promise<PreparedGraph> {
+    return Promise.resolve(mixedReferenceBackend.prepare(graph));
+  },
 };

@@ -747,4 +747,7 @@ export const referenceBackend: Backend = {
   prepare(graph: Graph): PreparedGraph {
     return new ReferencePreparedGraph(graph);
   },
+  prepareAsync(graph: Graph): Promise<PreparedGraph> {
+    return Promise.resolve(new ReferencePreparedGraph(graph));
+  },
 };

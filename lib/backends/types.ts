@@ -47,5 +47,9 @@ export interface Backend {
   readonly name: BackendName;
   /** Takes what compiling needs from the graph (native: the serialized graph, parsed in C++). */
   prepare(graph: Graph): PreparedGraph;
+  /** The same without stalling the event loop (native: the graph serialized in steps, lib/cooperative.ts). */
+  prepareAsync(graph: Graph): Promise<PreparedGraph>;
+  /** Returns the C heap's free memory to the system after a load (native: malloc_trim off the event loop). */
+  releaseFreeMemory?(): Promise<boolean>;
 }
 

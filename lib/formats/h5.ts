@@ -35,7 +35,8 @@
  * `weight_names` reference, budgeted from their declared shapes and
  * element sizes; it can open no file but this one (external raw storage is
  * refused). HDF5's diagnostics never reach stderr; every failure becomes a
- * ModelFormatError naming the file. Writing (our own data) runs on the main
+ * ModelFormatError naming the file. An idle worker is stopped (50 ms after
+ * the last request), giving its memory back. Writing (our own data) runs on the main
  * thread.
  */
 import fs from 'node:fs';
@@ -221,9 +222,32 @@ function request(file: string, body: Record<string, unknown>, options: H5ReadOpt
       });
       w.postMessage({ ...body, id, file });
     });
-  const result = queue.then(run, run);
+  active++;
+  const result = queue.then(run, run).finally(() => {
+    active--;
+    if (active === 0) scheduleIdleStop();
+  });
   queue = result.catch(() => undefined);
   return result;
+}
+
+/** Requests queued or running. */
+let active = 0;
+/**
+ * An idle reader is stopped after this long: its thread and the HDF5
+ * library's WebAssembly memory (tens of MB) are not kept for the life of the
+ * process after a model is loaded. Reads in a row keep one worker.
+ */
+const IDLE_STOP_MS = 50;
+
+function scheduleIdleStop(): void {
+  const w = worker;
+  if (w === null) return;
+  setTimeout(() => {
+    if (active !== 0 || worker !== w) return;
+    worker = null;
+    void w.terminate();
+  }, IDLE_STOP_MS).unref();
 }
 
 /**

@@ -30,6 +30,7 @@ import { parseClassNames } from './class-names.js';
 import type { KerasModelConfig, NamedWeights } from '../keras/types.js';
 import { DEFAULT_MAX_MODEL_BYTES } from '../limits.js';
 import * as v from '../validate.js';
+import { CHUNK, copySteps, runSteps, runStepsAsync, type Steps } from '../cooperative.js';
 import { FileProblem, jsonDepthProblem, readRegularFile, resolveInside, statRegularFile } from './files.js';
 
 export interface TfjsWeightEntry {
@@ -211,6 +212,11 @@ export function entryByteLength(w: TfjsWeightEntry): number {
 
 /** Decodes the weights of one group from its concatenated bytes. */
 export function decodeGroup(bytes: Uint8Array, group: TfjsWeightGroup, file: string, into: NamedWeights = new Map()): NamedWeights {
+  return runSteps(decodeGroupSteps(bytes, group, file, into));
+}
+
+/** `decodeGroup` in steps (lib/cooperative.ts): yields every `CHUNK` values. */
+export function* decodeGroupSteps(bytes: Uint8Array, group: TfjsWeightGroup, file: string, into: NamedWeights = new Map()): Steps<NamedWeights> {
   let offset = 0;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (const w of group.weights) {
@@ -225,19 +231,23 @@ export function decodeGroup(bytes: Uint8Array, group: TfjsWeightGroup, file: str
     }
     const data = new Float32Array(n);
     const q = w.quantization;
-    if (q === undefined) {
-      if (littleEndian && (bytes.byteOffset + offset) % 4 === 0) data.set(new Float32Array(bytes.buffer, bytes.byteOffset + offset, n));
-      else for (let i = 0; i < n; i++) data[i] = view.getFloat32(offset + 4 * i, true);
-    } else if (q.dtype === 'float16') {
-      for (let i = 0; i < n; i++) data[i] = halfToFloat(view.getUint16(offset + 2 * i, true));
-    } else {
-      const scale = q.scale as number;
-      const min = q.min !== undefined ? q.min : -(q.offset as number) * scale;
-      if (q.dtype === 'uint8') {
-        for (let i = 0; i < n; i++) data[i] = (bytes[offset + i] as number) * scale + min;
+    for (let start = 0; start < n; start += CHUNK) {
+      const end = Math.min(n, start + CHUNK);
+      if (q === undefined) {
+        if (littleEndian && (bytes.byteOffset + offset) % 4 === 0) data.set(new Float32Array(bytes.buffer, bytes.byteOffset + offset + 4 * start, end - start), start);
+        else for (let i = start; i < end; i++) data[i] = view.getFloat32(offset + 4 * i, true);
+      } else if (q.dtype === 'float16') {
+        for (let i = start; i < end; i++) data[i] = halfToFloat(view.getUint16(offset + 2 * i, true));
       } else {
-        for (let i = 0; i < n; i++) data[i] = view.getUint16(offset + 2 * i, true) * scale + min;
+        const scale = q.scale as number;
+        const min = q.min !== undefined ? q.min : -(q.offset as number) * scale;
+        if (q.dtype === 'uint8') {
+          for (let i = start; i < end; i++) data[i] = (bytes[offset + i] as number) * scale + min;
+        } else {
+          for (let i = start; i < end; i++) data[i] = view.getUint16(offset + 2 * i, true) * scale + min;
+        }
       }
+      yield;
     }
     offset += len;
     if (into.has(w.name)) fail(file, `weight ${w.name} appears twice in the weightsManifest`);
@@ -341,17 +351,21 @@ export async function readManifestWeights(
     if (have < need) {
       fail(paths.join(', '), `weight shard too short: group ${gi + 1} of ${modelFile} needs ${need} bytes but its shard file(s) hold ${have} bytes`);
     }
-    let buf: Uint8Array;
-    if (parts.length === 1) buf = parts[0] as Uint8Array;
-    else {
-      buf = new Uint8Array(have);
+    const concat = function* (): Steps<Uint8Array> {
+      if (parts.length === 1) return parts[0] as Uint8Array;
+      const buf = new Uint8Array(have);
       let o = 0;
       for (const p of parts) {
-        buf.set(p, o);
+        yield* copySteps(buf, p, o);
         o += p.byteLength;
       }
-    }
-    decodeGroup(buf, group, modelFile, weights);
+      return buf;
+    };
+    await runStepsAsync(
+      (function* () {
+        return yield* decodeGroupSteps(yield* concat(), group, modelFile, weights);
+      })(),
+    );
   }
   return weights;
 }

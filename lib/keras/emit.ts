@@ -1,11 +1,19 @@
 /**
  * Emission of the live lowered nodes (`./nodes.ts`) into a `Graph`, each op
- * named after its Keras layer.
+ * named after its Keras layer. The weight arrays of conv/depthwise/dense
+ * nodes are the lowering's own (transposed, folded or copied from the
+ * source weights in ./registry.ts): the graph adopts them instead of copying.
  */
-import { Graph, type Padding4, type Tensor } from '../graph.js';
+import { adoptArray, Graph, type Padding4, type Tensor } from '../graph.js';
 import type { Bounds, LNode } from './nodes.js';
+import { runSteps, type Steps } from '../cooperative.js';
 
 export function emitGraph(nodes: readonly LNode[], output: LNode): Graph {
+  return runSteps(emitGraphSteps(nodes, output));
+}
+
+/** `emitGraph` in steps (lib/cooperative.ts): yields after each node (copying its weights into the graph). */
+export function* emitGraphSteps(nodes: readonly LNode[], output: LNode): Steps<Graph> {
   const g = new Graph();
   const t = new Map<LNode, Tensor>();
   const get = (n: LNode | undefined): Tensor => t.get(n as LNode) as Tensor;
@@ -20,18 +28,18 @@ export function emitGraph(nodes: readonly LNode[], output: LNode): Graph {
         break;
       case 'conv':
         out = g.conv2d(get(x), {
-          filter: n.filter, bias: n.bias, kernel: n.kernel, outputChannels: n.outChannels, stride: n.stride, dilation: n.dilation,
+          filter: adoptArray(n.filter), bias: n.bias && adoptArray(n.bias), kernel: n.kernel, outputChannels: n.outChannels, stride: n.stride, dilation: n.dilation,
           padding: n.padding as Padding4, groups: n.groups, name: n.name, ...bnd(n),
         });
         break;
       case 'dw':
         out = g.depthwiseConv2d(get(x), {
-          filter: n.filter, bias: n.bias, kernel: n.kernel, depthMultiplier: n.depthMultiplier, stride: n.stride, dilation: n.dilation,
+          filter: adoptArray(n.filter), bias: n.bias && adoptArray(n.bias), kernel: n.kernel, depthMultiplier: n.depthMultiplier, stride: n.stride, dilation: n.dilation,
           padding: n.padding as Padding4, name: n.name, ...bnd(n),
         });
         break;
       case 'fc':
-        out = g.fullyConnected(get(x), { weights: n.filter, bias: n.bias, outputChannels: n.outChannels, name: n.name, ...bnd(n) });
+        out = g.fullyConnected(get(x), { weights: adoptArray(n.filter), bias: n.bias && adoptArray(n.bias), outputChannels: n.outChannels, name: n.name, ...bnd(n) });
         break;
       case 'pad': {
         const [tp, b, l, r] = n.pads;
@@ -92,6 +100,7 @@ export function emitGraph(nodes: readonly LNode[], output: LNode): Graph {
         break;
     }
     t.set(n, out);
+    yield;
   }
   if (output.kind === 'input') {
     // Identity model: make the output a distinct tensor.

@@ -18,6 +18,7 @@
  * - reshape of a reshape → one reshape; a reshape to the same shape → nothing.
  */
 import { isUnbounded, type LAffine, type LBinary, type LClamp, type LConv, type LNode } from './nodes.js';
+import { runSteps, type Steps } from '../cooperative.js';
 
 export interface FuseCounts {
   foldedAffine: number;
@@ -169,8 +170,8 @@ class Fuser {
     if (found) this.indexUsers();
   }
 
-  /** One pass in topological order; whether it changed anything. */
-  pass(): boolean {
+  /** One pass in topological order (in steps: yields after each node); whether it changed anything. */
+  *pass(): Steps<boolean> {
     let changed = false;
     this.counts.fusionPasses++;
     for (const n of this.nodes) {
@@ -207,6 +208,7 @@ class Fuser {
         this.counts.fusedPads++;
         changed = true;
       }
+      yield;
     }
     return changed;
   }
@@ -214,10 +216,16 @@ class Fuser {
 
 /** Fuses `nodes` in place (fused-away nodes are marked dead); returns the (possibly new) output node and the counts. */
 export function fuseNodes(nodes: readonly LNode[], output: LNode): { output: LNode; counts: FuseCounts } {
+  return runSteps(fuseNodesSteps(nodes, output));
+}
+
+/** `fuseNodes` in steps (lib/cooperative.ts). */
+export function* fuseNodesSteps(nodes: readonly LNode[], output: LNode): Steps<{ output: LNode; counts: FuseCounts }> {
   const f = new Fuser(nodes, output);
   // Hard-swish first: the later rewrites would otherwise merge its chain.
   f.hardSwish();
-  while (f.pass()) {
+  yield;
+  while (yield* f.pass()) {
     // until a pass changes nothing
   }
   return { output: f.output, counts: f.counts };

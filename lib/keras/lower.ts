@@ -12,11 +12,12 @@
  */
 import type { Graph } from '../graph.js';
 import { UnsupportedLayerError } from '../errors.js';
-import { emitGraph } from './emit.js';
-import { fuseNodes } from './fuse.js';
+import { emitGraphSteps } from './emit.js';
+import { fuseNodesSteps } from './fuse.js';
 import { NodeBuilder } from './nodes.js';
 import { layerEntry } from './registry.js';
-import { matchWeights, type MatchOptions } from './weights.js';
+import { matchWeightsSteps, type MatchOptions } from './weights.js';
+import { runSteps, runStepsAsync, type Steps } from '../cooperative.js';
 import type { ModelAnalysis, NamedWeights } from './types.js';
 
 export { samePadding } from './config.js';
@@ -59,18 +60,32 @@ export interface LoweredModel {
 
 /** Lowers an analyzed Keras model and its weights to a graph. */
 export function lowerModel(analysis: ModelAnalysis, weights: NamedWeights, options: LowerOptions = {}): LoweredModel {
-  const matched = matchWeights(analysis, weights, options);
+  return runSteps(lowerModelSteps(analysis, weights, options));
+}
+
+/** `lowerModel` off the event loop's critical path: in steps, with turns of the event loop between them (lib/cooperative.ts). */
+export function lowerModelAsync(analysis: ModelAnalysis, weights: NamedWeights, options: LowerOptions = {}): Promise<LoweredModel> {
+  return runStepsAsync(lowerModelSteps(analysis, weights, options));
+}
+
+/** `lowerModel` in steps: yields between layers, fusion rewrites and emitted nodes. */
+export function* lowerModelSteps(analysis: ModelAnalysis, weights: NamedWeights, options: LowerOptions = {}): Steps<LoweredModel> {
+  const matched = yield* matchWeightsSteps(analysis, weights, options);
   const b = new NodeBuilder(matched);
-  for (const layer of analysis.layers) b.byLayer.set(layer.name, layerEntry(layer.name, layer.className).lower(layer, b));
+  for (const layer of analysis.layers) {
+    const entry = layerEntry(layer.name, layer.className);
+    b.byLayer.set(layer.name, entry.lowerSteps !== undefined ? yield* entry.lowerSteps(layer, b) : entry.lower(layer, b));
+    yield;
+  }
   let output = b.byLayer.get(analysis.outputLayer);
   if (output === undefined) throw new UnsupportedLayerError(analysis.outputLayer, 'unknown', 'the output layer was not lowered');
   const stats: LowerStats = { nodes: 0, foldedAffine: 0, fusedClamps: 0, fusedPads: 0, hardswish: 0, loweredNodes: b.nodes.length, fusionPasses: 0, fusionWork: 0 };
   if (options.fuse !== false) {
-    const fused = fuseNodes(b.nodes, output);
+    const fused = yield* fuseNodesSteps(b.nodes, output);
     output = fused.output;
     Object.assign(stats, fused.counts);
   }
-  const graph = emitGraph(b.nodes, output);
+  const graph = yield* emitGraphSteps(b.nodes, output);
   stats.nodes = graph.nodes.length;
   const out = graph.tensors[graph.outputTensor];
   return {

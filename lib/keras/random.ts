@@ -9,6 +9,7 @@
  * in [-0.1, 0.1], moving_variance in [0.5, 1.5]; biases in [-0.05, 0.05].
  */
 import * as v from '../validate.js';
+import { CHUNK, runSteps, type Steps } from '../cooperative.js';
 import type { AnalyzedLayer, ModelAnalysis, NamedWeights, WeightSpec } from './types.js';
 
 /** mulberry32: small, fast, good enough for weights. */
@@ -33,9 +34,13 @@ function hash(s: string, seed: number): number {
   return h;
 }
 
-function uniform(n: number, lo: number, hi: number, rand: () => number): Float32Array {
+function* uniform(n: number, lo: number, hi: number, rand: () => number): Steps<Float32Array> {
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * rand();
+  for (let start = 0; start < n; start += CHUNK) {
+    const end = Math.min(n, start + CHUNK);
+    for (let i = start; i < end; i++) out[i] = lo + (hi - lo) * rand();
+    yield;
+  }
   return out;
 }
 
@@ -55,8 +60,17 @@ function kernelFans(w: WeightSpec): { fanIn: number; fanOut: number } {
  * The same (analysis layer names, seed) always gives the same values.
  */
 export function randomWeights(analysis: ModelAnalysis, seed = 0): NamedWeights {
+  return runSteps(randomWeightsSteps(analysis, seed));
+}
+
+/** `randomWeights` in steps (lib/cooperative.ts). The seed is checked before the first step. */
+export function randomWeightsSteps(analysis: ModelAnalysis, seed = 0): Steps<NamedWeights> {
   if (typeof seed !== 'number') throw v.typeError('integer', 'seed', seed);
   if (!Number.isInteger(seed)) throw v.rangeError('integer', 'seed', seed);
+  return generateWeights(analysis, seed);
+}
+
+function* generateWeights(analysis: ModelAnalysis, seed: number): Steps<NamedWeights> {
   // Kernels feeding a BatchNormalization get variance gain / fan_in: gain 2
   // (He) in general, 0.5 when the BatchNormalization feeds a residual Add (or
   // is the output), so the residual stream does not grow block after block.
@@ -82,21 +96,21 @@ export function randomWeights(analysis: ModelAnalysis, seed = 0): NamedWeights {
           const g = gain.get(layer.name);
           const variance = g !== undefined ? g / fanIn : 2 / (fanIn + fanOut);
           const a = Math.sqrt(3 * variance);
-          data = uniform(n, -a, a, rand);
+          data = yield* uniform(n, -a, a, rand);
           break;
         }
         case 'gamma':
-          data = uniform(n, 0.9, 1.1, rand);
+          data = yield* uniform(n, 0.9, 1.1, rand);
           break;
         case 'beta':
         case 'moving_mean':
-          data = uniform(n, -0.1, 0.1, rand);
+          data = yield* uniform(n, -0.1, 0.1, rand);
           break;
         case 'moving_variance':
-          data = uniform(n, 0.5, 1.5, rand);
+          data = yield* uniform(n, 0.5, 1.5, rand);
           break;
         default:
-          data = uniform(n, -0.05, 0.05, rand);
+          data = yield* uniform(n, -0.05, 0.05, rand);
       }
       out.set(w.fullName, { shape: [...w.shape], data });
     }

@@ -22,6 +22,7 @@ import {
 import { UNBOUNDED, type LConv, type LNode, type NodeBuilder } from './nodes.js';
 import type { AnalyzedLayer, WeightSpec } from './types.js';
 import { UnsupportedLayerError } from '../errors.js';
+import { CHUNK, float32ArraySteps, runSteps, type Steps } from '../cooperative.js';
 
 /** What one layer does, given its input shapes. */
 export interface LayerInference {
@@ -44,6 +45,8 @@ export interface InferArgs {
 export interface LayerEntry {
   infer(a: InferArgs): LayerInference;
   lower(layer: AnalyzedLayer, b: NodeBuilder): LNode;
+  /** `lower` in steps (lib/cooperative.ts), for layers whose weights take long to transform. */
+  lowerSteps?(layer: AnalyzedLayer, b: NodeBuilder): Steps<LNode>;
   /** README note after the class name (e.g. the options it supports). */
   note?: string;
 }
@@ -115,34 +118,49 @@ const conv2d: LayerEntry = {
     return { outputShape: [g.oh, g.ow, filters], weights, macs: g.oh * g.ow * filters * g.kernel[0] * g.kernel[1] * (g.c / groups) };
   },
   lower(layer, b) {
-    const x = b.input(layer);
-    const g = convGeometry(layer.config, x.shape, layer.name, layer.className);
-    const kernelT = b.weight(layer, 'kernel');
-    const [kh, kw, gin, cout] = kernelT.shape as [number, number, number, number];
-    // HWIO → OHWI: a [kh*kw*gin, cout] → [cout, kh*kw*gin] transpose when read as 2-D, done in cache-sized blocks.
-    const src = kernelT.data;
-    const filter = new Float32Array(src.length);
-    const rows = kh * kw * gin;
-    const B = 32;
-    for (let r0 = 0; r0 < rows; r0 += B) {
-      const r1 = Math.min(r0 + B, rows);
-      for (let o0 = 0; o0 < cout; o0 += B) {
-        const o1 = Math.min(o0 + B, cout);
-        for (let o = o0; o < o1; o++) {
-          const ob = o * rows;
-          for (let r = r0; r < r1; r++) filter[ob + r] = src[r * cout + o] as number;
-        }
+    return runSteps(conv2dSteps(layer, b));
+  },
+  lowerSteps: (layer, b) => conv2dSteps(layer, b),
+};
+
+function* conv2dSteps(layer: AnalyzedLayer, b: NodeBuilder): Steps<LNode> {
+  const x = b.input(layer);
+  const g = convGeometry(layer.config, x.shape, layer.name, layer.className);
+  const kernelT = b.weight(layer, 'kernel');
+  const [kh, kw, gin, cout] = kernelT.shape as [number, number, number, number];
+  // HWIO → OHWI: a [kh*kw*gin, cout] → [cout, kh*kw*gin] transpose when read as 2-D.
+  const filter = yield* transposeSteps(kernelT.data, kh * kw * gin, cout);
+  const bias = b.optionalWeight(layer, 'bias');
+  const shape = [...layer.outputShape];
+  const node = b.add<LConv>({
+    kind: 'conv', name: layer.name, inputs: [x], shape, filter, bias: bias && new Float32Array(bias.data), outChannels: cout, kernel: [kh, kw],
+    stride: g.stride, dilation: g.dilation, padding: graphPadding(g), groups: g.c / gin, depthMultiplier: 1, ...UNBOUNDED,
+  });
+  return lowerActivation(b, activationOf(layer.config, layer.name, layer.className), layer.name, node, shape);
+}
+
+/** [rows, cols] → [cols, rows], in cache-sized blocks; yields every `CHUNK` values or so. */
+function* transposeSteps(src: Float32Array, rows: number, cols: number): Steps<Float32Array> {
+  const out = yield* float32ArraySteps(src.length);
+  const B = 32;
+  let since = 0;
+  for (let r0 = 0; r0 < rows; r0 += B) {
+    const r1 = Math.min(r0 + B, rows);
+    for (let o0 = 0; o0 < cols; o0 += B) {
+      const o1 = Math.min(o0 + B, cols);
+      for (let o = o0; o < o1; o++) {
+        const ob = o * rows;
+        for (let r = r0; r < r1; r++) out[ob + r] = src[r * cols + o] as number;
       }
     }
-    const bias = b.optionalWeight(layer, 'bias');
-    const shape = [...layer.outputShape];
-    const node = b.add<LConv>({
-      kind: 'conv', name: layer.name, inputs: [x], shape, filter, bias: bias && new Float32Array(bias.data), outChannels: cout, kernel: [kh, kw],
-      stride: g.stride, dilation: g.dilation, padding: graphPadding(g), groups: g.c / gin, depthMultiplier: 1, ...UNBOUNDED,
-    });
-    return lowerActivation(b, activationOf(layer.config, layer.name, layer.className), layer.name, node, shape);
-  },
-};
+    since += (r1 - r0) * cols;
+    if (since >= CHUNK) {
+      since = 0;
+      yield;
+    }
+  }
+  return out;
+}
 
 const depthwiseConv2d: LayerEntry = {
   infer(a) {
@@ -179,20 +197,24 @@ const dense: LayerEntry = {
     return { outputShape: [...s.slice(0, -1), units], weights, macs: (v.product(s) / inC) * inC * units };
   },
   lower(layer, b) {
-    const x = b.input(layer);
-    const k = b.weight(layer, 'kernel');
-    const [nin, nout] = k.shape as [number, number];
-    const filter = new Float32Array(nin * nout);
-    for (let i = 0; i < nin; i++) for (let o = 0; o < nout; o++) filter[o * nin + i] = k.data[i * nout + o] as number;
-    const bias = b.optionalWeight(layer, 'bias');
-    const shape = [...layer.outputShape];
-    const node = b.add<LConv>({
-      kind: 'fc', name: layer.name, inputs: [x], shape, filter, bias: bias && new Float32Array(bias.data), outChannels: nout, kernel: [1, 1],
-      stride: [1, 1], dilation: [1, 1], padding: [0, 0, 0, 0], groups: 1, depthMultiplier: 1, ...UNBOUNDED,
-    });
-    return lowerActivation(b, activationOf(layer.config, layer.name, layer.className), layer.name, node, shape);
+    return runSteps(denseSteps(layer, b));
   },
+  lowerSteps: (layer, b) => denseSteps(layer, b),
 };
+
+function* denseSteps(layer: AnalyzedLayer, b: NodeBuilder): Steps<LNode> {
+  const x = b.input(layer);
+  const k = b.weight(layer, 'kernel');
+  const [nin, nout] = k.shape as [number, number];
+  const filter = yield* transposeSteps(k.data, nin, nout);
+  const bias = b.optionalWeight(layer, 'bias');
+  const shape = [...layer.outputShape];
+  const node = b.add<LConv>({
+    kind: 'fc', name: layer.name, inputs: [x], shape, filter, bias: bias && new Float32Array(bias.data), outChannels: nout, kernel: [1, 1],
+    stride: [1, 1], dilation: [1, 1], padding: [0, 0, 0, 0], groups: 1, depthMultiplier: 1, ...UNBOUNDED,
+  });
+  return lowerActivation(b, activationOf(layer.config, layer.name, layer.className), layer.name, node, shape);
+}
 
 // ---------------------------------------------------------------- normalization, activations
 

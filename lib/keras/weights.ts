@@ -17,6 +17,7 @@
 import { WeightMismatchError, type WeightMismatchDetails } from '../errors.js';
 import { fmtShape } from './nodes.js';
 import type { ModelAnalysis, NamedWeights, WeightTensor } from './types.js';
+import { CHUNK, runSteps, type Steps } from '../cooperative.js';
 
 export interface MatchOptions {
   /** Accept NaN/Infinity in weights (default false: WeightMismatchError). */
@@ -51,6 +52,11 @@ function firstFew(list: readonly string[], sep: string): string {
  * @throws WeightMismatchError for missing, extra, mis-shaped or non-finite weights
  */
 export function matchWeights(analysis: ModelAnalysis, weights: NamedWeights, options: MatchOptions = {}): NamedWeights {
+  return runSteps(matchWeightsSteps(analysis, weights, options));
+}
+
+/** `matchWeights` in steps (lib/cooperative.ts): the non-finite check yields every `CHUNK` values. */
+export function* matchWeightsSteps(analysis: ModelAnalysis, weights: NamedWeights, options: MatchOptions = {}): Steps<NamedWeights> {
   const expected = new Map<string, number[]>();
   for (const layer of analysis.layers) for (const w of layer.weights) expected.set(w.fullName, w.shape);
   const nested = analysis.nestedModels ?? [];
@@ -99,7 +105,11 @@ export function matchWeights(analysis: ModelAnalysis, weights: NamedWeights, opt
       const data = w.data;
       // x * 0 is NaN exactly for NaN and ±Infinity: one branch-free pass, then find the index.
       let acc = 0;
-      for (let i = 0; i < data.length; i++) acc += (data[i] as number) * 0;
+      for (let start = 0; start < data.length; start += CHUNK) {
+        const end = Math.min(data.length, start + CHUNK);
+        for (let i = start; i < end; i++) acc += (data[i] as number) * 0;
+        yield;
+      }
       if (acc !== 0) {
         const i = data.findIndex((x) => !Number.isFinite(x));
         throw new WeightMismatchError(`${options.file === undefined ? '' : `${options.file}: `}Weight ${name} holds a non-finite value (${data[i]}) at index ${i}`);

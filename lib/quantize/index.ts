@@ -173,7 +173,7 @@ export async function quantizeModel(source: Model | string, options: QuantizeOpt
   if (!(model instanceof Model)) throw v.typeError('Model or path', 'source', source);
   try {
     const floatOps = options.floatOps === undefined ? undefined : new Set(options.floatOps.map((op) => v.oneOf(op, 'floatOps', OP_NAMES)));
-    const { graph, quantization } = await quantizeFloatGraph(model.loweredGraph, model.inputShape, model.preprocessing, options, floatOps);
+    const { graph, quantization } = await quantizeFloatGraph(await model.loweredGraph(), model.inputShape, model.preprocessing, options, floatOps);
     const meta: Int8Metadata = {
       name: model.name,
       architecture: model.architecture,

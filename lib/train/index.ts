@@ -362,7 +362,7 @@ export async function trainClassifier(options: TrainOptions): Promise<TrainResul
     const trainEval = evaluateProbabilities(predictSoftmax(head, trainSet.x), trainSet.labels, data.classNames);
     const valEval = valSet.y.length > 0 ? evaluateProbabilities(predictSoftmax(head, valSet.x), valSet.labels, data.classNames) : null;
 
-    const { config, weights } = classifierConfig(backbone.embeddingParts(), head, dropout);
+    const { config, weights } = classifierConfig(await backbone.embeddingParts(), head, dropout);
     const model = await Model.fromConfig(config, weights, { threads: backbone.threads, backend: backbone.backend, preprocessing: backbone.preprocessing }, { labels: data.classNames });
     const report: TrainReport = {
       classNames: data.classNames,
