@@ -98,7 +98,7 @@ export function markdown(r: BenchResults, svgName?: string): string {
     lines.push('| model | threads | target | goal | measured | met | detail |');
     lines.push('|---|---:|---|---|---:|---|---|');
     for (const t of r.targets) {
-      const value = t.value === null ? '–' : t.target.startsWith('binding') ? `${fmt(t.value)}%` : `${fmt(t.value)}x`;
+      const value = t.value === null ? '–' : t.target.startsWith('binding') ? `${fmt(t.value)}%` : t.target.includes('stall') ? `${fmt(t.value)} ms` : t.target.includes('RSS') ? `${fmt(t.value)} MB` : `${fmt(t.value)}x`;
       lines.push(`| ${t.model} | ${t.threads} | ${t.target} | ${t.goal} | ${value} | ${t.met === null ? 'n/a' : t.met ? 'yes' : '**MISSED**'} | ${t.detail} |`);
     }
     lines.push('');

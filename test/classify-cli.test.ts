@@ -282,6 +282,30 @@ describe.skipIf(!hasShared)('bin/mobilenet.js (built package, real process)', ()
     expect(stdout).toContain('kit_fox');
   });
 
+  it("README's API snippet runs as written in a fresh ESM project (the package linked in as node_modules/mobilenet-xnnpack)", async () => {
+    const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    const api = readme.slice(readme.indexOf('\n## API\n'));
+    const snippet = /```js\n([\s\S]*?)```/.exec(api)?.[1];
+    expect(snippet).toBeDefined();
+    const project = fs.mkdtempSync(path.join(os.tmpdir(), 'mobilenet-readme-'));
+    try {
+      fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'readme-example', version: '1.0.0', type: 'module' }));
+      fs.mkdirSync(path.join(project, 'node_modules'));
+      fs.symlinkSync(repoRoot, path.join(project, 'node_modules', 'mobilenet-xnnpack'), 'dir');
+      fs.writeFileSync(path.join(project, 'example.mjs'), snippet!);
+      const env = { ...process.env };
+      delete env.MOBILENET_WEIGHTS;
+      const { stdout } = await run(process.execPath, ['example.mjs'], { cwd: project, env, timeout: 120_000 });
+      // The shipped model's class for the example image (as the other tests of the default model), then the batch:
+      // the image's top-1 and the missing file as a result with an error.
+      expect(stdout).toMatch(/index: 607,\s+label: "jack-o'-lantern"/);
+      expect(stdout).toMatch(/jack-o-lantern\.jpg \[\s*\{\s*index: 607,/);
+      expect(stdout).toMatch(/missing\.jpg .*(no such file|not found|ENOENT|cannot read)/i);
+    } finally {
+      fs.rmSync(project, { recursive: true, force: true });
+    }
+  }, 180_000);
+
   it('the built package finds its labels and default model (dist/ → data/, models/default/)', async () => {
     const bin = path.join(repoRoot, 'bin', 'mobilenet.js');
     const env = { ...process.env };
