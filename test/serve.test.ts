@@ -285,6 +285,13 @@ describe.skipIf(!hasShared)('mobilenet serve under pressure', () => {
       let busy: Awaited<ReturnType<typeof postImage>>;
       try {
         busy = await until(503, 'while lagging');
+        // Only the work route sheds load: the probes and the metrics answer 200 while it lags.
+        for (const probe of ['/healthz', '/readyz', '/metrics']) {
+          const r = await request(`${server.url}${probe}`);
+          expect(r.status, `${probe} while lagging: ${r.text}`).toBe(200);
+        }
+        const metrics = (await request(`${server.url}/metrics`)).text;
+        expect(metrics).toMatch(/status="503"/);
       } finally {
         await s.end();
       }

@@ -8,7 +8,8 @@
  * Status codes: 415 wrong content type (or SVG refused), 413 body, file or
  * pixel count over the limit, 400 not an image / corrupt / bad parameter,
  * 503 + Retry-After when the bounded queue is full, the event loop is
- * overloaded (@fastify/under-pressure) or the server is shutting down.
+ * overloaded (@fastify/under-pressure, on the classify route only: the
+ * probes and /metrics keep answering) or the server is shutting down.
  * Errors are JSON: `{ statusCode, error, code, message }`.
  */
 import http from 'node:http';
@@ -85,11 +86,7 @@ export async function createServer(model: Model, options: ServerOptions = {}): P
 
   const app = Fastify({ logger: false, bodyLimit: maxBody, return503OnClosing: true });
 
-  await app.register(underPressure, {
-    maxEventLoopDelay: options.maxEventLoopDelay === undefined ? 1000 : v.nonNegativeInteger(options.maxEventLoopDelay, 'maxEventLoopDelay'),
-    retryAfter,
-    exposeStatusRoute: false,
-  });
+  const maxEventLoopDelay = options.maxEventLoopDelay === undefined ? 1000 : v.nonNegativeInteger(options.maxEventLoopDelay, 'maxEventLoopDelay');
 
   app.setErrorHandler((err: FastifyError | ServiceError | Error, req: FastifyRequest, reply: FastifyReply) => {
     let status = (err as { statusCode?: number }).statusCode;
@@ -154,6 +151,10 @@ export async function createServer(model: Model, options: ServerOptions = {}): P
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser(/^image\/[\w.+-]+$/i, { parseAs: 'buffer', bodyLimit: maxBody }, (_req, body, done) => done(null, body));
+    // Load shedding on the work route only: /healthz, /readyz and /metrics keep answering while the
+    // event loop lags (a liveness probe answering 503 would get a busy but healthy pod restarted).
+    // under-pressure is a fastify-plugin, so its hook lands in this scope and no further up.
+    await scope.register(underPressure, { maxEventLoopDelay, retryAfter, exposeStatusRoute: false });
     await scope.register(multipart, {
       limits: { fileSize: maxBody, files: maxFiles, fields: 16, parts: maxFiles + 16 },
     });
