@@ -712,7 +712,8 @@ const KERNELS: { readonly [K in OpName]: Kernel<K> } = {
   // A graph with a convert has qint8 tensors: the runtime selects reference-qs8.ts for it (see there).
   convert: () => {
     throw new RangeError('Expected a graph with quantized tensors to run on the int8 reference (lib/backends/reference-qs8.ts) but received convert in a float graph');
-  },  leakyRelu: lowerLeakyRelu,
+  },
+  leakyRelu: lowerLeakyRelu,
 };
 
 export class ReferencePreparedGraph implements PreparedGraph {
