@@ -64,9 +64,19 @@ function isInside(dir: string, file: string): boolean {
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }
 
-async function readJobImage(data: ClassifyJobData, root: string | undefined): Promise<Uint8Array> {
+/**
+ * The image bytes of a job: `{ image }` (base64) or `{ path }` (a regular
+ * file, inside `root` when given), at most `maxBytes` either way. Every
+ * problem is an UnrecoverableError (no retry). Exported for tests.
+ */
+export async function readJobImage(data: ClassifyJobData, root: string | undefined, maxBytes = DEFAULT_MAX_IMAGE_FILE_BYTES): Promise<Uint8Array> {
   if (typeof data !== 'object' || data === null) throw new UnrecoverableError('Job data must be an object { image } or { path }');
   if (typeof data.image === 'string') {
+    // Bounded before decoding: base64 carries 3 bytes per 4 characters.
+    const declared = Math.floor((data.image.length * 3) / 4);
+    if (declared > maxBytes) {
+      throw new UnrecoverableError(`Job image is ${data.image.length} base64 characters (about ${declared} bytes), more than the limit of ${maxBytes} bytes`);
+    }
     const bytes = Buffer.from(data.image, 'base64');
     if (bytes.length === 0) throw new UnrecoverableError('Job image is empty (expected base64 bytes)');
     return bytes;
@@ -85,7 +95,7 @@ async function readJobImage(data: ClassifyJobData, root: string | undefined): Pr
     if (!isInside(root, file)) throw new UnrecoverableError(`${data.path}: outside the worker's --root ${root} (through a symbolic link)`);
   }
   try {
-    return await readRegularFile(file, DEFAULT_MAX_IMAGE_FILE_BYTES);
+    return await readRegularFile(file, maxBytes);
   } catch (e) {
     throw new UnrecoverableError(`${data.path}: ${e instanceof FileProblem ? e.message : `cannot read file (${(e as Error).message})`}`);
   }
