@@ -11,7 +11,7 @@
  */
 import { resolveWeights } from '../default-model.js';
 import { UsageError } from '../errors.js';
-import type { Architecture } from '../keras/types.js';
+import { ARCHITECTURES } from '../architectures/index.js';
 import { loadModel, type ModelOptions } from '../model.js';
 import type { CliIO } from './io.js';
 import { oneOf, parseCommandArgs, positiveNumber } from './options.js';
@@ -53,7 +53,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     return 0;
   }
   if (positionals.length === 0) throw new UsageError(`no images given\n\n${HELP}`);
-  const arch = oneOf(values.arch, 'arch', ['v1', 'v2', 'v3-small', 'v3-large'] as const);
+  const arch = oneOf(values.arch, 'arch', ARCHITECTURES);
   const resize = oneOf(values.resize, 'resize', ['crop', 'squash'] as const);
   const alpha = positiveNumber(values.alpha, 'alpha');
   const weights = resolveWeights(values.weights, io.env, io.cwd);
@@ -61,7 +61,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (plan === null) return 2;
   const { inputs, batch: batchSize } = plan;
   const modelOptions: ModelOptions = { threads: plan.threads };
-  if (arch !== undefined) modelOptions.architecture = arch as Architecture;
+  if (arch !== undefined) modelOptions.architecture = arch;
   if (alpha !== undefined) modelOptions.alpha = alpha;
   const model = await loadModel(weights.path, modelOptions);
   try {

@@ -5,6 +5,7 @@
 import { UsageError } from '../errors.js';
 import { ARCHITECTURES } from '../architectures/index.js';
 import { BUILDER_OPTIONS, type WeightsOnlyRequest } from '../architectures/options.js';
+import type { ModelOptions } from '../model.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as v from '../validate.js';
 
@@ -13,6 +14,24 @@ export function positiveInt(value: string | undefined, name: string): number | u
   const n = /^\s*\+?\d+\s*$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n <= 0) throw new UsageError(v.message('positive integer', `--${name}`, value));
   return n;
+}
+
+export function nonNegativeInt(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\s*\d+\s*$/.test(value)) throw new UsageError(v.message('non-negative integer', `--${name}`, value));
+  return Number(value);
+}
+
+/** `--arch`, `--alpha` and `--threads` of the commands that load one model (serve, worker); absent flags are left out. */
+export function modelFlags(values: { arch?: string; alpha?: string; threads?: string }): ModelOptions {
+  const out: ModelOptions = {};
+  const arch = oneOf(values.arch, 'arch', ARCHITECTURES);
+  if (arch !== undefined) out.architecture = arch;
+  const alpha = positiveNumber(values.alpha, 'alpha');
+  if (alpha !== undefined) out.alpha = alpha;
+  const threads = positiveInt(values.threads, 'threads');
+  if (threads !== undefined) out.threads = threads;
+  return out;
 }
 
 export function positiveNumber(value: string | undefined, name: string): number | undefined {

@@ -6,14 +6,13 @@
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { resolveWeights } from '../default-model.js';
-import type { Architecture } from '../keras/types.js';
 import { DEFAULT_SERVER_MAX_BODY, DEFAULT_SERVER_MAX_PIXELS } from '../limits.js';
-import { loadModel, type ModelOptions } from '../model.js';
+import { loadModel } from '../model.js';
 import { createServer } from '../server/app.js';
 import * as v from '../validate.js';
 import { UsageError } from '../errors.js';
 import { untilSignal, type CliIO } from './io.js';
-import { oneOf, positiveInt, positiveNumber } from './options.js';
+import { modelFlags, nonNegativeInt, positiveInt } from './options.js';
 
 const HELP = `Usage: mobilenet serve [options]
 
@@ -52,11 +51,6 @@ export function parseSize(value: string | undefined, name: string): number | und
   return n;
 }
 
-function nonNegativeInt(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\s*\d+\s*$/.test(value)) throw new UsageError(v.message('non-negative integer', `--${name}`, value));
-  return Number(value);
-}
 
 export async function run(args: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -90,13 +84,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const port = nonNegativeInt(values.port, 'port') ?? 8080;
   if (port > 65535) throw new UsageError(v.message('port number 0..65535', '--port', values.port));
   const host = values.host ?? '127.0.0.1';
-  const modelOptions: ModelOptions = {};
-  const arch = oneOf(values.arch, 'arch', ['v1', 'v2', 'v3-small', 'v3-large'] as const);
-  if (arch !== undefined) modelOptions.architecture = arch as Architecture;
-  const alpha = positiveNumber(values.alpha, 'alpha');
-  if (alpha !== undefined) modelOptions.alpha = alpha;
-  const threads = positiveInt(values.threads, 'threads');
-  if (threads !== undefined) modelOptions.threads = threads;
+  const modelOptions = modelFlags(values);
   const serverOptions = {
     maxBatch: positiveInt(values['max-batch'], 'max-batch'),
     maxWaitMs: nonNegativeInt(values['max-wait-ms'], 'max-wait-ms'),

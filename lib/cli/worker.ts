@@ -7,12 +7,11 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { resolveWeights } from '../default-model.js';
 import { UsageError } from '../errors.js';
-import type { Architecture } from '../keras/types.js';
 import { DEFAULT_SERVER_MAX_PIXELS } from '../limits.js';
-import { loadModel, type ModelOptions } from '../model.js';
+import { loadModel } from '../model.js';
 import { startWorker } from '../server/worker.js';
 import { untilSignal, type CliIO } from './io.js';
-import { oneOf, positiveInt, positiveNumber } from './options.js';
+import { modelFlags, nonNegativeInt, positiveInt } from './options.js';
 
 const HELP = `Usage: mobilenet worker --redis <url> --queue <name> [options]
 
@@ -43,11 +42,6 @@ Options:
   -h, --help            this text
 `;
 
-function nonNegativeInt(value: string | undefined, name: string): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\s*\d+\s*$/.test(value)) throw new UsageError(`Expected non-negative integer for --${name} but received ${JSON.stringify(value)}`);
-  return Number(value);
-}
 
 export async function run(args: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -81,13 +75,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (values.redis === undefined) throw new UsageError('--redis <url> is required (e.g. redis://127.0.0.1:6379)');
   if (!/^rediss?:\/\//.test(values.redis)) throw new UsageError(`Expected redis:// URL for --redis but received ${JSON.stringify(values.redis)}`);
   if (values.queue === undefined || values.queue === '') throw new UsageError('--queue <name> is required');
-  const modelOptions: ModelOptions = {};
-  const arch = oneOf(values.arch, 'arch', ['v1', 'v2', 'v3-small', 'v3-large'] as const);
-  if (arch !== undefined) modelOptions.architecture = arch as Architecture;
-  const alpha = positiveNumber(values.alpha, 'alpha');
-  if (alpha !== undefined) modelOptions.alpha = alpha;
-  const threads = positiveInt(values.threads, 'threads');
-  if (threads !== undefined) modelOptions.threads = threads;
+  const modelOptions = modelFlags(values);
   const options = {
     redis: values.redis,
     queue: values.queue,
