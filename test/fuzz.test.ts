@@ -52,7 +52,7 @@ import { readTfjs } from '../lib/formats/tfjs.js';
 import { readKeras3, writeKeras3 } from '../lib/formats/keras3.js';
 import { decodeImage } from '../lib/image.js';
 import { pngHeaderBomb } from './helpers/png.js';
-import { contiguousLayoutAt, setExternalStorage, setVirtualLayout } from './helpers/hdf5.js';
+import { contiguousLayoutAt, denseKerasConfig, setExternalStorage, setVirtualLayout } from './helpers/hdf5.js';
 import type { KerasModelConfig, NamedWeights } from '../lib/keras/types.js';
 
 const LIBRARY_ERRORS = [ModelFormatError, WeightMismatchError, UnsupportedLayerError, ImageDecodeError];
@@ -461,18 +461,7 @@ describe('fuzzing the hostile classes (special files, budgets, nesting, external
     const r = mulberry32(1416);
     const t = tally();
     totals.push(t);
-    const config: KerasModelConfig = {
-      class_name: 'Functional',
-      config: {
-        name: 'm',
-        layers: [
-          { class_name: 'InputLayer', name: 'in', config: { name: 'in', batch_input_shape: [null, 4] }, inbound_nodes: [] },
-          { class_name: 'Dense', name: 'd', config: { name: 'd', units: 2, use_bias: true }, inbound_nodes: [[['in', 0, 0, {}]]] },
-        ],
-        input_layers: [['in', 0, 0]],
-        output_layers: [['d', 0, 0]],
-      },
-    };
+    const config = denseKerasConfig;
     const good = path.join(tmp, 'good.keras');
     await writeKeras3(good, config, new Map([['d/kernel', { shape: [4, 2], data: new Float32Array(8) }], ['d/bias', { shape: [2], data: new Float32Array(2) }]]));
     const orig = fs.readFileSync(good);

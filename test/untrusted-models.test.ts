@@ -33,9 +33,9 @@ import { readH5, writeH5 } from '../lib/formats/h5.js';
 import { normalizeModelConfig, readKeras3, writeKeras3 } from '../lib/formats/keras3.js';
 import { readModelFile } from '../lib/formats/index.js';
 import { halfToFloat } from '../lib/formats/tfjs.js';
-import { contiguousLayoutAt, patchObjectHeader, setExternalStorage, setVirtualLayout } from './helpers/hdf5.js';
+import { contiguousLayoutAt, denseKerasConfig, patchObjectHeader, setExternalStorage, setVirtualLayout } from './helpers/hdf5.js';
 import { ModelFormatError } from '../lib/errors.js';
-import type { KerasModelConfig, NamedWeights } from '../lib/keras/types.js';
+import type { NamedWeights } from '../lib/keras/types.js';
 
 let tmp: string;
 beforeAll(async () => {
@@ -347,18 +347,6 @@ describe('HDF5: links, external storage and bombs', () => {
 
 // ---------------------------------------------------------------- .keras
 
-const denseConfig: KerasModelConfig = {
-  class_name: 'Functional',
-  config: {
-    name: 'm',
-    layers: [
-      { class_name: 'InputLayer', name: 'in', config: { name: 'in', batch_input_shape: [null, 4] }, inbound_nodes: [] },
-      { class_name: 'Dense', name: 'd', config: { name: 'd', units: 2, use_bias: true }, inbound_nodes: [[['in', 0, 0, {}]]] },
-    ],
-    input_layers: [['in', 0, 0]],
-    output_layers: [['d', 0, 0]],
-  },
-};
 
 function leftovers(before: Set<string>): string[] {
   return fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('mobilenet-') && !before.has(n));
@@ -367,7 +355,7 @@ function leftovers(before: Set<string>): string[] {
 describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
   it('reads a valid archive and leaves no temporary file', async () => {
     const p = path.join(tmp, 'ok.keras');
-    await writeKeras3(p, denseConfig, weights());
+    await writeKeras3(p, denseKerasConfig, weights());
     const before = new Set(fs.readdirSync(os.tmpdir()));
     const r = await readKeras3(p);
     expect([...(r.weights.get('d/bias')?.data ?? [])]).toEqual([0.5, -0.5]);
@@ -376,7 +364,7 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
 
   it('an entry that inflates past the size its header declares is stopped (zip bomb)', async () => {
     const p = path.join(tmp, 'ok2.keras');
-    await writeKeras3(p, denseConfig, weights());
+    await writeKeras3(p, denseKerasConfig, weights());
     const { unzipSync } = await import('fflate');
     const entries = unzipSync(fs.readFileSync(p));
     // 64 MiB of zeros, deflated (~64 KiB), but the local header claims 1000 bytes.
@@ -400,7 +388,7 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
   /** A valid archive with `edit` applied to the central directory entry (offset of its signature) and/or local header of `name`. */
   async function patchedArchive(out: string, name: string, edit: { central?: (buf: Buffer, at: number) => void; local?: (buf: Buffer, at: number) => void }): Promise<string> {
     const src = path.join(tmp, `src-${out}`);
-    await writeKeras3(src, denseConfig, weights());
+    await writeKeras3(src, denseKerasConfig, weights());
     const buf = fs.readFileSync(src);
     let patched = 0;
     for (let i = buf.indexOf('PK\x01\x02'); i >= 0; i = buf.indexOf('PK\x01\x02', i + 4)) {
@@ -449,7 +437,7 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
 
   it('an archive written as a stream (sizes only in data descriptors and the central directory) is read', async () => {
     const src = path.join(tmp, 'src-stream.keras');
-    await writeKeras3(src, denseConfig, weights());
+    await writeKeras3(src, denseKerasConfig, weights());
     const { unzipSync, Zip, ZipDeflate, ZipPassThrough } = await import('fflate');
     const entries = unzipSync(fs.readFileSync(src));
     const chunks: Uint8Array[] = [];
@@ -473,7 +461,7 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
 
   it('an entry declaring more than the byte budget is refused before inflating', async () => {
     const p = path.join(tmp, 'ok3.keras');
-    await writeKeras3(p, denseConfig, weights());
+    await writeKeras3(p, denseKerasConfig, weights());
     const { unzipSync } = await import('fflate');
     const entries = unzipSync(fs.readFileSync(p));
     const big = zipSync({ 'config.json': entries['config.json'] as Uint8Array, 'model.weights.h5': [new Uint8Array(8 << 20), { level: 9 }] });
@@ -485,7 +473,7 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
 
   it('a model.weights.h5 with an external link is refused, naming the archive', async () => {
     const p = path.join(tmp, 'ok4.keras');
-    await writeKeras3(p, denseConfig, weights());
+    await writeKeras3(p, denseKerasConfig, weights());
     const { unzipSync } = await import('fflate');
     const entries = unzipSync(fs.readFileSync(p));
     const inner = path.join(tmp, 'inner.weights.h5');
@@ -500,7 +488,7 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
 
   it('a model.weights.h5 whose kernel has external raw storage is refused, naming the archive and the file', async () => {
     const p = path.join(tmp, 'ok5.keras');
-    await writeKeras3(p, denseConfig, weights());
+    await writeKeras3(p, denseKerasConfig, weights());
     const { unzipSync } = await import('fflate');
     const entries = unzipSync(fs.readFileSync(p));
     const inner = path.join(tmp, 'inner5.weights.h5');

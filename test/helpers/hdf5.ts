@@ -5,6 +5,8 @@
  * edited header gets its checksum recomputed here.
  */
 
+import type { KerasModelConfig } from '../../lib/keras/types.js';
+
 /** lookup3 `hashlittle` (as HDF5's H5_checksum_lookup3). */
 export function lookup3(key: Uint8Array, initval = 0): number {
   const rot = (x: number, k: number): number => ((x << k) | (x >>> (32 - k))) >>> 0;
@@ -190,3 +192,18 @@ export function setVirtualLayout(file: Buffer, layoutBody: number, scratchAt: nu
   const { start, end } = headerMessages(file, layoutBody);
   file.writeUInt32LE(lookup3(file.subarray(start, end)), end);
 }
+
+/** The smallest Keras functional model, Input(4) → Dense(2): the carrier of the hostile `.keras` files. */
+export const denseKerasConfig: KerasModelConfig = {
+  class_name: 'Functional',
+  config: {
+    name: 'm',
+    layers: [
+      { class_name: 'InputLayer', name: 'in', config: { name: 'in', batch_input_shape: [null, 4] }, inbound_nodes: [] },
+      { class_name: 'Dense', name: 'd', config: { name: 'd', units: 2, use_bias: true }, inbound_nodes: [[['in', 0, 0, {}]]] },
+    ],
+    input_layers: [['in', 0, 0]],
+    output_layers: [['d', 0, 0]],
+  },
+};
+
