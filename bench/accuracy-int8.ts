@@ -26,7 +26,6 @@ import sharp from 'sharp';
 import os from 'node:os';
 import { loadModel } from '../lib/model.js';
 import { quantizeModel } from '../lib/quantize/index.js';
-import { nativeFloatOps } from '../lib/quantize/quantize.js';
 import { xnnpackInfo } from '../lib/binding.js';
 import { loadImageTensor } from '../lib/image.js';
 import { extractNsfwjsMobileNetV2 } from '../test/helpers/nsfwjs.js';
@@ -68,7 +67,7 @@ const q = await quantizeModel(modelPath, {
   images: values.images ? Number(values.images) : 100,
   biasCorrection: !values['no-bias-correction'],
   method: (values.method ?? 'minmax') as 'minmax' | 'mse',
-  ...(reference ? {} : { floatOps: [...nativeFloatOps(xnnpackInfo().int8)] }),
+  backend: reference ? 'reference' : 'native',
   ...(values['float-layers'] ? { floatLayers: values['float-layers'].split(',') } : {}),
 });
 const quantizeSeconds = (Date.now() - t) / 1000;

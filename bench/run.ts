@@ -275,12 +275,10 @@ export const INT8_CALIBRATION_SAMPLES = 8;
 /** Quantizes the model once (as `mobilenet quantize` would) for the mobilenet-xnnpack-int8 row; its directory. */
 async function quantizeForBench(model: PreparedModel, workDir: string): Promise<string> {
   const { quantizeModel } = await import('../lib/quantize/index.js');
-  const { nativeFloatOps } = await import('../lib/quantize/quantize.js');
-  const { xnnpackInfo } = await import('../lib/binding.js');
   const dir = path.join(workDir, `${model.spec.id}-int8`);
   const calibration = Array.from({ length: INT8_CALIBRATION_SAMPLES }, (_, i) => makeInput(model.inputShape, model.preprocessing, 1, 1000 + i));
   const t0 = performance.now();
-  const q = await quantizeModel(model.modelJson, { calibration, floatOps: [...nativeFloatOps(xnnpackInfo().int8)] });
+  const q = await quantizeModel(model.modelJson, { calibration, backend: 'native' });
   await q.save(dir);
   q.dispose();
   log(`${model.spec.id}: quantized to int8 in ${((performance.now() - t0) / 1000).toFixed(1)} s (${INT8_CALIBRATION_SAMPLES} calibration inputs)`);

@@ -38,11 +38,9 @@ import { compileTooLarge, estimateCompileBytes, type CompileEstimate } from './m
 import { embeddingCut, embedImage, embedImages, weightsFor, type EmbedBatchOptions, type EmbeddingCut, type EmbeddingResult, type EmbedOptions } from './embed.js';
 import type { ImageSource } from './image.js';
 import { QuantizationError } from './errors.js';
-import { xnnpackInfo } from './binding.js';
 import type { CalibrationSource } from './quantize/calibrate.js';
 import { checkInt8Options, quantizeFloatGraph, type Int8Options, type QuantizationInfo } from './quantize/pipeline.js';
 import { toGraph, type QGraph } from './quantize/qgraph.js';
-import { nativeFloatOps } from './quantize/quantize.js';
 import { isInt8Model, loadInt8Model, type Int8Metadata } from './quantize/format.js';
 
 /**
@@ -298,9 +296,8 @@ export class Model implements Disposable {
     };
     let int8: QuantizationInfo | null = null;
     if (o.precision === 'int8') {
-      // Ops this XNNPACK has no int8 kernel for stay float32 (between converts).
-      const floatOps = compile.backend === 'native' ? nativeFloatOps(xnnpackInfo().int8) : undefined;
-      const q = await quantizeFloatGraph(g, shapes.inputShape, preprocessing, { ...(o.quantization ?? {}), calibration: o.calibration! }, floatOps);
+      // Ops this backend has no int8 kernel for stay float32 (between converts).
+      const q = await quantizeFloatGraph(g, shapes.inputShape, preprocessing, { ...(o.quantization ?? {}), calibration: o.calibration! }, compile.backend);
       g = toGraph(q.graph);
       int8 = q.quantization;
     }

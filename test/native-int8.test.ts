@@ -21,7 +21,13 @@ import { QReferenceRuntime } from '../lib/backends/reference-qs8.js';
 import { fromFloatGraph, toGraph, type QGraph, type QOp } from '../lib/quantize/qgraph.js';
 import { calibrate } from '../lib/quantize/calibrate.js';
 import { nativeFloatOps, quantizeGraph } from '../lib/quantize/quantize.js';
-import { quantizeFloatGraph } from '../lib/quantize/pipeline.js';
+import { floatOpsFor, quantizeFloatGraph } from '../lib/quantize/pipeline.js';
+import { analyzeModel } from '../lib/keras/layers.js';
+import { randomWeights } from '../lib/keras/random.js';
+import type { KerasModelConfig } from '../lib/keras/types.js';
+import { writeTfjs } from '../lib/formats/tfjs-write.js';
+import { main } from '../lib/cli/index.js';
+import { PassThrough } from 'node:stream';
 import { Model, loadModel } from '../lib/model.js';
 import { quantizeModel } from '../lib/quantize/index.js';
 import { classify } from '../lib/classify.js';
@@ -135,7 +141,7 @@ describe(`whole int8 networks on XNNPACK (${info.source})`, () => {
     const rnd = mulberry32(3);
     const size = 64 * 64 * 3;
     const samples = [0, 1, 2, 3].map(() => random(size, rnd, -1, 1));
-    const { graph: q } = await quantizeFloatGraph(await m.loweredGraph(), m.inputShape, m.preprocessing, { calibration: samples.slice(0, 3), floatHead: false }, floatOps);
+    const { graph: q } = await quantizeFloatGraph(await m.loweredGraph(), m.inputShape, m.preprocessing, { calibration: samples.slice(0, 3), floatHead: false }, 'native');
     m.dispose();
     expect(q.nodes.filter((n) => q.tensors[n.output]!.dtype === 'qint8').length).toBeGreaterThan(25);
     const input = new Float32Array(BATCH * size);
@@ -153,7 +159,7 @@ describe(`whole int8 networks on XNNPACK (${info.source})`, () => {
     const size = 32 * 32 * 3;
     const samples = [0, 1, 2].map(() => random(size, rnd, -1, 1));
     const fg = await m.loweredGraph();
-    const { graph: q } = await quantizeFloatGraph(fg, m.inputShape, m.preprocessing, { calibration: samples.slice(0, 2), floatLayers: ['conv1'] }, floatOps);
+    const { graph: q } = await quantizeFloatGraph(fg, m.inputShape, m.preprocessing, { calibration: samples.slice(0, 2), floatLayers: ['conv1'] }, 'native');
     const conv1 = q.nodes.find((n) => n.name === 'conv1')!;
     expect(q.tensors[conv1.output]!.dtype).toBe('float32');
     expect(q.tensors[conv1.inputs[1]!]!.dtype).toBe('float32');
@@ -165,7 +171,7 @@ describe(`whole int8 networks on XNNPACK (${info.source})`, () => {
     input.set(samples[0]!, size);
     const { worst, spread } = await nativeVsReference(q, input);
     expect(worst).toBeLessThanOrEqual(0.05 * spread);
-    await expect(quantizeFloatGraph(fg, m.inputShape, m.preprocessing, { calibration: samples, floatLayers: ['no_such_layer'] })).rejects.toThrow(QuantizationError);
+    await expect(quantizeFloatGraph(fg, m.inputShape, m.preprocessing, { calibration: samples, floatLayers: ['no_such_layer'] }, 'native')).rejects.toThrow(QuantizationError);
     m.dispose();
   }, 120_000);
 });
@@ -200,7 +206,7 @@ describe.skipIf(!hasShared)(`real V1 0.25 int8 on XNNPACK (${info.source})`, () 
     const q = await quantizeModel(shared('models', 'mobilenet_v1_0.25_224', 'model.json'), { calibration, model: {} });
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mobilenet-native-int8-'));
     try {
-      // Saved for this build: ops it lacks in int8 would fail to compile (the reference has them all; V1's are in both builds).
+      // quantizeModel quantizes for the loaded build by default (floatOpsFor('native')).
       await q.save(out);
       const model = await loadModel(out, { threads: 1 });
       expect(model.precision).toBe('int8');
@@ -221,6 +227,78 @@ describe.skipIf(!hasShared)(`real V1 0.25 int8 on XNNPACK (${info.source})`, () 
       fs.rmSync(out, { recursive: true, force: true });
     }
   }, 180_000);
+});
+
+describe(`ops this build (${info.source}) has no int8 kernel for: one choice for loadModel, quantizeModel and mobilenet quantize`, () => {
+  // Conv → AveragePooling2D (no XNNPACK build has it in int8) → conv → pooling → Dense head.
+  const layer = (cls: string, name: string, config: Record<string, unknown>, input?: string): KerasModelConfig['config']['layers'][number] => ({
+    class_name: cls, name, config: { name, ...config }, inbound_nodes: input === undefined ? [] : [[[input, 0, 0, {}]]],
+  });
+  const config: KerasModelConfig = {
+    class_name: 'Functional',
+    config: {
+      name: 'avgpool_net',
+      layers: [
+        layer('InputLayer', 'in', { batch_input_shape: [null, 12, 12, 3] }),
+        layer('Conv2D', 'c1', { filters: 8, kernel_size: [3, 3], activation: 'relu' }, 'in'),
+        layer('AveragePooling2D', 'ap', { pool_size: [2, 2], strides: [2, 2] }, 'c1'),
+        layer('Conv2D', 'c2', { filters: 8, kernel_size: [1, 1], activation: 'relu' }, 'ap'),
+        layer('GlobalAveragePooling2D', 'gap', {}, 'c2'),
+        layer('Dense', 'fc', { units: 4, activation: 'softmax' }, 'gap'),
+      ],
+      input_layers: [['in', 0, 0]],
+      output_layers: [['fc', 0, 0]],
+    },
+  };
+
+  it('a model saved by mobilenet quantize / quantizeModel keeps them float32 and runs on XNNPACK as the loadModel int8 path does', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mobilenet-int8-floatops-'));
+    try {
+      const modelDir = path.join(tmp, 'float');
+      await writeTfjs(modelDir, config, randomWeights(analyzeModel(config), 7));
+      const rnd = mulberry32(11);
+      const samples = [0, 1, 2].map(() => random(12 * 12 * 3, rnd, -1, 1));
+      // What the loaded build reports: averagePool2d is never int8 on XNNPACK (docs/int8.md's table).
+      const want = ['averagePool2d'];
+      expect([...floatOpsFor('native')].filter((op) => want.includes(op))).toEqual(want);
+      const saved = path.join(tmp, 'api');
+      const q = await quantizeModel(path.join(modelDir, 'model.json'), { calibration: samples });
+      expect(q.metadata.quantization.floatOps).toEqual(want);
+      await q.save(saved);
+      // The CLI reads calibration image files: PNGs of the samples.
+      const calDir = path.join(tmp, 'cal');
+      fs.mkdirSync(calDir);
+      const sharp = (await import('sharp')).default;
+      for (const [i, x] of samples.entries()) {
+        await sharp(Buffer.from(x.map((v) => Math.round((v + 1) * 127.5))), { raw: { width: 12, height: 12, channels: 3 } }).png().toFile(path.join(calDir, `${i}.png`));
+      }
+      const cliOut = path.join(tmp, 'cli');
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      const text: string[] = [];
+      stdout.on('data', (d: Buffer) => text.push(d.toString()));
+      stderr.on('data', (d: Buffer) => text.push(d.toString()));
+      const code = await main(['quantize', path.join(modelDir, 'model.json'), cliOut, '--calibration', calDir], { stdout, stderr, env: {}, cwd: tmp });
+      expect(code, text.join('')).toBe(0);
+      const viaLoad = await loadModel(path.join(modelDir, 'model.json'), { precision: 'int8', calibration: samples, threads: 1 });
+      expect(viaLoad.quantization?.floatOps).toEqual(want);
+      for (const dir of [saved, cliOut]) {
+        const m = await loadModel(dir, { threads: 1 });
+        try {
+          expect(m.quantization?.floatOps, dir).toEqual(want);
+          // Compiles and runs on this XNNPACK (an int8 average pooling would be an XnnpackError).
+          const got = await m.predict(samples[0]!);
+          expect(got.length).toBe(4);
+          if (dir === saved) expect(Array.from(got)).toEqual(Array.from(await viaLoad.predict(samples[0]!)));
+        } finally {
+          m.dispose();
+        }
+      }
+      viaLoad.dispose();
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe('int8 loadModel errors', () => {

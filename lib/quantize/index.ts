@@ -26,8 +26,8 @@ import type { Preprocessing } from '../keras/types.js';
 import * as v from '../validate.js';
 import type { CalibrationOptions, CalibrationSource, RangeMethod } from './calibrate.js';
 import type { QGraph, QOp } from './qgraph.js';
-import { OP_NAMES } from '../schema.js';
-import { checkInt8Options, quantizeFloatGraph } from './pipeline.js';
+import type { BackendName } from '../backends/types.js';
+import { checkInt8Options, defaultQuantizeBackend, quantizeFloatGraph } from './pipeline.js';
 import { loadInt8Model, saveInt8Model, type Int8Metadata } from './format.js';
 
 export { QuantizationError } from '../errors.js';
@@ -57,9 +57,12 @@ export interface QuantizeOptions extends CalibrationOptions {
   /** Called after each calibration image. */
   onProgress?: (done: number) => void;
   /**
-   * Ops to keep in float32 inside the int8 body (no int8 kernel on the target):
-   * `[...nativeFloatOps(xnnpackInfo().int8)]` quantizes for the loaded XNNPACK build. Default none.
+   * The backend the int8 model is for: 'native' (the default when the addon loads) keeps in
+   * float32 the ops the loaded XNNPACK build has no int8 kernel for and calibrates on XNNPACK;
+   * 'reference' quantizes every op and calibrates on the TypeScript kernels.
    */
+  backend?: BackendName;
+  /** Ops to keep in float32 inside the int8 body instead of the backend's (`floatOpsFor`). */
   floatOps?: readonly QOp[];
   /** Layers (node names, e.g. 'conv1') kept in float32 inside the int8 network (accuracy-sensitive layers). */
   floatLayers?: readonly string[];
@@ -168,12 +171,12 @@ export class QuantizedModel implements Disposable {
  */
 export async function quantizeModel(source: Model | string, options: QuantizeOptions): Promise<QuantizedModel> {
   checkInt8Options(options);
+  const backend = options.backend === undefined ? defaultQuantizeBackend() : v.oneOf(options.backend, 'backend', ['native', 'reference'] as const);
   const owned = typeof source === 'string';
   const model = owned ? await loadModel(source, { ...(options.model ?? {}), backend: 'reference', batch: 1 }) : source;
   if (!(model instanceof Model)) throw v.typeError('Model or path', 'source', source);
   try {
-    const floatOps = options.floatOps === undefined ? undefined : new Set(options.floatOps.map((op) => v.oneOf(op, 'floatOps', OP_NAMES)));
-    const { graph, quantization } = await quantizeFloatGraph(await model.loweredGraph(), model.inputShape, model.preprocessing, options, floatOps);
+    const { graph, quantization } = await quantizeFloatGraph(await model.loweredGraph(), model.inputShape, model.preprocessing, options, backend);
     const meta: Int8Metadata = {
       name: model.name,
       architecture: model.architecture,

@@ -4,13 +4,16 @@
  * and by `quantizeModel` (./index.ts). It imports nothing of lib/model.ts,
  * so model.ts can use it without an import cycle.
  */
-import { QuantizationError } from '../errors.js';
+import type { BackendName } from '../backends/types.js';
+import { loadBinding, xnnpackInfo } from '../binding.js';
+import { NativeLoadError, QuantizationError } from '../errors.js';
 import type { Graph } from '../graph.js';
 import type { Preprocessing } from '../keras/types.js';
+import { OP_NAMES } from '../schema.js';
 import * as v from '../validate.js';
 import { calibrate, calibrationSamples, type CalibrationOptions, type CalibrationSource, type RangeMethod } from './calibrate.js';
 import { fromFloatGraph, type QGraph, type QOp } from './qgraph.js';
-import { headStart, quantizableBody, quantizeGraph } from './quantize.js';
+import { headStart, nativeFloatOps, quantizableBody, quantizeGraph } from './quantize.js';
 
 export interface Int8Options extends CalibrationOptions {
   /** Calibration images: a directory (its image files by name), a list of image paths, or preprocessed samples. */
@@ -25,6 +28,11 @@ export interface Int8Options extends CalibrationOptions {
   onProgress?: (done: number) => void;
   /** Layers (node names, e.g. 'conv1') kept in float32 inside the int8 network. Default none. */
   floatLayers?: readonly string[];
+  /**
+   * Ops kept in float32 inside the int8 body, instead of those the target backend has no
+   * int8 kernel for (`floatOpsFor`). Default: the target's.
+   */
+  floatOps?: readonly QOp[];
 }
 
 export interface QuantizationInfo {
@@ -50,26 +58,54 @@ export function checkInt8Options(options: unknown): Int8Options {
   if (o.images !== undefined) v.positiveInteger(o.images, 'images');
   if (o.method !== undefined) v.oneOf(o.method, 'method', ['minmax', 'mse'] as const);
   if (o.floatLayers !== undefined && (!Array.isArray(o.floatLayers) || o.floatLayers.some((n) => typeof n !== 'string'))) throw v.typeError('array of layer names', 'floatLayers', o.floatLayers);
+  if (o.floatOps !== undefined) {
+    if (!Array.isArray(o.floatOps)) throw v.typeError('array of op names', 'floatOps', o.floatOps);
+    for (const op of o.floatOps) v.oneOf(op, 'floatOps', OP_NAMES);
+  }
   return o;
 }
 
 /**
+ * The ops an int8 model for `backend` keeps in float32 (between a dequantize
+ * and a quantize convert) because the backend has no int8 kernel for them:
+ * for 'native' those the loaded addon reports it lacks (`xnnpackInfo().int8`,
+ * see `nativeFloatOps`: Debian 12's libxnnpack-dev lacks more than the
+ * vendored XNNPACK), none for 'reference'. The one place `loadModel(...,
+ * { precision: 'int8' })`, `quantizeModel` and `mobilenet quantize` get them.
+ */
+export function floatOpsFor(backend: BackendName): ReadonlySet<QOp> {
+  return backend === 'native' ? nativeFloatOps(xnnpackInfo().int8) : new Set();
+}
+
+/** The backend quantization targets by default: 'native' when the addon loads here, else 'reference'. */
+export function defaultQuantizeBackend(): BackendName {
+  try {
+    loadBinding();
+    return 'native';
+  } catch (e) {
+    if (e instanceof NativeLoadError) return 'reference';
+    throw e;
+  }
+}
+
+/**
  * Calibrates the float graph on the images and rewrites it into the typed
- * int8 graph. `floatOps`: ops the target runs in float32 (quantize.ts
- * `nativeFloatOps` for the addon).
+ * int8 graph for `backend`: the ops it has no int8 kernel for stay float32
+ * (`floatOpsFor`, unless `options.floatOps` says which).
  */
 export async function quantizeFloatGraph(
   floatGraph: Graph,
   inputShape: readonly number[],
   preprocessing: Preprocessing,
   options: Int8Options,
-  floatOps?: ReadonlySet<QOp>,
+  backend: BackendName,
 ): Promise<{ graph: QGraph; quantization: QuantizationInfo }> {
   const o = checkInt8Options(options);
+  const floatOps: ReadonlySet<QOp> = o.floatOps === undefined ? floatOpsFor(backend) : new Set(o.floatOps);
   const fg = fromFloatGraph(floatGraph);
   const floatHead = o.floatHead ?? true;
   // Fail on an unquantizable graph before reading any image.
-  quantizableBody(fg, { floatHead, ...(floatOps === undefined ? {} : { floatOps }) });
+  quantizableBody(fg, { floatHead, floatOps });
   let done = 0;
   const samples = calibrationSamples(o.calibration, inputShape, preprocessing, o);
   const counted = (async function* () {
@@ -85,8 +121,8 @@ export async function quantizeFloatGraph(
   for (const name of floatLayers) {
     if (!fg.nodes.some((n) => n.name === name)) throw new QuantizationError(`floatLayers names '${name}', which is not a layer of the model`);
   }
-  const graph = quantizeGraph(fg, ranges, { floatHead, floatLayers, ...(biasCorrection ? { biasCorrection: means } : {}), ...(floatOps === undefined ? {} : { floatOps }) });
-  const usedFloatOps = floatOps === undefined ? [] : [...floatOps].filter((op) => fg.nodes.slice(0, headStart(fg)).some((n) => n.op === op));
+  const graph = quantizeGraph(fg, ranges, { floatHead, floatLayers, floatOps, ...(biasCorrection ? { biasCorrection: means } : {}) });
+  const usedFloatOps = [...floatOps].filter((op) => fg.nodes.slice(0, headStart(fg)).some((n) => n.op === op));
   return {
     graph,
     quantization: {
