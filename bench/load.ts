@@ -5,9 +5,24 @@
  *    largest gap between ticks of a 1 ms interval timer (monitorEventLoopDelay
  *    under-reports long stalls);
  *  - rss_growth_mb: RSS after loading (and a GC) minus RSS after importing the
- *    library, against the target 2 x float32 weight bytes + 10 MB.
+ *    library, against the target 2 x float32 weight bytes + 10 MB;
+ *  - what that growth is: js_heap_mb, the growth of V8's heap (resident
+ *    pages of all its spaces; young_mb of it is the young generation, which
+ *    V8 doubles when enough objects survive its scavenges and shrinks only
+ *    on memory-reducing GCs: a process that has done any JavaScript work
+ *    since startup already has it at its working size), and native_mb, the
+ *    rest (the addon's graph and packed weights, XNNPACK's buffers, C heap,
+ *    code pages first touched).
  *
- *   npx tsx bench/load.ts [--root DIR] [--threads N] [--json FILE]
+ *   npx tsx bench/load.ts [--root DIR] [--threads N] [--repeat N] [--warm-heap] [--json FILE]
+ *
+ * `--warm-heap` first grows V8's young generation to its working size (short-
+ * lived objects kept across a few scavenges) before the RSS after import is
+ * taken, so that the growth is what the model holds rather than V8's
+ * one-time sizing of a fresh process (6-9 MB, young_mb in the default mode).
+ *
+ * `--repeat N` loads each model N times (interleaved, each in a fresh
+ * process) and adds min / median rows: the machine's load moves both numbers.
  *
  * `npm run bench` adds the same two numbers (stall, RSS growth) to the
  * mobilenet-xnnpack rows of every model it benchmarks (`measureLoad`).
@@ -18,6 +33,7 @@
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
+import v8 from 'node:v8';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -44,12 +60,25 @@ export interface LoadRow {
   rss_after_import_mb: number;
   rss_after_load_mb: number;
   rss_growth_mb: number;
+  /** Of rss_growth_mb: V8's heap (resident pages), its young generation, and the rest (native). */
+  js_heap_mb: number;
+  young_mb: number;
+  native_mb: number;
   weight_mb: number;
   target_mb: number;
   met: boolean;
 }
 
-async function child(root: string, id: string, threads: number): Promise<LoadRow> {
+/** Grows V8's young generation to its working size: objects that survive a few scavenges, then dropped. */
+function warmHeap(): void {
+  const keep: unknown[][] = [];
+  for (let i = 0; i < 400; i++) {
+    keep.push(Array.from({ length: 5000 }, (_, j) => ({ j })));
+    if (keep.length > 40) keep.shift();
+  }
+}
+
+async function child(root: string, id: string, threads: number, warm: boolean): Promise<LoadRow> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('run with --expose-gc');
   const mod = (await import(pathToFileURL(path.join(root, 'lib', 'model.ts')).href)) as typeof import('../lib/model.js');
@@ -61,7 +90,18 @@ async function child(root: string, id: string, threads: number): Promise<LoadRow
     }
     return process.memoryUsage.rss() / 2 ** 20;
   };
+  const heap = (): { all: number; young: number } => {
+    let all = 0;
+    let young = 0;
+    for (const sp of v8.getHeapSpaceStatistics()) {
+      all += sp.physical_space_size;
+      if (sp.space_name === 'new_space') young += sp.physical_space_size;
+    }
+    return { all: all / 2 ** 20, young: young / 2 ** 20 };
+  };
+  if (warm) warmHeap();
   const before = await settle();
+  const heapBefore = heap();
   let last = performance.now();
   let stall = 0;
   const timer = setInterval(() => {
@@ -82,6 +122,7 @@ async function child(root: string, id: string, threads: number): Promise<LoadRow
   await new Promise((r) => setTimeout(r, 5));
   clearInterval(timer);
   const after = await settle();
+  const heapAfter = heap();
   const weightMb = (model.analysis.totalParams * 4) / 2 ** 20;
   const growth = after - before;
   const target = 2 * weightMb + 10;
@@ -89,7 +130,8 @@ async function child(root: string, id: string, threads: number): Promise<LoadRow
   const r2 = (x: number): number => Math.round(x * 10) / 10;
   return {
     case: id, load_ms: r2(loadMs), stall_ms: r2(stall), rss_after_import_mb: r2(before), rss_after_load_mb: r2(after),
-    rss_growth_mb: r2(growth), weight_mb: r2(weightMb), target_mb: r2(target), met: growth <= target,
+    rss_growth_mb: r2(growth), js_heap_mb: r2(heapAfter.all - heapBefore.all), young_mb: r2(heapAfter.young - heapBefore.young),
+    native_mb: r2(growth - (heapAfter.all - heapBefore.all)), weight_mb: r2(weightMb), target_mb: r2(target), met: growth <= target,
   };
 }
 
@@ -98,9 +140,9 @@ async function child(root: string, id: string, threads: number): Promise<LoadRow
  * `file:<path>` (a model file loaded with loadModel; bench/run.ts passes the
  * model.json of each benchmarked model).
  */
-export function measureLoad(id: string, threads: number, root = path.resolve(here, '..')): Promise<LoadRow> {
+export function measureLoad(id: string, threads: number, root = path.resolve(here, '..'), warm = false): Promise<LoadRow> {
   return new Promise<LoadRow>((resolve, reject) => {
-    const p = fork(fileURLToPath(import.meta.url), ['--case', id, '--root', root, '--threads', String(threads)], {
+    const p = fork(fileURLToPath(import.meta.url), ['--case', id, '--root', root, '--threads', String(threads), ...(warm ? ['--warm-heap'] : [])], {
       execArgv: ['--import', 'tsx', '--expose-gc'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -116,24 +158,47 @@ async function main(): Promise<void> {
       threads: { type: 'string', default: String(os.availableParallelism()) },
       json: { type: 'string' },
       case: { type: 'string' },
+      repeat: { type: 'string', default: '1' },
+      'warm-heap': { type: 'boolean', default: false },
     },
   });
   const root = path.resolve(values.root!);
   const threads = Number(values.threads);
   if (values.case !== undefined) {
-    process.send!(await child(root, values.case, threads));
+    process.send!(await child(root, values.case, threads, values['warm-heap']!));
     return;
   }
+  const repeat = Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1) throw new RangeError(`Expected positive integer for repeat but received ${values.repeat}`);
   const rows: LoadRow[] = [];
-  console.log(`load rows: ${root}, ${threads} thread(s), load average ${os.loadavg().map((x) => x.toFixed(2)).join(' / ')}`);
-  console.log('| case | load ms | longest stall ms | RSS after import MB | RSS growth MB | float32 weights MB | target MB | met |');
-  console.log('|---|---|---|---|---|---|---|---|');
-  for (const c of CASES) {
-    const row = await measureLoad(c.id, threads, root);
-    rows.push(row);
-    console.log(`| ${c.describe} | ${row.load_ms} | ${row.stall_ms} | ${row.rss_after_import_mb} | ${row.rss_growth_mb} | ${row.weight_mb} | ${row.target_mb} | ${row.met ? 'yes' : 'no'} |`);
+  const loadAvg = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' / ');
+  const warm = values['warm-heap']!;
+  console.log(`load rows: ${root}, ${threads} thread(s)${warm ? ', young generation warmed before the RSS after import' : ''}, load average ${loadAvg()}`);
+  console.log('| case | load ms | longest stall ms | RSS after import MB | RSS growth MB | of which JS heap (young) MB | native MB | float32 weights MB | target MB | met |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  for (let i = 0; i < repeat; i++) {
+    for (const c of CASES) {
+      const row = await measureLoad(c.id, threads, root, warm);
+      rows.push(row);
+      console.log(`| ${c.describe} | ${row.load_ms} | ${row.stall_ms} | ${row.rss_after_import_mb} | ${row.rss_growth_mb} | ${row.js_heap_mb} (${row.young_mb}) | ${row.native_mb} | ${row.weight_mb} | ${row.target_mb} | ${row.met ? 'yes' : 'no'} |`);
+    }
   }
-  if (values.json !== undefined) fs.writeFileSync(values.json, JSON.stringify({ root, threads, load_avg: os.loadavg(), rows }, null, 2));
+  if (repeat > 1) {
+    const stat = (xs: number[]): string => {
+      const s = [...xs].sort((a, b) => a - b);
+      const mid = s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+      return `${Math.round(s[0]! * 10) / 10} / ${Math.round(mid * 10) / 10}`;
+    };
+    console.log(`\n${repeat} runs each, min / median (load average now ${loadAvg()}):`);
+    console.log('| case | longest stall ms | RSS growth MB | JS heap MB | native MB | target MB |');
+    console.log('|---|---|---|---|---|---|');
+    for (const c of CASES) {
+      const mine = rows.filter((r) => r.case === c.id);
+      const col = (k: 'stall_ms' | 'rss_growth_mb' | 'js_heap_mb' | 'native_mb'): string => stat(mine.map((r) => r[k]));
+      console.log(`| ${c.describe} | ${col('stall_ms')} | ${col('rss_growth_mb')} | ${col('js_heap_mb')} | ${col('native_mb')} | ${mine[0]!.target_mb} |`);
+    }
+  }
+  if (values.json !== undefined) fs.writeFileSync(values.json, JSON.stringify({ root, threads, repeat, warm_heap: warm, load_avg: os.loadavg(), rows }, null, 2));
 }
 
 // Run as a script (or as a load child), not when bench/run.ts imports measureLoad.

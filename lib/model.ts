@@ -25,11 +25,11 @@ import { matchWeightsSteps } from './keras/weights.js';
 import { flattenConfig } from './keras/model-config.js';
 import { formatSummary, type SummaryOptions } from './keras/summary.js';
 import { randomWeightsSteps } from './keras/random.js';
-import { runStepsAsync } from './cooperative.js';
+import { runStepsAsync, yieldToEventLoop } from './cooperative.js';
 import type { Architecture, KerasModelConfig, ModelAnalysis, NamedWeights, Preprocessing } from './keras/types.js';
 import { buildArchitecture, describeWeights, ARCHITECTURES } from './architectures/index.js';
 import {
-  apiNames, BUILDER_KEYS, checkApplicable, pickBuilderOptions, rejectBuilderOptions, resolveWeightsOnly, type BuilderOptions, type OptionNamer,
+  apiNames, BUILDER_KEYS, checkApplicable, pickBuilderOptions, rejectBuilderOptions, resolveWeightsOnlySteps, type BuilderOptions, type OptionNamer,
 } from './architectures/options.js';
 import { defaultModelPath } from './default-model.js';
 import { readModelFile, type ModelFormat } from './formats/index.js';
@@ -274,7 +274,10 @@ export class Model implements Disposable {
     const compile = resolveCompileOptions({ threads: o.threads, batch: o.batch, backend: o.backend });
     if (!(weights instanceof Map)) throw v.typeError('Map of named weights', 'weights', weights);
     // Transfer-learning models hold the MobileNet as a nested model: analysis inlines it.
+    // (Turns of the event loop around it: a few ms each for a large config, after reading or building it.)
+    await yieldToEventLoop();
     const analysis = analyzeModel(config, { ...(o.inputShape === undefined ? {} : { inputShape: o.inputShape }), ...(info.path === undefined ? {} : { file: info.path }) });
+    await yieldToEventLoop();
     const detected = detectArchitecture(analysis);
     // Lowering and serializing run in steps with turns of the event loop between them (lib/cooperative.ts).
     const lowered = await lowerModelAsync(analysis, weights, {
@@ -386,7 +389,9 @@ export class Model implements Disposable {
     const b = pickBuilderOptions(o);
     checkApplicable(architecture, b);
     const config = buildArchitecture(architecture, b);
+    await yieldToEventLoop();
     const analysis = analyzeModel(config);
+    await yieldToEventLoop();
     // The weights are allocated here: refuse (alpha: 40 is 27 GB) before allocating.
     const limit = o.maxModelBytes ?? DEFAULT_MAX_MODEL_BYTES;
     if (analysis.totalParams * 4 > limit) {
@@ -703,7 +708,7 @@ export async function loadModelFile(path: string, options: ModelOptions | undefi
   if (file.classNames !== undefined) info.labels = file.classNames;
   if (file.config === undefined) {
     const shapes = new Map([...file.weights].map(([k, t]) => [k, t.shape] as [string, number[]]));
-    const r = resolveWeightsOnly(shapes, o, file.path, names);
+    const r = await runStepsAsync(resolveWeightsOnlySteps(shapes, o, file.path, names));
     const filled: ModelOptions = { ...o, ...r.options, architecture: r.architecture };
     return buildModel(r.config, file.weights, filled, info, reload);
   }

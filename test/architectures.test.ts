@@ -22,9 +22,10 @@ import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import {
-  ARCHITECTURES, KERAS_ALPHAS, buildArchitecture, correctPad, identifyArchitecture, makeDivisible, mobilenetV1, mobilenetV2,
+  ARCHITECTURES, KERAS_ALPHAS, buildArchitecture, correctPad, identifyArchitecture, identifyArchitectureSteps, makeDivisible, mobilenetV1, mobilenetV2,
   mobilenetV3Large, mobilenetV3Small, preprocessingFor, weightShapes,
 } from '../lib/architectures/index.js';
+import { resolveWeightsOnly, resolveWeightsOnlySteps } from '../lib/architectures/options.js';
 import { ModelFormatError, UnsupportedLayerError } from '../lib/errors.js';
 import { compileGraph } from '../lib/runtime.js';
 import type { Graph } from '../lib/graph.js';
@@ -466,6 +467,27 @@ describe('invalid options: RangeError / TypeError with the library template', ()
     // It lowers like any flat model.
     const lowered = lowerModel(a, randomWeights(a, 3));
     expect(lowered.outputShape).toEqual([5]);
+  });
+
+  it('identifying weights-only files runs in steps (loadModel gives the event loop turns between candidates)', () => {
+    // V2 0.75 is tried after V2 0.35 and 0.5 (KERAS_ALPHAS order): each candidate built and analyzed is two steps.
+    const shapes = weightShapes(analyzeModel(mobilenetV2({ alpha: 0.75, includeTop: false, inputShape: [96, 96, 3] })));
+    const count = <T,>(steps: Generator<void, T, void>): { value: T; yields: number } => {
+      let yields = 0;
+      for (;;) {
+        const r = steps.next();
+        if (r.done === true) return { value: r.value, yields };
+        yields++;
+      }
+    };
+    const ident = count(identifyArchitectureSteps(shapes, [96, 96, 3]));
+    expect(ident.value).toEqual(identifyArchitecture(shapes, [96, 96, 3]));
+    expect(ident.value).toMatchObject({ architecture: 'v2', alpha: 0.75, includeTop: false });
+    expect(ident.yields).toBeGreaterThanOrEqual(2 * 3);
+    const request = { inputShape: [96, 96, 3] };
+    const resolved = count(resolveWeightsOnlySteps(shapes, request, 'w.h5'));
+    expect(resolved.value).toEqual(resolveWeightsOnly(shapes, request, 'w.h5'));
+    expect(resolved.yields).toBe(ident.yields + 1);
   });
 
   it('analyzeModel orders layers topologically whatever the config order', () => {

@@ -5,6 +5,7 @@
  * parameters and MACs, `randomWeights` seeded weights, the lowering turns
  * config + weights into a graph.
  */
+import { runSteps, type Steps } from '../cooperative.js';
 import { analyzeModel } from '../keras/layers.js';
 import type { Architecture, KerasModelConfig, ModelAnalysis, Preprocessing } from '../keras/types.js';
 import * as v from '../validate.js';
@@ -88,6 +89,11 @@ function candidates(names: ReadonlySet<string>): Architecture[] {
  * (`includeTop` false). Undefined when nothing matches.
  */
 export function identifyArchitecture(shapes: ReadonlyMap<string, readonly number[]>, inputShape: readonly number[] = [224, 224, 3]): IdentifiedArchitecture | undefined {
+  return runSteps(identifyArchitectureSteps(shapes, inputShape));
+}
+
+/** `identifyArchitecture` in steps (lib/cooperative.ts): one step per candidate built and analyzed. */
+export function* identifyArchitectureSteps(shapes: ReadonlyMap<string, readonly number[]>, inputShape: readonly number[] = [224, 224, 3]): Steps<IdentifiedArchitecture | undefined> {
   const names = new Set(shapes.keys());
   const size: [number, number, number] = [
     Math.max(32, inputShape[0] ?? 224), Math.max(32, inputShape[1] ?? 224), inputShape[2] ?? 3,
@@ -113,7 +119,9 @@ export function identifyArchitecture(shapes: ReadonlyMap<string, readonly number
       } catch {
         continue;
       }
+      yield;
       const analysis = analyzeModel(config);
+      yield;
       const ok = analysis.layers.every((l) =>
         l.weights.every((w) => {
           const s = shapes.get(w.fullName);

@@ -16,7 +16,8 @@
  */
 import { ModelFormatError, WeightMismatchError } from '../errors.js';
 import type { Architecture, KerasModelConfig } from '../keras/types.js';
-import { buildArchitecture, identifyArchitecture, type ArchitectureOptions, type IdentifiedArchitecture } from './index.js';
+import { runSteps, type Steps } from '../cooperative.js';
+import { buildArchitecture, identifyArchitectureSteps, type ArchitectureOptions, type IdentifiedArchitecture } from './index.js';
 
 /** Builder options: every Keras Applications argument this library builds. */
 export interface BuilderOptions {
@@ -160,7 +161,18 @@ export function resolveWeightsOnly(
   file: string,
   names: OptionNamer = apiNames,
 ): ResolvedWeightsOnly {
-  const ident = identifyArchitecture(shapes, request.inputShape ?? [224, 224, 3]);
+  return runSteps(resolveWeightsOnlySteps(shapes, request, file, names));
+}
+
+/** `resolveWeightsOnly` in steps (lib/cooperative.ts), for loading without long stalls of the event loop. */
+export function* resolveWeightsOnlySteps(
+  shapes: ReadonlyMap<string, readonly number[]>,
+  request: WeightsOnlyRequest,
+  file: string,
+  names: OptionNamer = apiNames,
+): Steps<ResolvedWeightsOnly> {
+  const ident = yield* identifyArchitectureSteps(shapes, request.inputShape ?? [224, 224, 3]);
+  yield;
   const builder = pickBuilderOptions(request);
   if (ident === undefined) {
     if (request.architecture === undefined) {

@@ -9,7 +9,7 @@ import type { Graph } from '../graph.js';
 import type { Backend, BackendRuntime, PreparedGraph } from './types.js';
 import { loadBinding, type NativeGraph, type NativeRuntime } from '../binding.js';
 import { serializeGraph, serializeGraphSteps } from '../graph-format.js';
-import { runStepsAsync } from '../cooperative.js';
+import { runStepsAsync, yieldToEventLoop } from '../cooperative.js';
 import { BusyError, DisposedError, GraphFormatError, MobileNetError, XnnpackError } from '../errors.js';
 
 interface NativeErrorShape {
@@ -125,7 +125,9 @@ export const nativeBackend: Backend = {
     // Serialized in steps straight into native memory, then parsed in place.
     let ng: NativeGraph | null = null;
     try {
+      // The first call loads the addon (dlopen, XNNPACK's initialization): a turn of its own.
       const NativeGraphClass = loadBinding().Graph;
+      await yieldToEventLoop();
       await runStepsAsync(
         serializeGraphSteps(graph, (total) => {
           ng = new NativeGraphClass(total);
