@@ -8,7 +8,9 @@
  * libuv's thread pool), across batch boundaries, while the model runs the
  * previous batch on its own worker thread (the native runtime does not use
  * libuv's pool). A batch goes to the model as soon as its last image is
- * decoded; its buffer is reused once the caller has taken that batch's
+ * decoded and the model has finished the batch before it (one call at a
+ * time: the runtime is idle at each call, so it takes the input without
+ * keeping a copy of the buffer); its buffer is reused once the caller has taken that batch's
  * results, so a slow consumer (e.g. a stdout that applies backpressure)
  * slows the pipeline instead of letting results pile up. With
  * `ceil(concurrency / batchSize) + 2` buffers (the decodes in flight, the
@@ -178,8 +180,9 @@ export async function* pipelineBatches(
 
   const fill = async (): Promise<void> => {
     let position = 0;
-    // Resolves once the previous batch was handed to the model: batches reach it in order.
-    let previousSubmitted: Promise<unknown> = Promise.resolve();
+    // Resolves once the model has finished the previous batch: batches reach it in order, and one at a
+    // time, so the runtime is idle at each call and takes the input without keeping a copy of it.
+    let previousDone: Promise<unknown> = Promise.resolve();
     while (!stopped && !exhausted) {
       const buffer = await takeBuffer();
       if (buffer === null) return;
@@ -218,12 +221,12 @@ export async function* pipelineBatches(
         giveBuffer(buffer);
         return;
       }
-      const after = previousSubmitted;
+      const after = previousDone;
       // Wrapped in an object so that `then` does not wait for the inference itself.
       const submitted = Promise.all([Promise.all(decodes), after]).then(() => ({
         inference: !stopped && slots.some((s) => s.error === undefined) ? predict(buffer, batchSize) : null,
       }));
-      previousSubmitted = submitted.catch(() => undefined);
+      previousDone = submitted.then(({ inference }) => inference).catch(() => undefined);
       const batch = submitted.then(async ({ inference }) => ({ slots, output: inference === null ? null : await inference, buffer }));
       const tracked = batch.catch(() => undefined);
       outstanding.add(tracked);
