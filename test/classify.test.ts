@@ -125,6 +125,9 @@ class ColourPredictor implements Predictor {
   readonly classes = 3;
   calls: number[] = [];
   inPredict = false;
+  /** predict() calls not yet settled, and the most at once. */
+  active = 0;
+  maxActive = 0;
   constructor(
     readonly preprocessing: 'tf' | 'none' = 'none',
     private readonly delayMs = 0,
@@ -133,7 +136,9 @@ class ColourPredictor implements Predictor {
     this.calls.push(batch);
     expect(input.length).toBe(batch * 8 * 8 * 3);
     this.inPredict = true;
+    this.maxActive = Math.max(this.maxActive, ++this.active);
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    this.active--;
     this.inPredict = false;
     const out = new Float32Array(batch * 3);
     for (let b = 0; b < batch; b++) {
@@ -270,6 +275,18 @@ describe('classify / classifyBatch with an exact predictor', () => {
     // lib/batch.ts: ceil(concurrency / batchSize) + 2 buffers of batchSize images.
     expect(maxAhead).toBeLessThanOrEqual((Math.ceil(concurrency / batchSize) + 2) * batchSize);
     expect(model.calls).toEqual(Array.from({ length: 12 }, () => batchSize));
+  });
+
+  it('one predict call at a time: a batch goes to the model once it finished the previous one (the runtime takes the input without copying it)', async () => {
+    for (const [batchSize, concurrency] of [[1, 4], [2, 4], [3, 3]] as const) {
+      const model = new ColourPredictor('none', 10);
+      const images = Array.from({ length: 12 }, (_, i) => solidImage([0, 0, 10 + i]));
+      const got: Array<string | undefined> = [];
+      for await (const r of classifyBatch(model, images, { batchSize, concurrency, labels: COLOURS, topK: 1 })) got.push(r.predictions?.[0]?.label);
+      expect(got).toEqual(images.map(() => 'blue'));
+      expect(model.calls).toHaveLength(Math.ceil(12 / batchSize));
+      expect(model.maxActive).toBe(1);
+    }
   });
 
   it('autoBatch (the CLI policy): inference never takes every core from the decoders on a big run; decodes stay within libuv pool', () => {
