@@ -12,6 +12,7 @@
  *   --images N: calibrate on the first N of the 100 calibration images (default 100).
  *   --float-layers a,b: keep these layers (node names, e.g. conv1) in float32.
  *   --reference: score int8 on the TypeScript int8 reference kernels instead of XNNPACK.
+ *   --int8-classifier / --float-classifier: quantize the classifier head, or keep it float32 (default: the quantizer's).
  *
  * Both run on XNNPACK (1 thread): float32 from the model file, int8 from the model `quantizeModel`
  * saved (ops the loaded build lacks in int8 kept float32, as `loadModel(.., { precision: 'int8' })`
@@ -35,7 +36,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     eval: { type: 'string' }, images: { type: 'string' }, 'no-bias-correction': { type: 'boolean' }, save: { type: 'string' }, method: { type: 'string' },
-    reference: { type: 'boolean' }, 'float-layers': { type: 'string' },
+    reference: { type: 'boolean' }, 'float-layers': { type: 'string' }, 'int8-classifier': { type: 'boolean' }, 'float-classifier': { type: 'boolean' },
   },
 });
 const target = positionals[0];
@@ -69,6 +70,7 @@ const q = await quantizeModel(modelPath, {
   method: (values.method ?? 'minmax') as 'minmax' | 'mse',
   backend: reference ? 'reference' : 'native',
   ...(values['float-layers'] ? { floatLayers: values['float-layers'].split(',') } : {}),
+  ...(values['int8-classifier'] ? { floatHead: false } : values['float-classifier'] ? { floatHead: true } : {}),
 });
 const quantizeSeconds = (Date.now() - t) / 1000;
 const saveDir = values.save ?? fs.mkdtempSync(path.join(os.tmpdir(), 'accuracy-int8-'));
@@ -102,6 +104,7 @@ console.log(
     biasCorrection: q.metadata.quantization.biasCorrection,
     method: q.metadata.quantization.method,
     floatLayers: q.metadata.quantization.floatLayers ?? [],
+    floatHead: q.metadata.quantization.floatHead,
     int8Nodes: d.int8Nodes,
     floatNodes: d.floatNodes,
     quantizeSeconds,

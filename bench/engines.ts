@@ -255,7 +255,7 @@ async function int8Engine(spec: LoadSpec): Promise<EngineInstance> {
   const model = await loadModel(spec.int8Dir, { threads: spec.threads });
   const q = model.quantization;
   return {
-    notes: `Model.predict on the saved int8 model (QS8/QC8 on XNNPACK, ${q?.calibrationImages ?? '?'} calibration images, float32 head${q?.floatOps ? `, float32 ${q.floatOps.join('/')}` : ''}), ${model.threads} thread(s)`,
+    notes: `Model.predict on the saved int8 model (QS8/QC8 on XNNPACK, ${q?.calibrationImages ?? '?'} calibration images, ${q?.floatHead === false ? 'int8' : 'float32'} head${q?.floatOps ? `, float32 ${q.floatOps.join('/')}` : ''}), ${model.threads} thread(s)`,
     async run(input, batch) {
       return model.predict(input, { batch });
     },

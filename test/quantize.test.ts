@@ -22,7 +22,7 @@ import { ImageDecodeError, ModelFormatError, QuantizationError } from '../lib/er
 import { QReferenceRuntime, roundHalfEven, requantize, quantizeValue } from '../lib/backends/reference-qs8.js';
 import { fromFloatGraph, type QGraph } from '../lib/quantize/qgraph.js';
 import { calibrate, mseRange } from '../lib/quantize/calibrate.js';
-import { quantizeGraph, quantizeWeights, qint8Params } from '../lib/quantize/quantize.js';
+import { headStart, quantizeGraph, quantizeWeights, qint8Params } from '../lib/quantize/quantize.js';
 import { loadQuantizedModel, quantizeModel, QuantizedModel } from '../lib/quantize/index.js';
 import { loadImageTensor } from '../lib/image.js';
 import { mulberry32 } from '../lib/keras/random.js';
@@ -230,9 +230,14 @@ describe('int8 whole networks (random weights): every int8 node within one step'
     m.dispose();
     const d = q.describe();
     expect(d.int8Nodes).toBeGreaterThan(10);
-    // The classifier head stays float: the last ops are float32.
+    // The output (after softmax) is float32 either way.
     expect(q.graph.tensors[q.graph.output]!.dtype).toBe('float32');
-    expect(q.metadata.quantization.floatHead).toBe(true);
+    // V1 / V2's one-layer classifier head stays float32; V3's head (a hidden 1×1 conv, then the classifier) is int8.
+    const v3 = arch.startsWith('v3');
+    expect(q.metadata.quantization.floatHead).toBe(!v3);
+    const headConvs = q.graph.nodes.slice(headStart(q.graph)).filter((n) => n.op === 'conv2d');
+    expect(headConvs.map((n) => n.name)).toEqual(v3 ? ['Conv_2', 'Logits'] : arch === 'v1' ? ['conv_preds'] : []);
+    for (const n of headConvs) expect(q.graph.tensors[n.output]!.dtype, n.name).toBe(v3 ? 'qint8' : 'float32');
     const checks = checkInt8Nodes(q.graph, samples[3]!);
     const worst = checks.reduce((a, c) => (c.steps > a.steps ? c : a));
     expect(worst.steps, `${worst.node.name} (${worst.node.op})`).toBeLessThanOrEqual(0.5 + 1e-3);

@@ -290,7 +290,8 @@ int Main(int argc, char** argv) {
     json += ",\"profile_us\":[";
     for (size_t k = 0; k < op_names.size(); k++) {
       json += std::string(k ? "," : "") + "{\"op\":" + JsonString(op_names[k]) +
-              ",\"median\":" + JsonNumber(Median(op_us[k])) + "}";
+              ",\"median\":" + JsonNumber(Median(op_us[k])) +
+              ",\"min\":" + JsonNumber(*std::min_element(op_us[k].begin(), op_us[k].end())) + "}";
     }
     json += "]";
   }

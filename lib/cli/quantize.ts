@@ -19,7 +19,8 @@ or .keras) is run on the calibration images to measure activation ranges
 (min/max) and mean activations, then weights are quantized per output channel
 (symmetric int8), activations per tensor (asymmetric int8), biases to int32
 after correcting them for the mean shift of weight rounding; the classifier
-head (from the global pooling on) stays float32. Writes <output-dir>/model.json
+head (from the global pooling on) stays float32, except V3's two-layer head,
+which is quantized too. Writes <output-dir>/model.json
 and <output-dir>/weights.bin (docs/int8.md).
 
 Options:
@@ -29,7 +30,9 @@ Options:
   --method <m>            minmax (default): activation ranges are the extremes seen;
                           mse: a second pass picks the range with the least expected
                           quantization error per tensor
-  --int8-classifier       quantize the classifier head too (default: float32)
+  --int8-classifier       quantize the classifier head too (default for V3,
+                          whose head has a hidden 1x1 convolution)
+  --float-classifier      keep the classifier head in float32 (default for V1, V2)
   --no-bias-correction    do not correct biases for the mean shift of weight rounding
   --float-layers <a,b>    keep these layers (Keras layer names, e.g. conv1) in float32
 For weights-only inputs:
@@ -49,6 +52,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
       calibration: { type: 'string' },
       images: { type: 'string' },
       'int8-classifier': { type: 'boolean' },
+      'float-classifier': { type: 'boolean' },
       'no-bias-correction': { type: 'boolean' },
       'float-layers': { type: 'string' },
       method: { type: 'string' },
@@ -81,12 +85,13 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (pooling !== undefined) model.pooling = pooling;
   const size = positiveInt(values['input-size'], 'input-size');
   if (size !== undefined) model.inputShape = [size, size, 3];
+  if (values['int8-classifier'] && values['float-classifier']) throw new UsageError(`--int8-classifier and --float-classifier exclude each other\n\n${HELP}`);
   const progress = io.stderr.isTTY === true;
   const start = Date.now();
   const q = await quantizeModel(input, {
     calibration: path.resolve(io.cwd, values.calibration),
     images,
-    floatHead: !values['int8-classifier'],
+    ...(values['int8-classifier'] ? { floatHead: false } : values['float-classifier'] ? { floatHead: true } : {}),
     biasCorrection: !values['no-bias-correction'],
     ...(values['float-layers'] ? { floatLayers: values['float-layers'].split(',').map((x) => x.trim()).filter(Boolean) } : {}),
     method: oneOf(values.method, 'method', ['minmax', 'mse'] as const) ?? 'minmax',

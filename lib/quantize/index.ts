@@ -40,7 +40,7 @@ export { isInt8Model, INT8_FORMAT, INT8_FORMAT_VERSION } from './format.js';
 export interface QuantizeOptions extends CalibrationOptions {
   /** Calibration images: a directory (its image files by name), a list of image paths, or preprocessed samples. */
   calibration: CalibrationSource;
-  /** Keep the classifier head (from the last global pooling on) in float32. Default true. */
+  /** Keep the classifier head (from the last global pooling on) in float32. Default: true when it is a single layer (V1, V2), false for V3's two-layer head (docs/int8.md). */
   floatHead?: boolean;
   /**
    * Correct each quantized layer's bias for the mean output shift its weight

@@ -13,12 +13,12 @@ import { OP_NAMES } from '../schema.js';
 import * as v from '../validate.js';
 import { calibrate, calibrationSamples, type CalibrationOptions, type CalibrationSource, type RangeMethod } from './calibrate.js';
 import { fromFloatGraph, type QGraph, type QOp } from './qgraph.js';
-import { headStart, nativeFloatOps, quantizableBody, quantizeGraph } from './quantize.js';
+import { defaultFloatHead, headStart, nativeFloatOps, quantizableBody, quantizeGraph } from './quantize.js';
 
 export interface Int8Options extends CalibrationOptions {
   /** Calibration images: a directory (its image files by name), a list of image paths, or preprocessed samples. */
   calibration: CalibrationSource;
-  /** Keep the classifier head (from the last global pooling on) in float32. Default true. */
+  /** Keep the classifier head (from the last global pooling on) in float32. Default: true when it is a single layer (V1, V2), false for V3's two-layer head (docs/int8.md). */
   floatHead?: boolean;
   /** Correct each quantized layer's bias for the mean shift its weight rounding causes. Default true. */
   biasCorrection?: boolean;
@@ -103,7 +103,7 @@ export async function quantizeFloatGraph(
   const o = checkInt8Options(options);
   const floatOps: ReadonlySet<QOp> = o.floatOps === undefined ? floatOpsFor(backend) : new Set(o.floatOps);
   const fg = fromFloatGraph(floatGraph);
-  const floatHead = o.floatHead ?? true;
+  const floatHead = o.floatHead ?? defaultFloatHead(fg);
   // Fail on an unquantizable graph before reading any image.
   quantizableBody(fg, { floatHead, floatOps });
   let done = 0;
