@@ -24,6 +24,10 @@
  * lived objects kept across a few scavenges) before the RSS after import is
  * taken, so that the growth is what the model holds rather than V8's
  * one-time sizing of a fresh process (6-9 MB, young_mb in the default mode).
+ * It takes the young generation to its maximum (RSS after import ~30 MB
+ * higher), so compare native_mb, not RSS, with the default mode; native
+ * memory freed by the warm-up is not reused by the load (V8's heap pages are
+ * not malloc memory).
  *
  * `--repeat N` loads each model N times (interleaved, each in a fresh
  * process) and adds min / median rows: the machine's load moves both numbers.
