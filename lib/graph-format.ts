@@ -137,9 +137,10 @@ export function* serializeGraphSteps(graph: Graph, sink?: (totalBytes: number) =
   u64(dataOffset);
   u64(data);
   const le = os.endianness() === 'LE';
+  const extra = new Set(graph.extraOutputs);
   for (const [i, t] of graph.tensors.entries()) {
     u8(DTYPES.indexOf(t.dtype));
-    u8((t.batched ? 1 : 0) | (t.data !== undefined ? 2 : 0));
+    u8((t.batched ? 1 : 0) | (t.data !== undefined ? 2 : 0) | (extra.has(i) ? 4 : 0));
     u16(t.shape.length);
     for (const d of t.shape) u32(d);
     i32(t.quant?.zeroPoint ?? 0);

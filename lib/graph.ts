@@ -186,6 +186,7 @@ export class Graph {
   private readonly nodeList: Node[] = [];
   private inputId = -1;
   private outputId = -1;
+  private readonly extraIds: number[] = [];
   private isDisposed = false;
 
   get tensors(): readonly TensorInfo[] {
@@ -222,6 +223,7 @@ export class Graph {
     this.isDisposed = true;
     this.tensorList.length = 0;
     this.nodeList.length = 0;
+    this.extraIds.length = 0;
   }
 
   [Symbol.dispose](): void {
@@ -282,7 +284,37 @@ export class Graph {
   /** Marks the single external output. */
   output(t: Tensor): void {
     const info = this.activation(t, 'output');
+    if (this.extraIds.includes(info.id)) throw v.rangeError('a tensor that is not already an extra output', 'output', t);
     this.outputId = info.id;
+  }
+
+  /**
+   * Also returns the values of `t` (a float32 activation computed by a node,
+   * not the input or the output): a runtime compiled from this graph writes
+   * the output, then every extra output in tensor id order, each
+   * [batch, ...shape], into one output array (calibration reads every
+   * activation of one run this way). Adding one twice is a no-op.
+   */
+  addOutput(t: Tensor): void {
+    const info = this.activation(t, 'output');
+    if (info.dtype !== 'float32' || info.id === this.inputId || info.id === this.outputId || !this.nodeList.some((n) => n.output === info.id)) {
+      throw v.rangeError('float32 activation computed by a node, not the input or the output', 'output', t);
+    }
+    if (this.extraIds.includes(info.id)) return;
+    this.extraIds.push(info.id);
+    this.extraIds.sort((a, b) => a - b);
+  }
+
+  /** The extra outputs (`addOutput`), in tensor id order. */
+  get extraOutputs(): readonly number[] {
+    return this.extraIds;
+  }
+
+  /** Values per sample of the output and the extra outputs together (what a runtime's output holds per sample). */
+  get outputSizePerSample(): number {
+    let n = this.outputId === -1 ? 0 : v.product(this.tensorList[this.outputId]!.shape);
+    for (const id of this.extraIds) n += v.product(this.tensorList[id]!.shape);
+    return n;
   }
 
   /**

@@ -300,7 +300,7 @@ export class Model implements Disposable {
     let int8: QuantizationInfo | null = null;
     if (o.precision === 'int8') {
       // Ops this backend has no int8 kernel for stay float32 (between converts).
-      const q = await quantizeFloatGraph(g, shapes.inputShape, preprocessing, { ...(o.quantization ?? {}), calibration: o.calibration! }, compile.backend);
+      const q = await quantizeFloatGraph(g, shapes.inputShape, preprocessing, { ...(o.quantization ?? {}), calibration: o.calibration! }, compile.backend, compile.threads);
       g = toGraph(q.graph);
       int8 = q.quantization;
     }

@@ -51,7 +51,12 @@ export class Runtime implements Disposable {
   private queue: Promise<unknown> = Promise.resolve();
   private pending = 0;
 
-  constructor(impl: BackendRuntime, opts: ResolvedCompileOptions, inputShape: Shape, outputShape: Shape) {
+  /**
+   * `extraOutputSize`: values per sample of the graph's extra outputs
+   * (`Graph.addOutput`), which follow the output in the output array:
+   * `outputSize` counts them, `outputShape` is the output's alone.
+   */
+  constructor(impl: BackendRuntime, opts: ResolvedCompileOptions, inputShape: Shape, outputShape: Shape, extraOutputSize = 0) {
     this.impl = impl;
     this.batch = opts.batch;
     this.threads = opts.threads;
@@ -59,7 +64,7 @@ export class Runtime implements Disposable {
     this.inputShape = Object.freeze([opts.batch, ...inputShape]);
     this.outputShape = Object.freeze([opts.batch, ...outputShape]);
     this.inputSize = v.product(this.inputShape);
-    this.outputSize = v.product(this.outputShape);
+    this.outputSize = v.product(this.outputShape) + opts.batch * extraOutputSize;
   }
 
   get disposed(): boolean {
@@ -176,21 +181,21 @@ export async function compileGraph(graph: Graph, options: CompileOptions = {}): 
 
 /** A Runtime from a prepared graph (the shapes come from the graph's input and output). */
 export async function compilePrepared(prepared: PreparedGraph, opts: ResolvedCompileOptions, shapes: { inputShape: Shape; outputShape: Shape } | Graph): Promise<Runtime> {
-  const { inputShape, outputShape } = ioShapes(shapes);
+  const { inputShape, outputShape, extraOutputSize } = ioShapes(shapes);
   const impl = await prepared.compile(opts.batch, opts.threads);
-  return new Runtime(impl, opts, inputShape, outputShape);
+  return new Runtime(impl, opts, inputShape, outputShape, extraOutputSize);
 }
 
 /** The same on the calling thread. */
 export function compilePreparedSync(prepared: PreparedGraph, opts: ResolvedCompileOptions, shapes: { inputShape: Shape; outputShape: Shape } | Graph): Runtime {
-  const { inputShape, outputShape } = ioShapes(shapes);
-  return new Runtime(prepared.compileSync(opts.batch, opts.threads), opts, inputShape, outputShape);
+  const { inputShape, outputShape, extraOutputSize } = ioShapes(shapes);
+  return new Runtime(prepared.compileSync(opts.batch, opts.threads), opts, inputShape, outputShape, extraOutputSize);
 }
 
-function ioShapes(s: { inputShape: Shape; outputShape: Shape } | Graph): { inputShape: Shape; outputShape: Shape } {
-  if (!('tensors' in s)) return s;
+function ioShapes(s: { inputShape: Shape; outputShape: Shape } | Graph): { inputShape: Shape; outputShape: Shape; extraOutputSize: number } {
+  if (!('tensors' in s)) return { ...s, extraOutputSize: 0 };
   const input = s.tensors[s.inputTensor];
   const output = s.tensors[s.outputTensor];
   if (input === undefined || output === undefined) throw new RangeError('Expected a complete graph');
-  return { inputShape: input.shape, outputShape: output.shape };
+  return { inputShape: input.shape, outputShape: output.shape, extraOutputSize: s.outputSizePerSample - v.product(output.shape) };
 }

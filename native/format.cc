@@ -128,10 +128,16 @@ GraphData ParseGraphImpl(const uint8_t* bytes, size_t size, std::shared_ptr<cons
     if (dtype >= kDTypeCount) r.Fail(what + ": unknown dtype " + std::to_string(dtype));
     t.dtype = static_cast<DType>(dtype);
     uint8_t flags = r.U8("flags");
-    if (flags > 3) r.Fail(what + ": unknown flags " + std::to_string(flags));
+    if (flags > 7) r.Fail(what + ": unknown flags " + std::to_string(flags));
     t.batched = (flags & 1) != 0;
     const bool has_data = (flags & 2) != 0;
     if (t.batched == has_data) r.Fail(what + ": an activation has no data, a constant has data");
+    if ((flags & 4) != 0) {
+      if (!t.batched || t.dtype != DType::kFloat32) {
+        r.Fail(what + ": an extra output must be a float32 activation");
+      }
+      g.extra_outputs.push_back(i);
+    }
     uint16_t rank = r.U16("rank");
     if (rank > kMaxRank + (t.batched ? 0 : 1) || (t.batched && rank == 0)) {
       r.Fail(what + ": rank " + std::to_string(rank) + " out of range");
@@ -280,6 +286,15 @@ GraphData ParseGraphImpl(const uint8_t* bytes, size_t size, std::shared_ptr<cons
     produced[n.output] = true;
   }
   if (!produced[g.output]) r.Fail("the output tensor is produced by no node");
+  if (!g.extra_outputs.empty() && g.output == g.input) {
+    r.Fail("extra outputs of a graph whose output is its input");
+  }
+  for (uint32_t id : g.extra_outputs) {
+    if (id == g.input || id == g.output || !produced[id]) {
+      r.Fail("extra output tensor " + std::to_string(id) +
+             " is the input, the output, or produced by no node");
+    }
+  }
   if (r.offset() > data_offset) r.Fail("records run into the data section");
   return g;
 }

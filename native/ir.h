@@ -93,6 +93,8 @@ struct GraphData {
   std::vector<NodeRecord> nodes;
   uint32_t input = 0;
   uint32_t output = 0;
+  // Activations also returned, after the output (tensor flag bit 2), in id order.
+  std::vector<uint32_t> extra_outputs;
   std::shared_ptr<const AlignedBytes> blob;
   size_t weight_bytes = 0;
 };

@@ -28,13 +28,14 @@ struct BuildResult {
 
 class SubgraphBuilder : public DefineContext {
  public:
-  SubgraphBuilder(const GraphData& g, uint32_t batch, uint32_t output)
-      : g_(g), batch_(batch), output_(output) {}
+  SubgraphBuilder(const GraphData& g, uint32_t batch, uint32_t output,
+                  std::vector<uint32_t> extra_outputs = {})
+      : g_(g), batch_(batch), output_(output), extra_outputs_(std::move(extra_outputs)) {}
 
-  // Defines nodes [0, count) with `output_` as the external output.
+  // Defines nodes [0, count) with `output_` (then `extra_outputs_`) as the external outputs.
   BuildResult Build(size_t count) {
     xnn_subgraph_t raw = nullptr;
-    xnn_status s = xnn_create_subgraph(2, 0, &raw);
+    xnn_status s = xnn_create_subgraph(static_cast<uint32_t>(2 + extra_outputs_.size()), 0, &raw);
     if (s != xnn_status_success) return {s, "xnn_create_subgraph", -1};
     subgraph_.reset(raw);
     if (output_ == g_.input) {
@@ -53,6 +54,7 @@ class SubgraphBuilder : public DefineContext {
     // would get no buffer (Debian's 2022 XNNPACK then asserts at setup).
     std::vector<bool> live(g_.tensors.size(), false), needed(count, false);
     live[output_] = true;
+    for (uint32_t id : extra_outputs_) live[id] = true;
     for (size_t i = count; i-- > 0;) {
       const NodeRecord& n = g_.nodes[i];
       if (!live[n.output]) continue;
@@ -164,6 +166,13 @@ class SubgraphBuilder : public DefineContext {
     } else if (tensor == output_) {
       external = kOutputExternalId;
       flags = XNN_VALUE_FLAG_EXTERNAL_OUTPUT;
+    } else {
+      for (size_t k = 0; k < extra_outputs_.size(); k++) {
+        if (extra_outputs_[k] == tensor) {
+          external = kOutputExternalId + 1 + static_cast<uint32_t>(k);
+          flags = XNN_VALUE_FLAG_EXTERNAL_OUTPUT;
+        }
+      }
     }
     const TensorRecord& t = g_.tensors[tensor];
     xnn_status s = Define(t, Batched(t.shape), nullptr, external, flags, id);
@@ -174,6 +183,7 @@ class SubgraphBuilder : public DefineContext {
   const GraphData& g_;
   uint32_t batch_;
   uint32_t output_;
+  std::vector<uint32_t> extra_outputs_;
   SubgraphPtr subgraph_;
   std::map<std::pair<uint32_t, size_t>, uint32_t> values_;
 };
@@ -232,7 +242,7 @@ std::unique_ptr<CompiledModel> BuildModel(const GraphData& g, uint32_t batch, ui
     if (!model->pool) return fail(xnn_status_out_of_memory, "pthreadpool_create failed", "");
   }
 
-  SubgraphBuilder builder(g, batch, g.output);
+  SubgraphBuilder builder(g, batch, g.output, g.extra_outputs);
   BuildResult r = builder.Build(g.nodes.size());
   if (r.status != xnn_status_success) {
     std::string label = r.node >= 0 ? NodeLabel(g, static_cast<size_t>(r.node)) : std::string();
@@ -277,18 +287,31 @@ std::unique_ptr<CompiledModel> BuildModel(const GraphData& g, uint32_t batch, ui
   size_t in_size = 1, out_size = 1;
   for (size_t d : model->input_shape) in_size *= d;
   for (size_t d : model->output_shape) out_size *= d;
+  // The extra outputs follow the output in one buffer, each [batch, ...shape].
+  std::vector<size_t> extra_offsets;
+  size_t total = out_size;
+  for (uint32_t id : g.extra_outputs) {
+    extra_offsets.push_back(total);
+    size_t n = batch;
+    for (size_t d : g.tensors[id].shape) n *= d;
+    total += n;
+  }
   model->input = std::make_unique<AlignedFloats>(in_size);
-  model->output = std::make_unique<AlignedFloats>(out_size);
+  model->output = std::make_unique<AlignedFloats>(total);
 
   // Keep the static data alive for the runtime's lifetime.
   model->blob = g.blob;
   model->weight_bytes = g.weight_bytes;
 
-  const xnn_external_value externals[2] = {
+  std::vector<xnn_external_value> externals = {
       {kInputExternalId, model->input->data()},
       {kOutputExternalId, model->output->data()},
   };
-  s = xnn_setup_runtime(model->runtime.get(), 2, externals);
+  for (size_t k = 0; k < extra_offsets.size(); k++) {
+    externals.push_back(
+        {kOutputExternalId + 1 + static_cast<uint32_t>(k), model->output->data() + extra_offsets[k]});
+  }
+  s = xnn_setup_runtime(model->runtime.get(), externals.size(), externals.data());
   if (s != xnn_status_success) {
     return fail(s, "XNNPACK could not set up the runtime: xnn_setup_runtime failed", "");
   }

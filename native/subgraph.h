@@ -29,6 +29,7 @@ struct CompiledModel {
   std::unique_ptr<pthreadpool, PoolDeleter> pool;
   std::unique_ptr<xnn_runtime, RuntimeDeleter> runtime;
   std::unique_ptr<AlignedFloats> input;
+  // The output, then each extra output (GraphData::extra_outputs), [batch, ...shape] each.
   std::unique_ptr<AlignedFloats> output;
   std::vector<size_t> input_shape;   // with the batch
   std::vector<size_t> output_shape;  // with the batch

@@ -229,6 +229,41 @@ describe.skipIf(!hasShared)(`real V1 0.25 int8 on XNNPACK (${info.source})`, () 
   }, 180_000);
 });
 
+describe(`calibration on XNNPACK (${info.source})`, () => {
+  it.each([
+    ['v1', 'minmax'],
+    ['v1', 'mse'],
+    ['v3-small', 'minmax'],
+  ] as const)('%s (%s): the float graph with every activation an extra output records the ranges and means of the TypeScript reference', async (arch, method) => {
+    const m = await Model.fromArchitecture(arch, { ...(arch === 'v1' ? { alpha: 0.25 } : {}), inputShape: [48, 48, 3], classes: 10, backend: 'reference', seed: 8 });
+    const fg = fromFloatGraph(await m.loweredGraph());
+    m.dispose();
+    const rnd = mulberry32(31);
+    const samples = [0, 1, 2].map(() => random(48 * 48 * 3, rnd, -1, 1));
+    const want = await calibrate(fg, samplesOf(samples), { method, backend: 'reference' });
+    const got = await calibrate(fg, samplesOf(samples), { method, backend: 'native', threads: 1 });
+    expect(got.images).toBe(3);
+    // Every activation: the input and each node's output.
+    const ids = [fg.input, ...new Set(fg.nodes.map((n) => n.output))].sort((a, b) => a - b);
+    expect([...want.ranges.keys()].sort((a, b) => a - b)).toEqual(ids);
+    expect([...got.ranges.keys()].sort((a, b) => a - b)).toEqual(ids);
+    expect([...got.means.keys()].sort((a, b) => a - b)).toEqual(ids);
+    for (const id of ids) {
+      const a = want.ranges.get(id)!;
+      const b = got.ranges.get(id)!;
+      // float32 tolerance: XNNPACK sums in another order (and with FMA); relative to the tensor's range.
+      const tol = 1e-4 * Math.max(a.max - a.min, 1e-3);
+      const name = fg.tensors[id]!.name ?? String(id);
+      expect(Math.abs(b.min - a.min), `${name} min`).toBeLessThanOrEqual(tol);
+      expect(Math.abs(b.max - a.max), `${name} max`).toBeLessThanOrEqual(tol);
+      const ma = want.means.get(id)!;
+      const mb = got.means.get(id)!;
+      expect(mb.length).toBe(ma.length);
+      for (let c = 0; c < ma.length; c++) expect(Math.abs(mb[c]! - ma[c]!), `${name} mean[${c}]`).toBeLessThanOrEqual(tol);
+    }
+  }, 120_000);
+});
+
 describe(`ops this build (${info.source}) has no int8 kernel for: one choice for loadModel, quantizeModel and mobilenet quantize`, () => {
   // Conv → AveragePooling2D (no XNNPACK build has it in int8) → conv → pooling → Dense head.
   const layer = (cls: string, name: string, config: Record<string, unknown>, input?: string): KerasModelConfig['config']['layers'][number] => ({

@@ -244,3 +244,68 @@ describe('native runtime', () => {
     expect(() => new NativeGraphClass(1.5)).toThrow(RangeError);
   });
 });
+
+describe('extra outputs (Graph.addOutput)', () => {
+  /** conv → depthwise → pooling → FC → softmax on [8, 8, 4]; `pick` chooses the output and extra outputs. */
+  function build(pick: (t: { c: Tensor; d: Tensor; y: Tensor }, g: Graph) => void): Graph {
+    const g = new Graph();
+    const x = g.input([8, 8, 4]);
+    const c = g.conv2d(x, { filter: random(8 * 9 * 4, 11), bias: random(8, 12), kernel: 3, outputChannels: 8, padding: [1, 1, 1, 1], outputMin: 0, outputMax: 6 });
+    const d = g.depthwiseConv2d(c, { filter: random(9 * 8, 13), kernel: 3, stride: 2, padding: [0, 1, 1, 0] });
+    const y = g.softmax(g.fullyConnected(g.reshape(g.globalAveragePool(d), [8]), { weights: random(10 * 8, 14), bias: random(10, 15), outputChannels: 10 }));
+    pick({ c, d, y }, g);
+    return g;
+  }
+
+  it('a runtime returns the output, then each extra output in tensor id order, on both backends', async () => {
+    const input = random(2 * 8 * 8 * 4, 16).map((v) => 4 * v);
+    for (const backend of ['native', 'reference'] as const) {
+      const g = build(({ c, d, y }, g) => {
+        g.output(y);
+        g.addOutput(d);
+        g.addOutput(c);
+        g.addOutput(c);
+      });
+      expect(g.extraOutputs).toEqual([...g.extraOutputs].sort((a, b) => a - b));
+      expect(g.extraOutputs.length).toBe(2);
+      const rt = await compileGraph(g, { backend, batch: 2, threads: 1 });
+      expect(rt.outputShape).toEqual([2, 10]);
+      expect(rt.outputSize).toBe(2 * (10 + 8 * 8 * 8 + 4 * 4 * 8));
+      const got = await rt.run(input);
+      rt.dispose();
+      // Each part against a graph with that tensor as its only output.
+      let at = 0;
+      for (const which of ['y', 'c', 'd'] as const) {
+        const alone = await compileGraph(build((t, g) => g.output(t[which])), { backend, batch: 2, threads: 1 });
+        const want = await alone.run(input);
+        alone.dispose();
+        const part = got.subarray(at, at + want.length);
+        let worst = 0;
+        for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(part[i]! - want[i]!));
+        expect(worst, `${backend} ${which}`).toBeLessThanOrEqual(1e-6);
+        expect(Math.max(...want.map(Math.abs)), `${backend} ${which}`).toBeGreaterThan(0);
+        at += want.length;
+      }
+      expect(at).toBe(got.length);
+    }
+  });
+
+  it('only float32 activations computed by a node, not the input or the output; the native reader refuses the flag elsewhere', () => {
+    build(({ y }, g) => {
+      g.output(y);
+      expect(() => g.addOutput(g.tensors[g.inputTensor]!)).toThrow(RangeError);
+      expect(() => g.addOutput(y)).toThrow(RangeError);
+      expect(() => g.addOutput(g.constant(random(4, 1), [4]))).toThrow(RangeError);
+    });
+    build(({ c }, g) => {
+      g.addOutput(c);
+      expect(() => g.output(c)).toThrow(RangeError);
+    });
+    // Tensor 0 (the input) at byte 40: dtype, then flags; bit 2 (4) marks an extra output.
+    const bytes = serializeGraph(build(({ y }, g) => g.output(y)));
+    expect(bytes[41]).toBe(1);
+    const flagged = bytes.slice();
+    flagged[41] = 1 | 4;
+    expect(() => new (loadBinding().Graph)(flagged)).toThrow(/extra output tensor 0 is the input/);
+  });
+});

@@ -542,21 +542,34 @@ export class QReferenceRuntime {
 class QReferencePreparedGraph implements PreparedGraph {
   readonly weightBytes: number;
   private graph: QGraph | null;
+  private readonly extraOutputs: readonly number[];
 
   constructor(graph: Graph) {
     this.graph = fromGraph(graph);
     this.weightBytes = graph.weightBytes;
+    this.extraOutputs = [...graph.extraOutputs];
   }
 
   compileSync(batch: number, _threads: number): BackendRuntime {
     if (this.graph === null) throw new DisposedError('Graph');
     const rt = new QReferenceRuntime(this.graph, batch);
+    const extras = this.extraOutputs;
+    // The output, then the extra outputs (Graph.addOutput).
+    const runInto = (input: Float32Array, output: Float32Array): void => {
+      rt.run(input, output.subarray(0, rt.outputSize));
+      let at = rt.outputSize;
+      for (const id of extras) {
+        const values = rt.values(id);
+        output.set(values, at);
+        at += values.length;
+      }
+    };
     return {
-      runSync: (input, output) => rt.run(input, output),
+      runSync: runInto,
       run: async (input, output) => {
         const copy = input.slice();
         await new Promise<void>((resolve) => setImmediate(resolve));
-        rt.run(copy, output);
+        runInto(copy, output);
       },
       dispose: () => undefined,
       weightBytes: this.weightBytes,

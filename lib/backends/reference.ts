@@ -436,6 +436,7 @@ class ReferenceRuntime implements BackendRuntime {
   private steps: Step[] | null;
   private inputBuffer: Buffer;
   private outputBuffer: Buffer;
+  private extraBuffers: Buffer[];
 
   constructor(graph: Graph, batch: number) {
     const buffers = new Map<number, Buffer>();
@@ -457,6 +458,7 @@ class ReferenceRuntime implements BackendRuntime {
       if (node.op === 'reshape') rootOf.set(node.output, root(node.inputs[0]!));
     });
     lastUse.set(root(graph.outputTensor), Infinity);
+    for (const id of graph.extraOutputs) lastUse.set(root(id), Infinity);
 
     const storage = new Map<number, Float32Array>(); // root -> its whole storage
     const free: Float32Array[] = [];
@@ -516,6 +518,7 @@ class ReferenceRuntime implements BackendRuntime {
       }
     });
     this.outputBuffer = full(graph.outputTensor);
+    this.extraBuffers = graph.extraOutputs.map(full);
     this.steps = steps;
     this.weightBytes = weightBytes;
   }
@@ -529,7 +532,17 @@ class ReferenceRuntime implements BackendRuntime {
     const steps = this.live();
     this.inputBuffer.data.set(input);
     for (const s of steps) s();
+    this.writeOutputs(output);
+  }
+
+  /** The output, then the extra outputs (Graph.addOutput). */
+  private writeOutputs(output: Float32Array): void {
     output.set(this.outputBuffer.data);
+    let at = this.outputBuffer.data.length;
+    for (const b of this.extraBuffers) {
+      output.set(b.data, at);
+      at += b.data.length;
+    }
   }
 
   /** Runs node by node, yielding to the event loop between nodes. */
@@ -541,7 +554,7 @@ class ReferenceRuntime implements BackendRuntime {
       if (this.steps === null) throw new DisposedError('Reference runtime');
       s();
     }
-    output.set(this.outputBuffer.data);
+    this.writeOutputs(output);
   }
 
   dispose(): void {

@@ -1,6 +1,10 @@
 /**
- * Calibration: the float graph is run (plain TypeScript, `reference-qs8.ts`)
- * on calibration images and the range of every activation is recorded.
+ * Calibration: the float graph is run on calibration images and the range of
+ * every activation is recorded. On the 'native' backend the float graph runs
+ * on XNNPACK, compiled with every activation as an extra output
+ * (`Graph.addOutput`), so one run returns them all; on 'reference' (and when
+ * the addon is not used) on the TypeScript kernels (`reference-qs8.ts`),
+ * which report each activation as it is computed.
  *
  * Method: min/max. For each activation tensor the smallest and largest value
  * seen over all calibration images is its range (no percentile clipping).
@@ -11,10 +15,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { QReferenceRuntime } from '../backends/reference-qs8.js';
+import type { BackendName } from '../backends/types.js';
 import { QuantizationError } from '../errors.js';
 import { loadImageTensor, type ResizeMode } from '../image.js';
 import type { Preprocessing } from '../keras/types.js';
-import type { QGraph } from './qgraph.js';
+import { compileGraph } from '../runtime.js';
+import { toGraphWithOutputs, type QGraph, type QTensor } from './qgraph.js';
 import type { Range } from './quantize.js';
 
 /** Extensions taken from a calibration directory (others, e.g. labels.json, are skipped). */
@@ -130,23 +136,81 @@ export function mseRange(hist: Float64Array, min: number, max: number): Range {
   return best;
 }
 
+/** Runs one sample and shows every float32 activation (the input included) to `observe`. */
+interface ObservedRunner {
+  run(sample: Float32Array, observe: (t: QTensor, values: Float32Array) => void): Promise<void>;
+  dispose(): void;
+}
+
+function referenceRunner(fg: QGraph): ObservedRunner {
+  const rt = new QReferenceRuntime(fg, 1);
+  const out = new Float32Array(rt.outputSize);
+  return {
+    run: (sample, observe) => {
+      rt.run(sample, out, observe);
+      return Promise.resolve();
+    },
+    dispose: () => undefined,
+  };
+}
+
+/** The float graph on XNNPACK with every activation an extra output: one run returns them all. */
+async function nativeRunner(fg: QGraph, threads: number | undefined): Promise<ObservedRunner> {
+  const activations = [...new Set(fg.nodes.map((n) => n.output))].filter((id) => id !== fg.output && fg.tensors[id]!.dtype === 'float32');
+  const { graph, order } = toGraphWithOutputs(fg, activations);
+  const rt = await compileGraph(graph, { backend: 'native', batch: 1, ...(threads === undefined ? {} : { threads }) });
+  graph.dispose();
+  const size = (id: number): number => fg.tensors[id]!.shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(rt.outputSize);
+  const input = fg.tensors[fg.input]!;
+  const output = fg.tensors[fg.output]!;
+  return {
+    run: async (sample, observe) => {
+      await rt.run(sample, out);
+      observe(input, sample);
+      let at = size(fg.output);
+      observe(output, out.subarray(0, at));
+      for (const id of order) {
+        const n = size(id);
+        observe(fg.tensors[id]!, out.subarray(at, at + n));
+        at += n;
+      }
+    },
+    dispose: () => rt.dispose(),
+  };
+}
+
+export interface CalibrateOptions {
+  method?: RangeMethod;
+  /** Where the float graph runs: 'native' (XNNPACK) or 'reference' (default, TypeScript). */
+  backend?: BackendName;
+  /** Threads of the native runtime (default: all cores). */
+  threads?: number;
+}
+
 /**
  * Runs the all-float typed graph on every sample and records min/max and the
  * per-channel mean of every activation tensor. With `method: 'mse'` a second
  * pass over the same samples builds a histogram per tensor and each range is
  * shrunk to the one with the least expected quantization error (`mseRange`).
  */
-export async function calibrate(fg: QGraph, samples: AsyncIterable<Float32Array>, options: { method?: RangeMethod } = {}): Promise<CalibrationResult> {
-  const method = options.method ?? 'minmax';
+export async function calibrate(fg: QGraph, samples: AsyncIterable<Float32Array>, options: CalibrateOptions = {}): Promise<CalibrationResult> {
+  const runner = options.backend === 'native' ? await nativeRunner(fg, options.threads) : referenceRunner(fg);
+  try {
+    return await calibrateWith(fg, runner, samples, options.method ?? 'minmax');
+  } finally {
+    runner.dispose();
+  }
+}
+
+async function calibrateWith(fg: QGraph, rt: ObservedRunner, samples: AsyncIterable<Float32Array>, method: RangeMethod): Promise<CalibrationResult> {
   const kept: Float32Array[] = [];
-  const rt = new QReferenceRuntime(fg, 1);
-  const out = new Float32Array(rt.outputSize);
   const ranges = new Map<number, Range>();
   const sums = new Map<number, Float64Array>();
   const counts = new Map<number, number>();
   let images = 0;
   for await (const sample of samples) {
-    rt.run(sample, out, (t, values) => {
+    await rt.run(sample, (t, values) => {
       let min = Infinity;
       let max = -Infinity;
       const channels = t.shape.length > 0 ? t.shape[t.shape.length - 1]! : 1;
@@ -184,7 +248,7 @@ export async function calibrate(fg: QGraph, samples: AsyncIterable<Float32Array>
   if (method === 'mse') {
     const hists = new Map<number, Float64Array>();
     for (const sample of kept) {
-      rt.run(sample, out, (t, values) => {
+      await rt.run(sample, (t, values) => {
         const r = ranges.get(t.id)!;
         const lo = Math.min(r.min, 0);
         const hi = Math.max(r.max, 0);

@@ -89,9 +89,10 @@ export function defaultQuantizeBackend(): BackendName {
 }
 
 /**
- * Calibrates the float graph on the images and rewrites it into the typed
- * int8 graph for `backend`: the ops it has no int8 kernel for stay float32
- * (`floatOpsFor`, unless `options.floatOps` says which).
+ * Calibrates the float graph on the images (run on `backend`, with `threads`
+ * for 'native') and rewrites it into the typed int8 graph for `backend`: the
+ * ops it has no int8 kernel for stay float32 (`floatOpsFor`, unless
+ * `options.floatOps` says which).
  */
 export async function quantizeFloatGraph(
   floatGraph: Graph,
@@ -99,6 +100,7 @@ export async function quantizeFloatGraph(
   preprocessing: Preprocessing,
   options: Int8Options,
   backend: BackendName,
+  threads?: number,
 ): Promise<{ graph: QGraph; quantization: QuantizationInfo }> {
   const o = checkInt8Options(options);
   const floatOps: ReadonlySet<QOp> = o.floatOps === undefined ? floatOpsFor(backend) : new Set(o.floatOps);
@@ -115,7 +117,8 @@ export async function quantizeFloatGraph(
     }
   })();
   const method = o.method ?? 'minmax';
-  const { ranges, means, images } = await calibrate(fg, counted, { method });
+  // Calibration runs the float graph on the same backend (XNNPACK for 'native').
+  const { ranges, means, images } = await calibrate(fg, counted, { method, backend, ...(threads === undefined ? {} : { threads }) });
   const biasCorrection = o.biasCorrection ?? true;
   const floatLayers = new Set(o.floatLayers ?? []);
   for (const name of floatLayers) {

@@ -107,6 +107,15 @@ function tensorType(t: QTensor): TensorType {
  * backend serializes (graph format v2, quantized tensors included).
  */
 export function toGraph(q: QGraph): Graph {
+  return toGraphWithOutputs(q, []).graph;
+}
+
+/**
+ * `toGraph`, with the activations `extra` (ids of `q`) also returned as
+ * extra outputs (`Graph.addOutput`); `order`: those ids in the order a
+ * runtime writes them after the output.
+ */
+export function toGraphWithOutputs(q: QGraph, extra: readonly number[]): { graph: Graph; order: number[] } {
   const g = new Graph();
   const map = new Map<number, Tensor>();
   const inT = q.tensors[q.input]!;
@@ -136,7 +145,14 @@ export function toGraph(q: QGraph): Graph {
     }
   });
   g.output(map.get(q.output)!);
-  return g;
+  const byId = new Map<number, number>();
+  for (const id of extra) {
+    const t = map.get(id);
+    if (t === undefined) throw new RangeError(`Expected an activation of the graph for extra output but received tensor ${id}`);
+    g.addOutput(t);
+    byId.set(t.id, id);
+  }
+  return { graph: g, order: g.extraOutputs.map((id) => byId.get(id)!) };
 }
 
 /** The typed graph of any schema `Graph` (float32 or quantized tensors). */
