@@ -13,6 +13,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { spawnSync, spawn } from 'node:child_process';
 import { makeInput } from './lib/models.js';
+import { onnxInt8Storage } from './onnx/int8.js';
 import { benchRunner } from '../test/helpers/env.js';
 import type { Preprocessing } from '../lib/keras/types.js';
 
@@ -303,7 +304,7 @@ async function ortEngine(spec: LoadSpec, int8 = false): Promise<EngineInstance> 
     return t;
   };
   return {
-    notes: `${int8 ? 'int8 QDQ graph (the mobilenet-xnnpack-int8 model; onnxruntime fuses it into QLinearConv), ' : ''}onnxruntime-node ${pkg.version}, CPU EP, intra-op threads ${spec.threads}, graph optimization 'all', NCHW input`,
+    notes: `${int8 ? `int8 QDQ graph (the mobilenet-xnnpack-int8 model, stored as ${onnxInt8Storage()}; onnxruntime fuses it into QLinearConv), ` : ''}onnxruntime-node ${pkg.version}, CPU EP, intra-op threads ${spec.threads}, graph optimization 'all', NCHW input`,
     // With 1 intra-op thread onnxruntime creates no pool: the calling thread runs the graph, nothing spins.
     setting: spinning ? `default: intra-op spinning on${spec.threads === 1 ? ' (1 thread: no pool to spin)' : ''}` : 'intra-op spinning off',
     async run(input, batch) {

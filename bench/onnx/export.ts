@@ -27,7 +27,8 @@
  *    float32 inverse scale + QuantizeLinear with scale 1 (XNNPACK's
  *    rounding of x · (1/scale); QuantizeLinear's x / scale can differ by
  *    one step near ties)
- *  - a qint8 tensor is an ONNX int8 tensor; each int8 node becomes
+ *  - a qint8 tensor is an ONNX int8 tensor (uint8, value + 128, with
+ *    `int8Storage: 'uint8'`); each int8 node becomes
  *    DequantizeLinear of its qint8 inputs → the float lowering above →
  *    QuantizeLinear to its output's scale and zero point. Fused bounds stay
  *    a Relu/Clip before the QuantizeLinear (onnxruntime drops them when the
@@ -66,6 +67,16 @@ export interface OnnxExportOptions {
   graphName?: string;
   /** producer_name (default "mobilenet-xnnpack"). */
   producerName?: string;
+  /**
+   * How int8 tensors (qint8 activations and constants, qcint8 weights, their
+   * zero points) are stored: 'int8' (the default: ONNX int8, our values as
+   * they are) or 'uint8' (every value and zero point + 128: the same real
+   * values, so the same graph). onnxruntime runs 'int8' on its U8S8 kernels
+   * on x86-64, whose 16-bit pairwise sums saturate on CPUs without VNNI
+   * (AVX2, AVX-512 without VNNI; onnxruntime's documented saturation issue),
+   * and 'uint8' on its U8U8 kernels, which do not saturate.
+   */
+  int8Storage?: 'int8' | 'uint8';
 }
 
 /** The ONNX operator set the exporter targets (HardSwish needs 14). */
@@ -162,7 +173,10 @@ class Exporter {
   private readonly usedNames = new Set<string>();
   private readonly tensors: readonly TensorInfo[];
 
-  constructor(private readonly graph: Graph) {
+  constructor(
+    private readonly graph: Graph,
+    private readonly int8Storage: 'int8' | 'uint8' = 'int8',
+  ) {
     this.tensors = graph.tensors;
   }
 
@@ -204,9 +218,9 @@ class Exporter {
     const name = this.unique(`${base}_quantized`);
     let zp: string;
     if (t.dtype === 'qcint8') {
-      this.initializers.push({ name, dataType: onnx.TensorProto.DataType.INT8, dims: [...dims], rawData: new Uint8Array(Int8Array.from(values).buffer) });
+      this.int8Initializer(name, dims, values);
       zp = this.unique(`${base}/zero_point`);
-      this.initializers.push({ name: zp, dataType: onnx.TensorProto.DataType.INT8, dims: [channels], rawData: new Uint8Array(channels) });
+      this.int8Initializer(zp, [channels], new Int8Array(channels));
     } else if (t.dtype === 'qcint32') {
       const data = t.data as Int32Array;
       this.initializers.push({ name, dataType: onnx.TensorProto.DataType.INT32, dims: [...dims], rawData: int32Bytes(data) });
@@ -220,6 +234,15 @@ class Exporter {
     return this.emit('DequantizeLinear', [name, scale, zp], base, [attrInt('axis', axis)]);
   }
 
+  /** An int8 initializer (values in [-128, 127]) as stored: int8, or uint8 shifted by 128 (`int8Storage`). */
+  int8Initializer(name: string, dims: readonly number[], values: ArrayLike<number>): void {
+    if (this.int8Storage === 'uint8') {
+      this.initializers.push({ name, dataType: onnx.TensorProto.DataType.UINT8, dims: [...dims], rawData: Uint8Array.from(values, (x) => x + 128) });
+    } else {
+      this.initializers.push({ name, dataType: onnx.TensorProto.DataType.INT8, dims: [...dims], rawData: new Uint8Array(Int8Array.from(values).buffer) });
+    }
+  }
+
   /** A bias: float32, or qcint32 through a per-axis DequantizeLinear. */
   biasInput(id: number, base: string, channels: number): string {
     const t = this.info(id);
@@ -227,10 +250,10 @@ class Exporter {
     return this.constInput(id, base, this.weight(id), [channels], 0);
   }
 
-  /** A per-tensor scale (float scalar) and int8 zero point (scalar) as initializers. */
+  /** A per-tensor scale (float scalar) and int8 zero point (scalar, stored as `int8Storage`) as initializers. */
   qparams(base: string, scale: number, zeroPoint: number): [string, string] {
     const zp = this.unique(`${base}/zero_point`);
-    this.initializers.push({ name: zp, dataType: onnx.TensorProto.DataType.INT8, dims: [], rawData: new Uint8Array(Int8Array.of(zeroPoint).buffer) });
+    this.int8Initializer(zp, [], [zeroPoint]);
     return [this.scalar(`${base}/scale`, scale), zp];
   }
 
@@ -444,7 +467,7 @@ class Exporter {
             const values = Float32Array.from(t.data);
             const laid = useNchw ? constantToChw(values, t.shape) : { data: values, shape: [...t.shape] };
             const name = this.unique(`${base}/const${k}_quantized`);
-            this.initializers.push({ name, dataType: onnx.TensorProto.DataType.INT8, dims: laid.shape, rawData: new Uint8Array(Int8Array.from(laid.data).buffer) });
+            this.int8Initializer(name, laid.shape, laid.data);
             const [scale, zp] = this.qparams(`${base}/const${k}`, t.quant!.scale as number, t.quant!.zeroPoint);
             return this.emit('DequantizeLinear', [name, scale, zp], `${base}/const${k}`);
           }
@@ -543,7 +566,7 @@ class Exporter {
     }
   }
 
-  build(o: Required<Omit<OnnxExportOptions, 'batch'>> & { batch: number | 'dynamic' }): IModelProto {
+  build(o: Required<Omit<OnnxExportOptions, 'batch' | 'int8Storage'>> & { batch: number | 'dynamic' }): IModelProto {
     const g = this.graph;
     const inputInfo = this.info(g.inputTensor);
     const outputInfo = this.info(g.outputTensor);
@@ -596,7 +619,8 @@ export function graphToOnnxModel(graph: Graph, options: OnnxExportOptions = {}):
   const outputName = name(options.outputName, 'outputName', 'output');
   if (inputName === outputName) throw v.rangeError('an output name different from the input name', 'outputName', outputName);
   const inputLayout = options.inputLayout === undefined ? 'nhwc' : v.oneOf(options.inputLayout, 'inputLayout', ['nhwc', 'nchw'] as const);
-  return new Exporter(graph).build({
+  const int8Storage = options.int8Storage === undefined ? 'int8' : v.oneOf(options.int8Storage, 'int8Storage', ['int8', 'uint8'] as const);
+  return new Exporter(graph, int8Storage).build({
     batch,
     inputLayout,
     inputName,
