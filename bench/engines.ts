@@ -240,7 +240,8 @@ async function mobilenetEngine(spec: LoadSpec, backend: 'native' | 'reference'):
   const model = await loadModel(spec.modelJson, { threads: spec.threads, backend });
   return {
     notes: backend === 'native' ? `Model.predict (async, the runtime's own worker thread), ${model.threads} thread(s)` : 'Model.predict, pure TypeScript loops',
-    async run(input, batch) {
+    // Model.predict's own promise, not wrapped in another one (what a caller awaits).
+    run(input, batch) {
       return model.predict(input, { batch });
     },
     async dispose() {
@@ -257,7 +258,7 @@ async function int8Engine(spec: LoadSpec): Promise<EngineInstance> {
   const q = model.quantization;
   return {
     notes: `Model.predict on the saved int8 model (QS8/QC8 on XNNPACK, ${q?.calibrationImages ?? '?'} calibration images, ${q?.floatHead === false ? 'int8' : 'float32'} head${q?.floatOps ? `, float32 ${q.floatOps.join('/')}` : ''}), ${model.threads} thread(s)`,
-    async run(input, batch) {
+    run(input, batch) {
       return model.predict(input, { batch });
     },
     async dispose() {

@@ -536,16 +536,28 @@ export class Model implements Disposable {
    * says) off the main thread. Without `batch`, it is the input length over
    * the sample size. Returns batch × classes values.
    */
-  async predict(input: Float32Array | readonly Float32Array[], options?: { batch?: number }): Promise<Float32Array> {
-    const { data, batch } = this.prepare(input, options);
+  predict(input: Float32Array | readonly Float32Array[], options?: { batch?: number }): Promise<Float32Array> {
+    // Not an async function: a compiled runtime's promise is returned as it is
+    // (no extra promise hops between the run's end and the caller).
+    let data: Float32Array;
+    let batch: number;
+    try {
+      ({ data, batch } = this.prepare(input, options));
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const rt = this.ready.get(batch);
     if (rt !== undefined && !rt.disposed) {
+      const result = rt.run(data); // never throws: failures reject
       this.touch(batch, this.runtimes.get(batch) ?? Promise.resolve(rt));
-      return rt.run(data);
+      return result;
     }
     // Not compiled yet: keep the input as it is now while the runtime compiles.
-    const copy = data === input ? data.slice() : data;
-    return (await this.runtime(batch)).run(copy);
+    return this.predictWhenCompiled(data === input ? data.slice() : data, batch);
+  }
+
+  private async predictWhenCompiled(data: Float32Array, batch: number): Promise<Float32Array> {
+    return (await this.runtime(batch)).run(data);
   }
 
   /** `predict` on the calling thread (blocks the event loop). */

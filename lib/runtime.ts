@@ -50,6 +50,8 @@ export class Runtime implements Disposable {
   private impl: BackendRuntime | null;
   private queue: Promise<unknown> = Promise.resolve();
   private pending = 0;
+  /** The next run's output when run() is called without one (allocated during the previous run). */
+  private spare: Float32Array | null = null;
 
   /**
    * `extraOutputSize`: values per sample of the graph's extra outputs
@@ -88,8 +90,25 @@ export class Runtime implements Disposable {
 
   private checkArgs(input: unknown, output: unknown): Float32Array {
     v.float32Array(input, 'input', this.inputSize);
-    if (output === undefined) return new Float32Array(this.outputSize);
+    if (output === undefined) return this.freshOutput();
     return v.float32Array(output, 'output', this.outputSize);
+  }
+
+  /**
+   * A new output array, never handed out before: the one allocated while the
+   * previous run was in flight when there is one (allocating it costs the JS
+   * thread time between runs otherwise; see refillSpare).
+   */
+  private freshOutput(): Float32Array {
+    const spare = this.spare;
+    if (spare === null) return new Float32Array(this.outputSize);
+    this.spare = null;
+    return spare;
+  }
+
+  /** Called once a run has been handed to the backend: the next run's output is allocated while this one computes. */
+  private refillSpare(): void {
+    if (this.spare === null && this.impl !== null) this.spare = new Float32Array(this.outputSize);
   }
 
   /**
@@ -117,6 +136,7 @@ export class Runtime implements Disposable {
           },
         );
         this.queue = result.catch(() => undefined);
+        if (output === undefined) this.refillSpare();
         return result;
       }
       // Busy: keep a copy of the input as it is now.
@@ -152,6 +172,7 @@ export class Runtime implements Disposable {
     const impl = this.impl;
     if (impl === null) return;
     this.impl = null;
+    this.spare = null;
     if (this.pending === 0) impl.dispose();
     else void this.queue.then(() => impl.dispose());
   }

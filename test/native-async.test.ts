@@ -77,6 +77,29 @@ describe('native run(): input and output stay on the JS thread', () => {
     rt.dispose();
   });
 
+  it('run() without an output: a new array per call, never one handed out before (idle and queued runs)', async () => {
+    const rt = await compileGraph(graph(), { threads: 1 });
+    const a = randomArray(rt.inputSize, 4);
+    const b = randomArray(rt.inputSize, 5);
+    const ya = rt.runSync(a).slice();
+    const yb = rt.runSync(b).slice();
+    expect(ya).not.toEqual(yb);
+    const outs: Float32Array[] = [];
+    for (let i = 0; i < 4; i++) outs.push(await rt.run(i % 2 === 0 ? a : b));
+    outs.push(...(await Promise.all([rt.run(a), rt.run(b)]))); // the second one queued
+    // Each result owns its buffer, and a later run wrote none of the earlier ones.
+    expect(new Set(outs.map((o) => o.buffer)).size).toBe(outs.length);
+    outs.forEach((o, i) => {
+      expect(o.byteLength).toBe(o.buffer.byteLength);
+      expect(o).toEqual(i % 2 === 0 ? ya : yb);
+    });
+    // A caller may transfer a result's buffer: later runs are unaffected.
+    transfer(outs[0]!.buffer as ArrayBuffer);
+    expect(await rt.run(b)).toEqual(yb);
+    expect(outs[1]).toEqual(yb);
+    rt.dispose();
+  });
+
   it('transferring or detaching the input during a run is safe and does not change the result', async () => {
     const rt = await compileGraph(graph(), { threads: 1 });
     const a = randomArray(rt.inputSize, 3);
