@@ -11,6 +11,7 @@
  *
  *   --images N: calibrate on the first N of the 100 calibration images (default 100).
  *   --float-layers a,b: keep these layers (node names, e.g. conv1) in float32.
+ *   --equalization off|free|all: activation range equalization (default free).
  *   --reference: score int8 on the TypeScript int8 reference kernels instead of XNNPACK.
  *   --int8-classifier / --float-classifier: quantize the classifier head, or keep it float32 (default: the quantizer's).
  *
@@ -37,6 +38,7 @@ const { values, positionals } = parseArgs({
   options: {
     eval: { type: 'string' }, images: { type: 'string' }, 'no-bias-correction': { type: 'boolean' }, save: { type: 'string' }, method: { type: 'string' },
     reference: { type: 'boolean' }, 'float-layers': { type: 'string' }, 'int8-classifier': { type: 'boolean' }, 'float-classifier': { type: 'boolean' },
+    equalization: { type: 'string' },
   },
 });
 const target = positionals[0];
@@ -71,6 +73,7 @@ const q = await quantizeModel(modelPath, {
   backend: reference ? 'reference' : 'native',
   ...(values['float-layers'] ? { floatLayers: values['float-layers'].split(',') } : {}),
   ...(values['int8-classifier'] ? { floatHead: false } : values['float-classifier'] ? { floatHead: true } : {}),
+  ...(values.equalization ? { equalization: values.equalization as 'off' | 'free' | 'all' } : {}),
 });
 const quantizeSeconds = (Date.now() - t) / 1000;
 const saveDir = values.save ?? fs.mkdtempSync(path.join(os.tmpdir(), 'accuracy-int8-'));
@@ -105,6 +108,7 @@ console.log(
     method: q.metadata.quantization.method,
     floatLayers: q.metadata.quantization.floatLayers ?? [],
     floatHead: q.metadata.quantization.floatHead,
+    equalization: q.metadata.quantization.equalization,
     int8Nodes: d.int8Nodes,
     floatNodes: d.floatNodes,
     quantizeSeconds,

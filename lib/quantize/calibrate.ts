@@ -96,6 +96,8 @@ export interface CalibrationResult {
   ranges: Map<number, Range>;
   /** Mean of every activation tensor per channel (its last dimension), over all positions and images. */
   means: Map<number, Float64Array>;
+  /** Smallest and largest value of every activation tensor per channel (its last dimension), over all images. */
+  channelRanges: Map<number, { min: Float32Array; max: Float32Array }>;
   /** Images (samples) used. */
   images: number;
 }
@@ -208,6 +210,7 @@ async function calibrateWith(fg: QGraph, rt: ObservedRunner, samples: AsyncItera
   const ranges = new Map<number, Range>();
   const sums = new Map<number, Float64Array>();
   const counts = new Map<number, number>();
+  const channelRanges = new Map<number, { min: Float32Array; max: Float32Array }>();
   let images = 0;
   for await (const sample of samples) {
     await rt.run(sample, (t, values) => {
@@ -219,10 +222,19 @@ async function calibrateWith(fg: QGraph, rt: ObservedRunner, samples: AsyncItera
         sum = new Float64Array(channels);
         sums.set(t.id, sum);
       }
+      let cr = channelRanges.get(t.id);
+      if (cr === undefined) {
+        cr = { min: new Float32Array(channels).fill(Infinity), max: new Float32Array(channels).fill(-Infinity) };
+        channelRanges.set(t.id, cr);
+      }
+      const cMin = cr.min;
+      const cMax = cr.max;
       for (let i = 0, c = 0; i < values.length; i++) {
         const v = values[i]!;
         if (v < min) min = v;
         if (v > max) max = v;
+        if (v < cMin[c]!) cMin[c] = v;
+        if (v > cMax[c]!) cMax[c] = v;
         sum[c]! += v;
         if (++c === channels) c = 0;
       }
@@ -269,5 +281,5 @@ async function calibrateWith(fg: QGraph, rt: ObservedRunner, samples: AsyncItera
   }
   const means = new Map<number, Float64Array>();
   for (const [id, sum] of sums) means.set(id, sum.map((x) => x / counts.get(id)!));
-  return { ranges, means, images };
+  return { ranges, means, channelRanges, images };
 }

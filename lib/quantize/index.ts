@@ -66,6 +66,12 @@ export interface QuantizeOptions extends CalibrationOptions {
   floatOps?: readonly QOp[];
   /** Layers (node names, e.g. 'conv1') kept in float32 inside the int8 network (accuracy-sensitive layers). */
   floatLayers?: readonly string[];
+  /**
+   * Activation range equalization (docs/int8.md): 'free' (default) rescales the channels of activations
+   * read only by depthwise convolutions or float layers so each spans the tensor's int8 range; 'all' also
+   * those read by int8 convolutions; 'off' none.
+   */
+  equalization?: 'off' | 'free' | 'all';
 }
 
 function packageVersion(): string {

@@ -12,7 +12,8 @@ import type { Preprocessing } from '../keras/types.js';
 import { OP_NAMES } from '../schema.js';
 import * as v from '../validate.js';
 import { calibrate, calibrationSamples, type CalibrationOptions, type CalibrationSource, type RangeMethod } from './calibrate.js';
-import { fromFloatGraph, type QGraph, type QOp } from './qgraph.js';
+import { equalizeActivations } from './equalize.js';
+import { fromFloatGraph, type QGraph, type QNode, type QOp } from './qgraph.js';
 import { defaultFloatHead, headStart, nativeFloatOps, quantizableBody, quantizeGraph } from './quantize.js';
 
 export interface Int8Options extends CalibrationOptions {
@@ -33,7 +34,14 @@ export interface Int8Options extends CalibrationOptions {
    * int8 kernel for (`floatOpsFor`). Default: the target's.
    */
   floatOps?: readonly QOp[];
+  /**
+   * Activation range equalization (equalize.ts): 'free' rescales the channels of activations read only by
+   * depthwise / float layers, 'all' also those read by int8 convolutions, 'off' none. Default 'free'.
+   */
+  equalization?: Equalization;
 }
+
+export type Equalization = 'off' | 'free' | 'all';
 
 export interface QuantizationInfo {
   method: RangeMethod;
@@ -46,6 +54,8 @@ export interface QuantizationInfo {
   floatOps?: string[];
   /** Layers kept in float32 by request (`floatLayers`). */
   floatLayers?: string[];
+  /** Activation range equalization ('off' when absent: models saved before it existed). */
+  equalization?: Equalization;
 }
 
 /** Checks the int8 options (typed errors before anything is read). */
@@ -57,6 +67,7 @@ export function checkInt8Options(options: unknown): Int8Options {
   if (o.biasCorrection !== undefined && typeof o.biasCorrection !== 'boolean') throw v.typeError('boolean', 'biasCorrection', o.biasCorrection);
   if (o.images !== undefined) v.positiveInteger(o.images, 'images');
   if (o.method !== undefined) v.oneOf(o.method, 'method', ['minmax', 'mse'] as const);
+  if (o.equalization !== undefined) v.oneOf(o.equalization, 'equalization', ['off', 'free', 'all'] as const);
   if (o.floatLayers !== undefined && (!Array.isArray(o.floatLayers) || o.floatLayers.some((n) => typeof n !== 'string'))) throw v.typeError('array of layer names', 'floatLayers', o.floatLayers);
   if (o.floatOps !== undefined) {
     if (!Array.isArray(o.floatOps)) throw v.typeError('array of op names', 'floatOps', o.floatOps);
@@ -117,14 +128,23 @@ export async function quantizeFloatGraph(
     }
   })();
   const method = o.method ?? 'minmax';
-  // Calibration runs the float graph on the same backend (XNNPACK for 'native').
-  const { ranges, means, images } = await calibrate(fg, counted, { method, backend, ...(threads === undefined ? {} : { threads }) });
-  const biasCorrection = o.biasCorrection ?? true;
   const floatLayers = new Set(o.floatLayers ?? []);
   for (const name of floatLayers) {
     if (!fg.nodes.some((n) => n.name === name)) throw new QuantizationError(`floatLayers names '${name}', which is not a layer of the model`);
   }
-  const graph = quantizeGraph(fg, ranges, { floatHead, floatLayers, floatOps, ...(biasCorrection ? { biasCorrection: means } : {}) });
+  // Calibration runs the float graph on the same backend (XNNPACK for 'native').
+  const calibration = await calibrate(fg, counted, { method, backend, ...(threads === undefined ? {} : { threads }) });
+  const { images } = calibration;
+  const biasCorrection = o.biasCorrection ?? true;
+  const equalization = o.equalization ?? 'free';
+  let { ranges, means } = calibration;
+  let qg = fg;
+  if (equalization !== 'off') {
+    const bodyEnd = quantizableBody(fg, { floatHead, floatOps });
+    const isFloat = (n: QNode, i: number): boolean => i >= bodyEnd || floatOps.has(n.op) || (n.name !== undefined && floatLayers.has(n.name));
+    ({ graph: qg, ranges, means } = equalizeActivations(fg, calibration, { isFloat, costly: equalization === 'all' }));
+  }
+  const graph = quantizeGraph(qg, ranges, { floatHead, floatLayers, floatOps, ...(biasCorrection ? { biasCorrection: means } : {}) });
   const usedFloatOps = [...floatOps].filter((op) => fg.nodes.slice(0, headStart(fg)).some((n) => n.op === op));
   return {
     graph,
@@ -137,6 +157,7 @@ export async function quantizeFloatGraph(
       activations: 'qint8 asymmetric per tensor',
       ...(usedFloatOps.length > 0 ? { floatOps: usedFloatOps } : {}),
       ...(floatLayers.size > 0 ? { floatLayers: [...floatLayers] } : {}),
+      equalization,
     },
   };
 }
