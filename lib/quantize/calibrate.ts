@@ -21,6 +21,7 @@ import { loadImageTensor, type ResizeMode } from '../image.js';
 import type { Preprocessing } from '../keras/types.js';
 import { compileGraph } from '../runtime.js';
 import { toGraphWithOutputs, type QGraph, type QTensor } from './qgraph.js';
+import * as v from '../validate.js';
 import type { Range } from './quantize.js';
 
 /** Extensions taken from a calibration directory (others, e.g. labels.json, are skipped). */
@@ -162,7 +163,7 @@ async function nativeRunner(fg: QGraph, threads: number | undefined): Promise<Ob
   const { graph, order } = toGraphWithOutputs(fg, activations);
   const rt = await compileGraph(graph, { backend: 'native', batch: 1, ...(threads === undefined ? {} : { threads }) });
   graph.dispose();
-  const size = (id: number): number => fg.tensors[id]!.shape.reduce((a, b) => a * b, 1);
+  const size = (id: number): number => v.product(fg.tensors[id]!.shape);
   const out = new Float32Array(rt.outputSize);
   const input = fg.tensors[fg.input]!;
   const output = fg.tensors[fg.output]!;
@@ -214,8 +215,6 @@ async function calibrateWith(fg: QGraph, rt: ObservedRunner, samples: AsyncItera
   let images = 0;
   for await (const sample of samples) {
     await rt.run(sample, (t, values) => {
-      let min = Infinity;
-      let max = -Infinity;
       const channels = t.shape.length > 0 ? t.shape[t.shape.length - 1]! : 1;
       let sum = sums.get(t.id);
       if (sum === undefined) {
@@ -231,20 +230,12 @@ async function calibrateWith(fg: QGraph, rt: ObservedRunner, samples: AsyncItera
       const cMax = cr.max;
       for (let i = 0, c = 0; i < values.length; i++) {
         const v = values[i]!;
-        if (v < min) min = v;
-        if (v > max) max = v;
         if (v < cMin[c]!) cMin[c] = v;
         if (v > cMax[c]!) cMax[c] = v;
         sum[c]! += v;
         if (++c === channels) c = 0;
       }
       counts.set(t.id, (counts.get(t.id) ?? 0) + values.length / channels);
-      const r = ranges.get(t.id);
-      if (r === undefined) ranges.set(t.id, { min, max });
-      else {
-        if (min < r.min) r.min = min;
-        if (max > r.max) r.max = max;
-      }
     });
     images++;
     if (method === 'mse') kept.push(sample);
@@ -252,6 +243,16 @@ async function calibrateWith(fg: QGraph, rt: ObservedRunner, samples: AsyncItera
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
   if (images === 0) throw new QuantizationError('no calibration images were given (at least one is needed)');
+  // A tensor's range: the extremes of its channels' ranges.
+  for (const [id, cr] of channelRanges) {
+    let min = Infinity;
+    let max = -Infinity;
+    for (let c = 0; c < cr.min.length; c++) {
+      if (cr.min[c]! < min) min = cr.min[c]!;
+      if (cr.max[c]! > max) max = cr.max[c]!;
+    }
+    ranges.set(id, { min, max });
+  }
   for (const [id, r] of ranges) {
     if (!Number.isFinite(r.min) || !Number.isFinite(r.max)) {
       throw new QuantizationError(`calibration produced a non-finite value in tensor ${fg.tensors[id]?.name ?? id}`);
