@@ -13,7 +13,7 @@
  */
 import os from 'node:os';
 import type { Graph, Shape } from './graph.js';
-import type { Backend, BackendName, BackendRuntime, CompileOptions, PreparedGraph } from './backends/types.js';
+import { BACKENDS, type Backend, type BackendName, type BackendRuntime, type CompileOptions, type PreparedGraph } from './backends/types.js';
 import { BusyError, DisposedError } from './errors.js';
 import * as v from './validate.js';
 
@@ -33,7 +33,7 @@ export function resolveCompileOptions(options: CompileOptions = {}): ResolvedCom
   if (typeof options !== 'object' || options === null) throw v.typeError('object', 'options', options);
   const threads = options.threads === undefined ? defaultThreads() : v.positiveInteger(options.threads, 'threads');
   const batch = options.batch === undefined ? 1 : v.positiveInteger(options.batch, 'batch');
-  const backend = options.backend === undefined ? 'native' : v.oneOf(options.backend, 'backend', ['native', 'reference'] as const);
+  const backend = options.backend === undefined ? 'native' : v.oneOf(options.backend, 'backend', BACKENDS);
   return { threads, batch, backend };
 }
 

@@ -5,7 +5,9 @@
  */
 import type { Graph } from '../graph.js';
 
-export type BackendName = 'native' | 'reference';
+/** The backends (the one list: API checks and CLI flags). */
+export const BACKENDS = ['native', 'reference'] as const;
+export type BackendName = (typeof BACKENDS)[number];
 
 export interface CompileOptions {
   /** Worker threads of this runtime's pool (native only). Default: all cores. */

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { flagNames } from '../architectures/options.js';
 import { classifyBatch, type Prediction } from '../classify.js';
 import { resolveWeights } from '../default-model.js';
+import { BACKENDS } from '../backends/types.js';
 import { UsageError } from '../errors.js';
 import { loadModelFile, type ModelOptions } from '../model.js';
 import * as v from '../validate.js';
@@ -74,7 +75,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (positionals.length === 0) throw new UsageError(`no images given\n\n${HELP}`);
   const resize = oneOf(values.resize, 'resize', ['crop', 'squash'] as const);
   const topArg = positiveInt(values.top, 'top');
-  const backend = oneOf(values.backend, 'backend', ['native', 'reference'] as const);
+  const backend = oneOf(values.backend, 'backend', BACKENDS);
   const request = parseBuilderFlags(values as Record<string, string | boolean | undefined>);
   const json = values.json === true;
   const labels = values.labels === undefined ? undefined : path.resolve(io.cwd, values.labels);

@@ -1,16 +1,18 @@
 /**
  * `mobilenet quantize <weights> <out> --calibration <dir> [--images N] [--float-classifier|--int8-classifier]
+ *   [--equalization off|free|all] [--backend native|reference]
  *   [--arch v1|v2|v3-small|v3-large --alpha A ... for weights-only inputs]`
  */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { ARCHITECTURES } from '../architectures/index.js';
+import { BACKENDS } from '../backends/types.js';
 import type { Architecture } from '../keras/types.js';
 import type { ModelOptions } from '../model.js';
 import { quantizeModel } from '../quantize/index.js';
+import { defaultQuantizeBackend, EQUALIZATIONS } from '../quantize/pipeline.js';
 import { UsageError } from '../errors.js';
 import type { CliIO } from './io.js';
-import { oneOf, positiveInt, positiveNumber } from './options.js';
+import { oneOf, parseCommandArgs, positiveInt, positiveNumber } from './options.js';
 
 const HELP = `Usage: mobilenet quantize <weights> <output-dir> --calibration <dir> [options]
 
@@ -35,6 +37,14 @@ Options:
   --float-classifier      keep the classifier head in float32 (default for V1, V2)
   --no-bias-correction    do not correct biases for the mean shift of weight rounding
   --float-layers <a,b>    keep these layers (Keras layer names, e.g. conv1) in float32
+  --equalization <e>      activation range equalization: free (default) rescales the
+                          channels of activations read only by depthwise or float32
+                          layers so each spans its tensor's int8 range; all also those
+                          read by int8 convolutions; off none
+  --backend <b>           the backend the int8 model is for: native (default when the
+                          addon loads) calibrates on XNNPACK and keeps in float32 the ops
+                          the loaded XNNPACK build has no int8 kernel for; reference
+                          quantizes every op and calibrates on the TypeScript kernels
 For weights-only inputs:
   --arch <a>              v1 | v2 | v3-small | v3-large
   --alpha <A>             width multiplier (default 1.0)
@@ -45,24 +55,22 @@ For weights-only inputs:
 `;
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      calibration: { type: 'string' },
-      images: { type: 'string' },
-      'int8-classifier': { type: 'boolean' },
-      'float-classifier': { type: 'boolean' },
-      'no-bias-correction': { type: 'boolean' },
-      'float-layers': { type: 'string' },
-      method: { type: 'string' },
-      arch: { type: 'string' },
-      alpha: { type: 'string' },
-      'no-top': { type: 'boolean' },
-      pooling: { type: 'string' },
-      'input-size': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const { values, positionals } = parseCommandArgs(args, {
+    calibration: { type: 'string' },
+    images: { type: 'string' },
+    'int8-classifier': { type: 'boolean' },
+    'float-classifier': { type: 'boolean' },
+    'no-bias-correction': { type: 'boolean' },
+    'float-layers': { type: 'string' },
+    method: { type: 'string' },
+    equalization: { type: 'string' },
+    backend: { type: 'string' },
+    arch: { type: 'string' },
+    alpha: { type: 'string' },
+    'no-top': { type: 'boolean' },
+    pooling: { type: 'string' },
+    'input-size': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     io.stdout.write(HELP);
@@ -75,6 +83,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const input = path.resolve(io.cwd, positionals[0]!);
   const output = path.resolve(io.cwd, positionals[1]!);
   const images = positiveInt(values.images, 'images') ?? 100;
+  const method = oneOf(values.method, 'method', ['minmax', 'mse'] as const) ?? 'minmax';
+  const equalization = oneOf(values.equalization, 'equalization', EQUALIZATIONS);
+  const backend = oneOf(values.backend, 'backend', BACKENDS) ?? defaultQuantizeBackend();
   const model: Omit<ModelOptions, 'backend' | 'threads' | 'batch'> = {};
   const arch = oneOf(values.arch, 'arch', ARCHITECTURES as readonly Architecture[]);
   if (arch !== undefined) model.architecture = arch;
@@ -94,7 +105,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ...(values['int8-classifier'] ? { floatHead: false } : values['float-classifier'] ? { floatHead: true } : {}),
     biasCorrection: !values['no-bias-correction'],
     ...(values['float-layers'] ? { floatLayers: values['float-layers'].split(',').map((x) => x.trim()).filter(Boolean) } : {}),
-    method: oneOf(values.method, 'method', ['minmax', 'mse'] as const) ?? 'minmax',
+    method,
+    ...(equalization === undefined ? {} : { equalization }),
+    backend,
     model,
     ...(progress ? { onProgress: (n: number) => io.stderr.write(`\rcalibrating: ${n} image(s)`) } : {}),
   });
@@ -103,8 +116,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const d = q.describe();
   const meta = q.metadata;
   io.stdout.write(
-    `Quantized ${input} (${meta.name}, ${meta.architecture}) with ${meta.quantization.calibrationImages} calibration images (${meta.quantization.method === 'mse' ? 'least-error ranges' : 'min/max'}${meta.quantization.biasCorrection ? ', bias correction' : ''}) in ${((Date.now() - start) / 1000).toFixed(1)} s\n` +
+    `Quantized ${input} (${meta.name}, ${meta.architecture}) with ${meta.quantization.calibrationImages} calibration images (${meta.quantization.method === 'mse' ? 'least-error ranges' : 'min/max'}${meta.quantization.biasCorrection ? ', bias correction' : ''}, equalization ${meta.quantization.equalization ?? 'off'}) for the ${backend} backend in ${((Date.now() - start) / 1000).toFixed(1)} s\n` +
       `  ${d.int8Nodes} int8 ops, ${d.floatNodes} float32 ops${meta.quantization.floatHead ? ' (classifier head)' : ''}, ${d.converts} conversions; ${d.weightBytes.toLocaleString('en-US')} bytes of weights\n` +
+      (meta.quantization.floatOps ? `  kept in float32 (no int8 kernel on the ${backend} backend): ${meta.quantization.floatOps.join(', ')}\n` : '') +
       `  wrote ${modelJson} and ${weights}\n`,
   );
   return 0;

@@ -26,8 +26,8 @@ import type { Preprocessing } from '../keras/types.js';
 import * as v from '../validate.js';
 import type { CalibrationOptions, CalibrationSource, RangeMethod } from './calibrate.js';
 import type { QGraph, QOp } from './qgraph.js';
-import type { BackendName } from '../backends/types.js';
-import { checkInt8Options, defaultQuantizeBackend, quantizeFloatGraph } from './pipeline.js';
+import { BACKENDS, type BackendName } from '../backends/types.js';
+import { checkInt8Options, defaultQuantizeBackend, quantizeFloatGraph, type Equalization } from './pipeline.js';
 import { loadInt8Model, saveInt8Model, type Int8Metadata } from './format.js';
 
 export { QuantizationError } from '../errors.js';
@@ -71,7 +71,7 @@ export interface QuantizeOptions extends CalibrationOptions {
    * read only by depthwise convolutions or float layers so each spans the tensor's int8 range; 'all' also
    * those read by int8 convolutions; 'off' none.
    */
-  equalization?: 'off' | 'free' | 'all';
+  equalization?: Equalization;
 }
 
 function packageVersion(): string {
@@ -177,7 +177,7 @@ export class QuantizedModel implements Disposable {
  */
 export async function quantizeModel(source: Model | string, options: QuantizeOptions): Promise<QuantizedModel> {
   checkInt8Options(options);
-  const backend = options.backend === undefined ? defaultQuantizeBackend() : v.oneOf(options.backend, 'backend', ['native', 'reference'] as const);
+  const backend = options.backend === undefined ? defaultQuantizeBackend() : v.oneOf(options.backend, 'backend', BACKENDS);
   const owned = typeof source === 'string';
   const model = owned ? await loadModel(source, { ...(options.model ?? {}), backend: 'reference', batch: 1 }) : source;
   if (!(model instanceof Model)) throw v.typeError('Model or path', 'source', source);

@@ -41,7 +41,9 @@ export interface Int8Options extends CalibrationOptions {
   equalization?: Equalization;
 }
 
-export type Equalization = 'off' | 'free' | 'all';
+/** Activation range equalization modes (the one list: API check and `mobilenet quantize --equalization`). */
+export const EQUALIZATIONS = ['off', 'free', 'all'] as const;
+export type Equalization = (typeof EQUALIZATIONS)[number];
 
 export interface QuantizationInfo {
   method: RangeMethod;
@@ -67,7 +69,7 @@ export function checkInt8Options(options: unknown): Int8Options {
   if (o.biasCorrection !== undefined && typeof o.biasCorrection !== 'boolean') throw v.typeError('boolean', 'biasCorrection', o.biasCorrection);
   if (o.images !== undefined) v.positiveInteger(o.images, 'images');
   if (o.method !== undefined) v.oneOf(o.method, 'method', ['minmax', 'mse'] as const);
-  if (o.equalization !== undefined) v.oneOf(o.equalization, 'equalization', ['off', 'free', 'all'] as const);
+  if (o.equalization !== undefined) v.oneOf(o.equalization, 'equalization', EQUALIZATIONS);
   if (o.floatLayers !== undefined && (!Array.isArray(o.floatLayers) || o.floatLayers.some((n) => typeof n !== 'string'))) throw v.typeError('array of layer names', 'floatLayers', o.floatLayers);
   if (o.floatOps !== undefined) {
     if (!Array.isArray(o.floatOps)) throw v.typeError('array of op names', 'floatOps', o.floatOps);

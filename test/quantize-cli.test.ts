@@ -1,0 +1,189 @@
+/**
+ * `mobilenet quantize --equalization off|free|all` and `--backend native|reference`
+ * (lib/cli/quantize.ts): each saved model is byte for byte the one `quantizeModel`
+ * (called directly, the independent path) saves with the same option, the
+ * options change the model, the metadata records the equalization, `--backend
+ * reference` keeps none of the ops `floatOpsFor('native')` keeps in float32,
+ * and bad values are UsageErrors with the parameter template.
+ *
+ * A small random network (12×12 input) calibrated on 3 images keeps this fast:
+ * conv → depthwise (the conv's output is read only by the depthwise: what
+ * 'free' equalization rescales) → AveragePooling2D (no XNNPACK build has it in
+ * int8: float32 for 'native', int8 for 'reference') → 1×1 conv → pooling → Dense.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../lib/cli/index.js';
+import { run as quantizeCommand } from '../lib/cli/quantize.js';
+import { UsageError } from '../lib/errors.js';
+import { writeTfjs } from '../lib/formats/tfjs-write.js';
+import { analyzeModel } from '../lib/keras/layers.js';
+import { mulberry32, randomWeights } from '../lib/keras/random.js';
+import type { KerasModelConfig } from '../lib/keras/types.js';
+import { quantizeModel, type QuantizeOptions } from '../lib/quantize/index.js';
+import { floatOpsFor } from '../lib/quantize/pipeline.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mobilenet-quantize-cli-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const modelJson = path.join(tmp, 'float', 'model.json');
+const calDir = path.join(tmp, 'cal');
+
+const layer = (cls: string, name: string, config: Record<string, unknown>, input?: string): KerasModelConfig['config']['layers'][number] => ({
+  class_name: cls,
+  name,
+  config: { name, ...config },
+  inbound_nodes: input === undefined ? [] : [[[input, 0, 0, {}]]],
+});
+const config: KerasModelConfig = {
+  class_name: 'Functional',
+  config: {
+    name: 'quantize_cli_net',
+    layers: [
+      layer('InputLayer', 'in', { batch_input_shape: [null, 12, 12, 3] }),
+      layer('Conv2D', 'c1', { filters: 8, kernel_size: [3, 3], padding: 'same', activation: 'relu6' }, 'in'),
+      layer('DepthwiseConv2D', 'dw', { kernel_size: [3, 3], padding: 'same', activation: 'relu6' }, 'c1'),
+      layer('AveragePooling2D', 'ap', { pool_size: [2, 2], strides: [2, 2] }, 'dw'),
+      layer('Conv2D', 'c2', { filters: 8, kernel_size: [1, 1], activation: 'relu' }, 'ap'),
+      layer('GlobalAveragePooling2D', 'gap', {}, 'c2'),
+      layer('Dense', 'fc', { units: 4, activation: 'softmax' }, 'gap'),
+    ],
+    input_layers: [['in', 0, 0]],
+    output_layers: [['fc', 0, 0]],
+  },
+};
+
+beforeAll(async () => {
+  await writeTfjs(path.dirname(modelJson), config, randomWeights(analyzeModel(config), 7));
+  fs.mkdirSync(calDir);
+  const rnd = mulberry32(11);
+  for (let i = 0; i < 3; i++) {
+    const px = Buffer.from(Array.from({ length: 12 * 12 * 3 }, () => Math.floor(rnd() * 256)));
+    await sharp(px, { raw: { width: 12, height: 12, channels: 3 } }).png().toFile(path.join(calDir, `${i}.png`));
+  }
+});
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const out: string[] = [];
+  const err: string[] = [];
+  stdout.on('data', (d: Buffer) => out.push(d.toString()));
+  stderr.on('data', (d: Buffer) => err.push(d.toString()));
+  const code = await main(['quantize', ...args], { stdout, stderr, env: {}, cwd: tmp });
+  return { code, out: out.join(''), err: err.join('') };
+}
+
+interface Saved {
+  json: { quantization: { equalization?: string; floatOps?: string[] }; graph: { tensors: Array<{ dtype: string }>; nodes: Array<{ op: string; output: number }> } };
+  weights: Buffer;
+}
+
+function readSaved(dir: string): Saved {
+  return { json: JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8')) as Saved['json'], weights: fs.readFileSync(path.join(dir, 'weights.bin')) };
+}
+
+/** `mobilenet quantize <model> <dir> --calibration <cal> ...flags`; the saved model. */
+async function viaCli(name: string, flags: string[]): Promise<Saved> {
+  const dir = path.join(tmp, `cli-${name}`);
+  const r = await cli([modelJson, dir, '--calibration', calDir, ...flags]);
+  expect(r.code, r.err).toBe(0);
+  return readSaved(dir);
+}
+
+/** `quantizeModel` with the same images and `options`, saved; the saved model. */
+async function viaApi(name: string, options: Omit<QuantizeOptions, 'calibration'>): Promise<Saved> {
+  const dir = path.join(tmp, `api-${name}`);
+  const q = await quantizeModel(modelJson, { calibration: calDir, ...options });
+  await q.save(dir);
+  return readSaved(dir);
+}
+
+/** The same model: graph, quantization record and weight bytes (not generatedBy). */
+function expectSame(a: Saved, b: Saved, what: string): void {
+  expect(a.json.graph, what).toEqual(b.json.graph);
+  expect(a.json.quantization, what).toEqual(b.json.quantization);
+  expect(a.weights.equals(b.weights), what).toBe(true);
+}
+
+/** Ops of the nodes computed in float32 (conversions left out). */
+function floatNodeOps(s: Saved): string[] {
+  const { tensors, nodes } = s.json.graph;
+  return nodes.filter((n) => n.op !== 'convert' && tensors[n.output]!.dtype === 'float32').map((n) => n.op);
+}
+
+describe('mobilenet quantize --equalization', () => {
+  it('off, free (the default) and all each save the model quantizeModel saves with that option, and record it', async () => {
+    const byDefault = await viaCli('eq-default', []);
+    const off = await viaCli('eq-off', ['--equalization', 'off']);
+    const free = await viaCli('eq-free', ['--equalization', 'free']);
+    const all = await viaCli('eq-all', ['--equalization', 'all']);
+    expectSame(off, await viaApi('eq-off', { equalization: 'off' }), 'off');
+    expectSame(byDefault, await viaApi('eq-default', {}), 'default');
+    expectSame(free, byDefault, 'free is the default');
+    expectSame(all, await viaApi('eq-all', { equalization: 'all' }), 'all');
+    expect(byDefault.json.quantization.equalization).toBe('free');
+    expect(off.json.quantization.equalization).toBe('off');
+    expect(all.json.quantization.equalization).toBe('all');
+    // The option changes the model: c1's output channels are rescaled for the depthwise reading them.
+    expect(off.weights.equals(byDefault.weights)).toBe(false);
+  }, 60_000);
+});
+
+describe('mobilenet quantize --backend', () => {
+  it('reference keeps no op in float32 inside the int8 graph (floatOpsFor("reference")); native keeps floatOpsFor("native"); each as quantizeModel', async () => {
+    const native = new Set<string>(floatOpsFor('native'));
+    expect(native.has('averagePool2d')).toBe(true); // no XNNPACK build has an int8 average pooling (docs/int8.md)
+    expect(floatOpsFor('reference').size).toBe(0);
+    const ref = await viaCli('ref', ['--backend', 'reference']);
+    const nat = await viaCli('native', ['--backend', 'native']);
+    expectSame(ref, await viaApi('ref', { backend: 'reference' }), 'reference');
+    expectSame(nat, await viaApi('native', { backend: 'native' }), 'native');
+    expectSame(await viaCli('backend-default', []), nat, 'native is the default where the addon loads');
+    expect(ref.json.quantization.floatOps).toBeUndefined();
+    expect(nat.json.quantization.floatOps).toEqual(['averagePool2d']);
+    // In the graph: the native model computes average pooling in float32 (between converts), the
+    // reference model in int8; the float32 head (global pooling, Dense, softmax) is the same in both.
+    const refFloat = floatNodeOps(ref);
+    const natFloat = floatNodeOps(nat);
+    expect(natFloat).toContain('averagePool2d');
+    expect(refFloat.filter((op) => native.has(op))).toEqual([]);
+    expect(refFloat).toEqual(natFloat.filter((op) => !native.has(op)));
+    expect(ref.json.graph.nodes.filter((n) => n.op === 'convert').length).toBeLessThan(nat.json.graph.nodes.filter((n) => n.op === 'convert').length);
+  }, 60_000);
+});
+
+describe('mobilenet quantize: bad --equalization / --backend values', () => {
+  const io = (): Parameters<typeof quantizeCommand>[1] => ({ stdout: new PassThrough(), stderr: new PassThrough(), env: {}, cwd: tmp });
+  const cases: Array<[string[], string]> = [
+    [['--equalization', 'none'], 'Expected one of off, free, all for --equalization but received "none"'],
+    [['--equalization', 'Free'], 'Expected one of off, free, all for --equalization but received "Free"'],
+    [['--equalization', ''], 'Expected one of off, free, all for --equalization but received ""'],
+    [['--backend', 'wasm'], 'Expected one of native, reference for --backend but received "wasm"'],
+    [['--backend', 'xnnpack'], 'Expected one of native, reference for --backend but received "xnnpack"'],
+  ];
+
+  it('a UsageError with the parameter template, before anything is read or written', async () => {
+    for (const [flags, message] of cases) {
+      const out = path.join(tmp, 'bad');
+      const err = await quantizeCommand([modelJson, out, '--calibration', calDir, ...flags], io()).catch((e: unknown) => e);
+      expect(err, flags.join(' ')).toBeInstanceOf(UsageError);
+      expect((err as Error).message).toBe(message);
+      // Through main: exit code 1 and the message on stderr.
+      const r = await cli([modelJson, out, '--calibration', calDir, ...flags]);
+      expect(r.code).toBe(1);
+      expect(r.err).toBe(`mobilenet quantize: ${message}\n`);
+      expect(fs.existsSync(out)).toBe(false);
+    }
+  });
+
+  it('--help lists both flags with their values', async () => {
+    const r = await cli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/--equalization <e> .*\bfree \(default\)[^]*\ball\b[^]*\boff\b/);
+    expect(r.out).toMatch(/--backend <b> .*\bnative \(default[^]*\breference\b/);
+  });
+});
