@@ -7,7 +7,7 @@
  * with `error`, in input order.
  */
 import type { Preprocessing } from './keras/types.js';
-import { loadImageTensor, sourceName, type Background, type ImageSource, type ResizeMode } from './image.js';
+import { loadImageTensor, RESIZE_MODES, sourceName, type Background, type ImageSource, type ResizeMode } from './image.js';
 import { resolveLabels } from './labels.js';
 import { defaultConcurrency, pipelineBatches } from './batch.js';
 import { NotAClassifierError } from './errors.js';
@@ -169,7 +169,7 @@ export async function* classifyBatch(
   const [height, width] = m.inputShape as [number, number, number];
   const sampleSize = height * width * 3;
   // Validate decode options once, up front, rather than as N per-image errors.
-  v.oneOf(options.resize ?? 'crop', 'resize', ['crop', 'squash'] as const);
+  v.oneOf(options.resize ?? 'crop', 'resize', RESIZE_MODES);
   const decode = { width, height, resize: options.resize, background: options.background, preprocessing: m.preprocessing };
   const predict = (input: Float32Array, batch: number): Promise<Float32Array> => m.predict(input, { batch });
   for await (const { slots, output } of pipelineBatches(predict, images, { batchSize, concurrency, sampleSize, decode })) {

@@ -18,7 +18,7 @@
  */
 import { defaultConcurrency, pipelineBatches } from './batch.js';
 import { ModelFormatError } from './errors.js';
-import { loadImageTensor, sourceName, type Background, type ImageSource, type ResizeMode } from './image.js';
+import { loadImageTensor, RESIZE_MODES, sourceName, type Background, type ImageSource, type ResizeMode } from './image.js';
 import { analyzeModel } from './keras/layers.js';
 import type { KerasLayerConfig, KerasModelConfig, ModelAnalysis, NamedWeights, Preprocessing } from './keras/types.js';
 import * as v from './validate.js';
@@ -218,7 +218,7 @@ function checkOptions(options: unknown): EmbedBatchOptions {
   if (typeof options !== 'object' || options === null) throw v.typeError('object', 'options', options);
   const o = options as EmbedBatchOptions;
   if (o.normalize !== undefined && typeof o.normalize !== 'boolean') throw v.typeError('boolean', 'normalize', o.normalize);
-  if (o.resize !== undefined) v.oneOf(o.resize, 'resize', ['crop', 'squash'] as const);
+  if (o.resize !== undefined) v.oneOf(o.resize, 'resize', RESIZE_MODES);
   return o;
 }
 

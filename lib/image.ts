@@ -52,7 +52,9 @@ import { DEFAULT_DECODE_TIMEOUT_SECONDS, DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IM
 import type { Preprocessing } from './keras/types.js';
 import * as v from './validate.js';
 
-export type ResizeMode = 'crop' | 'squash';
+/** How an image becomes the model's input size (the one list: API checks and `--resize` flags). */
+export const RESIZE_MODES = ['crop', 'squash'] as const;
+export type ResizeMode = (typeof RESIZE_MODES)[number];
 
 /** Decoded pixels, interleaved (HWC), 8 bits per channel. */
 export interface RawPixels {
@@ -95,7 +97,6 @@ export interface PreprocessOptions extends DecodeOptions {
 
 export const DEFAULT_LIMIT_INPUT_PIXELS = 0x3fff * 0x3fff;
 
-const RESIZE_MODES = ['crop', 'squash'] as const;
 const PREPROCESSINGS = ['tf', 'none'] as const;
 
 /** A short name for an image source, used in error messages and CLI output. */

@@ -1,15 +1,17 @@
 /**
- * `mobilenet quantize --equalization off|free|all` and `--backend native|reference`
- * (lib/cli/quantize.ts): each saved model is byte for byte the one `quantizeModel`
- * (called directly, the independent path) saves with the same option, the
- * options change the model, the metadata records the equalization, `--backend
- * reference` keeps none of the ops `floatOpsFor('native')` keeps in float32,
- * and bad values are UsageErrors with the parameter template.
+ * `mobilenet quantize --equalization off|free|all`, `--backend native|reference`,
+ * `--resize crop|squash` and the builder flags (lib/cli/quantize.ts): each saved
+ * model is byte for byte the one `quantizeModel` (called directly, the
+ * independent path) saves with the same option, the options change the model,
+ * the metadata records the equalization, `--backend reference` keeps none of
+ * the ops `floatOpsFor('native')` keeps in float32, and bad values are
+ * UsageErrors with the parameter template.
  *
  * A small random network (12×12 input) calibrated on 3 images keeps this fast:
  * conv → depthwise (the conv's output is read only by the depthwise: what
  * 'free' equalization rescales) → AveragePooling2D (no XNNPACK build has it in
  * int8: float32 for 'native', int8 for 'reference') → 1×1 conv → pooling → Dense.
+ * The calibration images are 20×12, so crop and squash differ.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,9 +19,12 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildArchitecture } from '../lib/architectures/index.js';
 import { main } from '../lib/cli/index.js';
+import { builderHelp } from '../lib/cli/options.js';
 import { run as quantizeCommand } from '../lib/cli/quantize.js';
 import { UsageError } from '../lib/errors.js';
+import { writeH5 } from '../lib/formats/h5.js';
 import { writeTfjs } from '../lib/formats/tfjs-write.js';
 import { analyzeModel } from '../lib/keras/layers.js';
 import { mulberry32, randomWeights } from '../lib/keras/random.js';
@@ -61,8 +66,8 @@ beforeAll(async () => {
   fs.mkdirSync(calDir);
   const rnd = mulberry32(11);
   for (let i = 0; i < 3; i++) {
-    const px = Buffer.from(Array.from({ length: 12 * 12 * 3 }, () => Math.floor(rnd() * 256)));
-    await sharp(px, { raw: { width: 12, height: 12, channels: 3 } }).png().toFile(path.join(calDir, `${i}.png`));
+    const px = Buffer.from(Array.from({ length: 20 * 12 * 3 }, () => Math.floor(rnd() * 256)));
+    await sharp(px, { raw: { width: 20, height: 12, channels: 3 } }).png().toFile(path.join(calDir, `${i}.png`));
   }
 });
 
@@ -156,7 +161,42 @@ describe('mobilenet quantize --backend', () => {
   }, 60_000);
 });
 
-describe('mobilenet quantize: bad --equalization / --backend values', () => {
+describe('mobilenet quantize --resize', () => {
+  it('squash (whole image) and crop (the default) each save the model quantizeModel saves with that option', async () => {
+    const squash = await viaCli('squash', ['--resize', 'squash']);
+    expectSame(squash, await viaApi('squash', { resize: 'squash' }), 'squash');
+    expectSame(await viaCli('crop', ['--resize', 'crop']), await viaApi('crop', {}), 'crop is the default');
+    expect(squash.weights.equals((await viaApi('crop2', { resize: 'crop' })).weights)).toBe(false);
+  }, 60_000);
+});
+
+describe('mobilenet quantize: builder flags for weights-only files (the list classify, info and convert take)', () => {
+  // A weights-only .h5 (no model config) of a random V1 0.25 with a 4-class top.
+  const h5 = path.join(tmp, 'v1-weights-only.h5');
+  beforeAll(async () => {
+    const v1 = buildArchitecture('v1', { alpha: 0.25, inputShape: [32, 32, 3], classes: 4 });
+    await writeH5(h5, undefined, randomWeights(analyzeModel(v1), 3));
+  }, 60_000);
+
+  it('--input-size 32 --classifier-activation linear: the model quantizeModel saves with those model options (logits: no softmax)', async () => {
+    const dir = path.join(tmp, 'cli-linear');
+    const r = await cli([h5, dir, '--calibration', calDir, '--input-size', '32', '--classifier-activation', 'linear']);
+    expect(r.code, r.err).toBe(0);
+    const linear = readSaved(dir);
+    const api = path.join(tmp, 'api-linear');
+    await (await quantizeModel(h5, { calibration: calDir, model: { inputShape: [32, 32, 3], classifierActivation: 'linear' } })).save(api);
+    expectSame(linear, readSaved(api), 'linear');
+    expect(linear.json.graph.nodes.map((n) => n.op)).not.toContain('softmax');
+  }, 60_000);
+
+  it('a flag that does not apply: UsageError naming the flags', async () => {
+    const r = await cli([h5, path.join(tmp, 'cli-bad-builder'), '--calibration', calDir, '--input-size', '32', '--dropout-rate', '0.3']);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe('mobilenet quantize: --dropout-rate 0.3 applies to --arch v3-small or --arch v3-large only, not to v1\n');
+  }, 60_000);
+});
+
+describe('mobilenet quantize: bad --equalization / --backend / --resize values', () => {
   const io = (): Parameters<typeof quantizeCommand>[1] => ({ stdout: new PassThrough(), stderr: new PassThrough(), env: {}, cwd: tmp });
   const cases: Array<[string[], string]> = [
     [['--equalization', 'none'], 'Expected one of off, free, all for --equalization but received "none"'],
@@ -164,6 +204,8 @@ describe('mobilenet quantize: bad --equalization / --backend values', () => {
     [['--equalization', ''], 'Expected one of off, free, all for --equalization but received ""'],
     [['--backend', 'wasm'], 'Expected one of native, reference for --backend but received "wasm"'],
     [['--backend', 'xnnpack'], 'Expected one of native, reference for --backend but received "xnnpack"'],
+    [['--resize', 'fit'], 'Expected one of crop, squash for --resize but received "fit"'],
+    [['--method', 'percentile'], 'Expected one of minmax, mse for --method but received "percentile"'],
   ];
 
   it('a UsageError with the parameter template, before anything is read or written', async () => {
@@ -180,9 +222,11 @@ describe('mobilenet quantize: bad --equalization / --backend values', () => {
     }
   });
 
-  it('--help lists both flags with their values', async () => {
+  it('--help lists the flags with their values', async () => {
     const r = await cli(['--help']);
     expect(r.code).toBe(0);
+    expect(r.out).toMatch(/--resize <mode> .*\bcrop \(default[^]*\bsquash\b/);
+    expect(r.out).toContain(builderHelp());
     expect(r.out).toMatch(/--equalization <e> .*\bfree \(default\)[^]*\ball\b[^]*\boff\b/);
     expect(r.out).toMatch(/--backend <b> .*\bnative \(default[^]*\breference\b/);
   });

@@ -20,6 +20,7 @@ import { flagNames } from '../architectures/options.js';
 import { classifyBatch, type Prediction } from '../classify.js';
 import { resolveWeights } from '../default-model.js';
 import { BACKENDS } from '../backends/types.js';
+import { RESIZE_MODES } from '../image.js';
 import { UsageError } from '../errors.js';
 import { loadModelFile, type ModelOptions } from '../model.js';
 import * as v from '../validate.js';
@@ -73,7 +74,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     return 0;
   }
   if (positionals.length === 0) throw new UsageError(`no images given\n\n${HELP}`);
-  const resize = oneOf(values.resize, 'resize', ['crop', 'squash'] as const);
+  const resize = oneOf(values.resize, 'resize', RESIZE_MODES);
   const topArg = positiveInt(values.top, 'top');
   const backend = oneOf(values.backend, 'backend', BACKENDS);
   const request = parseBuilderFlags(values as Record<string, string | boolean | undefined>);

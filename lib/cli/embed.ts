@@ -11,6 +11,7 @@
  */
 import { resolveWeights } from '../default-model.js';
 import { UsageError } from '../errors.js';
+import { RESIZE_MODES } from '../image.js';
 import { ARCHITECTURES } from '../architectures/index.js';
 import { loadModel, type ModelOptions } from '../model.js';
 import type { CliIO } from './io.js';
@@ -54,7 +55,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   }
   if (positionals.length === 0) throw new UsageError(`no images given\n\n${HELP}`);
   const arch = oneOf(values.arch, 'arch', ARCHITECTURES);
-  const resize = oneOf(values.resize, 'resize', ['crop', 'squash'] as const);
+  const resize = oneOf(values.resize, 'resize', RESIZE_MODES);
   const alpha = positiveNumber(values.alpha, 'alpha');
   const weights = resolveWeights(values.weights, io.env, io.cwd);
   const plan = await planImageRun('embed', positionals, values, io);

@@ -1,18 +1,19 @@
 /**
  * `mobilenet quantize <weights> <out> --calibration <dir> [--images N] [--float-classifier|--int8-classifier]
  *   [--equalization off|free|all] [--backend native|reference]
- *   [--arch v1|v2|v3-small|v3-large --alpha A ... for weights-only inputs]`
+ *   [--resize crop|squash] [--arch v1|v2|v3-small|v3-large --alpha A ... for weights-only inputs]`
  */
 import path from 'node:path';
-import { ARCHITECTURES } from '../architectures/index.js';
+import { flagNames } from '../architectures/options.js';
 import { BACKENDS } from '../backends/types.js';
-import type { Architecture } from '../keras/types.js';
-import type { ModelOptions } from '../model.js';
+import { RESIZE_MODES } from '../image.js';
+import { loadModelFile, type Model } from '../model.js';
+import { RANGE_METHODS } from '../quantize/calibrate.js';
 import { quantizeModel } from '../quantize/index.js';
 import { defaultQuantizeBackend, EQUALIZATIONS } from '../quantize/pipeline.js';
 import { UsageError } from '../errors.js';
 import type { CliIO } from './io.js';
-import { oneOf, parseCommandArgs, positiveInt, positiveNumber } from './options.js';
+import { builderFlags, builderHelp, hasBuilderFlags, oneOf, parseBuilderFlags, parseCommandArgs, positiveInt } from './options.js';
 
 const HELP = `Usage: mobilenet quantize <weights> <output-dir> --calibration <dir> [options]
 
@@ -26,32 +27,34 @@ which is quantized too. Writes <output-dir>/model.json
 and <output-dir>/weights.bin (docs/int8.md).
 
 Options:
-  --calibration <dir>     directory of calibration images (its .jpg/.jpeg/.png/
-                          .webp/.gif/.tif/.tiff/.avif files, by name; required)
-  --images <N>            use at most N of them (default 100)
-  --method <m>            minmax (default): activation ranges are the extremes seen;
-                          mse: a second pass picks the range with the least expected
-                          quantization error per tensor
-  --int8-classifier       quantize the classifier head too (default for V3,
-                          whose head has a hidden 1x1 convolution)
-  --float-classifier      keep the classifier head in float32 (default for V1, V2)
-  --no-bias-correction    do not correct biases for the mean shift of weight rounding
-  --float-layers <a,b>    keep these layers (Keras layer names, e.g. conv1) in float32
-  --equalization <e>      activation range equalization: free (default) rescales the
-                          channels of activations read only by depthwise or float32
-                          layers so each spans its tensor's int8 range; all also those
-                          read by int8 convolutions; off none
-  --backend <b>           the backend the int8 model is for: native (default when the
-                          addon loads) calibrates on XNNPACK and keeps in float32 the ops
-                          the loaded XNNPACK build has no int8 kernel for; reference
-                          quantizes every op and calibrates on the TypeScript kernels
-For weights-only inputs:
-  --arch <a>              v1 | v2 | v3-small | v3-large
-  --alpha <A>             width multiplier (default 1.0)
-  --no-top                without the classifier (feature extractor)
-  --pooling <p>           avg | max pooling when --no-top
-  --input-size <S>        square input size (default 224)
-  -h, --help              this text
+  --calibration <dir>       directory of calibration images (its .jpg/.jpeg/.png/
+                            .webp/.gif/.tif/.tiff/.avif files, by name; required)
+  --images <N>              use at most N of them (default 100)
+  --resize <mode>           crop (default: shorter side to size, centre crop) |
+                            squash (whole image), as classify
+  --method <m>              minmax (default): activation ranges are the extremes seen;
+                            mse: a second pass picks the range with the least
+                            expected quantization error per tensor
+  --int8-classifier         quantize the classifier head too (default for V3,
+                            whose head has a hidden 1x1 convolution)
+  --float-classifier        keep the classifier head in float32 (default for V1, V2)
+  --no-bias-correction      do not correct biases for the mean shift of weight
+                            rounding
+  --float-layers <a,b>      keep these layers (Keras layer names, e.g. conv1) in
+                            float32
+  --equalization <e>        activation range equalization: free (default) rescales
+                            the channels of activations read only by depthwise or
+                            float32 layers so each spans its tensor's int8 range;
+                            all also those read by int8 convolutions; off none
+  --backend <b>             the backend the int8 model is for: native (default when
+                            the addon loads) calibrates on XNNPACK and keeps in
+                            float32 the ops the loaded XNNPACK build has no int8
+                            kernel for; reference quantizes every op and calibrates
+                            on the TypeScript kernels
+  -h, --help                this text
+For weights-only inputs (e.g. the official Keras Applications .h5 files); what
+is left out is recognized from the weights, what is given must match them:
+${builderHelp()}
 `;
 
 export async function run(args: string[], io: CliIO): Promise<number> {
@@ -65,11 +68,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     method: { type: 'string' },
     equalization: { type: 'string' },
     backend: { type: 'string' },
-    arch: { type: 'string' },
-    alpha: { type: 'string' },
-    'no-top': { type: 'boolean' },
-    pooling: { type: 'string' },
-    'input-size': { type: 'string' },
+    resize: { type: 'string' },
+    ...builderFlags(),
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -83,23 +83,24 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const input = path.resolve(io.cwd, positionals[0]!);
   const output = path.resolve(io.cwd, positionals[1]!);
   const images = positiveInt(values.images, 'images') ?? 100;
-  const method = oneOf(values.method, 'method', ['minmax', 'mse'] as const) ?? 'minmax';
+  const method = oneOf(values.method, 'method', RANGE_METHODS) ?? 'minmax';
   const equalization = oneOf(values.equalization, 'equalization', EQUALIZATIONS);
   const backend = oneOf(values.backend, 'backend', BACKENDS) ?? defaultQuantizeBackend();
-  const model: Omit<ModelOptions, 'backend' | 'threads' | 'batch'> = {};
-  const arch = oneOf(values.arch, 'arch', ARCHITECTURES as readonly Architecture[]);
-  if (arch !== undefined) model.architecture = arch;
-  const alpha = positiveNumber(values.alpha, 'alpha');
-  if (alpha !== undefined) model.alpha = alpha;
-  if (values['no-top']) model.includeTop = false;
-  const pooling = oneOf(values.pooling, 'pooling', ['avg', 'max'] as const);
-  if (pooling !== undefined) model.pooling = pooling;
-  const size = positiveInt(values['input-size'], 'input-size');
-  if (size !== undefined) model.inputShape = [size, size, 3];
+  const resize = oneOf(values.resize, 'resize', RESIZE_MODES);
+  const request = parseBuilderFlags(values as Record<string, string | boolean | undefined>);
   if (values['int8-classifier'] && values['float-classifier']) throw new UsageError(`--int8-classifier and --float-classifier exclude each other\n\n${HELP}`);
   const progress = io.stderr.isTTY === true;
   const start = Date.now();
-  const q = await quantizeModel(input, {
+  // Loaded here (not by quantizeModel) so that messages about the builder options name the flags.
+  let model: Model;
+  try {
+    model = await loadModelFile(input, { ...request, backend: 'reference', batch: 1 }, flagNames);
+  } catch (e) {
+    // Options that do not apply to the model (e.g. --arch next to a model with a config).
+    if (e instanceof RangeError && hasBuilderFlags(request)) throw new UsageError(e.message);
+    throw e;
+  }
+  const q = await quantizeModel(model, {
     calibration: path.resolve(io.cwd, values.calibration),
     images,
     ...(values['int8-classifier'] ? { floatHead: false } : values['float-classifier'] ? { floatHead: true } : {}),
@@ -108,9 +109,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     method,
     ...(equalization === undefined ? {} : { equalization }),
     backend,
-    model,
+    ...(resize === undefined ? {} : { resize }),
     ...(progress ? { onProgress: (n: number) => io.stderr.write(`\rcalibrating: ${n} image(s)`) } : {}),
-  });
+  }).finally(() => model.dispose());
   if (progress) io.stderr.write('\n');
   const { modelJson, weights } = await q.save(output);
   const d = q.describe();

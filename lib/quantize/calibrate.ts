@@ -103,8 +103,9 @@ export interface CalibrationResult {
   images: number;
 }
 
-/** How activation ranges are chosen from what calibration saw. */
-export type RangeMethod = 'minmax' | 'mse';
+/** How activation ranges are chosen from what calibration saw (the one list: API check and `mobilenet quantize --method`). */
+export const RANGE_METHODS = ['minmax', 'mse'] as const;
+export type RangeMethod = (typeof RANGE_METHODS)[number];
 
 const BINS = 2048;
 

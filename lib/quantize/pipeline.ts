@@ -11,7 +11,7 @@ import type { Graph } from '../graph.js';
 import type { Preprocessing } from '../keras/types.js';
 import { OP_NAMES } from '../schema.js';
 import * as v from '../validate.js';
-import { calibrate, calibrationSamples, type CalibrationOptions, type CalibrationSource, type RangeMethod } from './calibrate.js';
+import { calibrate, calibrationSamples, RANGE_METHODS, type CalibrationOptions, type CalibrationSource, type RangeMethod } from './calibrate.js';
 import { equalizeActivations } from './equalize.js';
 import { fromFloatGraph, type QGraph, type QNode, type QOp } from './qgraph.js';
 import { defaultFloatHead, headStart, nativeFloatOps, quantizableBody, quantizeGraph } from './quantize.js';
@@ -68,7 +68,7 @@ export function checkInt8Options(options: unknown): Int8Options {
   if (o.floatHead !== undefined && typeof o.floatHead !== 'boolean') throw v.typeError('boolean', 'floatHead', o.floatHead);
   if (o.biasCorrection !== undefined && typeof o.biasCorrection !== 'boolean') throw v.typeError('boolean', 'biasCorrection', o.biasCorrection);
   if (o.images !== undefined) v.positiveInteger(o.images, 'images');
-  if (o.method !== undefined) v.oneOf(o.method, 'method', ['minmax', 'mse'] as const);
+  if (o.method !== undefined) v.oneOf(o.method, 'method', RANGE_METHODS);
   if (o.equalization !== undefined) v.oneOf(o.equalization, 'equalization', EQUALIZATIONS);
   if (o.floatLayers !== undefined && (!Array.isArray(o.floatLayers) || o.floatLayers.some((n) => typeof n !== 'string'))) throw v.typeError('array of layer names', 'floatLayers', o.floatLayers);
   if (o.floatOps !== undefined) {

@@ -15,7 +15,7 @@
 import os from 'node:os';
 import { topK, type Prediction, type Predictor } from '../classify.js';
 import { ImageDecodeError, type ImageProblem } from '../errors.js';
-import { loadImageTensor, type ResizeMode } from '../image.js';
+import { loadImageTensor, RESIZE_MODES, type ResizeMode } from '../image.js';
 import { resolveLabels } from '../labels.js';
 import { DEFAULT_SERVER_MAX_PIXELS } from '../limits.js';
 import * as v from '../validate.js';
@@ -99,7 +99,7 @@ export class ImageClassifier {
     this.maxPixels = options.maxPixels === undefined ? DEFAULT_SERVER_MAX_PIXELS : v.positiveInteger(options.maxPixels, 'maxPixels');
     if (options.allowSvg !== undefined && typeof options.allowSvg !== 'boolean') throw v.typeError('boolean', 'allowSvg', options.allowSvg);
     this.allowSvg = options.allowSvg ?? false;
-    this.resize = options.resize === undefined ? 'crop' : v.oneOf(options.resize, 'resize', ['crop', 'squash'] as const);
+    this.resize = options.resize === undefined ? 'crop' : v.oneOf(options.resize, 'resize', RESIZE_MODES);
     this.labels = resolveLabels(options.labels, model.classes);
     this.batcher = new MicroBatcher(model, {
       maxBatch: options.maxBatch ?? 8,
