@@ -12,6 +12,7 @@
  *   quantized gives a typed error.
  */
 import fs from 'node:fs';
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -327,6 +328,16 @@ describe.skipIf(!hasShared)('int8 V1 0.25 (real weights)', () => {
     await expectFormatError(copy('shape', (j) => (j.graph.tensors[j.graph.nodes[3].output].shape = [7, 7, 7])), /computes shape|needs/);
     await expectFormatError(copy('order', (j) => j.graph.nodes.reverse()), /before it is computed|not a new activation/);
     await expectFormatError(copy('op', (j) => (j.graph.nodes[2].op = 'lstm')), /known op/);
+    // A NaN in the float32 classifier weights, the hash recomputed (found by fuzzing: it loaded, and every output was NaN).
+    await expectFormatError(
+      copy('nan', (j, w) => {
+        const id = j.graph.tensors.findIndex((t: Json) => t.dtype === 'float32' && t.data);
+        const at = j.graph.tensors[id].data[0] + 4 * 7;
+        w.writeFloatLE(NaN, at);
+        j.weights.sha256 = createHash('sha256').update(w).digest('hex');
+      }),
+      /tensor \d+ data holds a non-finite value \(NaN\) at index 7/,
+    );
     fs.mkdirSync(path.join(tmp, 'notjson'));
     fs.writeFileSync(path.join(tmp, 'notjson', 'model.json'), '{"format": "mobilenet-xnnpack-int8", ');
     await expectFormatError(path.join(tmp, 'notjson'), /JSON/);

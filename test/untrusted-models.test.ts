@@ -34,7 +34,9 @@ import { normalizeModelConfig, readKeras3, writeKeras3 } from '../lib/formats/ke
 import { readModelFile } from '../lib/formats/index.js';
 import { halfToFloat } from '../lib/formats/tfjs.js';
 import { contiguousLayoutAt, denseKerasConfig, patchObjectHeader, setExternalStorage, setVirtualLayout } from './helpers/hdf5.js';
-import { ModelFormatError } from '../lib/errors.js';
+import { ModelFormatError, UnsupportedLayerError, WeightMismatchError } from '../lib/errors.js';
+import { loadModel } from '../lib/model.js';
+import { hasShared, shared } from './helpers/shared.js';
 import type { NamedWeights } from '../lib/keras/types.js';
 
 let tmp: string;
@@ -541,5 +543,56 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
     for (let i = 0; i < 500; i++) ok = [ok];
     const cfg = normalizeModelConfig({ ...k3, config: { ...k3.config, layers: [{ ...k3.config.layers[0], config: { name: 'd', units: 2, junk: ok } }] } }, 'x');
     expect(cfg.config.layers[0]?.config.name).toBe('d');
+  });
+});
+
+describe.skipIf(!hasShared)('values that would make every output NaN are refused at load (found by fuzzing)', () => {
+  /** A copy of the shared V1 0.25 TF.js model, with `edit` applied to its parsed model.json and shards. */
+  function mobilenetCopy(name: string, edit: (json: { modelTopology: { model_config: { config: { layers: Array<{ class_name: string; config: Record<string, unknown> }> } } } }, shards: Map<string, Buffer>) => void): string {
+    const src = shared('models', 'mobilenet_v1_0.25_224');
+    const d = dir(name);
+    const json = JSON.parse(fs.readFileSync(path.join(src, 'model.json'), 'utf8'));
+    const shards = new Map<string, Buffer>();
+    for (const f of fs.readdirSync(src)) if (f !== 'model.json') shards.set(f, fs.readFileSync(path.join(src, f)));
+    edit(json, shards);
+    for (const [f, b] of shards) fs.writeFileSync(path.join(d, f), b);
+    fs.writeFileSync(path.join(d, 'model.json'), JSON.stringify(json));
+    return path.join(d, 'model.json');
+  }
+
+  it('a negative BatchNorm moving_variance (one flipped sign bit in a shard) is a WeightMismatchError naming the file and the weight', async () => {
+    // group22 holds conv_dw_6_bn gamma, beta, moving_mean, moving_variance (64 values each): the variance starts at byte 768.
+    const file = mobilenetCopy('negative-variance', (_json, shards) => {
+      const b = shards.get('group22-shard1of1') as Buffer;
+      expect(b.readFloatLE(768 + 4 * 2)).toBeGreaterThan(1);
+      b[768 + 4 * 2 + 3]! ^= 0x80;
+    });
+    const err = await loadModel(file, { threads: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WeightMismatchError);
+    expect((err as Error).message).toContain(file);
+    expect((err as Error).message).toMatch(/conv_dw_6_bn\/moving_variance holds -25.4699[0-9]* at index 2/);
+  });
+
+  it('a negative or non-numeric BatchNorm epsilon is an UnsupportedLayerError naming the layer', async () => {
+    for (const eps of [-0.999, 'x']) {
+      const file = mobilenetCopy(`epsilon-${eps}`, (json) => {
+        const bn = json.modelTopology.model_config.config.layers.find((l) => l.config.name === 'conv_pw_6_bn')!;
+        bn.config.epsilon = eps;
+      });
+      const err = await loadModel(file, { threads: 1 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnsupportedLayerError);
+      expect((err as Error).message).toContain(`'conv_pw_6_bn'`);
+      expect((err as Error).message).toContain(`epsilon ${JSON.stringify(eps)} (must be a finite number >= 0)`);
+    }
+  });
+
+  it('the unchanged copy loads and gives finite probabilities (the edits above are the only difference)', async () => {
+    const model = await loadModel(mobilenetCopy('unchanged', () => {}), { threads: 1 });
+    try {
+      const y = await model.predict(new Float32Array(224 * 224 * 3).fill(0.25));
+      expect(y.every((v) => Number.isFinite(v))).toBe(true);
+    } finally {
+      model.dispose();
+    }
   });
 });

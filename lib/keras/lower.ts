@@ -71,7 +71,7 @@ export function lowerModelAsync(analysis: ModelAnalysis, weights: NamedWeights, 
 /** `lowerModel` in steps: yields between layers, fusion rewrites and emitted nodes. */
 export function* lowerModelSteps(analysis: ModelAnalysis, weights: NamedWeights, options: LowerOptions = {}): Steps<LoweredModel> {
   const matched = yield* matchWeightsSteps(analysis, weights, options);
-  const b = new NodeBuilder(matched);
+  const b = new NodeBuilder(matched, options.file);
   for (const layer of analysis.layers) {
     const entry = layerEntry(layer.name, layer.className);
     b.byLayer.set(layer.name, entry.lowerSteps !== undefined ? yield* entry.lowerSteps(layer, b) : entry.lower(layer, b));

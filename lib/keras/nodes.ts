@@ -90,7 +90,11 @@ export class NodeBuilder {
   readonly nodes: LNode[] = [];
   readonly byLayer = new Map<string, LNode>();
 
-  constructor(private readonly weights: NamedWeights) {}
+  constructor(
+    private readonly weights: NamedWeights,
+    /** The model file, for messages. */
+    readonly file: string | undefined = undefined,
+  ) {}
 
   add<T extends LNode = LNode>(n: NewNode<T>): T {
     const node = { ...n, id: this.nodes.length } as unknown as T;

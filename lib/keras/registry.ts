@@ -21,7 +21,7 @@ import {
 } from './config.js';
 import { UNBOUNDED, type LConv, type LNode, type NodeBuilder } from './nodes.js';
 import type { AnalyzedLayer, WeightSpec } from './types.js';
-import { UnsupportedLayerError } from '../errors.js';
+import { UnsupportedLayerError, WeightMismatchError } from '../errors.js';
 import { CHUNK, float32ArraySteps, runSteps, type Steps } from '../cooperative.js';
 
 /** What one layer does, given its input shapes. */
@@ -223,6 +223,7 @@ const batchNormalization: LayerEntry = {
     const s = one(a);
     if (s.length === 0) fail(a.name, a.cls, 'scalar input');
     if (!lastAxis(a.config.axis, s.length)) fail(a.name, a.cls, `axis ${show(a.config.axis)} (only the last axis)`);
+    bnEpsilon(a.config, a.name, a.cls);
     const c = s[s.length - 1] as number;
     const weights: WeightSpec[] = [];
     if (a.config.scale !== false) weights.push(spec(a.name, 'gamma', [c], trainable(a)));
@@ -232,7 +233,7 @@ const batchNormalization: LayerEntry = {
   },
   lower(layer, b) {
     const x = b.input(layer);
-    const eps = typeof layer.config.epsilon === 'number' ? layer.config.epsilon : 1e-3;
+    const eps = bnEpsilon(layer.config, layer.name, layer.className);
     const mean = b.weight(layer, 'moving_mean').data;
     const variance = b.weight(layer, 'moving_variance').data;
     const gamma = b.optionalWeight(layer, 'gamma')?.data ?? null;
@@ -245,10 +246,24 @@ const batchNormalization: LayerEntry = {
       const s = (gamma ? (gamma[i] as number) : 1) / Math.sqrt((variance[i] as number) + eps);
       scale[i] = s;
       shift[i] = (beta ? (beta[i] as number) : 0) - (mean[i] as number) * s;
+      // A negative variance (a corrupt file) or one that epsilon does not keep above 0 would make every output NaN.
+      if (!Number.isFinite(scale[i] as number) || !Number.isFinite(shift[i] as number)) {
+        const where = b.file === undefined ? '' : `${b.file}: `;
+        throw new WeightMismatchError(
+          `${where}Weight ${layer.name}/moving_variance holds ${variance[i]} at index ${i}: with epsilon ${eps} the normalization is not finite (a variance must be >= 0)`,
+        );
+      }
     }
     return b.affine(layer.name, x, [...layer.outputShape], scale, shift);
   },
 };
+
+/** BatchNormalization's epsilon (Keras default 1e-3): a finite number >= 0. */
+function bnEpsilon(cfg: Cfg, name: string, cls: string): number {
+  const eps = cfg.epsilon ?? 1e-3;
+  if (!(typeof eps === 'number' && Number.isFinite(eps) && eps >= 0)) fail(name, cls, `epsilon ${show(eps)} (must be a finite number >= 0)`);
+  return eps;
+}
 
 function reluMax(cfg: Cfg, name: string, cls: string): number {
   const slope = cfg.negative_slope ?? 0;

@@ -222,6 +222,11 @@ export async function loadInt8Model(file: string): Promise<{ graph: QGraph; meta
       const size = tj.dtype === 'qint8' || tj.dtype === 'qcint8' ? 1 : 4;
       const buf = slice(tj.data, size, count, `${where} data`);
       t.data = tj.dtype === 'float32' ? new Float32Array(buf) : tj.dtype === 'qcint32' ? new Int32Array(buf) : new Int8Array(buf);
+      // As for float models (lib/keras/weights.ts): a non-finite constant makes every output NaN.
+      if (t.data instanceof Float32Array) {
+        const i = t.data.findIndex((x) => !Number.isFinite(x));
+        if (i >= 0) bad(`${where} data holds a non-finite value (${t.data[i]}) at index ${i}`);
+      }
     }
     return t as QTensor;
   });
