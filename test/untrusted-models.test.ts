@@ -570,19 +570,34 @@ describe.skipIf(!hasShared)('values that would make every output NaN are refused
     const err = await loadModel(file, { threads: 1 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WeightMismatchError);
     expect((err as Error).message).toContain(file);
-    expect((err as Error).message).toMatch(/conv_dw_6_bn\/moving_variance holds -25.4699[0-9]* at index 2/);
+    expect((err as Error).message).toMatch(/conv_dw_6_bn\/moving_variance holds -25.4699[0-9]* at index 2: variance \+ epsilon \(0.001\) must be > 0/);
+  });
+
+  it('a BatchNorm gamma that folds to a scale beyond float32 (finite in the file) is a WeightMismatchError naming the layer and the values', async () => {
+    // conv_dw_6_bn/gamma[2] = 3e38, / sqrt(25.47 + 0.001) is finite; moving_variance[2] = 1e-30 makes the scale 3e38 / 0.0316 > float32 max.
+    const file = mobilenetCopy('huge-scale', (_json, shards) => {
+      const b = shards.get('group22-shard1of1') as Buffer;
+      b.writeFloatLE(3e38, 4 * 2);
+      b.writeFloatLE(1e-30, 768 + 4 * 2);
+    });
+    const err = await loadModel(file, { threads: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WeightMismatchError);
+    expect((err as Error).message).toContain(file);
+    expect((err as Error).message).toMatch(/Weights of conv_dw_6_bn at index 2 \(gamma 3\.0*\d*e\+38, .*\) normalize to scale Infinity, .*not finite in float32/);
   });
 
   it('a negative or non-numeric BatchNorm epsilon is an UnsupportedLayerError naming the layer', async () => {
-    for (const eps of [-0.999, 'x']) {
-      const file = mobilenetCopy(`epsilon-${eps}`, (json) => {
+    // -1e999 is valid JSON for -Infinity (JSON.stringify would show it as null).
+    for (const [eps, shown] of [[-0.999, '-0.999'], ['x', '"x"'], ['-1e999', '-Infinity']] as const) {
+      const file = mobilenetCopy(`epsilon-${shown}`, (json) => {
         const bn = json.modelTopology.model_config.config.layers.find((l) => l.config.name === 'conv_pw_6_bn')!;
-        bn.config.epsilon = eps;
+        bn.config.epsilon = eps === '-1e999' ? 'NEG_INF' : eps;
       });
+      if (eps === '-1e999') fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('"NEG_INF"', '-1e999'));
       const err = await loadModel(file, { threads: 1 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UnsupportedLayerError);
       expect((err as Error).message).toContain(`'conv_pw_6_bn'`);
-      expect((err as Error).message).toContain(`epsilon ${JSON.stringify(eps)} (must be a finite number >= 0)`);
+      expect((err as Error).message).toContain(`epsilon ${shown} (must be a finite number >= 0)`);
     }
   });
 

@@ -241,16 +241,21 @@ const batchNormalization: LayerEntry = {
     const n = mean.length;
     const scale = new Float32Array(n);
     const shift = new Float32Array(n);
+    const where = b.file === undefined ? '' : `${b.file}: `;
     for (let i = 0; i < n; i++) {
+      // A negative variance (a corrupt file) would make every output NaN.
+      const v = (variance[i] as number) + eps;
+      if (!(v > 0)) {
+        throw new WeightMismatchError(`${where}Weight ${layer.name}/moving_variance holds ${variance[i]} at index ${i}: variance + epsilon (${eps}) must be > 0`);
+      }
       // Computed in double, as one multiply-add per element at run time.
-      const s = (gamma ? (gamma[i] as number) : 1) / Math.sqrt((variance[i] as number) + eps);
+      const s = (gamma ? (gamma[i] as number) : 1) / Math.sqrt(v);
       scale[i] = s;
       shift[i] = (beta ? (beta[i] as number) : 0) - (mean[i] as number) * s;
-      // A negative variance (a corrupt file) or one that epsilon does not keep above 0 would make every output NaN.
       if (!Number.isFinite(scale[i] as number) || !Number.isFinite(shift[i] as number)) {
-        const where = b.file === undefined ? '' : `${b.file}: `;
         throw new WeightMismatchError(
-          `${where}Weight ${layer.name}/moving_variance holds ${variance[i]} at index ${i}: with epsilon ${eps} the normalization is not finite (a variance must be >= 0)`,
+          `${where}Weights of ${layer.name} at index ${i} (gamma ${gamma?.[i] ?? 1}, beta ${beta?.[i] ?? 0}, moving_mean ${mean[i]}, moving_variance ${variance[i]}) ` +
+            `normalize to scale ${scale[i]}, shift ${shift[i]}: not finite in float32`,
         );
       }
     }
@@ -261,7 +266,7 @@ const batchNormalization: LayerEntry = {
 /** BatchNormalization's epsilon (Keras default 1e-3): a finite number >= 0. */
 function bnEpsilon(cfg: Cfg, name: string, cls: string): number {
   const eps = cfg.epsilon ?? 1e-3;
-  if (!(typeof eps === 'number' && Number.isFinite(eps) && eps >= 0)) fail(name, cls, `epsilon ${show(eps)} (must be a finite number >= 0)`);
+  if (!(typeof eps === 'number' && Number.isFinite(eps) && eps >= 0)) fail(name, cls, `epsilon ${typeof eps === 'number' ? String(eps) : show(eps)} (must be a finite number >= 0)`);
   return eps;
 }
 
