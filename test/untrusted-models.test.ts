@@ -546,7 +546,7 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
   });
 });
 
-describe.skipIf(!hasShared)('values that would make every output NaN are refused at load (found by fuzzing)', () => {
+describe.skipIf(!hasShared)('config and weight values found by fuzzing: refused at load, naming the layer or weight (they made every output NaN or escaped as a graph-builder RangeError)', () => {
   /** A copy of the shared V1 0.25 TF.js model, with `edit` applied to its parsed model.json and shards. */
   function mobilenetCopy(name: string, edit: (json: { modelTopology: { model_config: { config: { layers: Array<{ class_name: string; config: Record<string, unknown> }> } } } }, shards: Map<string, Buffer>) => void): string {
     const src = shared('models', 'mobilenet_v1_0.25_224');
@@ -584,6 +584,19 @@ describe.skipIf(!hasShared)('values that would make every output NaN are refused
     expect(err).toBeInstanceOf(WeightMismatchError);
     expect((err as Error).message).toContain(file);
     expect((err as Error).message).toMatch(/Weights of conv_dw_6_bn at index 2 \(gamma 3\.0*\d*e\+38, .*\) normalize to scale Infinity, .*not finite in float32/);
+  });
+
+  it('strides, dilation or kernel sizes beyond the graph limit (2^24) are an UnsupportedLayerError naming the layer, not a RangeError of the graph builder', async () => {
+    for (const [key, value] of [['strides', [1, 16777217]], ['dilation_rate', [2147483647, 1]], ['kernel_size', 2 ** 31]] as const) {
+      const file = mobilenetCopy(`limit-${key}`, (json) => {
+        const conv = json.modelTopology.model_config.config.layers.find((l) => l.config.name === 'conv_pw_3')!;
+        conv.config[key] = value;
+      });
+      const err = await loadModel(file, { threads: 1 }).catch((e: unknown) => e);
+      expect(err, key).toBeInstanceOf(UnsupportedLayerError);
+      expect((err as Error).message).toContain(`'conv_pw_3'`);
+      expect((err as Error).message).toContain(`${key} must be a positive integer (at most 16777216) or a pair of them, got ${JSON.stringify(value)}`);
+    }
   });
 
   it('a negative or non-numeric BatchNorm epsilon is an UnsupportedLayerError naming the layer', async () => {

@@ -4,6 +4,7 @@
  * config the same way.
  */
 import { UnsupportedLayerError } from '../errors.js';
+import { MAX_U32_ATTR } from '../schema.js';
 
 export type Cfg = Record<string, unknown>;
 
@@ -30,14 +31,14 @@ export function pairOf(value: unknown, layer: string, cls: string, key: string, 
     fail(layer, cls, `missing ${key}`);
   }
   const arr = typeof value === 'number' ? [value, value] : value;
-  if (!Array.isArray(arr) || arr.length !== 2 || !arr.every((d) => Number.isInteger(d) && d > 0)) {
-    fail(layer, cls, `${key} must be a positive integer or a pair of them, got ${show(value)}`);
+  if (!Array.isArray(arr) || arr.length !== 2 || !arr.every((d) => Number.isInteger(d) && d > 0 && d <= MAX_U32_ATTR)) {
+    fail(layer, cls, `${key} must be a positive integer (at most ${MAX_U32_ATTR}) or a pair of them, got ${show(value)}`);
   }
   return [arr[0] as number, arr[1] as number];
 }
 
 export function positiveInt(value: unknown, layer: string, cls: string, key: string): number {
-  if (!Number.isInteger(value) || (value as number) <= 0) fail(layer, cls, `${key} must be a positive integer, got ${show(value)}`);
+  if (!Number.isInteger(value) || (value as number) <= 0 || (value as number) > MAX_U32_ATTR) fail(layer, cls, `${key} must be a positive integer (at most ${MAX_U32_ATTR}), got ${show(value)}`);
   return value as number;
 }
 
