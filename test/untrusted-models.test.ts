@@ -510,6 +510,27 @@ describe('.keras archives: zip bombs and the HDF5 attacks inside', () => {
     expect((err as Error).message).toMatch(new RegExp(`efl\\.keras: model\\.weights\\.h5: dataset /layers/dense/vars/0 stores its values in an external file \\(${secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\): external storage is refused`));
   });
 
+  it('config.json errors found while analyzing the model name the archive (found by fuzzing: a layer without inbound nodes, config values nested too deep)', async () => {
+    const { unzipSync } = await import('fflate');
+    const good = path.join(tmp, 'analyze-ok.keras');
+    await writeKeras3(good, denseKerasConfig, weights());
+    const entries = unzipSync(fs.readFileSync(good));
+    const config = JSON.parse(Buffer.from(entries['config.json'] as Uint8Array).toString('utf8'));
+    const cases: Array<[string, (dense: { inbound_nodes: unknown; config: Record<string, unknown> }) => void, string]> = [
+      ['no-inbound', (d) => (d.inbound_nodes = []), "layer 'd' has no inbound node"],
+      ['nested', (d) => (d.config.kernel_regularizer = JSON.parse('['.repeat(300) + ']'.repeat(300))), 'model config values are nested more than 256 deep'],
+    ];
+    for (const [name, edit, text] of cases) {
+      const c = structuredClone(config);
+      edit(c.config.layers.find((l: { class_name: string }) => l.class_name === 'Dense'));
+      const p = path.join(tmp, `analyze-${name}.keras`);
+      fs.writeFileSync(p, zipSync({ ...entries, 'config.json': Buffer.from(JSON.stringify(c)) }));
+      const err = await readKeras3(p).catch((e: unknown) => e);
+      expect(err, name).toBeInstanceOf(ModelFormatError);
+      expect((err as Error).message).toBe(`${p}: ${text}`);
+    }
+  });
+
   it('a config.json nested 100,000 deep is a ModelFormatError naming the archive', async () => {
     let deep = '0';
     for (let i = 0; i < 100_000; i++) deep = `[${deep}]`;

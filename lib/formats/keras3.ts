@@ -223,9 +223,10 @@ interface LayerWeights {
   specs: Array<{ fullName: string; shape: number[] }>;
 }
 
-async function layerWeightSpecs(config: KerasModelConfig): Promise<{ layers: LayerWeights[]; shapes: Map<string, number[]>; analysis: ModelAnalysis }> {
+/** `file`: the archive read, named in the config's errors (none when writing). */
+async function layerWeightSpecs(config: KerasModelConfig, file?: string): Promise<{ layers: LayerWeights[]; shapes: Map<string, number[]>; analysis: ModelAnalysis }> {
   const { analyzeModel } = await import('../keras/layers.js');
-  const analysis = analyzeModel(config);
+  const analysis = analyzeModel(config, file === undefined ? {} : { file });
   const byName = new Map(analysis.layers.map((l) => [l.name, l]));
   const shapes = new Map(analysis.layers.map((l) => [l.name, [...l.outputShape]]));
   const layers = config.config.layers.map((l) => {
@@ -253,7 +254,7 @@ export async function readKeras3(file: string, options: H5ReadOptions = {}): Pro
     }
     let specs: Awaited<ReturnType<typeof layerWeightSpecs>>;
     try {
-      specs = await layerWeightSpecs(config);
+      specs = await layerWeightSpecs(config, abs);
     } catch (e) {
       if (e instanceof MobileNetError || e instanceof TypeError || e instanceof RangeError) throw e;
       throw new ModelFormatError(`config.json does not describe a valid model: ${(e as Error).message}`, abs, { cause: e });
