@@ -25,7 +25,7 @@
 import * as v from './validate.js';
 import { DisposedError } from './errors.js';
 import {
-  DTYPES, MAX_RANK, OPS, broadcastShapes, checkAttrs, checkNodeDtypes, opSpec,
+  DTYPES, MAX_DIM, MAX_ELEMENTS, MAX_RANK, OPS, broadcastShapes, checkAttrs, checkNodeDtypes, opSpec,
   type AttrsOf, type DType, type Node, type NodeOf, type OpName, type Quantization, type Shape, type TensorData, type TensorInfo,
 } from './schema.js';
 
@@ -234,7 +234,12 @@ export class Graph {
     if (this.isDisposed) throw new DisposedError('Graph');
   }
 
-  private newTensor(shape: Shape, batched: boolean, extra: Omit<TensorInfo, 'id' | 'shape' | 'batched' | 'dtype'> & { dtype?: DType } = {}): Tensor {
+  /** `what`: the shape's name in the error (`shape`, `<op> output`). */
+  private newTensor(shape: Shape, batched: boolean, extra: Omit<TensorInfo, 'id' | 'shape' | 'batched' | 'dtype'> & { dtype?: DType } = {}, what = 'shape'): Tensor {
+    // The serialized graph's limits (native/README.md): checked here, so that the native reader never sees them exceeded.
+    if (shape.some((d) => d > MAX_DIM) || shape.reduce((a, b) => a * b, 1) > MAX_ELEMENTS) {
+      throw v.rangeError(`shape with dimensions at most ${MAX_DIM} and at most ${MAX_ELEMENTS} elements`, what, shape);
+    }
     const info: TensorInfo = { id: this.tensorList.length, shape: Object.freeze([...shape]), batched, dtype: 'float32', ...extra };
     this.tensorList.push(Object.freeze(info));
     return { id: info.id, shape: info.shape };
@@ -358,7 +363,7 @@ export class Graph {
     if (!(spec.outputDtypes ?? ['float32']).includes(outType.dtype)) throw v.rangeError(`output dtype ${(spec.outputDtypes ?? ['float32']).join(' or ')}`, `${op} output`, outType.dtype);
     checkNodeDtypes(op, infos, outType);
     if (shape.length > MAX_RANK) throw v.rangeError(`output of rank at most ${MAX_RANK}`, op, shape);
-    const out = this.newTensor(shape, true, outType);
+    const out = this.newTensor(shape, true, outType, `${op} output`);
     const name = options.name;
     if (name !== undefined && typeof name !== 'string') throw v.typeError('string', 'name', name);
     const node = { op, inputs: Object.freeze(ids), attrs: Object.freeze(checked), output: out.id, ...(name === undefined ? {} : { name }) } as NodeOf<K>;

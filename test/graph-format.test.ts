@@ -159,6 +159,21 @@ describe('serialized graph', () => {
     console.log(`graph-format fuzz: ${JSON.stringify(counts)}`);
   });
 
+  it("shapes beyond the format's limits (dimension 2^24, 2^31 - 1 elements) are refused by the Graph builder with the parameter template, never reach the native reader (found by fuzzing)", () => {
+    expect(() => new Graph().input([224, 2 ** 31 - 1, 3])).toThrow(
+      new RangeError('Expected shape with dimensions at most 16777216 and at most 2147483647 elements for shape but received [224, 2147483647, 3]'),
+    );
+    expect(() => new Graph().input([2 ** 16, 2 ** 16])).toThrow(/^Expected shape with dimensions at most 16777216 and at most 2147483647 elements for shape but received \[65536, 65536\]$/);
+    // An op whose inferred output exceeds them: padding 2^24 on a dimension of 2.
+    const g = new Graph();
+    const x = g.input([2, 2, 1]);
+    expect(() => g.pad(x, { prePadding: [2 ** 24, 0, 0], postPadding: [0, 0, 0] })).toThrow(/^Expected shape with dimensions at most 16777216 .* for pad output but received \[16777218, 2, 1\]$/);
+    // At the limits: accepted by both sides.
+    const ok = new Graph();
+    ok.output(ok.sigmoid(ok.input([2 ** 24, 1])));
+    new (NGraph())(serializeGraph(ok)).dispose();
+  });
+
   it('GraphFormatError and XnnpackError through the library', () => {
     expect(GraphFormatError.name).toBe('GraphFormatError');
     expect(XnnpackError.name).toBe('XnnpackError');

@@ -620,6 +620,13 @@ describe.skipIf(!hasShared)('config and weight values found by fuzzing: refused 
     }
   });
 
+  it('an input dimension beyond the graph limit (2^24) is a RangeError naming the input layer, not a GraphFormatError of the native reader', async () => {
+    const file = mobilenetCopy('huge-input', (json) => {
+      json.modelTopology.model_config.config.layers[0]!.config.batch_input_shape = [null, 224, 2 ** 31 - 1, 3];
+    });
+    await expect(loadModel(file, { threads: 1 })).rejects.toThrow(new RangeError('Expected input shape with dimensions at most 16777216 for input_1 but received [224, 2147483647, 3]'));
+  });
+
   it('a negative or non-numeric BatchNorm epsilon is an UnsupportedLayerError naming the layer', async () => {
     // -1e999 is valid JSON for -Infinity (JSON.stringify would show it as null).
     for (const [eps, shown] of [[-0.999, '-0.999'], ['x', '"x"'], ['-1e999', '-Infinity']] as const) {

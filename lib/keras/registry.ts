@@ -13,6 +13,7 @@
  * (`supportedLayersMarkdown`, checked by test/keras-registry.test.ts).
  */
 import { broadcastShapes } from '../graph.js';
+import { MAX_DIM } from '../schema.js';
 import * as v from '../validate.js';
 import { SUPPORTED_ACTIVATIONS, activationOf, lowerActivation } from './activations.js';
 import {
@@ -555,6 +556,7 @@ const inputLayer: LayerEntry = {
     if (!s.every((d) => Number.isInteger(d) && d > 0)) {
       throw new RangeError(`Expected static input shape for ${a.name} but received [${s.map((d) => (d === null ? 'None' : String(d))).join(', ')}]: pass inputShape`);
     }
+    if (s.some((d) => d > MAX_DIM)) throw new RangeError(`Expected input shape with dimensions at most ${MAX_DIM} for ${a.name} but received [${s.join(', ')}]`);
     return none(s as number[]);
   },
   lower: (layer, b) => b.add({ kind: 'input', name: layer.name, inputs: [], shape: [...layer.outputShape] }),
