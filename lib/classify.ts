@@ -7,7 +7,7 @@
  * with `error`, in input order.
  */
 import type { Preprocessing } from './keras/types.js';
-import { loadImageTensor, RESIZE_MODES, sourceName, type Background, type ImageSource, type ResizeMode } from './image.js';
+import { imageLimitOptions, loadImageTensor, RESIZE_MODES, sourceName, type Background, type ImageLimitOptions, type ImageSource, type ResizeMode } from './image.js';
 import { resolveLabels } from './labels.js';
 import { defaultConcurrency, pipelineBatches } from './batch.js';
 import { NotAClassifierError } from './errors.js';
@@ -41,7 +41,8 @@ export interface Prediction {
   probability: number;
 }
 
-export interface ClassifyOptions {
+/** Besides its own options, the image limits of `decodeImage` (`allowSvg`, `maxImageBytes`, …; lib/limits.ts). */
+export interface ClassifyOptions extends ImageLimitOptions {
   /** Number of predictions, highest first (default 5 or the number of classes if fewer; more than the classes is a RangeError). */
   topK?: number;
   /** 'crop' (default, the reference pipeline) or 'squash' (Keras load_img(target_size)). */
@@ -77,14 +78,17 @@ function checkPredictor(model: unknown): Predictor {
   v.shape(m.inputShape, 'model.inputShape', 3);
   if (m.inputShape[2] !== 3) throw v.rangeError('3 input channels', 'model.inputShape', m.inputShape);
   v.positiveInteger(m.classes, 'model.classes');
+  const useEmbed = 'For feature vectors use model.embed() / model.embedBatch(), or `mobilenet embed` on the command line.';
   if (m.outputShape !== undefined && m.outputShape.length !== 1) {
-    throw v.rangeError('model with a classifier (per-sample output shape [classes]); this one outputs a feature map', 'model.outputShape', m.outputShape);
+    throw new NotAClassifierError(
+      `The model's output (shape [${m.outputShape.join(', ')}] per image) is a feature map, not class probabilities ` +
+        `(a feature extractor such as a MobileNet without top and without pooling). ${useEmbed}`,
+    );
   }
   if (m.outputActivation === null) {
     throw new NotAClassifierError(
       `The model's output (${m.classes} values per image) is not a probability distribution over classes: its last layer is not a softmax or sigmoid ` +
-        '(a feature extractor such as a MobileNet without top, or a model that outputs logits), so its values are not class probabilities. ' +
-        'For feature vectors use model.embed() / model.embedBatch(), or `mobilenet embed` on the command line.',
+        `(a feature extractor such as a MobileNet without top, or a model that outputs logits), so its values are not class probabilities. ${useEmbed}`,
     );
   }
   return m;
@@ -139,6 +143,7 @@ export async function classify(model: Predictor, image: ImageSource, options: Cl
   const labels = resolveLabels(options.labels ?? m.labels, m.classes);
   const [height, width] = m.inputShape as [number, number, number];
   const input = await loadImageTensor(image, {
+    ...imageLimitOptions(options),
     width,
     height,
     resize: options.resize,
@@ -170,7 +175,7 @@ export async function* classifyBatch(
   const sampleSize = height * width * 3;
   // Validate decode options once, up front, rather than as N per-image errors.
   v.oneOf(options.resize ?? 'crop', 'resize', RESIZE_MODES);
-  const decode = { width, height, resize: options.resize, background: options.background, preprocessing: m.preprocessing };
+  const decode = { ...imageLimitOptions(options), width, height, resize: options.resize, background: options.background, preprocessing: m.preprocessing };
   const predict = (input: Float32Array, batch: number): Promise<Float32Array> => m.predict(input, { batch });
   for await (const { slots, output } of pipelineBatches(predict, images, { batchSize, concurrency, sampleSize, decode })) {
     for (let i = 0; i < slots.length; i++) {

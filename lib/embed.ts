@@ -18,7 +18,7 @@
  */
 import { defaultConcurrency, pipelineBatches } from './batch.js';
 import { ModelFormatError } from './errors.js';
-import { loadImageTensor, RESIZE_MODES, sourceName, type Background, type ImageSource, type ResizeMode } from './image.js';
+import { imageLimitOptions, loadImageTensor, RESIZE_MODES, sourceName, type Background, type ImageLimitOptions, type ImageSource, type ResizeMode } from './image.js';
 import { analyzeModel } from './keras/layers.js';
 import type { KerasLayerConfig, KerasModelConfig, ModelAnalysis, NamedWeights, Preprocessing } from './keras/types.js';
 import * as v from './validate.js';
@@ -187,7 +187,8 @@ export interface Embedder {
   predict(input: Float32Array, options: { batch: number }): Promise<Float32Array>;
 }
 
-export interface EmbedOptions {
+/** Besides its own options, the image limits of `decodeImage` (`allowSvg`, `maxImageBytes`, …; lib/limits.ts). */
+export interface EmbedOptions extends ImageLimitOptions {
   /** Scale each vector to unit L2 norm (default false: the raw pooled features). */
   normalize?: boolean;
   /** 'crop' (default) or 'squash'. */
@@ -226,7 +227,7 @@ function checkOptions(options: unknown): EmbedBatchOptions {
 export async function embedImage(model: Embedder, image: ImageSource, options?: EmbedOptions): Promise<Float32Array> {
   const o = checkOptions(options);
   const [height, width] = model.inputShape as [number, number, number];
-  const input = await loadImageTensor(image, { width, height, resize: o.resize, background: o.background, preprocessing: model.preprocessing });
+  const input = await loadImageTensor(image, { ...imageLimitOptions(o), width, height, resize: o.resize, background: o.background, preprocessing: model.preprocessing });
   const out = await model.predict(input, { batch: 1 });
   return o.normalize === true ? l2Normalize(out) : out;
 }
@@ -247,7 +248,7 @@ export async function* embedImages(
   const [height, width] = model.inputShape as [number, number, number];
   const sampleSize = height * width * 3;
   const dim = v.product(model.outputShape);
-  const decode = { width, height, resize: o.resize, background: o.background, preprocessing: model.preprocessing };
+  const decode = { ...imageLimitOptions(o), width, height, resize: o.resize, background: o.background, preprocessing: model.preprocessing };
   const predict = (input: Float32Array, batch: number): Promise<Float32Array> => model.predict(input, { batch });
   for await (const { slots, output } of pipelineBatches(predict, images, { batchSize, concurrency, sampleSize, decode })) {
     for (let i = 0; i < slots.length; i++) {

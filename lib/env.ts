@@ -2,7 +2,7 @@
  * The one module of the library that reads environment variables. Every
  * variable the shipped code honours is listed in `LIBRARY_ENV` (and in the
  * README's "Environment variables" table, checked against this list by
- * test/env.test.ts); everything else in `lib/` asks these functions.
+ * test/structure.test.ts); everything else in `lib/` asks these functions.
  *
  * Each reader takes the environment as a parameter (default `process.env`)
  * so that the CLI can pass the `env` of its `CliIO` and tests need not touch

@@ -97,6 +97,22 @@ export interface PreprocessOptions extends DecodeOptions {
 
 export const DEFAULT_LIMIT_INPUT_PIXELS = 0x3fff * 0x3fff;
 
+/** The per-call limits of DecodeOptions (lib/limits.ts); `classify`, `classifyBatch`, `embed` and `embedBatch` take them too. */
+export type ImageLimitOptions = Pick<DecodeOptions, 'limitInputPixels' | 'maxImageBytes' | 'maxImageFileBytes' | 'decodeTimeoutSeconds' | 'allowSvg'>;
+
+const IMAGE_LIMIT_KEYS = ['limitInputPixels', 'maxImageBytes', 'maxImageFileBytes', 'decodeTimeoutSeconds', 'allowSvg'] as const;
+
+/**
+ * The image limits set in `options` (unset ones left out, so the defaults and
+ * environment variables apply), checked as `decodeImage` checks them: for
+ * callers that decode many images, so that a bad value is one error up front.
+ */
+export function imageLimitOptions(options: ImageLimitOptions): ImageLimitOptions {
+  const out: Record<string, unknown> = {};
+  for (const k of IMAGE_LIMIT_KEYS) if (options[k] !== undefined) out[k] = options[k];
+  checkDecodeOptions({ ...out, width: 1, height: 1 });
+  return out as ImageLimitOptions;
+}
 const PREPROCESSINGS = ['tf', 'none'] as const;
 
 /** A short name for an image source, used in error messages and CLI output. */

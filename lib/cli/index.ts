@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { UsageError } from '../errors.js';
 import type { CliIO, Command } from './io.js';
+import { OutputWatch, writeErrorText } from './output.js';
 
 export type { CliIO, Command } from './io.js';
 
@@ -49,7 +50,27 @@ async function versionText(): Promise<string> {
   return `mobilenet-xnnpack ${pkg.version}\n${xnn}\nNode.js ${process.version}\n`;
 }
 
+/**
+ * Runs one command line. A stdout that fails is never an uncaught 'error'
+ * event: a reader that went away (EPIPE, `| head`) is a quiet stop with the
+ * command's exit code; any other failure (`> /dev/full`) of a command that
+ * would have exited 0 is reported and exits 1 (classify and embed report
+ * their own, lib/cli/output.ts).
+ */
 export async function main(argv: string[], io: CliIO): Promise<number> {
+  const out = new OutputWatch(io.stdout);
+  const code = await dispatch(argv, io);
+  await out.flush();
+  out.dispose();
+  if (code === 0 && out.lost !== null) {
+    const name = argv[0] !== undefined && commands[argv[0]] !== undefined ? ` ${argv[0]}` : '';
+    io.stderr.write(`mobilenet${name}: cannot write to standard output (${writeErrorText(out.lost)}); output was lost\n`);
+    return 1;
+  }
+  return code;
+}
+
+async function dispatch(argv: string[], io: CliIO): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(usage());

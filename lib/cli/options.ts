@@ -68,7 +68,7 @@ export function builderFlags(): Record<string, FlagSpec> {
 export function builderHelp(): string {
   const rows: Array<[string, string]> = [['--arch <a>', `${ARCHITECTURES.join(' | ')} (default: recognized from the weights)`]];
   for (const o of BUILDER_OPTIONS) rows.push([`--${o.flag}${o.arg ? ` ${o.arg}` : ''}`, o.help]);
-  return rows.map(([f, h]) => `  ${f.padEnd(26)}${h}`).join('\n');
+  return rows.map(([f, h]) => `  ${f.padEnd(25)} ${h}`).join('\n');
 }
 
 /** The architecture and builder options given as flags (absent flags are left out). */
@@ -163,6 +163,7 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
         if (near !== undefined) throw new UsageError(`unknown option --${name}: did you mean --${near}? (--help lists the options)`);
         throw new UsageError(`unknown option --${name} (--help lists the options)`);
       }
+      if (given !== undefined) throw new UsageError(`unknown option ${given.slice(0, 2)} (--help lists the options)`);
     }
     throw e;
   }

@@ -152,6 +152,11 @@ export class OutputWatch {
   }
 }
 
+/** "ENOSPC: no space left on device" (Node's own messages of fs errors already start with the code). */
+export function writeErrorText(e: Error & { code?: string }): string {
+  return e.code === undefined || e.message.startsWith(`${e.code}:`) ? e.message : `${e.code}: ${e.message}`;
+}
+
 /** "250 images, 1 error, 152.3 images/s (1.64 s)" */
 export function summaryLine(images: number, errors: number, seconds: number): string {
   const rate = seconds > 0 ? images / seconds : 0;

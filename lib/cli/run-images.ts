@@ -17,7 +17,7 @@ import type { ImageSource } from '../image.js';
 import { expandInputs, readStdin, type Input } from './inputs.js';
 import type { CliIO } from './io.js';
 import { positiveInt } from './options.js';
-import { errorText, escapeControl, OutputWatch, progressFor, summaryLine, write } from './output.js';
+import { errorText, escapeControl, OutputWatch, progressFor, summaryLine, write, writeErrorText } from './output.js';
 
 /** The options both commands take (parseArgs specs). */
 export const IMAGE_RUN_FLAGS = {
@@ -144,7 +144,7 @@ export async function runImages<T>(run: ImageRun<T>): Promise<number> {
   out.dispose();
   if (out.brokenPipe) return failed > 0 ? 2 : 0;
   if (out.lost !== null) {
-    io.stderr.write(`mobilenet ${run.command}: cannot write the results to standard output (${out.lost.code ?? out.lost.message}: ${out.lost.message}); results were lost\n`);
+    io.stderr.write(`mobilenet ${run.command}: cannot write the results to standard output (${writeErrorText(out.lost)}); results were lost\n`);
     return 1;
   }
   if (!run.quiet) io.stderr.write(`mobilenet ${run.command}: ${summaryLine(done, failed, (performance.now() - started) / 1000)}\n`);

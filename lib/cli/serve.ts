@@ -3,7 +3,6 @@
  * (lib/server/app.ts) until SIGTERM or SIGINT, then a graceful shutdown:
  * stop accepting, answer every accepted request, exit 0.
  */
-import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { resolveWeights } from '../default-model.js';
 import { DEFAULT_SERVER_MAX_BODY, DEFAULT_SERVER_MAX_PIXELS } from '../limits.js';
@@ -12,7 +11,7 @@ import { createServer } from '../server/app.js';
 import * as v from '../validate.js';
 import { UsageError } from '../errors.js';
 import { untilSignal, type CliIO } from './io.js';
-import { modelFlags, nonNegativeInt, positiveInt } from './options.js';
+import { modelFlags, nonNegativeInt, parseCommandArgs, positiveInt } from './options.js';
 
 const HELP = `Usage: mobilenet serve [options]
 
@@ -53,28 +52,24 @@ export function parseSize(value: string | undefined, name: string): number | und
 
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      weights: { type: 'string' },
-      arch: { type: 'string' },
-      alpha: { type: 'string' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      threads: { type: 'string' },
-      'max-batch': { type: 'string' },
-      'max-wait-ms': { type: 'string' },
-      'max-queue': { type: 'string' },
-      concurrency: { type: 'string' },
-      'max-body': { type: 'string' },
-      'max-files': { type: 'string' },
-      'max-pixels': { type: 'string' },
-      'max-event-loop-delay': { type: 'string' },
-      'allow-svg': { type: 'boolean' },
-      labels: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const { values, positionals } = parseCommandArgs(args, {
+    weights: { type: 'string' },
+    arch: { type: 'string' },
+    alpha: { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    threads: { type: 'string' },
+    'max-batch': { type: 'string' },
+    'max-wait-ms': { type: 'string' },
+    'max-queue': { type: 'string' },
+    concurrency: { type: 'string' },
+    'max-body': { type: 'string' },
+    'max-files': { type: 'string' },
+    'max-pixels': { type: 'string' },
+    'max-event-loop-delay': { type: 'string' },
+    'allow-svg': { type: 'boolean' },
+    labels: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     io.stdout.write(HELP);

@@ -9,13 +9,12 @@
  * and saved, 2 saved but some images were skipped, 1 error (nothing written).
  */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { resolveWeights } from '../default-model.js';
 import { checkOutputFree, formatEvaluation, saveClassifier, saveFormat, trainClassifier, type TrainOptions, type TrainReport } from '../train/index.js';
 import { errorText, escapeControl, progressFor, type Progress } from './output.js';
 import { UsageError } from '../errors.js';
 import type { CliIO } from './io.js';
-import { oneOf, positiveInt } from './options.js';
+import { oneOf, parseCommandArgs, positiveInt } from './options.js';
 import * as v from '../validate.js';
 
 const HELP = `Usage: mobilenet train <dir> --out <model dir|file.h5|file.keras> [options]
@@ -79,26 +78,21 @@ export function formatTrainReport(r: TrainReport, out: string, seconds: number):
 }
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      out: { type: 'string' },
-      weights: { type: 'string' },
-      epochs: { type: 'string' },
-      'validation-split': { type: 'string' },
-      augment: { type: 'string' },
-      dropout: { type: 'string' },
-      l2: { type: 'string' },
-      'learning-rate': { type: 'string' },
-      patience: { type: 'string' },
-      seed: { type: 'string' },
-      batch: { type: 'string' },
-      threads: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
+  const { values, positionals } = parseCommandArgs(args, {
+    out: { type: 'string' },
+    weights: { type: 'string' },
+    epochs: { type: 'string' },
+    'validation-split': { type: 'string' },
+    augment: { type: 'string' },
+    dropout: { type: 'string' },
+    l2: { type: 'string' },
+    'learning-rate': { type: 'string' },
+    patience: { type: 'string' },
+    seed: { type: 'string' },
+    batch: { type: 'string' },
+    threads: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
   });
   if (values.help) {
     io.stdout.write(HELP);

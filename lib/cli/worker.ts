@@ -3,7 +3,6 @@
  * classification jobs from a BullMQ queue (lib/server/worker.ts) until
  * SIGTERM or SIGINT, then finishes its active jobs and exits 0.
  */
-import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { resolveWeights } from '../default-model.js';
 import { UsageError } from '../errors.js';
@@ -11,7 +10,7 @@ import { DEFAULT_SERVER_MAX_PIXELS } from '../limits.js';
 import { loadModel } from '../model.js';
 import { startWorker } from '../server/worker.js';
 import { untilSignal, type CliIO } from './io.js';
-import { modelFlags, nonNegativeInt, positiveInt } from './options.js';
+import { modelFlags, nonNegativeInt, parseCommandArgs, positiveInt } from './options.js';
 
 const HELP = `Usage: mobilenet worker --redis <url> --queue <name> [options]
 
@@ -44,28 +43,24 @@ Options:
 
 
 export async function run(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      redis: { type: 'string' },
-      queue: { type: 'string' },
-      weights: { type: 'string' },
-      arch: { type: 'string' },
-      alpha: { type: 'string' },
-      threads: { type: 'string' },
-      jobs: { type: 'string' },
-      'max-batch': { type: 'string' },
-      'max-wait-ms': { type: 'string' },
-      concurrency: { type: 'string' },
-      'max-pixels': { type: 'string' },
-      'allow-svg': { type: 'boolean' },
-      root: { type: 'string' },
-      'lock-ms': { type: 'string' },
-      name: { type: 'string' },
-      labels: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const { values, positionals } = parseCommandArgs(args, {
+    redis: { type: 'string' },
+    queue: { type: 'string' },
+    weights: { type: 'string' },
+    arch: { type: 'string' },
+    alpha: { type: 'string' },
+    threads: { type: 'string' },
+    jobs: { type: 'string' },
+    'max-batch': { type: 'string' },
+    'max-wait-ms': { type: 'string' },
+    concurrency: { type: 'string' },
+    'max-pixels': { type: 'string' },
+    'allow-svg': { type: 'boolean' },
+    root: { type: 'string' },
+    'lock-ms': { type: 'string' },
+    name: { type: 'string' },
+    labels: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     io.stdout.write(HELP);
