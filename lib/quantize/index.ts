@@ -14,9 +14,11 @@
  *
  * Execution: `QuantizedModel.predict` runs the int8 graph on the plain
  * TypeScript int8 reference kernels (`lib/backends/reference-qs8.ts`), which
- * emulate XNNPACK's QS8 arithmetic. It does NOT run on XNNPACK yet: the QS8
- * operators enter the native addon through the op schema / serialized graph
- * of issue 12 (see docs/int8.md), which this code is shaped to map onto.
+ * emulate XNNPACK's QS8 arithmetic: it is the check, not the fast path. On
+ * XNNPACK's QS8/QC8 kernels the same graph runs through `loadModel` (a saved
+ * int8 directory, or `loadModel(path, { precision: 'int8', calibration })`),
+ * which serializes it through the op schema like any float graph
+ * (docs/int8.md).
  */
 import { createRequire } from 'node:module';
 import { loadModel, Model, type ModelOptions } from '../model.js';
