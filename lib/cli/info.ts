@@ -1,27 +1,31 @@
 /**
- * `mobilenet info [weights] [--arch v1|v2|v3-small|v3-large] [--alpha A] [builder options]
+ * `mobilenet info [weights|int8-dir] [--arch v1|v2|v3-small|v3-large] [--alpha A] [builder options]
  *   [--summary] [--json]`
  *
  * Prints format, architecture, parameters (Keras-style total), multiply-adds,
  * input and output shapes of a model file or, without a file, of a builder.
  * A TF.js `model.json` (or .h5/.keras with a model config) is analyzed from
  * its config alone: weights are not loaded into the native runtime. A
- * weights-only .h5 is recognized from its weight names and shapes.
+ * weights-only .h5 is recognized from its weight names and shapes. A saved
+ * int8 model (`mobilenet quantize`, detected by `isInt8Model` as `loadModel`
+ * detects it) is described by ./info-int8.ts.
  */
+import { resolve as pathResolve } from 'node:path';
 import {
   type ArchitectureOptions, buildArchitecture, identifyArchitecture, type IdentifiedArchitecture, weightShapes,
 } from '../architectures/index.js';
-import { checkApplicable, flagNames, pickBuilderOptions, rejectBuilderOptions, resolveWeightsOnly } from '../architectures/options.js';
+import { BUILDER_KEYS, checkApplicable, flagNames, pickBuilderOptions, rejectBuilderOptions, resolveWeightsOnly, type WeightsOnlyRequest } from '../architectures/options.js';
 import { resolveWeights } from '../default-model.js';
 import { UsageError } from '../errors.js';
 import { analyzeModel } from '../keras/layers.js';
 import { formatCount, formatMacs, formatSummary } from '../keras/summary.js';
 import type { Architecture, KerasModelConfig, ModelAnalysis } from '../keras/types.js';
 import { detectArchitecture } from '../model.js';
+import { isInt8Model } from '../quantize/format.js';
 import type { CliIO } from './io.js';
 import { builderFlags, builderHelp, hasBuilderFlags, parseBuilderFlags, parseCommandArgs } from './options.js';
 
-const HELP = `Usage: mobilenet info [weights] [options]
+const HELP = `Usage: mobilenet info [weights|int8-dir] [options]
 
 Prints the format, architecture, parameter count (as Keras counts it, BatchNorm
 moving statistics included), multiply-adds and input/output shapes of a model
@@ -29,6 +33,12 @@ file (TF.js model.json or its directory, Keras .h5, Keras 3 .keras). Without a
 file: the model \`mobilenet classify\` uses ($MOBILENET_WEIGHTS, else the shipped
 default model); with architecture options and no file: that built architecture.
 Files are read without running them.
+
+A saved int8 model (a directory written by \`mobilenet quantize\`, or its
+model.json): architecture, shapes, classes, preprocessing, how it was quantized
+(calibration method and images, equalization, ops kept in float32), the source
+model, file sizes and weight bytes, and the int8 graph's nodes by op
+(--summary: one row per node).
 
 Options:
   --summary                 per-layer table like Keras's model.summary()
@@ -100,6 +110,23 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   let file = positionals[0];
   if (file === undefined && !hasBuilderFlags(request)) file = resolveWeights(undefined, io.env, io.cwd).path;
 
+  // A saved int8 model (`mobilenet quantize`): recognized as loadModel recognizes it.
+  if (file !== undefined && (await isInt8Model(file))) {
+    const abs = pathResolve(file);
+    const given = givenBuilderFlags(request);
+    if (given.length > 0) {
+      throw new UsageError(`${given.join(', ')} ${given.length === 1 ? 'does' : 'do'} not apply to ${abs}: it is a saved int8 model, whose graph fixes the architecture and input shape`);
+    }
+    const { int8Info, int8Text } = await import('./info-int8.js');
+    const { result, summary } = await int8Info(abs);
+    if (values.json) io.stdout.write(`${JSON.stringify(result)}\n`);
+    else {
+      io.stdout.write(int8Text(result));
+      if (values.summary) io.stdout.write(`\n${summary}`);
+    }
+    return 0;
+  }
+
   let result: InfoResult;
   let analysis: ModelAnalysis;
   try {
@@ -142,6 +169,13 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     if (values.summary) io.stdout.write(`\n${formatSummary(analysis)}`);
   }
   return 0;
+}
+
+/** The builder flags given, as typed (`--alpha 0.5`). */
+function givenBuilderFlags(request: WeightsOnlyRequest): string[] {
+  const given = request.architecture === undefined ? [] : [flagNames('architecture', request.architecture)];
+  for (const k of BUILDER_KEYS) if (request[k] !== undefined) given.push(flagNames(k, request[k]));
+  return given;
 }
 
 /** Whether a file's model has layers beyond the Keras application it was recognized as (top, or no top with optional pooling). */

@@ -158,8 +158,8 @@ export async function isInt8Model(file: string): Promise<boolean> {
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isDims = (v: unknown): v is number[] => Array.isArray(v) && v.length <= 8 && v.every((d) => Number.isInteger(d) && d >= 1 && d <= 1 << 24);
 
-/** Reads a saved int8 model (its directory or its model.json). */
-export async function loadInt8Model(file: string): Promise<{ graph: QGraph; meta: Int8Metadata; path: string }> {
+/** Reads a saved int8 model (its directory or its model.json); `generatedBy`: the program that wrote it, when recorded. */
+export async function loadInt8Model(file: string): Promise<{ graph: QGraph; meta: Int8Metadata; path: string; generatedBy?: string }> {
   let jsonPath = file;
   try {
     if ((await fs.promises.stat(file)).isDirectory()) jsonPath = path.join(file, MODEL_FILE);
@@ -246,7 +246,7 @@ export async function loadInt8Model(file: string): Promise<{ graph: QGraph; meta
   const meta: Int8Metadata = { ...(m as Omit<Int8Metadata, 'quantization'>), quantization: json.quantization };
   if (JSON.stringify(tensors[graph.input]!.shape) !== JSON.stringify(meta.inputShape)) bad('the graph input shape differs from model.inputShape');
   if (JSON.stringify(tensors[graph.output]!.shape) !== JSON.stringify(meta.outputShape)) bad('the graph output shape differs from model.outputShape');
-  return { graph, meta, path: jsonPath };
+  return { graph, meta, path: jsonPath, ...(typeof json.generatedBy === 'string' ? { generatedBy: json.generatedBy } : {}) };
 }
 
 /**
