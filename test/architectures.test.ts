@@ -433,7 +433,7 @@ describe('invalid options: RangeError / TypeError with the library template', ()
     expect(() => analyzeModel(unknown)).toThrow("takes input from unknown layer 'nope'");
     const none = structuredClone(base);
     (none.config.layers[0] as { config: Record<string, unknown> }).config.batch_input_shape = [null, null, null, 3];
-    expect(() => analyzeModel(none)).toThrow(RangeError);
+    expect(() => analyzeModel(none)).toThrow(ModelFormatError);
     expect(analyzeModel(none, { inputShape: [64, 64, 3] }).outputShape).toEqual([1000]);
     const tooSmall = mobilenetV2({ inputShape: [32, 32, 3], includeTop: false });
     expect(() => analyzeModel(tooSmall, { inputShape: [2, 2, 3] })).toThrow(RangeError);

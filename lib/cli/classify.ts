@@ -16,17 +16,16 @@
  * fails (other than a reader that went away, EPIPE: a quiet stop).
  */
 import path from 'node:path';
-import { flagNames } from '../architectures/options.js';
 import { classifyBatch, type Prediction } from '../classify.js';
 import { resolveWeights } from '../default-model.js';
 import { BACKENDS } from '../backends/types.js';
 import { RESIZE_MODES } from '../image.js';
 import { UsageError } from '../errors.js';
-import { loadModelFile, type ModelOptions } from '../model.js';
+import type { ModelOptions } from '../model.js';
 import * as v from '../validate.js';
 import { IMAGE_EXTENSIONS } from './inputs.js';
 import type { CliIO } from './io.js';
-import { builderFlags, builderHelp, hasBuilderFlags, oneOf, parseBuilderFlags, parseCommandArgs, positiveInt } from './options.js';
+import { builderFlags, builderHelp, loadModelWithFlags, oneOf, parseBuilderFlags, parseCommandArgs, positiveInt } from './options.js';
 import { escapeControl } from './output.js';
 import { IMAGE_RUN_FLAGS, planImageRun, runImages } from './run-images.js';
 
@@ -85,16 +84,9 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const plan = await planImageRun('classify', positionals, values, io);
   if (plan === null) return 2;
   const { inputs, batch: batchSize } = plan;
-  const modelOptions: ModelOptions = { ...request, batch: batchSize, threads: plan.threads };
+  const modelOptions: ModelOptions = { batch: batchSize, threads: plan.threads };
   if (backend !== undefined) modelOptions.backend = backend;
-  let model;
-  try {
-    model = await loadModelFile(weights.path, modelOptions, flagNames);
-  } catch (e) {
-    // Options that do not apply to the model (e.g. --arch next to a model with a config).
-    if (e instanceof RangeError && hasBuilderFlags(request)) throw new UsageError(e.message);
-    throw e;
-  }
+  const model = await loadModelWithFlags(weights.path, request, modelOptions);
 
   try {
     if (topArg !== undefined && topArg > model.classes) {

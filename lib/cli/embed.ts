@@ -7,15 +7,14 @@
  * `<file>\t<v1> <v2> …`. Inputs, batching, output, the summary line and
  * stdout failures are handled as `classify` handles them
  * (lib/cli/inputs.ts, lib/batch.ts, lib/cli/run-images.ts). Exit code 0 all
- * embedded, 2 some failed, 1 usage error or output lost.
+ * embedded, 2 some failed, 1 usage error or output lost. Weights-only files
+ * take the builder flags of every command (`builderFlags`, lib/cli/options.ts).
  */
 import { resolveWeights } from '../default-model.js';
 import { UsageError } from '../errors.js';
 import { RESIZE_MODES } from '../image.js';
-import { ARCHITECTURES } from '../architectures/index.js';
-import { loadModel, type ModelOptions } from '../model.js';
 import type { CliIO } from './io.js';
-import { oneOf, parseCommandArgs, positiveNumber } from './options.js';
+import { builderFlags, builderHelp, loadModelWithFlags, oneOf, parseBuilderFlags, parseCommandArgs } from './options.js';
 import { IMAGE_RUN_FLAGS, planImageRun, runImages } from './run-images.js';
 
 const HELP = `Usage: mobilenet embed <file|dir|glob|->... [options]
@@ -26,18 +25,20 @@ average pooling over its last feature map). One line per image; - reads one
 image from standard input.
 
 Options:
-  --weights <path>     model.json (or its directory), .h5 or .keras
-                       (default: $MOBILENET_WEIGHTS, else the shipped MobileNet V1 0.75-224)
-  --arch <a>           v1 | v2 | v3-small | v3-large (weights-only .h5 files)
-  --alpha <A>          width multiplier (weights-only .h5 files)
-  --normalize          scale each vector to unit L2 norm (cosine similarity = dot product)
-  --resize <mode>      crop (default) | squash
-  --batch <B>          images per inference call (default: chosen from the number of images, as classify)
-  --threads <N>        inference threads (default: as classify)
-  --json               one JSON object per line: {"file", "embedding"} or {"file", "error"}
-                       (default: <file><TAB><space-separated values>)
-  -q, --quiet          no summary line on stderr at the end
-  -h, --help           this text
+  --weights <path>          model.json (or its directory), .h5 or .keras
+                            (default: $MOBILENET_WEIGHTS, else the shipped MobileNet V1 0.75-224)
+  --normalize               scale each vector to unit L2 norm (cosine similarity = dot product)
+  --resize <mode>           crop (default) | squash
+  --batch <B>               images per inference call (default: chosen from the number of images, as classify)
+  --threads <N>             inference threads (default: as classify)
+  --json                    one JSON object per line: {"file", "embedding"} or {"file", "error"}
+                            (default: <file><TAB><space-separated values>)
+  -q, --quiet               no summary line on stderr at the end
+  -h, --help                this text
+Architecture options, for weights-only files only (e.g. the official Keras .h5
+files; left out: recognized from the weights; a file with a model config takes
+none, except --input-size):
+${builderHelp()}
 
 Exit code: 0 all images embedded, 2 some failed, 1 usage error or output lost.
 `;
@@ -45,8 +46,7 @@ Exit code: 0 all images embedded, 2 some failed, 1 usage error or output lost.
 export async function run(args: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, {
     ...IMAGE_RUN_FLAGS,
-    arch: { type: 'string' },
-    alpha: { type: 'string' },
+    ...builderFlags(),
     normalize: { type: 'boolean', default: false },
   });
   if (values.help) {
@@ -54,17 +54,13 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     return 0;
   }
   if (positionals.length === 0) throw new UsageError(`no images given\n\n${HELP}`);
-  const arch = oneOf(values.arch, 'arch', ARCHITECTURES);
   const resize = oneOf(values.resize, 'resize', RESIZE_MODES);
-  const alpha = positiveNumber(values.alpha, 'alpha');
+  const request = parseBuilderFlags(values as Record<string, string | boolean | undefined>);
   const weights = resolveWeights(values.weights, io.env, io.cwd);
   const plan = await planImageRun('embed', positionals, values, io);
   if (plan === null) return 2;
   const { inputs, batch: batchSize } = plan;
-  const modelOptions: ModelOptions = { threads: plan.threads };
-  if (arch !== undefined) modelOptions.architecture = arch;
-  if (alpha !== undefined) modelOptions.alpha = alpha;
-  const model = await loadModel(weights.path, modelOptions);
+  const model = await loadModelWithFlags(weights.path, request, { threads: plan.threads });
   try {
     const options = { batchSize, concurrency: plan.concurrency, normalize: values.normalize === true, ...(resize === undefined ? {} : { resize }) };
     return await runImages<Float32Array>({

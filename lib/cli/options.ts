@@ -4,8 +4,8 @@
  */
 import { UsageError } from '../errors.js';
 import { ARCHITECTURES } from '../architectures/index.js';
-import { BUILDER_OPTIONS, type WeightsOnlyRequest } from '../architectures/options.js';
-import type { ModelOptions } from '../model.js';
+import { BUILDER_OPTIONS, flagNames, type WeightsOnlyRequest } from '../architectures/options.js';
+import { loadModelFile, type Model, type ModelOptions } from '../model.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as v from '../validate.js';
 
@@ -20,18 +20,6 @@ export function nonNegativeInt(value: string | undefined, name: string): number 
   if (value === undefined) return undefined;
   if (!/^\s*\d+\s*$/.test(value)) throw new UsageError(v.message('non-negative integer', `--${name}`, value));
   return Number(value);
-}
-
-/** `--arch`, `--alpha` and `--threads` of the commands that load one model (serve, worker); absent flags are left out. */
-export function modelFlags(values: { arch?: string; alpha?: string; threads?: string }): ModelOptions {
-  const out: ModelOptions = {};
-  const arch = oneOf(values.arch, 'arch', ARCHITECTURES);
-  if (arch !== undefined) out.architecture = arch;
-  const alpha = positiveNumber(values.alpha, 'alpha');
-  if (alpha !== undefined) out.alpha = alpha;
-  const threads = positiveInt(values.threads, 'threads');
-  if (threads !== undefined) out.threads = threads;
-  return out;
 }
 
 export function positiveNumber(value: string | undefined, name: string): number | undefined {
@@ -113,6 +101,21 @@ export function parseBuilderFlags(values: Record<string, string | boolean | unde
 /** Whether any architecture/builder flag was given. */
 export function hasBuilderFlags(request: WeightsOnlyRequest): boolean {
   return Object.keys(request).length > 0;
+}
+
+/**
+ * `loadModel` for the commands that take the builder flags (`request`, from
+ * `parseBuilderFlags`): messages name the flags, and a flag that does not
+ * apply to the model (e.g. `--alpha` next to a model with a config,
+ * `--minimalistic` on a V1 file) is a UsageError.
+ */
+export async function loadModelWithFlags(file: string, request: WeightsOnlyRequest, options: ModelOptions = {}): Promise<Model> {
+  try {
+    return await loadModelFile(file, { ...options, ...request }, flagNames);
+  } catch (e) {
+    if (e instanceof RangeError && hasBuilderFlags(request)) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 /** Edit distance (Damerau–Levenshtein, optimal string alignment): a transposition like `tpo`/`top` counts 1. */

@@ -4,16 +4,14 @@
  *   [--resize crop|squash] [--arch v1|v2|v3-small|v3-large --alpha A ... for weights-only inputs]`
  */
 import path from 'node:path';
-import { flagNames } from '../architectures/options.js';
 import { BACKENDS } from '../backends/types.js';
 import { RESIZE_MODES } from '../image.js';
-import { loadModelFile, type Model } from '../model.js';
 import { RANGE_METHODS } from '../quantize/calibrate.js';
 import { quantizeModel } from '../quantize/index.js';
 import { defaultQuantizeBackend, EQUALIZATIONS } from '../quantize/pipeline.js';
 import { UsageError } from '../errors.js';
 import type { CliIO } from './io.js';
-import { builderFlags, builderHelp, hasBuilderFlags, oneOf, parseBuilderFlags, parseCommandArgs, positiveInt } from './options.js';
+import { builderFlags, builderHelp, loadModelWithFlags, oneOf, parseBuilderFlags, parseCommandArgs, positiveInt } from './options.js';
 
 const HELP = `Usage: mobilenet quantize <weights> <output-dir> --calibration <dir> [options]
 
@@ -92,14 +90,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const progress = io.stderr.isTTY === true;
   const start = Date.now();
   // Loaded here (not by quantizeModel) so that messages about the builder options name the flags.
-  let model: Model;
-  try {
-    model = await loadModelFile(input, { ...request, backend: 'reference', batch: 1 }, flagNames);
-  } catch (e) {
-    // Options that do not apply to the model (e.g. --arch next to a model with a config).
-    if (e instanceof RangeError && hasBuilderFlags(request)) throw new UsageError(e.message);
-    throw e;
-  }
+  const model = await loadModelWithFlags(input, request, { backend: 'reference', batch: 1 });
   const q = await quantizeModel(model, {
     calibration: path.resolve(io.cwd, values.calibration),
     images,

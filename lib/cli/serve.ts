@@ -6,12 +6,11 @@
 import sharp from 'sharp';
 import { resolveWeights } from '../default-model.js';
 import { DEFAULT_SERVER_MAX_BODY, DEFAULT_SERVER_MAX_PIXELS } from '../limits.js';
-import { loadModel } from '../model.js';
 import { createServer } from '../server/app.js';
 import * as v from '../validate.js';
 import { UsageError } from '../errors.js';
 import { untilSignal, type CliIO } from './io.js';
-import { modelFlags, nonNegativeInt, parseCommandArgs, positiveInt } from './options.js';
+import { builderFlags, builderHelp, loadModelWithFlags, nonNegativeInt, parseBuilderFlags, parseCommandArgs, positiveInt } from './options.js';
 
 const HELP = `Usage: mobilenet serve [options]
 
@@ -20,24 +19,26 @@ image content type, or multipart 'image' parts; ?top=K), GET /v1/models,
 GET /healthz, GET /readyz, GET /metrics (Prometheus), GET / (a demo page).
 
 Options:
-  --weights <path>      model.json (or its directory), .h5 or .keras
-                        (default: $MOBILENET_WEIGHTS, else the shipped MobileNet V1 0.75-224)
-  --arch <a>            v1 | v2 | v3-small | v3-large (weights-only .h5 files)
-  --alpha <A>           width multiplier (weights-only .h5 files)
-  --host <h>            address to listen on (default 127.0.0.1)
-  --port <p>            port (default 8080; 0 picks a free one)
-  --threads <N>         inference threads (default: all cores)
-  --max-batch <B>       largest micro-batch (default 8; 1 turns batching off)
-  --max-wait-ms <T>     longest wait for a batch to fill, ms (default 5; 0 = never wait)
-  --max-queue <Q>       images in flight before 503 + Retry-After (default 256)
-  --concurrency <C>     images decoded at once (default: all cores)
-  --max-body <size>     largest body or uploaded file, e.g. 10mb, 512kb (default ${DEFAULT_SERVER_MAX_BODY / 1024 / 1024}mb)
-  --max-files <F>       most images in one multipart request (default 16)
-  --max-pixels <P>      largest image in pixels (default ${DEFAULT_SERVER_MAX_PIXELS})
+  --weights <path>          model.json (or its directory), .h5 or .keras
+                            (default: $MOBILENET_WEIGHTS, else the shipped MobileNet V1 0.75-224)
+  --host <h>                address to listen on (default 127.0.0.1)
+  --port <p>                port (default 8080; 0 picks a free one)
+  --threads <N>             inference threads (default: all cores)
+  --max-batch <B>           largest micro-batch (default 8; 1 turns batching off)
+  --max-wait-ms <T>         longest wait for a batch to fill, ms (default 5; 0 = never wait)
+  --max-queue <Q>           images in flight before 503 + Retry-After (default 256)
+  --concurrency <C>         images decoded at once (default: all cores)
+  --max-body <size>         largest body or uploaded file, e.g. 10mb, 512kb (default ${DEFAULT_SERVER_MAX_BODY / 1024 / 1024}mb)
+  --max-files <F>           most images in one multipart request (default 16)
+  --max-pixels <P>          largest image in pixels (default ${DEFAULT_SERVER_MAX_PIXELS})
   --max-event-loop-delay <ms>  answer 503 while the event loop lags more than this (default 1000; 0 = off)
-  --allow-svg           accept SVG uploads (refused by default: an SVG can reference other files)
-  --labels <file>       class names for fine-tuned models
-  -h, --help            this text
+  --allow-svg               accept SVG uploads (refused by default: an SVG can reference other files)
+  --labels <file>           class names for fine-tuned models
+  -h, --help                this text
+Architecture options, for weights-only files only (e.g. the official Keras .h5
+files; left out: recognized from the weights; a file with a model config takes
+none, except --input-size):
+${builderHelp()}
 `;
 
 /** "10mb", "512kb", "1gb" or a number of bytes (binary units). */
@@ -54,8 +55,7 @@ export function parseSize(value: string | undefined, name: string): number | und
 export async function run(args: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseCommandArgs(args, {
     weights: { type: 'string' },
-    arch: { type: 'string' },
-    alpha: { type: 'string' },
+    ...builderFlags(),
     host: { type: 'string' },
     port: { type: 'string' },
     threads: { type: 'string' },
@@ -79,7 +79,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const port = nonNegativeInt(values.port, 'port') ?? 8080;
   if (port > 65535) throw new UsageError(v.message('port number 0..65535', '--port', values.port));
   const host = values.host ?? '127.0.0.1';
-  const modelOptions = modelFlags(values);
+  const request = parseBuilderFlags(values as Record<string, string | boolean | undefined>);
+  const threads = positiveInt(values.threads, 'threads');
   const serverOptions = {
     maxBatch: positiveInt(values['max-batch'], 'max-batch'),
     maxWaitMs: nonNegativeInt(values['max-wait-ms'], 'max-wait-ms'),
@@ -96,7 +97,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!serverOptions.allowSvg) sharp.block({ operation: ['VipsForeignLoadSvg'] });
 
   const weights = resolveWeights(values.weights, io.env, io.cwd);
-  const model = await loadModel(weights.path, modelOptions);
+  const model = await loadModelWithFlags(weights.path, request, threads === undefined ? {} : { threads });
   try {
     const service = await createServer(model, serverOptions);
     await service.warmUp();

@@ -7,10 +7,9 @@ import sharp from 'sharp';
 import { resolveWeights } from '../default-model.js';
 import { UsageError } from '../errors.js';
 import { DEFAULT_SERVER_MAX_PIXELS } from '../limits.js';
-import { loadModel } from '../model.js';
 import { startWorker } from '../server/worker.js';
 import { untilSignal, type CliIO } from './io.js';
-import { modelFlags, nonNegativeInt, parseCommandArgs, positiveInt } from './options.js';
+import { builderFlags, builderHelp, loadModelWithFlags, nonNegativeInt, parseBuilderFlags, parseCommandArgs, positiveInt } from './options.js';
 
 const HELP = `Usage: mobilenet worker --redis <url> --queue <name> [options]
 
@@ -21,24 +20,26 @@ or { "path": "<file>" }, optional "top"; the result stored on the job is
 worker that dies loses nothing (its jobs are taken over once their lock expires).
 
 Options:
-  --redis <url>         redis://host:port (required)
-  --queue <name>        queue name (required)
-  --weights <path>      model.json (or its directory), .h5 or .keras
-                        (default: $MOBILENET_WEIGHTS, else the shipped MobileNet V1 0.75-224)
-  --arch <a>            v1 | v2 | v3-small | v3-large (weights-only .h5 files)
-  --alpha <A>           width multiplier (weights-only .h5 files)
-  --threads <N>         inference threads (default: all cores)
-  --jobs <J>            jobs processed at once (default 2 × max batch)
-  --max-batch <B>       largest micro-batch (default 8)
-  --max-wait-ms <T>     longest wait for a batch to fill, ms (default 5)
-  --concurrency <C>     images decoded at once (default: all cores)
-  --max-pixels <P>      largest image in pixels (default ${DEFAULT_SERVER_MAX_PIXELS})
-  --allow-svg           accept SVG images (refused by default)
-  --root <dir>          'path' jobs must name files inside this directory
-  --lock-ms <ms>        job lock duration: a dead worker's jobs move on after it (default 30000)
-  --name <name>         worker name stored on jobs (default host:pid)
-  --labels <file>       class names for fine-tuned models
-  -h, --help            this text
+  --redis <url>             redis://host:port (required)
+  --queue <name>            queue name (required)
+  --weights <path>          model.json (or its directory), .h5 or .keras
+                            (default: $MOBILENET_WEIGHTS, else the shipped MobileNet V1 0.75-224)
+  --threads <N>             inference threads (default: all cores)
+  --jobs <J>                jobs processed at once (default 2 × max batch)
+  --max-batch <B>           largest micro-batch (default 8)
+  --max-wait-ms <T>         longest wait for a batch to fill, ms (default 5)
+  --concurrency <C>         images decoded at once (default: all cores)
+  --max-pixels <P>          largest image in pixels (default ${DEFAULT_SERVER_MAX_PIXELS})
+  --allow-svg               accept SVG images (refused by default)
+  --root <dir>              'path' jobs must name files inside this directory
+  --lock-ms <ms>            job lock duration: a dead worker's jobs move on after it (default 30000)
+  --name <name>             worker name stored on jobs (default host:pid)
+  --labels <file>           class names for fine-tuned models
+  -h, --help                this text
+Architecture options, for weights-only files only (e.g. the official Keras .h5
+files; left out: recognized from the weights; a file with a model config takes
+none, except --input-size):
+${builderHelp()}
 `;
 
 
@@ -47,8 +48,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     redis: { type: 'string' },
     queue: { type: 'string' },
     weights: { type: 'string' },
-    arch: { type: 'string' },
-    alpha: { type: 'string' },
+    ...builderFlags(),
     threads: { type: 'string' },
     jobs: { type: 'string' },
     'max-batch': { type: 'string' },
@@ -70,7 +70,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (values.redis === undefined) throw new UsageError('--redis <url> is required (e.g. redis://127.0.0.1:6379)');
   if (!/^rediss?:\/\//.test(values.redis)) throw new UsageError(`Expected redis:// URL for --redis but received ${JSON.stringify(values.redis)}`);
   if (values.queue === undefined || values.queue === '') throw new UsageError('--queue <name> is required');
-  const modelOptions = modelFlags(values);
+  const request = parseBuilderFlags(values as Record<string, string | boolean | undefined>);
+  const threads = positiveInt(values.threads, 'threads');
   const options = {
     redis: values.redis,
     queue: values.queue,
@@ -88,7 +89,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   if (!options.allowSvg) sharp.block({ operation: ['VipsForeignLoadSvg'] });
 
   const weights = resolveWeights(values.weights, io.env, io.cwd);
-  const model = await loadModel(weights.path, modelOptions);
+  const model = await loadModelWithFlags(weights.path, request, threads === undefined ? {} : { threads });
   try {
     const running = await startWorker(model, options);
     io.stdout.write(`mobilenet worker: consuming queue '${options.queue}' (${model.name}, ${running.worker.opts.concurrency} jobs at once, pid ${process.pid})\n`);

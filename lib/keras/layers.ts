@@ -97,10 +97,10 @@ export function analyzeModel(config: KerasModelConfig, opts: { inputShape?: read
     if (l.className === 'InputLayer') {
       inputCount++;
       if (inputCount > 1) throw new ModelFormatError(`model has more than one InputLayer ('${l.name}')`, opts.file);
-      inf = override !== undefined ? { outputShape: [...override], weights: [], macs: 0 } : inferLayer(l.className, l.config, []);
+      inf = override !== undefined ? { outputShape: [...override], weights: [], macs: 0 } : inferLayer(l.className, l.config, [], {}, opts.file);
     } else {
       if (l.inbound.length === 0) throw new ModelFormatError(`layer '${l.name}' has no inbound node`, opts.file);
-      inf = inferLayer(l.className, l.config, l.inbound.map((i) => shapes.get(i) as number[]), l.callKwargs);
+      inf = inferLayer(l.className, l.config, l.inbound.map((i) => shapes.get(i) as number[]), l.callKwargs, opts.file);
     }
     shapes.set(l.name, inf.outputShape);
     const p = countParams(inf.weights);

@@ -22,7 +22,7 @@ import {
 } from './config.js';
 import { UNBOUNDED, type LConv, type LNode, type NodeBuilder } from './nodes.js';
 import type { AnalyzedLayer, WeightSpec } from './types.js';
-import { UnsupportedLayerError, WeightMismatchError } from '../errors.js';
+import { ModelFormatError, UnsupportedLayerError, WeightMismatchError } from '../errors.js';
 import { CHUNK, float32ArraySteps, runSteps, type Steps } from '../cooperative.js';
 
 /** What one layer does, given its input shapes. */
@@ -41,6 +41,8 @@ export interface InferArgs {
   inputs: readonly (readonly number[])[];
   /** Keyword arguments of the call (TFOpLambda `y`). */
   kwargs: Cfg;
+  /** The model file, for messages (undefined: a config object or a built architecture). */
+  file?: string | undefined;
 }
 
 export interface LayerEntry {
@@ -534,7 +536,7 @@ function reshapeTarget(a: InferArgs): number[] {
   const known = v.product(target.filter((d) => d !== -1 && d !== null) as number[]);
   const out = target.map((d) => (d === -1 || d === null ? total / known : d)) as number[];
   if (!out.every((d) => Number.isInteger(d)) || v.product(out) !== total) {
-    throw new RangeError(`Expected target_shape with ${total} elements for ${a.name} but received ${show(target)}`);
+    throw new ModelFormatError(`Reshape layer '${a.name}' has target_shape ${show(target)}, which does not hold the ${total} elements of its input [${s.join(',')}]`, a.file);
   }
   return out;
 }
@@ -554,7 +556,10 @@ const inputLayer: LayerEntry = {
     if (!Array.isArray(raw) || raw.length < 2) fail(a.name, a.cls, 'missing batch_input_shape');
     const s = raw.slice(1);
     if (!s.every((d) => Number.isInteger(d) && d > 0)) {
-      throw new RangeError(`Expected static input shape for ${a.name} but received [${s.map((d) => (d === null ? 'None' : String(d))).join(', ')}]: pass inputShape`);
+      throw new ModelFormatError(
+        `input layer '${a.name}' has no static shape ([${s.map((d) => (d === null ? 'None' : String(d))).join(', ')}]): pass inputShape ([height, width, channels]; --input-size on the command line)`,
+        a.file,
+      );
     }
     if (s.some((d) => d > MAX_DIM)) throw new RangeError(`Expected input shape with dimensions at most ${MAX_DIM} for ${a.name} but received [${s.join(', ')}]`);
     return none(s as number[]);
@@ -608,9 +613,9 @@ export function layerEntry(name: string, className: string): LayerEntry {
  * Shape, weights and MACs of one layer. `inputs` are the per-sample shapes of
  * its inbound tensors.
  */
-export function inferLayer(className: string, config: Cfg, inputs: readonly (readonly number[])[], callKwargs: Cfg = {}): LayerInference {
+export function inferLayer(className: string, config: Cfg, inputs: readonly (readonly number[])[], callKwargs: Cfg = {}, file?: string): LayerInference {
   const name = String(config.name);
-  return layerEntry(name, className).infer({ name, cls: className, config, inputs, kwargs: callKwargs });
+  return layerEntry(name, className).infer({ name, cls: className, config, inputs, kwargs: callKwargs, file });
 }
 
 /** The README's "Supported Keras layers" list, generated from the registry. */
