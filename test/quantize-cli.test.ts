@@ -29,7 +29,10 @@ import { writeTfjs } from '../lib/formats/tfjs-write.js';
 import { analyzeModel } from '../lib/keras/layers.js';
 import { mulberry32, randomWeights } from '../lib/keras/random.js';
 import type { KerasModelConfig } from '../lib/keras/types.js';
-import { quantizeModel, type QuantizeOptions } from '../lib/quantize/index.js';
+import { loadQuantizedModel, quantizeModel, type QuantizeOptions } from '../lib/quantize/index.js';
+import { FLOAT_ONLY_OPS } from '../lib/quantize/quantize.js';
+import type { QOp } from '../lib/quantize/qgraph.js';
+import { opSpec } from '../lib/schema.js';
 import { floatOpsFor } from '../lib/quantize/pipeline.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mobilenet-quantize-cli-'));
@@ -139,25 +142,36 @@ describe('mobilenet quantize --equalization', () => {
 });
 
 describe('mobilenet quantize --backend', () => {
-  it('reference keeps no op in float32 inside the int8 graph (floatOpsFor("reference")); native keeps floatOpsFor("native"); each as quantizeModel', async () => {
+  it('reference keeps only the schema\'s float32-only ops in float32 (floatOpsFor("reference")); native keeps floatOpsFor("native"); each as quantizeModel, and each saved model loads again', async () => {
     const native = new Set<string>(floatOpsFor('native'));
     expect(native.has('averagePool2d')).toBe(true); // no XNNPACK build has an int8 average pooling (docs/int8.md)
-    expect(floatOpsFor('reference').size).toBe(0);
+    // The schema has no int8 average pooling: no backend gets one (it once wrote a reference
+    // model with an int8 averagePool2d that loadModel / loadQuantizedModel / info then refused).
+    expect([...floatOpsFor('reference')]).toEqual([...FLOAT_ONLY_OPS]);
+    expect(FLOAT_ONLY_OPS.has('averagePool2d')).toBe(true);
+    expect(opSpec('averagePool2d').outputDtypes ?? ['float32']).not.toContain('qint8');
     const ref = await viaCli('ref', ['--backend', 'reference']);
     const nat = await viaCli('native', ['--backend', 'native']);
     expectSame(ref, await viaApi('ref', { backend: 'reference' }), 'reference');
     expectSame(nat, await viaApi('native', { backend: 'native' }), 'native');
     expectSame(await viaCli('backend-default', []), nat, 'native is the default where the addon loads');
-    expect(ref.json.quantization.floatOps).toBeUndefined();
+    expect(ref.json.quantization.floatOps).toEqual(['averagePool2d']);
     expect(nat.json.quantization.floatOps).toEqual(['averagePool2d']);
-    // In the graph: the native model computes average pooling in float32 (between converts), the
-    // reference model in int8; the float32 head (global pooling, Dense, softmax) is the same in both.
+    // In the graph: both compute average pooling in float32 (between converts); the reference
+    // model keeps nothing else of floatOpsFor('native') in float32.
     const refFloat = floatNodeOps(ref);
     const natFloat = floatNodeOps(nat);
     expect(natFloat).toContain('averagePool2d');
-    expect(refFloat.filter((op) => native.has(op))).toEqual([]);
-    expect(refFloat).toEqual(natFloat.filter((op) => !native.has(op)));
-    expect(ref.json.graph.nodes.filter((n) => n.op === 'convert').length).toBeLessThan(nat.json.graph.nodes.filter((n) => n.op === 'convert').length);
+    expect(refFloat).toContain('averagePool2d');
+    expect(refFloat.filter((op) => native.has(op) && !FLOAT_ONLY_OPS.has(op as QOp))).toEqual([]);
+    // Each saved model loads again (the op schema validates it) and runs on the reference int8 kernels.
+    for (const name of ['ref', 'native']) {
+      const q = await loadQuantizedModel(path.join(tmp, `cli-${name}`));
+      const out = await q.predict(new Float32Array(12 * 12 * 3).fill(0.25), { batch: 1 });
+      expect(out.length).toBe(4);
+      expect(Math.abs(out.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-3);
+      q.dispose();
+    }
   }, 60_000);
 });
 

@@ -21,7 +21,7 @@ import { Graph, type Tensor } from '../lib/graph.js';
 import { Model } from '../lib/model.js';
 import { ImageDecodeError, ModelFormatError, QuantizationError } from '../lib/errors.js';
 import { QReferenceRuntime, roundHalfEven, requantize, quantizeValue } from '../lib/backends/reference-qs8.js';
-import { fromFloatGraph, type QGraph } from '../lib/quantize/qgraph.js';
+import { fromFloatGraph, toGraph, type QGraph } from '../lib/quantize/qgraph.js';
 import { calibrate, mseRange } from '../lib/quantize/calibrate.js';
 import { headStart, quantizeGraph, quantizeWeights, qint8Params } from '../lib/quantize/quantize.js';
 import { loadQuantizedModel, quantizeModel, QuantizedModel } from '../lib/quantize/index.js';
@@ -109,7 +109,6 @@ describe('int8 ops vs the float32 reference on their dequantized inputs (within 
     ['sigmoid', [3, 3, 8], (g, x) => g.sigmoid(x)],
     ['clamp', [3, 3, 8], (g, x) => g.clamp(x, -0.3, 0.4)],
     ['globalAveragePool', [7, 7, 12], (g, x) => g.globalAveragePool(x)],
-    ['averagePool2d 3x3 stride 2', [9, 9, 4], (g, x) => g.averagePool2d(x, { pool: 3, stride: 2 })],
     ['maxPool2d 2x2', [8, 6, 4], (g, x) => g.maxPool2d(x, { pool: 2 })],
     ['pad then reshape', [4, 5, 3], (g, x) => g.reshape(g.pad(x, { prePadding: [1, 0, 0], postPadding: [0, 2, 0] }), [5 * 7 * 3])],
   ];
@@ -145,6 +144,29 @@ describe('int8 ops vs the float32 reference on their dequantized inputs (within 
     }
     expect(range).toBeGreaterThan(0);
     expect(worst / range).toBeLessThan(0.08);
+  });
+});
+
+describe('ops the op schema has only in float32', () => {
+  it('averagePool2d stays float32 between a dequantize and a quantize convert, and the graph is one the schema accepts', async () => {
+    const rnd = mulberry32(8);
+    const g = new Graph();
+    const x = g.input([9, 9, 4]);
+    const c = g.conv2d(x, { filter: random(4 * 4, rnd), bias: random(4, rnd), kernel: 1, outputChannels: 4 });
+    const p = g.averagePool2d(c, { pool: 3, stride: 2 });
+    g.output(g.conv2d(p, { filter: random(4 * 4, rnd), kernel: 1, outputChannels: 4 }));
+    const samples = [0, 1, 2].map(() => random(9 * 9 * 4, rnd, -1.5, 2));
+    const q = await quantizeSmall(g, samples);
+    const pool = q.nodes.find((n) => n.op === 'averagePool2d')!;
+    expect(q.tensors[pool.output]!.dtype).toBe('float32');
+    expect(q.nodes.find((n) => n.output === pool.inputs[0])!.op).toBe('convert');
+    expect(q.nodes.filter((n) => n.op === 'conv2d').every((n) => q.tensors[n.output]!.dtype === 'qint8')).toBe(true);
+    // The schema validates every node (the saved-model loader's check): no int8 average pooling.
+    expect(() => toGraph(q)).not.toThrow();
+    const bad = structuredClone(q);
+    const badPool = bad.nodes.find((n) => n.op === 'averagePool2d')!;
+    (badPool as unknown as { inputs: number[] }).inputs = [bad.nodes.find((n) => n.output === pool.inputs[0])!.inputs[0]!];
+    expect(() => toGraph(bad)).toThrow(/dtype float32/);
   });
 });
 

@@ -14,7 +14,7 @@ import * as v from '../validate.js';
 import { calibrate, calibrationSamples, RANGE_METHODS, type CalibrationOptions, type CalibrationSource, type RangeMethod } from './calibrate.js';
 import { equalizeActivations } from './equalize.js';
 import { fromFloatGraph, type QGraph, type QNode, type QOp } from './qgraph.js';
-import { defaultFloatHead, headStart, nativeFloatOps, quantizableBody, quantizeGraph } from './quantize.js';
+import { defaultFloatHead, FLOAT_ONLY_OPS, headStart, nativeFloatOps, quantizableBody, quantizeGraph } from './quantize.js';
 
 export interface Int8Options extends CalibrationOptions {
   /** Calibration images: a directory (its image files by name), a list of image paths, or preprocessed samples. */
@@ -83,11 +83,13 @@ export function checkInt8Options(options: unknown): Int8Options {
  * and a quantize convert) because the backend has no int8 kernel for them:
  * for 'native' those the loaded addon reports it lacks (`xnnpackInfo().int8`,
  * see `nativeFloatOps`: Debian 12's libxnnpack-dev lacks more than the
- * vendored XNNPACK), none for 'reference'. The one place `loadModel(...,
+ * vendored XNNPACK); for 'reference' only the schema's float32-only ops
+ * (`FLOAT_ONLY_OPS`, e.g. `averagePool2d`), which every backend keeps in
+ * float32. The one place `loadModel(...,
  * { precision: 'int8' })`, `quantizeModel` and `mobilenet quantize` get them.
  */
 export function floatOpsFor(backend: BackendName): ReadonlySet<QOp> {
-  return backend === 'native' ? nativeFloatOps(xnnpackInfo().int8) : new Set();
+  return backend === 'native' ? nativeFloatOps(xnnpackInfo().int8) : FLOAT_ONLY_OPS;
 }
 
 /** The backend quantization targets by default: 'native' when the addon loads here, else 'reference'. */
@@ -116,7 +118,7 @@ export async function quantizeFloatGraph(
   threads?: number,
 ): Promise<{ graph: QGraph; quantization: QuantizationInfo }> {
   const o = checkInt8Options(options);
-  const floatOps: ReadonlySet<QOp> = o.floatOps === undefined ? floatOpsFor(backend) : new Set(o.floatOps);
+  const floatOps: ReadonlySet<QOp> = new Set([...FLOAT_ONLY_OPS, ...(o.floatOps ?? floatOpsFor(backend))]);
   const fg = fromFloatGraph(floatGraph);
   const floatHead = o.floatHead ?? defaultFloatHead(fg);
   // Fail on an unquantizable graph before reading any image.

@@ -31,6 +31,7 @@
  *   is no head).
  */
 import { QuantizationError } from '../errors.js';
+import { OP_NAMES, opSpec } from '../schema.js';
 import { roundHalfEven } from '../backends/reference-qs8.js';
 import { weightChannelDim, WEIGHTED_OPS, type QGraph, type QNode, type QOp, type QTensor } from './qgraph.js';
 
@@ -52,10 +53,10 @@ export interface QuantizeGraphOptions {
   biasCorrection?: ReadonlyMap<number, Float64Array>;
   /**
    * Ops kept in float32 inside the int8 body (between a dequantize and a
-   * quantize convert) because the target has no int8 kernel for them:
-   * `averagePool2d` (no XNNPACK build has a QS8 average pooling) and, on
+   * quantize convert) because the target has no int8 kernel for them: on
    * Debian 12's XNNPACK, `hardswish` and `fullyConnected` (see
-   * `nativeFloatOps`). Default: none (the TypeScript int8 reference has all).
+   * `nativeFloatOps`). `FLOAT_ONLY_OPS` (e.g. `averagePool2d`) are always
+   * among them.
    */
   floatOps?: ReadonlySet<QOp>;
   /** Node names (the Keras layer names, e.g. 'conv1') kept in float32 the same way (accuracy-sensitive layers). */
@@ -64,7 +65,7 @@ export interface QuantizeGraphOptions {
 
 /** The ops the XNNPACK build described by `int8` (XnnpackInfo.int8) runs in float32 within an int8 model. */
 export function nativeFloatOps(int8: { hardswish: boolean; fullyConnected: boolean } | undefined): ReadonlySet<QOp> {
-  const ops = new Set<QOp>(['averagePool2d']);
+  const ops = new Set<QOp>(FLOAT_ONLY_OPS);
   if (int8?.hardswish !== true) ops.add('hardswish');
   if (int8?.fullyConnected !== true) ops.add('fullyConnected');
   return ops;
@@ -111,11 +112,22 @@ export function weightRoundingShift(
   return shift;
 }
 
-/** Ops that have an int8 kernel here and a QS8 operator in XNNPACK. */
-export const QUANTIZABLE_OPS: ReadonlySet<QOp> = new Set([
-  'conv2d', 'depthwiseConv2d', 'fullyConnected', 'add', 'multiply', 'clamp', 'hardswish', 'sigmoid',
-  'globalAveragePool', 'averagePool2d', 'maxPool2d', 'pad', 'reshape',
-]);
+/**
+ * Ops the op schema (lib/schema.ts) lets produce qint8, `convert` aside: the
+ * ones an int8 graph can hold in int8 (derived, so that the quantizer cannot
+ * write a graph the schema refuses to load).
+ */
+export const QUANTIZABLE_OPS: ReadonlySet<QOp> = new Set(
+  OP_NAMES.filter((op) => op !== 'convert' && (opSpec(op).outputDtypes ?? []).includes('qint8')),
+);
+
+/**
+ * The schema's float32-only ops (no backend has them in int8: `averagePool2d`,
+ * as no XNNPACK build has a QS8 average pooling), softmax aside (it ends the
+ * int8 body): inside an int8 body they always run in float32 between a
+ * dequantize and a quantize convert, whatever the backend.
+ */
+export const FLOAT_ONLY_OPS: ReadonlySet<QOp> = new Set(OP_NAMES.filter((op) => op !== 'convert' && op !== 'softmax' && !QUANTIZABLE_OPS.has(op)));
 
 /** Ops whose quantized output must keep the input's scale and zero point. */
 const PASS_THROUGH: ReadonlySet<QOp> = new Set(['pad', 'reshape', 'maxPool2d', 'clamp']);
@@ -223,7 +235,7 @@ export function quantizableBody(fg: QGraph, options: QuantizeGraphOptions = {}):
     throw new QuantizationError('the model has no convolution before its classifier head: there is nothing to quantize');
   }
   for (const n of body) {
-    if (!QUANTIZABLE_OPS.has(n.op) && !(options.floatOps?.has(n.op) ?? false)) throw new QuantizationError(`node '${n.name ?? n.op}' (${n.op}) has no int8 kernel`);
+    if (!QUANTIZABLE_OPS.has(n.op) && !FLOAT_ONLY_OPS.has(n.op) && !(options.floatOps?.has(n.op) ?? false)) throw new QuantizationError(`node '${n.name ?? n.op}' (${n.op}) has no int8 kernel`);
   }
 
   return bodyEnd;
@@ -293,7 +305,7 @@ export function quantizeGraph(fg: QGraph, ranges: ReadonlyMap<number, Range>, op
     return y;
   };
 
-  const floatOps = options.floatOps ?? new Set<QOp>();
+  const floatOps = new Set<QOp>([...FLOAT_ONLY_OPS, ...(options.floatOps ?? [])]);
   body.forEach((n) => {
     const label = n.name ?? n.op;
     if (floatOps.has(n.op) || (n.name !== undefined && (options.floatLayers?.has(n.name) ?? false))) {
