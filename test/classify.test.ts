@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classify, classifyBatch, topK, type BatchResult, type Predictor } from '../lib/classify.js';
 import { autoBatch, defaultConcurrency } from '../lib/batch.js';
-import { ImageDecodeError } from '../lib/errors.js';
+import { ImageDecodeError, NotAClassifierError } from '../lib/errors.js';
 import type { RawPixels } from '../lib/image.js';
 import { imagenetClasses, imagenetLabels, parseClassIndex, resolveLabels } from '../lib/labels.js';
 import { loadModel, type Model } from '../lib/model.js';
@@ -182,7 +182,9 @@ describe('classify / classifyBatch with an exact predictor', () => {
     await expect(classify({} as Predictor, solidImage([0, 0, 9]))).rejects.toThrow(TypeError);
     // A feature extractor (no classifier head) is refused rather than ranked.
     const features = Object.assign(new ColourPredictor(), { outputShape: [1, 1, 3] });
-    await expect(classify(features, solidImage([0, 0, 9]))).rejects.toThrow(/Expected model with a classifier .* but received \[1, 1, 3\]/);
+    const notClassifier: unknown = await classify(features, solidImage([0, 0, 9])).catch((e: unknown) => e);
+    expect(notClassifier).toBeInstanceOf(NotAClassifierError);
+    expect((notClassifier as Error).message).toMatch(/output \(shape \[1, 1, 3\] per image\) is a feature map.*embed/);
     expect(await classify(Object.assign(new ColourPredictor(), { outputShape: [3] }), solidImage([0, 0, 9]), { labels: COLOURS, topK: 1 })).toHaveLength(1);
     await expect(classify(model, path.join(tmp, 'missing.png'))).rejects.toThrow(ImageDecodeError);
   });

@@ -500,11 +500,14 @@ describe('reference backend: runtime behaviour', () => {
   });
 
   it('refuses a tensor too large to allocate with a RangeError (no crash)', async () => {
+    // A tensor beyond the serialized graph's limits (2^31 - 1 elements) is refused by the graph builder;
+    // one within them becomes too large with the batch, which the reference backend refuses.
+    expect(() => new Graph().input([100000, 100000, 3])).toThrow(RangeError);
     const g = new Graph();
-    g.output(g.clamp(g.input([100000, 100000, 3]), 0, 1));
-    const e: unknown = await compileGraph(g, { backend: 'reference' }).catch((err: unknown) => err);
+    g.output(g.clamp(g.input([16384, 16384, 7]), 0, 1));
+    const e: unknown = await compileGraph(g, { backend: 'reference', batch: 3 }).catch((err: unknown) => err);
     expect(e).toBeInstanceOf(RangeError);
-    expect((e as Error).message).toBe('Expected at most 4294967295 values for tensor 0 [1, 100000, 100000, 3] but received 30000000000');
+    expect((e as Error).message).toBe('Expected at most 4294967295 values for tensor 0 [3, 16384, 16384, 7] but received 5637144576');
   });
 
   it('run() yields to the event loop between nodes', async () => {

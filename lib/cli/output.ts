@@ -113,8 +113,12 @@ export class OutputWatch {
     if (this.error === null) this.error = e;
   };
 
+  /** False for a caller's own minimal writable (a `write` function, no events): nothing to watch or flush. */
+  private readonly watching: boolean;
+
   constructor(private readonly stream: NodeJS.WritableStream) {
-    stream.on('error', this.onError);
+    this.watching = typeof stream.on === 'function' && typeof stream.off === 'function';
+    if (this.watching) stream.on('error', this.onError);
   }
 
   /** True once any write failed: stop producing output. */
@@ -134,7 +138,7 @@ export class OutputWatch {
 
   /** Waits until everything written was flushed (or failed), so a late write error is seen. */
   async flush(): Promise<void> {
-    if (this.failed) return;
+    if (this.failed || !this.watching) return;
     await new Promise<void>((resolve) => {
       const s = this.stream as NodeJS.WritableStream & { writableNeedDrain?: boolean; writableLength?: number };
       // An empty write's callback runs after every earlier write has completed (or failed).
@@ -148,7 +152,7 @@ export class OutputWatch {
 
   /** Stops watching, except after a failure: a late 'error' must not crash the process. */
   dispose(): void {
-    if (!this.failed) this.stream.off('error', this.onError);
+    if (this.watching && !this.failed) this.stream.off('error', this.onError);
   }
 }
 
