@@ -14,13 +14,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main, type CliIO } from '../lib/cli/index.js';
-import { writeTfjs } from '../lib/formats/tfjs-write.js';
-import { analyzeModel } from '../lib/keras/layers.js';
-import { mulberry32, randomWeights } from '../lib/keras/random.js';
-import type { KerasModelConfig } from '../lib/keras/types.js';
+import { tinyNetConfig, writeNoisePngs, writeTinyNet } from './helpers/tiny-net.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mobilenet-info-int8-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -29,29 +25,7 @@ const calDir = path.join(tmp, 'cal');
 const nativeDir = path.join(tmp, 'int8-native');
 const otherDir = path.join(tmp, 'int8-other');
 
-const layer = (cls: string, name: string, config: Record<string, unknown>, input?: string): KerasModelConfig['config']['layers'][number] => ({
-  class_name: cls,
-  name,
-  config: { name, ...config },
-  inbound_nodes: input === undefined ? [] : [[[input, 0, 0, {}]]],
-});
-const config: KerasModelConfig = {
-  class_name: 'Functional',
-  config: {
-    name: 'info_int8_net',
-    layers: [
-      layer('InputLayer', 'in', { batch_input_shape: [null, 12, 12, 3] }),
-      layer('Conv2D', 'c1', { filters: 8, kernel_size: [3, 3], padding: 'same', activation: 'relu6' }, 'in'),
-      layer('DepthwiseConv2D', 'dw', { kernel_size: [3, 3], padding: 'same', activation: 'relu6' }, 'c1'),
-      layer('AveragePooling2D', 'ap', { pool_size: [2, 2], strides: [2, 2] }, 'dw'),
-      layer('Conv2D', 'c2', { filters: 8, kernel_size: [1, 1], activation: 'relu' }, 'ap'),
-      layer('GlobalAveragePooling2D', 'gap', {}, 'c2'),
-      layer('Dense', 'fc', { units: 5, activation: 'softmax' }, 'gap'),
-    ],
-    input_layers: [['in', 0, 0]],
-    output_layers: [['fc', 0, 0]],
-  },
-};
+const config = tinyNetConfig('info_int8_net', 5);
 
 function fakeIO(): { io: CliIO; out: () => string; err: () => string } {
   const chunks = { out: [] as string[], err: [] as string[] };
@@ -114,13 +88,8 @@ function expectedCounts(s: SavedJson): { ops: Record<string, number>; int8Nodes:
 }
 
 beforeAll(async () => {
-  await writeTfjs(path.dirname(floatJson), config, randomWeights(analyzeModel(config), 5));
-  fs.mkdirSync(calDir);
-  const rnd = mulberry32(3);
-  for (let i = 0; i < 3; i++) {
-    const px = Buffer.from(Array.from({ length: 16 * 12 * 3 }, () => Math.floor(rnd() * 256)));
-    await sharp(px, { raw: { width: 16, height: 12, channels: 3 } }).png().toFile(path.join(calDir, `${i}.png`));
-  }
+  await writeTinyNet(floatJson, config, 5);
+  await writeNoisePngs(calDir, 16, 3);
   for (const [dir, flags] of [[nativeDir, ['--backend', 'native', '--method', 'mse']], [otherDir, ['--equalization', 'off', '--images', '2', '--float-layers', 'c2', '--no-bias-correction']]] as const) {
     const r = await cli('quantize', floatJson, dir, '--calibration', calDir, ...flags);
     expect(r.code, r.err).toBe(0);

@@ -17,7 +17,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildArchitecture } from '../lib/architectures/index.js';
 import { main } from '../lib/cli/index.js';
@@ -25,10 +24,9 @@ import { builderHelp } from '../lib/cli/options.js';
 import { run as quantizeCommand } from '../lib/cli/quantize.js';
 import { UsageError } from '../lib/errors.js';
 import { writeH5 } from '../lib/formats/h5.js';
-import { writeTfjs } from '../lib/formats/tfjs-write.js';
 import { analyzeModel } from '../lib/keras/layers.js';
-import { mulberry32, randomWeights } from '../lib/keras/random.js';
-import type { KerasModelConfig } from '../lib/keras/types.js';
+import { randomWeights } from '../lib/keras/random.js';
+import { tinyNetConfig, writeNoisePngs, writeTinyNet } from './helpers/tiny-net.js';
 import { loadQuantizedModel, quantizeModel, type QuantizeOptions } from '../lib/quantize/index.js';
 import { FLOAT_ONLY_OPS } from '../lib/quantize/quantize.js';
 import type { QOp } from '../lib/quantize/qgraph.js';
@@ -40,38 +38,11 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const modelJson = path.join(tmp, 'float', 'model.json');
 const calDir = path.join(tmp, 'cal');
 
-const layer = (cls: string, name: string, config: Record<string, unknown>, input?: string): KerasModelConfig['config']['layers'][number] => ({
-  class_name: cls,
-  name,
-  config: { name, ...config },
-  inbound_nodes: input === undefined ? [] : [[[input, 0, 0, {}]]],
-});
-const config: KerasModelConfig = {
-  class_name: 'Functional',
-  config: {
-    name: 'quantize_cli_net',
-    layers: [
-      layer('InputLayer', 'in', { batch_input_shape: [null, 12, 12, 3] }),
-      layer('Conv2D', 'c1', { filters: 8, kernel_size: [3, 3], padding: 'same', activation: 'relu6' }, 'in'),
-      layer('DepthwiseConv2D', 'dw', { kernel_size: [3, 3], padding: 'same', activation: 'relu6' }, 'c1'),
-      layer('AveragePooling2D', 'ap', { pool_size: [2, 2], strides: [2, 2] }, 'dw'),
-      layer('Conv2D', 'c2', { filters: 8, kernel_size: [1, 1], activation: 'relu' }, 'ap'),
-      layer('GlobalAveragePooling2D', 'gap', {}, 'c2'),
-      layer('Dense', 'fc', { units: 4, activation: 'softmax' }, 'gap'),
-    ],
-    input_layers: [['in', 0, 0]],
-    output_layers: [['fc', 0, 0]],
-  },
-};
+const config = tinyNetConfig('quantize_cli_net', 4);
 
 beforeAll(async () => {
-  await writeTfjs(path.dirname(modelJson), config, randomWeights(analyzeModel(config), 7));
-  fs.mkdirSync(calDir);
-  const rnd = mulberry32(11);
-  for (let i = 0; i < 3; i++) {
-    const px = Buffer.from(Array.from({ length: 20 * 12 * 3 }, () => Math.floor(rnd() * 256)));
-    await sharp(px, { raw: { width: 20, height: 12, channels: 3 } }).png().toFile(path.join(calDir, `${i}.png`));
-  }
+  await writeTinyNet(modelJson, config, 7);
+  await writeNoisePngs(calDir, 20, 11);
 });
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {

@@ -14,7 +14,7 @@ import { resolveWeights } from '../default-model.js';
 import { UsageError } from '../errors.js';
 import { RESIZE_MODES } from '../image.js';
 import type { CliIO } from './io.js';
-import { builderFlags, builderHelp, loadModelWithFlags, oneOf, parseBuilderFlags, parseCommandArgs } from './options.js';
+import { builderFlags, builderSection, loadModelWithFlags, oneOf, parseBuilderFlags, parseCommandArgs } from './options.js';
 import { IMAGE_RUN_FLAGS, planImageRun, runImages } from './run-images.js';
 
 const HELP = `Usage: mobilenet embed <file|dir|glob|->... [options]
@@ -35,10 +35,7 @@ Options:
                             (default: <file><TAB><space-separated values>)
   -q, --quiet               no summary line on stderr at the end
   -h, --help                this text
-Architecture options, for weights-only files only (e.g. the official Keras .h5
-files; left out: recognized from the weights; a file with a model config takes
-none, except --input-size):
-${builderHelp()}
+${builderSection()}
 
 Exit code: 0 all images embedded, 2 some failed, 1 usage error or output lost.
 `;

@@ -59,6 +59,14 @@ export function builderHelp(): string {
   return rows.map(([f, h]) => `  ${f.padEnd(25)} ${h}`).join('\n');
 }
 
+/** The builder options' help section of the commands that load one model for serving or embedding. */
+export function builderSection(): string {
+  return `Architecture options, for weights-only files only (e.g. the official Keras .h5
+files; left out: recognized from the weights; a file with a model config takes
+none, except --input-size):
+${builderHelp()}`;
+}
+
 /** The architecture and builder options given as flags (absent flags are left out). */
 export function parseBuilderFlags(values: Record<string, string | boolean | undefined>): WeightsOnlyRequest {
   const out: Record<string, unknown> = {};

@@ -10,7 +10,7 @@ import { createServer } from '../server/app.js';
 import * as v from '../validate.js';
 import { UsageError } from '../errors.js';
 import { untilSignal, type CliIO } from './io.js';
-import { builderFlags, builderHelp, loadModelWithFlags, nonNegativeInt, parseBuilderFlags, parseCommandArgs, positiveInt } from './options.js';
+import { builderFlags, builderSection, loadModelWithFlags, nonNegativeInt, parseBuilderFlags, parseCommandArgs, positiveInt } from './options.js';
 
 const HELP = `Usage: mobilenet serve [options]
 
@@ -35,10 +35,7 @@ Options:
   --allow-svg               accept SVG uploads (refused by default: an SVG can reference other files)
   --labels <file>           class names for fine-tuned models
   -h, --help                this text
-Architecture options, for weights-only files only (e.g. the official Keras .h5
-files; left out: recognized from the weights; a file with a model config takes
-none, except --input-size):
-${builderHelp()}
+${builderSection()}
 `;
 
 /** "10mb", "512kb", "1gb" or a number of bytes (binary units). */

@@ -9,7 +9,7 @@ import { UsageError } from '../errors.js';
 import { DEFAULT_SERVER_MAX_PIXELS } from '../limits.js';
 import { startWorker } from '../server/worker.js';
 import { untilSignal, type CliIO } from './io.js';
-import { builderFlags, builderHelp, loadModelWithFlags, nonNegativeInt, parseBuilderFlags, parseCommandArgs, positiveInt } from './options.js';
+import { builderFlags, builderSection, loadModelWithFlags, nonNegativeInt, parseBuilderFlags, parseCommandArgs, positiveInt } from './options.js';
 
 const HELP = `Usage: mobilenet worker --redis <url> --queue <name> [options]
 
@@ -36,10 +36,7 @@ Options:
   --name <name>             worker name stored on jobs (default host:pid)
   --labels <file>           class names for fine-tuned models
   -h, --help                this text
-Architecture options, for weights-only files only (e.g. the official Keras .h5
-files; left out: recognized from the weights; a file with a model config takes
-none, except --input-size):
-${builderHelp()}
+${builderSection()}
 `;
 
 
