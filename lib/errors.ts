@@ -39,7 +39,12 @@ export class GraphFormatError extends MobileNetError {}
 /** The native addon could not be loaded. */
 export class NativeLoadError extends MobileNetError {}
 
-/** A model file (model.json, shard, .h5, .keras) is missing, corrupt or not a Keras model. */
+/**
+ * A model file (model.json, shard, .h5, .keras) is missing, corrupt or not a
+ * Keras model, or its layers' shapes do not fit (a kernel or pool larger than
+ * its input, a Reshape that does not hold its input). `file` is the model
+ * file (the message then starts with `<file>: `); undefined for a config object.
+ */
 export class ModelFormatError extends MobileNetError {
   constructor(
     message: string,
@@ -50,14 +55,32 @@ export class ModelFormatError extends MobileNetError {
   }
 }
 
-/** A Keras layer class the library cannot run. */
+/**
+ * A Keras layer class, or an option or input size of a layer, the library
+ * cannot run. `file` is the model file when the layer came from one (the
+ * message then starts with `<file>: `); undefined for a config object or a
+ * built architecture.
+ */
 export class UnsupportedLayerError extends MobileNetError {
   constructor(
     readonly layerName: string,
     readonly className: string,
-    detail = '',
+    /** What about the layer is unsupported ('' when only its class is). */
+    readonly detail = '',
+    readonly file: string | undefined = undefined,
+    options?: { cause?: unknown },
   ) {
-    super(`Unsupported layer '${layerName}' of class ${className}${detail ? `: ${detail}` : ''}`);
+    const message = `Unsupported layer '${layerName}' of class ${className}${detail ? `: ${detail}` : ''}`;
+    super(file === undefined ? message : `${file}: ${message}`, options);
+  }
+
+  /**
+   * This error naming `file`: itself when it already names a file or `file` is
+   * undefined, else the same error with the file (this one as its cause).
+   */
+  inFile(file: string | undefined): UnsupportedLayerError {
+    if (file === undefined || this.file !== undefined) return this;
+    return new UnsupportedLayerError(this.layerName, this.className, this.detail, file, { cause: this });
   }
 }
 

@@ -436,7 +436,23 @@ describe('invalid options: RangeError / TypeError with the library template', ()
     expect(() => analyzeModel(none)).toThrow(ModelFormatError);
     expect(analyzeModel(none, { inputShape: [64, 64, 3] }).outputShape).toEqual([1000]);
     const tooSmall = mobilenetV2({ inputShape: [32, 32, 3], includeTop: false });
-    expect(() => analyzeModel(tooSmall, { inputShape: [2, 2, 3] })).toThrow(RangeError);
+    // A config object: the error has no file and its message no `<file>: ` prefix.
+    const small = (() => {
+      try {
+        analyzeModel(tooSmall, { inputShape: [2, 2, 3] });
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(small).toBeInstanceOf(ModelFormatError);
+    expect(small).toMatchObject({ file: undefined });
+    expect((small as Error).message).toBe(
+      "DepthwiseConv2D layer 'block_1_depthwise' has a 3x3 kernel larger than its 2x2 input: pass a larger input shape (inputShape; --input-size on the command line)",
+    );
+    // With a file, analysis names it in both error classes.
+    expect(() => analyzeModel(tooSmall, { inputShape: [2, 2, 3], file: 'small.h5' })).toThrow(/^small\.h5: DepthwiseConv2D layer 'block_1_depthwise' has a 3x3 kernel/);
+    expect(() => analyzeModel(withLambda, { file: 'lambda.h5' })).toThrow(`lambda.h5: Unsupported layer '${l.config.name}' of class Lambda`);
   });
 
   it('analyzeModel inlines a nested functional model (frozen MobileNet base under a new head)', () => {

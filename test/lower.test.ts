@@ -401,4 +401,43 @@ describe('weight matching errors', () => {
     expect(err).toBeInstanceOf(UnsupportedLayerError);
     expect((err as Error).message).toMatch(/^Unsupported layer 'leaky' of class ReLU: negative_slope 0\.1/);
   });
+
+  it('an option refused while lowering (not at analysis) names the model file given to lowerModel, and only then', () => {
+    const c = model('late', [
+      ['InputLayer', 'in', { batch_input_shape: [null, 4, 4, 2] }, []],
+      ['ReLU', 'r', { max_value: 6 }, ['in']],
+      ['Activation', 'act', { activation: 'relu' }, ['r']],
+    ]);
+    const lowerError = (edit: (a: ReturnType<typeof analyzeModel>) => void, file?: string): UnsupportedLayerError => {
+      const analysis = analyzeModel(c, file === undefined ? {} : { file });
+      edit(analysis);
+      try {
+        lowerModel(analysis, new Map(), file === undefined ? {} : { file });
+      } catch (e) {
+        expect(e).toBeInstanceOf(UnsupportedLayerError);
+        return e as UnsupportedLayerError;
+      }
+      throw new Error('lowerModel did not throw');
+    };
+    // The registry's option checks (activations.ts, config.ts `fail`), reached only by lowering.
+    const slope = (a: ReturnType<typeof analyzeModel>): void => {
+      a.layers[1]!.config = { ...a.layers[1]!.config, negative_slope: 0.2 };
+    };
+    const withFile = lowerError(slope, '/models/late.json');
+    expect(withFile.file).toBe('/models/late.json');
+    expect(withFile.message).toBe("/models/late.json: Unsupported layer 'r' of class ReLU: negative_slope 0.2 (only 0)");
+    const without = lowerError(slope);
+    expect(without.file).toBeUndefined();
+    expect(without.message).toBe("Unsupported layer 'r' of class ReLU: negative_slope 0.2 (only 0)");
+    const act = lowerError((a) => {
+      a.layers[2]!.config = { ...a.layers[2]!.config, activation: 'gelu' };
+    }, '/models/late.json');
+    expect(act.message).toBe('/models/late.json: Unsupported layer \'act\' of class Activation: activation "gelu"');
+    // NodeBuilder.input: an inbound layer that was not lowered.
+    const input = lowerError((a) => {
+      a.layers[2]!.inbound = ['nope'];
+    }, '/models/late.json');
+    expect(input.file).toBe('/models/late.json');
+    expect(input.message).toBe("/models/late.json: Unsupported layer 'act' of class Activation: input 0 (nope) is not available");
+  });
 });

@@ -546,7 +546,8 @@ describe.skipIf(!hasShared)('TF.js layers reader', () => {
       });
       const err = await loadModel(p, { backend: 'reference' }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UnsupportedLayerError);
-      expect((err as Error).message).toMatch(/^Unsupported layer 'conv_dw_3_relu' of class PReLU/);
+      expect(err).toMatchObject({ file: path.resolve(p), layerName: 'conv_dw_3_relu', className: 'PReLU' });
+      expect((err as Error).message).toBe(`${path.resolve(p)}: Unsupported layer 'conv_dw_3_relu' of class PReLU: no implementation for this layer class`);
     });
 
     it('parseModelJson rejects bad manifests with the file name', () => {

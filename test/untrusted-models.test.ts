@@ -620,11 +620,91 @@ describe.skipIf(!hasShared)('config and weight values found by fuzzing: refused 
     }
   });
 
-  it('an input dimension beyond the graph limit (2^24) is a RangeError naming the input layer, not a GraphFormatError of the native reader', async () => {
+  it('an input dimension beyond the graph limit (2^24) is an UnsupportedLayerError naming the file and the input layer, not a GraphFormatError of the native reader', async () => {
     const file = mobilenetCopy('huge-input', (json) => {
       json.modelTopology.model_config.config.layers[0]!.config.batch_input_shape = [null, 224, 2 ** 31 - 1, 3];
     });
-    await expect(loadModel(file, { threads: 1 })).rejects.toThrow(new RangeError('Expected input shape with dimensions at most 16777216 for input_1 but received [224, 2147483647, 3]'));
+    const err = await loadModel(file, { threads: 1 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsupportedLayerError);
+    expect(err).toMatchObject({ file, layerName: 'input_1', className: 'InputLayer' });
+    expect((err as Error).message).toBe(`${file}: Unsupported layer 'input_1' of class InputLayer: input shape [224, 2147483647, 3] has a dimension over 16777216, the largest a graph holds`);
+  });
+
+  /** The error `loadModel` gives for a copy of the V1 0.25 model edited by `edit`. */
+  async function loadError(name: string, edit: (layers: Array<{ class_name: string; config: Record<string, unknown> }>) => void): Promise<{ file: string; err: unknown }> {
+    const file = mobilenetCopy(name, (json) => edit(json.modelTopology.model_config.config.layers));
+    return { file, err: await loadModel(file, { threads: 1 }).catch((e: unknown) => e) };
+  }
+  const layerOf = (layers: Array<{ class_name: string; config: Record<string, unknown> }>, name: string): { class_name: string; config: Record<string, unknown> } =>
+    layers.find((l) => l.config.name === name)!;
+
+  it('an unsupported activation or ReLU option is an UnsupportedLayerError whose file and message name the model file and the layer', async () => {
+    const act = await loadError('gelu', (layers) => {
+      layerOf(layers, 'conv_dw_1_relu').config.activation = 'gelu';
+    });
+    expect(act.err).toBeInstanceOf(UnsupportedLayerError);
+    expect(act.err).toMatchObject({ file: act.file, layerName: 'conv_dw_1_relu', className: 'Activation', detail: 'activation "gelu"' });
+    expect((act.err as Error).message).toBe(`${act.file}: Unsupported layer 'conv_dw_1_relu' of class Activation: activation "gelu"`);
+    // The activation of a convolution goes through the same parser (lib/keras/activations.ts).
+    const convAct = await loadError('conv-elu', (layers) => {
+      layerOf(layers, 'conv_pw_5').config.activation = 'elu';
+    });
+    expect(convAct.err).toBeInstanceOf(UnsupportedLayerError);
+    expect((convAct.err as UnsupportedLayerError).file).toBe(convAct.file);
+    expect((convAct.err as Error).message).toBe(`${convAct.file}: Unsupported layer 'conv_pw_5' of class Conv2D: activation "elu"`);
+    const leaky = await loadError('leaky', (layers) => {
+      const l = layerOf(layers, 'conv1_relu');
+      l.class_name = 'ReLU';
+      l.config = { name: 'conv1_relu', trainable: true, max_value: 6, negative_slope: 0.1, threshold: 0 };
+    });
+    expect(leaky.err).toBeInstanceOf(UnsupportedLayerError);
+    expect((leaky.err as UnsupportedLayerError).file).toBe(leaky.file);
+    expect((leaky.err as Error).message).toBe(`${leaky.file}: Unsupported layer 'conv1_relu' of class ReLU: negative_slope 0.1 (only 0)`);
+    // A class with no implementation at all.
+    const cls = await loadError('prelu', (layers) => {
+      layerOf(layers, 'conv_pw_2_relu').class_name = 'PReLU';
+    });
+    expect(cls.err).toBeInstanceOf(UnsupportedLayerError);
+    expect((cls.err as Error).message).toBe(`${cls.file}: Unsupported layer 'conv_pw_2_relu' of class PReLU: no implementation for this layer class`);
+    // Refused while reading the graph (lib/keras/model-config.ts), before any layer is analysed.
+    const shared = await loadError('shared-layer', (layers) => {
+      const l = layerOf(layers, 'conv_pw_4_relu') as { inbound_nodes?: unknown[] };
+      l.inbound_nodes = [...l.inbound_nodes!, ...l.inbound_nodes!];
+    });
+    expect(shared.err).toBeInstanceOf(UnsupportedLayerError);
+    expect((shared.err as UnsupportedLayerError).file).toBe(shared.file);
+    expect((shared.err as Error).message).toBe(`${shared.file}: Unsupported layer 'conv_pw_4_relu' of class Activation: a layer called more than once (shared layer)`);
+  });
+
+  it('a kernel or pool larger than its input is a ModelFormatError naming the file, the layer and both sizes (not a RangeError in the parameter template)', async () => {
+    const kernel = await loadError('kernel-too-large', (layers) => {
+      layers[0]!.config.batch_input_shape = [null, 2, 2, 3];
+      layerOf(layers, 'conv1').config.padding = 'valid';
+    });
+    expect(kernel.err).toBeInstanceOf(ModelFormatError);
+    expect((kernel.err as ModelFormatError).file).toBe(kernel.file);
+    expect((kernel.err as Error).message).toBe(
+      `${kernel.file}: Conv2D layer 'conv1' has a 3x3 kernel larger than its 2x2 input: pass a larger input shape (inputShape; --input-size on the command line)`,
+    );
+    const dilated = await loadError('dilated-kernel-too-large', (layers) => {
+      const c = layerOf(layers, 'conv_dw_13');
+      c.config.padding = 'valid';
+      c.config.dilation_rate = [4, 4];
+    });
+    expect(dilated.err).toBeInstanceOf(ModelFormatError);
+    expect((dilated.err as Error).message).toBe(
+      `${dilated.file}: DepthwiseConv2D layer 'conv_dw_13' has a 3x3 kernel with dilation 4x4 (9x9) larger than its 7x7 input: pass a larger input shape (inputShape; --input-size on the command line)`,
+    );
+    const pool = await loadError('pool-too-large', (layers) => {
+      const l = layerOf(layers, 'global_average_pooling2d_1');
+      l.class_name = 'AveragePooling2D';
+      l.config = { name: 'global_average_pooling2d_1', trainable: true, pool_size: [8, 8], padding: 'valid' };
+    });
+    expect(pool.err).toBeInstanceOf(ModelFormatError);
+    expect((pool.err as ModelFormatError).file).toBe(pool.file);
+    expect((pool.err as Error).message).toBe(
+      `${pool.file}: AveragePooling2D layer 'global_average_pooling2d_1' has an 8x8 pool larger than its 7x7 input: pass a larger input shape (inputShape; --input-size on the command line)`,
+    );
   });
 
   it('a negative or non-numeric BatchNorm epsilon is an UnsupportedLayerError naming the layer', async () => {

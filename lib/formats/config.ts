@@ -120,7 +120,7 @@ function k3LayerToK2(l: unknown, i: number, file: string): KerasLayerConfig[] {
   if (!Array.isArray(nodes)) throw new ModelFormatError(`layer '${name}' has an inbound_nodes that is not a list`, file);
   if (isK3Op(l)) {
     // A Keras 3 operation on tensors (x + 3.0, x * y): TFOpLambda with a scalar, or Add/Multiply/Subtract of tensors.
-    if (nodes.length !== 1 || !isObject(nodes[0])) throw new UnsupportedLayerError(name, `${String(l.module)}.${l.class_name}`, 'an operation used more than once');
+    if (nodes.length !== 1 || !isObject(nodes[0])) throw new UnsupportedLayerError(name, `${String(l.module)}.${l.class_name}`, 'an operation used more than once', file);
     const args = nodeArgs((nodes[0] as Record<string, unknown>).args, file);
     const tensors = args.filter((a): a is { tensor: [string, number, number] } => 'tensor' in a);
     const values = args.filter((a): a is { value: unknown } => 'value' in a);
@@ -132,7 +132,7 @@ function k3LayerToK2(l: unknown, i: number, file: string): KerasLayerConfig[] {
     if (['Add', 'Multiply', 'Subtract'].includes(l.class_name) && tensors.length === 2 && values.length === 0) {
       return [{ class_name: l.class_name, name, config: { name, trainable: true, dtype: 'float32' }, inbound_nodes: [tensors.map(({ tensor: [ln, ni, ti] }) => [ln, ni, ti, {}] as [string, number, number, Record<string, unknown>])] }];
     }
-    throw new UnsupportedLayerError(name, `${String(l.module)}.${l.class_name}`, `operation with ${tensors.length} tensor(s) and ${values.length} other argument(s)`);
+    throw new UnsupportedLayerError(name, `${String(l.module)}.${l.class_name}`, `operation with ${tensors.length} tensor(s) and ${values.length} other argument(s)`, file);
   }
   const inbound: KerasLayerConfig['inbound_nodes'] = nodes.map((n) => {
     if (isObject(n)) {
@@ -146,7 +146,7 @@ function k3LayerToK2(l: unknown, i: number, file: string): KerasLayerConfig[] {
   if (config.activation === 'hard_sigmoid') {
     // Keras 3's hard_sigmoid is relu6(x + 3) / 6; the Keras 2 form's is clip(0.2 x + 0.5, 0, 1).
     if (l.class_name !== 'Activation' || inbound.length !== 1 || inbound[0]?.length !== 1) {
-      throw new UnsupportedLayerError(name, l.class_name, "Keras 3 'hard_sigmoid' activation inside a layer (only as an Activation layer)");
+      throw new UnsupportedLayerError(name, l.class_name, "Keras 3 'hard_sigmoid' activation inside a layer (only as an Activation layer)", file);
     }
     const [ln, ni, ti] = inbound[0][0] as [string, number, number];
     const a = `${name}/hard_sigmoid_add`;

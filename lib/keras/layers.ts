@@ -78,9 +78,8 @@ function topoSort(layers: FlatLayer[], file: string | undefined): FlatLayer[] {
  * [160, 160, 3]) replaces the input layer's shape (needed when it has None
  * dimensions).
  *
- * @throws UnsupportedLayerError for a layer class or option that cannot run
- * @throws ModelFormatError for a malformed config
- * @throws RangeError for shapes that do not fit (input too small, ...)
+ * @throws UnsupportedLayerError for a layer class or option that cannot run (naming `opts.file`)
+ * @throws ModelFormatError for a malformed config, or shapes that do not fit (a kernel or pool larger than the input, ...)
  */
 export function analyzeModel(config: KerasModelConfig, opts: { inputShape?: readonly number[]; file?: string } = {}): ModelAnalysis {
   const override = opts.inputShape === undefined ? undefined : v.shape(opts.inputShape, 'inputShape', 3);

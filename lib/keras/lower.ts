@@ -73,12 +73,17 @@ export function* lowerModelSteps(analysis: ModelAnalysis, weights: NamedWeights,
   const matched = yield* matchWeightsSteps(analysis, weights, options);
   const b = new NodeBuilder(matched, options.file);
   for (const layer of analysis.layers) {
-    const entry = layerEntry(layer.name, layer.className);
-    b.byLayer.set(layer.name, entry.lowerSteps !== undefined ? yield* entry.lowerSteps(layer, b) : entry.lower(layer, b));
+    try {
+      const entry = layerEntry(layer.name, layer.className);
+      b.byLayer.set(layer.name, entry.lowerSteps !== undefined ? yield* entry.lowerSteps(layer, b) : entry.lower(layer, b));
+    } catch (e) {
+      // The registry's option checks (lib/keras/config.ts `fail`) do not know the file: name it here, as inferLayer does.
+      throw e instanceof UnsupportedLayerError ? e.inFile(b.file) : e;
+    }
     yield;
   }
   let output = b.byLayer.get(analysis.outputLayer);
-  if (output === undefined) throw new UnsupportedLayerError(analysis.outputLayer, 'unknown', 'the output layer was not lowered');
+  if (output === undefined) throw new UnsupportedLayerError(analysis.outputLayer, 'unknown', 'the output layer was not lowered', b.file);
   const stats: LowerStats = { nodes: 0, foldedAffine: 0, fusedClamps: 0, fusedPads: 0, hardswish: 0, loweredNodes: b.nodes.length, fusionPasses: 0, fusionWork: 0 };
   if (options.fuse !== false) {
     const fused = yield* fuseNodesSteps(b.nodes, output);

@@ -157,7 +157,7 @@ function parseInbound(layer: KerasLayerConfig, name: string, file: string | unde
   if (nodes === undefined || nodes === null) return { inbound: [], kwargs: {}, refs: [] };
   if (!Array.isArray(nodes)) fail(file, `layer '${name}': inbound_nodes is not a list`);
   if (nodes.length === 0) return { inbound: [], kwargs: {}, refs: [] };
-  if (nodes.length > 1) throw new UnsupportedLayerError(name, layer.class_name, 'a layer called more than once (shared layer)');
+  if (nodes.length > 1) throw new UnsupportedLayerError(name, layer.class_name, 'a layer called more than once (shared layer)', file);
   let node = nodes[0] as unknown;
   // TFOpLambda (and layers preserving their input structure) store the node unwrapped: [name, 0, 0, kwargs].
   if (isTensorRef(node)) node = [node];
@@ -166,7 +166,7 @@ function parseInbound(layer: KerasLayerConfig, name: string, file: string | unde
   let kwargs: Cfg = {};
   for (const ref of node) {
     if (!isTensorRef(ref)) fail(file, `layer '${name}': malformed inbound tensor`);
-    if (ref[2] !== 0) throw new UnsupportedLayerError(name, layer.class_name, `input from output ${ref[2]} of '${ref[0]}' (only single-output layers)`);
+    if (ref[2] !== 0) throw new UnsupportedLayerError(name, layer.class_name, `input from output ${ref[2]} of '${ref[0]}' (only single-output layers)`, file);
     inbound.push(ref[0]);
     const k = (ref as unknown[])[3];
     if (isObject(k)) kwargs = { ...kwargs, ...k };
@@ -239,7 +239,7 @@ function flattenInto(config: KerasModelConfig, file: string | undefined, depth: 
       continue;
     }
     if (depth + 1 > MAX_MODEL_NESTING) fail(file, `models are nested more than ${MAX_MODEL_NESTING} deep (at '${l.name}')`);
-    if (l.inbound.length !== 1) throw new UnsupportedLayerError(l.name, l.className, `a nested model with ${l.inbound.length} inputs (only one)`);
+    if (l.inbound.length !== 1) throw new UnsupportedLayerError(l.name, l.className, `a nested model with ${l.inbound.length} inputs (only one)`, file);
     nested.push(l.name);
     const inner = flattenInto({ class_name: l.className, config: l.config as unknown as KerasModelConfig['config'] }, file, depth + 1, taken, nested);
     const source = l.inbound[0] as string;

@@ -115,7 +115,7 @@ export class NodeBuilder {
   input(layer: AnalyzedLayer, i = 0): LNode {
     const src = layer.inbound[i];
     const n = src === undefined ? undefined : this.byLayer.get(src);
-    if (n === undefined) throw new UnsupportedLayerError(layer.name, layer.className, `input ${i} (${src ?? 'none'}) is not available`);
+    if (n === undefined) throw new UnsupportedLayerError(layer.name, layer.className, `input ${i} (${src ?? 'none'}) is not available`, this.file);
     return n;
   }
 

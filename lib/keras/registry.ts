@@ -88,7 +88,16 @@ interface ConvGeometry {
   ow: number;
 }
 
-function convGeometry(cfg: Cfg, input: readonly number[], name: string, cls: string): ConvGeometry {
+/** `3x3`, a kernel's or an input's height x width. */
+const hw = (h: number, w: number): string => `${h}x${w}`;
+
+/** `a 3x3`, `an 8x8`, `an 11x11`: the article as the height is spoken (eight, eleven, eighteen, eighty, eleven thousand, ...). */
+const aHw = (h: number, w: number): string => `${/^(8|1[18](\d{3})*$)/.test(String(h)) ? 'an' : 'a'} ${hw(h, w)}`;
+
+/** What a too-small input can do about it (the same words as the InputLayer's missing shape). */
+const LARGER_INPUT = 'pass a larger input shape (inputShape; --input-size on the command line)';
+
+function convGeometry(cfg: Cfg, input: readonly number[], name: string, cls: string, file: string | undefined): ConvGeometry {
   const [h, w, c] = spatial(input, name, cls);
   checkDataFormat(cfg, name, cls);
   const kernel = pairOf(cfg.kernel_size, name, cls, 'kernel_size');
@@ -98,7 +107,11 @@ function convGeometry(cfg: Cfg, input: readonly number[], name: string, cls: str
   activationOf(cfg, name, cls);
   const oh = convOutput(h, kernel[0], stride[0], dilation[0], padding);
   const ow = convOutput(w, kernel[1], stride[1], dilation[1], padding);
-  if (oh <= 0 || ow <= 0) throw new RangeError(`Expected input larger than the kernel for ${name} but received [${h}, ${w}, ${c}]`);
+  if (oh <= 0 || ow <= 0) {
+    // Only 'valid' padding gets here: the (dilated) kernel is larger than the input in one dimension.
+    const dilated = dilation[0] * dilation[1] === 1 ? '' : ` with dilation ${hw(...dilation)} (${hw(dilation[0] * (kernel[0] - 1) + 1, dilation[1] * (kernel[1] - 1) + 1)})`;
+    throw new ModelFormatError(`${cls} layer '${name}' has ${aHw(...kernel)} kernel${dilated} larger than its ${hw(h, w)} input: ${LARGER_INPUT}`, file);
+  }
   return { h, w, c, kernel, stride, dilation, padding, oh, ow };
 }
 
@@ -112,7 +125,7 @@ function graphPadding(g: ConvGeometry): [number, number, number, number] {
 
 const conv2d: LayerEntry = {
   infer(a) {
-    const g = convGeometry(a.config, one(a), a.name, a.cls);
+    const g = convGeometry(a.config, one(a), a.name, a.cls, a.file);
     const filters = positiveInt(a.config.filters, a.name, a.cls, 'filters');
     const groups = a.config.groups === undefined ? 1 : positiveInt(a.config.groups, a.name, a.cls, 'groups');
     if (g.c % groups !== 0 || filters % groups !== 0) fail(a.name, a.cls, `groups ${groups} must divide ${g.c} input and ${filters} output channels`);
@@ -128,7 +141,7 @@ const conv2d: LayerEntry = {
 
 function* conv2dSteps(layer: AnalyzedLayer, b: NodeBuilder): Steps<LNode> {
   const x = b.input(layer);
-  const g = convGeometry(layer.config, x.shape, layer.name, layer.className);
+  const g = convGeometry(layer.config, x.shape, layer.name, layer.className, b.file);
   const kernelT = b.weight(layer, 'kernel');
   const [kh, kw, gin, cout] = kernelT.shape as [number, number, number, number];
   // HWIO → OHWI: a [kh*kw*gin, cout] → [cout, kh*kw*gin] transpose when read as 2-D.
@@ -167,7 +180,7 @@ function* transposeSteps(src: Float32Array, rows: number, cols: number): Steps<F
 
 const depthwiseConv2d: LayerEntry = {
   infer(a) {
-    const g = convGeometry(a.config, one(a), a.name, a.cls);
+    const g = convGeometry(a.config, one(a), a.name, a.cls, a.file);
     const m = a.config.depth_multiplier === undefined ? 1 : positiveInt(a.config.depth_multiplier, a.name, a.cls, 'depth_multiplier');
     const weights = [spec(a.name, 'depthwise_kernel', [...g.kernel, g.c, m], trainable(a))];
     if (a.config.use_bias !== false) weights.push(spec(a.name, 'bias', [g.c * m], trainable(a)));
@@ -175,7 +188,7 @@ const depthwiseConv2d: LayerEntry = {
   },
   lower(layer, b) {
     const x = b.input(layer);
-    const g = convGeometry(layer.config, x.shape, layer.name, layer.className);
+    const g = convGeometry(layer.config, x.shape, layer.name, layer.className, b.file);
     const kernelT = b.weight(layer, 'depthwise_kernel');
     const m = kernelT.shape[3] as number;
     const bias = b.optionalWeight(layer, 'bias');
@@ -498,7 +511,7 @@ const globalPool = (kind: 'avg' | 'max'): LayerEntry => ({
 });
 
 /** Pool size, strides and output of a 2-D pooling layer; 'same' only where it pads nothing (XNNPACK pools do not exclude padding as Keras does). */
-function poolGeometry(cfg: Cfg, input: readonly number[], name: string, cls: string): { pool: [number, number]; stride: [number, number]; out: number[] } {
+function poolGeometry(cfg: Cfg, input: readonly number[], name: string, cls: string, file: string | undefined): { pool: [number, number]; stride: [number, number]; out: number[] } {
   const [h, w, c] = spatial(input, name, cls);
   checkDataFormat(cfg, name, cls);
   const pool = pairOf(cfg.pool_size, name, cls, 'pool_size', [2, 2]);
@@ -511,15 +524,15 @@ function poolGeometry(cfg: Cfg, input: readonly number[], name: string, cls: str
   }
   const oh = convOutput(h, pool[0], stride[0], 1, pad);
   const ow = convOutput(w, pool[1], stride[1], 1, pad);
-  if (oh <= 0 || ow <= 0) throw new RangeError(`Expected input no smaller than the pool for ${name} but received [${h}, ${w}, ${c}]`);
+  if (oh <= 0 || ow <= 0) throw new ModelFormatError(`${cls} layer '${name}' has ${aHw(...pool)} pool larger than its ${hw(h, w)} input: ${LARGER_INPUT}`, file);
   return { pool, stride, out: [oh, ow, c] };
 }
 
 const pool2d = (kind: 'avgpool' | 'maxpool'): LayerEntry => ({
-  infer: (a) => none(poolGeometry(a.config, one(a), a.name, a.cls).out),
+  infer: (a) => none(poolGeometry(a.config, one(a), a.name, a.cls, a.file).out),
   lower(layer, b) {
     const x = b.input(layer);
-    const { pool, stride } = poolGeometry(layer.config, x.shape, layer.name, layer.className);
+    const { pool, stride } = poolGeometry(layer.config, x.shape, layer.name, layer.className, b.file);
     if (pool[0] * pool[1] * stride[0] * stride[1] === 1) return x; // 1x1 pool, stride 1: identity
     return b.add({ kind, name: layer.name, inputs: [x], shape: [...layer.outputShape], pool, stride });
   },
@@ -561,7 +574,7 @@ const inputLayer: LayerEntry = {
         a.file,
       );
     }
-    if (s.some((d) => d > MAX_DIM)) throw new RangeError(`Expected input shape with dimensions at most ${MAX_DIM} for ${a.name} but received [${s.join(', ')}]`);
+    if (s.some((d) => d > MAX_DIM)) fail(a.name, a.cls, `input shape [${s.join(', ')}] has a dimension over ${MAX_DIM}, the largest a graph holds`);
     return none(s as number[]);
   },
   lower: (layer, b) => b.add({ kind: 'input', name: layer.name, inputs: [], shape: [...layer.outputShape] }),
@@ -611,11 +624,18 @@ export function layerEntry(name: string, className: string): LayerEntry {
 
 /**
  * Shape, weights and MACs of one layer. `inputs` are the per-sample shapes of
- * its inbound tensors.
+ * its inbound tensors; `file` (the model file) is named by its errors.
+ *
+ * @throws UnsupportedLayerError for a layer class or option that cannot run (naming `file`)
+ * @throws ModelFormatError for shapes that do not fit (a kernel or pool larger than the input, ...)
  */
 export function inferLayer(className: string, config: Cfg, inputs: readonly (readonly number[])[], callKwargs: Cfg = {}, file?: string): LayerInference {
   const name = String(config.name);
-  return layerEntry(name, className).infer({ name, cls: className, config, inputs, kwargs: callKwargs, file });
+  try {
+    return layerEntry(name, className).infer({ name, cls: className, config, inputs, kwargs: callKwargs, file });
+  } catch (e) {
+    throw e instanceof UnsupportedLayerError ? e.inFile(file) : e;
+  }
 }
 
 /** The README's "Supported Keras layers" list, generated from the registry. */
