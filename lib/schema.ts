@@ -41,7 +41,7 @@ export const DTYPE_BYTES: Readonly<Record<DType, number>> = { float32: 4, qint8:
 /** Largest per-sample rank accepted here (XNNPACK itself allows 6 dimensions with the batch and rejects more with a status). */
 export const MAX_RANK = 6;
 
-/** Largest dimension and element count of one tensor in the serialized graph (native/ir.h kMaxDim, kMaxElements). */
+/** Largest dimension and element count of one tensor in the serialized graph (emitted as kMaxDim, kMaxElements into native/schema.gen.h). */
 export const MAX_DIM = 2 ** 24;
 export const MAX_ELEMENTS = 2 ** 31 - 1;
 

@@ -22,10 +22,7 @@ const char* OpName(Op op);
 // Absent optional input.
 constexpr uint32_t kNoTensor = 0xffffffffu;
 
-// Largest element count of one tensor (2^31 - 1, 8 GiB of floats).
-constexpr uint64_t kMaxElements = (uint64_t{1} << 31) - 1;
-// Largest single dimension.
-constexpr uint32_t kMaxDim = 1u << 24;
+// kMaxDim and kMaxElements (2^24; 2^31 - 1, 8 GiB of floats) come from lib/schema.ts via schema.gen.h.
 
 // 64-byte aligned bytes with XNN_EXTRA_BYTES of readable slack.
 struct AlignedBytes {

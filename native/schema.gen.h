@@ -26,6 +26,9 @@ constexpr uint32_t kMaxRank = 6;
 constexpr uint32_t kMaxU32Attr = 16777216;
 constexpr uint32_t kMaxInputs = 3;
 constexpr uint32_t kMaxAttrs = 9;
+// Largest single dimension and element count of one tensor (MAX_DIM, MAX_ELEMENTS).
+constexpr uint32_t kMaxDim = 16777216u;
+constexpr uint64_t kMaxElements = 2147483647u;
 
 enum class Op : uint32_t {
   kConv2d = 0,

@@ -2,7 +2,7 @@
  * The text of native/schema.gen.h, generated from the op schema (lib/schema.ts).
  * Used by scripts/gen-native-schema.ts (writes it) and test/schema.test.ts (checks it is current).
  */
-import { DTYPES, MAX_RANK, MAX_U32_ATTR, OPS, type AttrSpec, type InputSpec, type OpName } from '../lib/schema.js';
+import { DTYPES, MAX_DIM, MAX_ELEMENTS, MAX_RANK, MAX_U32_ATTR, OPS, type AttrSpec, type InputSpec, type OpName } from '../lib/schema.js';
 
 const pascal = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
 
@@ -59,6 +59,9 @@ export function generateNativeSchema(): string {
   L.push(`constexpr uint32_t kMaxU32Attr = ${MAX_U32_ATTR};`);
   L.push(`constexpr uint32_t kMaxInputs = ${maxInputs};`);
   L.push(`constexpr uint32_t kMaxAttrs = ${maxAttrs};`);
+  L.push('// Largest single dimension and element count of one tensor (MAX_DIM, MAX_ELEMENTS).');
+  L.push(`constexpr uint32_t kMaxDim = ${MAX_DIM}u;`);
+  L.push(`constexpr uint64_t kMaxElements = ${MAX_ELEMENTS}u;`);
   L.push('');
   L.push('enum class Op : uint32_t {');
   for (const n of byCode) L.push(`  k${pascal(n)} = ${OPS[n].code},`);
