@@ -97,10 +97,10 @@ export interface PreprocessOptions extends DecodeOptions {
 
 export const DEFAULT_LIMIT_INPUT_PIXELS = 0x3fff * 0x3fff;
 
-/** The per-call limits of DecodeOptions (lib/limits.ts); `classify`, `classifyBatch`, `embed` and `embedBatch` take them too. */
-export type ImageLimitOptions = Pick<DecodeOptions, 'limitInputPixels' | 'maxImageBytes' | 'maxImageFileBytes' | 'decodeTimeoutSeconds' | 'allowSvg'>;
-
 const IMAGE_LIMIT_KEYS = ['limitInputPixels', 'maxImageBytes', 'maxImageFileBytes', 'decodeTimeoutSeconds', 'allowSvg'] as const;
+
+/** The per-call limits of DecodeOptions (lib/limits.ts); `classify`, `classifyBatch`, `embed` and `embedBatch` take them too. */
+export type ImageLimitOptions = Pick<DecodeOptions, (typeof IMAGE_LIMIT_KEYS)[number]>;
 
 /**
  * The image limits set in `options` (unset ones left out, so the defaults and

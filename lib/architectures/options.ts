@@ -212,6 +212,24 @@ export function* resolveWeightsOnlySteps(
 }
 
 /**
+ * The options `request` gives, as `names` spells them (`--alpha 0.5` for the
+ * CLI), except the `allow` keys and an architecture equal to `sameArchitecture`.
+ */
+export function givenBuilderOptions(
+  request: WeightsOnlyRequest,
+  names: OptionNamer = apiNames,
+  allow: readonly BuilderKey[] = [],
+  sameArchitecture?: Architecture | 'custom',
+): string[] {
+  const given: string[] = [];
+  if (request.architecture !== undefined && request.architecture !== sameArchitecture) given.push(names('architecture', request.architecture));
+  for (const k of BUILDER_KEYS) {
+    if (!allow.includes(k) && request[k] !== undefined) given.push(names(k, request[k]));
+  }
+  return given;
+}
+
+/**
  * For a file that carries its model config: builder options do not apply
  * (the config fixes them); an `architecture` other than the detected one is
  * an error too. `allow` lists keys a caller still takes (e.g. inputShape).
@@ -223,11 +241,7 @@ export function rejectBuilderOptions(
   names: OptionNamer = apiNames,
   allow: readonly BuilderKey[] = [],
 ): void {
-  const given: string[] = [];
-  if (request.architecture !== undefined && request.architecture !== detected) given.push(names('architecture', request.architecture));
-  for (const k of BUILDER_KEYS) {
-    if (!allow.includes(k) && request[k] !== undefined) given.push(names(k, request[k]));
-  }
+  const given = givenBuilderOptions(request, names, allow, detected);
   if (given.length > 0) {
     const what = detected === 'custom' ? 'a model that is not a Keras MobileNet' : `MobileNet ${detected}`;
     throw new RangeError(

@@ -81,7 +81,7 @@ export async function int8Info(file: string): Promise<Int8Info> {
     ...(generatedBy === undefined ? {} : { generatedBy }),
     inputShape: [...meta.inputShape],
     outputShape: [...meta.outputShape],
-    classes: meta.outputShape.reduce((a, b) => a * b, 1),
+    classes: model.classes,
     preprocessing: meta.preprocessing,
     quantization: { ...q, equalization: q.equalization ?? 'off' },
     modelJsonBytes: (await fs.promises.stat(jsonPath)).size,

@@ -14,7 +14,7 @@ import { resolve as pathResolve } from 'node:path';
 import {
   type ArchitectureOptions, buildArchitecture, identifyArchitecture, type IdentifiedArchitecture, weightShapes,
 } from '../architectures/index.js';
-import { BUILDER_KEYS, checkApplicable, flagNames, pickBuilderOptions, rejectBuilderOptions, resolveWeightsOnly, type WeightsOnlyRequest } from '../architectures/options.js';
+import { checkApplicable, flagNames, givenBuilderOptions, pickBuilderOptions, rejectBuilderOptions, resolveWeightsOnly } from '../architectures/options.js';
 import { resolveWeights } from '../default-model.js';
 import { UsageError } from '../errors.js';
 import { analyzeModel } from '../keras/layers.js';
@@ -113,7 +113,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   // A saved int8 model (`mobilenet quantize`): recognized as loadModel recognizes it.
   if (file !== undefined && (await isInt8Model(file))) {
     const abs = pathResolve(file);
-    const given = givenBuilderFlags(request);
+    const given = givenBuilderOptions(request, flagNames);
     if (given.length > 0) {
       throw new UsageError(`${given.join(', ')} ${given.length === 1 ? 'does' : 'do'} not apply to ${abs}: it is a saved int8 model, whose graph fixes the architecture and input shape`);
     }
@@ -169,13 +169,6 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     if (values.summary) io.stdout.write(`\n${formatSummary(analysis)}`);
   }
   return 0;
-}
-
-/** The builder flags given, as typed (`--alpha 0.5`). */
-function givenBuilderFlags(request: WeightsOnlyRequest): string[] {
-  const given = request.architecture === undefined ? [] : [flagNames('architecture', request.architecture)];
-  for (const k of BUILDER_KEYS) if (request[k] !== undefined) given.push(flagNames(k, request[k]));
-  return given;
 }
 
 /** Whether a file's model has layers beyond the Keras application it was recognized as (top, or no top with optional pooling). */

@@ -47,8 +47,9 @@ Options:
   --backend <b>             the backend the int8 model is for: native (default when
                             the addon loads) calibrates on XNNPACK and keeps in
                             float32 the ops the loaded XNNPACK build has no int8
-                            kernel for; reference quantizes every op and calibrates
-                            on the TypeScript kernels
+                            kernel for; reference quantizes every op the op schema
+                            has in int8 (average pooling stays float32 for both)
+                            and calibrates on the TypeScript kernels
   -h, --help                this text
 For weights-only inputs (e.g. the official Keras Applications .h5 files); what
 is left out is recognized from the weights, what is given must match them:

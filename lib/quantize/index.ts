@@ -61,7 +61,8 @@ export interface QuantizeOptions extends CalibrationOptions {
   /**
    * The backend the int8 model is for: 'native' (the default when the addon loads) keeps in
    * float32 the ops the loaded XNNPACK build has no int8 kernel for and calibrates on XNNPACK;
-   * 'reference' quantizes every op and calibrates on the TypeScript kernels.
+   * 'reference' quantizes every op the op schema has in int8 (`FLOAT_ONLY_OPS` stay float32 for both) and
+   * calibrates on the TypeScript kernels.
    */
   backend?: BackendName;
   /** Ops to keep in float32 inside the int8 body instead of the backend's (`floatOpsFor`). */
