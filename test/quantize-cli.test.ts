@@ -1,6 +1,6 @@
 /**
  * `mobilenet quantize --equalization off|free|all`, `--backend native|reference`,
- * `--resize crop|squash` and the builder flags (lib/cli/quantize.ts): each saved
+ * `--resize crop|squash`, `--float-ops op,op` and the builder flags (lib/cli/quantize.ts): each saved
  * model is byte for byte the one `quantizeModel` (called directly, the
  * independent path) saves with the same option, the options change the model,
  * the metadata records the equalization, `--backend reference` keeps none of
@@ -28,9 +28,9 @@ import { analyzeModel } from '../lib/keras/layers.js';
 import { randomWeights } from '../lib/keras/random.js';
 import { tinyNetConfig, writeNoisePngs, writeTinyNet } from './helpers/tiny-net.js';
 import { loadQuantizedModel, quantizeModel, type QuantizeOptions } from '../lib/quantize/index.js';
-import { FLOAT_ONLY_OPS } from '../lib/quantize/quantize.js';
+import { FLOAT_ONLY_OPS, QUANTIZABLE_OPS } from '../lib/quantize/quantize.js';
 import type { QOp } from '../lib/quantize/qgraph.js';
-import { opSpec } from '../lib/schema.js';
+import { OP_NAMES, opSpec } from '../lib/schema.js';
 import { floatOpsFor } from '../lib/quantize/pipeline.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mobilenet-quantize-cli-'));
@@ -155,6 +155,22 @@ describe('mobilenet quantize --resize', () => {
   }, 60_000);
 });
 
+describe('mobilenet quantize --float-ops', () => {
+  it('keeps the named ops (comma-separated) in float32: the model quantizeModel saves with floatOps, not the one without the flag', async () => {
+    const dw = await viaCli('float-ops-dw', ['--float-ops', 'depthwiseConv2d']);
+    expectSame(dw, await viaApi('float-ops-dw', { floatOps: ['depthwiseConv2d'] }), 'depthwiseConv2d');
+    const byDefault = await viaCli('float-ops-default', []);
+    expect(dw.weights.equals(byDefault.weights)).toBe(false);
+    expect(floatNodeOps(byDefault)).not.toContain('depthwiseConv2d');
+    expect(floatNodeOps(dw)).toContain('depthwiseConv2d');
+    expect(dw.json.quantization.floatOps).toEqual(['averagePool2d', 'depthwiseConv2d']);
+    // A list (spaces around the names allowed); ops the network does not have change nothing.
+    const two = await viaCli('float-ops-two', ['--float-ops', 'depthwiseConv2d, maxPool2d']);
+    expectSame(two, await viaApi('float-ops-two', { floatOps: ['depthwiseConv2d', 'maxPool2d'] }), 'depthwiseConv2d,maxPool2d');
+    expectSame(two, dw, 'maxPool2d is not in the network');
+  }, 60_000);
+});
+
 describe('mobilenet quantize: builder flags for weights-only files (the list classify, info and convert take)', () => {
   // A weights-only .h5 (no model config) of a random V1 0.25 with a 4-class top.
   const h5 = path.join(tmp, 'v1-weights-only.h5');
@@ -181,7 +197,7 @@ describe('mobilenet quantize: builder flags for weights-only files (the list cla
   }, 60_000);
 });
 
-describe('mobilenet quantize: bad --equalization / --backend / --resize values', () => {
+describe('mobilenet quantize: bad --equalization / --backend / --resize / --method / --float-ops values', () => {
   const io = (): Parameters<typeof quantizeCommand>[1] => ({ stdout: new PassThrough(), stderr: new PassThrough(), env: {}, cwd: tmp });
   const cases: Array<[string[], string]> = [
     [['--equalization', 'none'], 'Expected one of off, free, all for --equalization but received "none"'],
@@ -191,6 +207,11 @@ describe('mobilenet quantize: bad --equalization / --backend / --resize values',
     [['--backend', 'xnnpack'], 'Expected one of native, reference for --backend but received "xnnpack"'],
     [['--resize', 'fit'], 'Expected one of crop, squash for --resize but received "fit"'],
     [['--method', 'percentile'], 'Expected one of minmax, mse for --method but received "percentile"'],
+    // The op names quantizeModel's floatOps takes: the op schema's.
+    [['--float-ops', 'conv'], `Expected one of ${OP_NAMES.join(', ')} for --float-ops but received "conv"`],
+    [['--float-ops', 'depthwiseConv2d,Conv2D'], `Expected one of ${OP_NAMES.join(', ')} for --float-ops but received "Conv2D"`],
+    [['--float-ops', 'depthwiseConv2d,,conv2d'], `Expected one of ${OP_NAMES.join(', ')} for --float-ops but received ""`],
+    [['--float-ops', ''], `Expected one of ${OP_NAMES.join(', ')} for --float-ops but received ""`],
   ];
 
   it('a UsageError with the parameter template, before anything is read or written', async () => {
@@ -214,5 +235,10 @@ describe('mobilenet quantize: bad --equalization / --backend / --resize values',
     expect(r.out).toContain(builderHelp());
     expect(r.out).toMatch(/--equalization <e> .*\bfree \(default\)[^]*\ball\b[^]*\boff\b/);
     expect(r.out).toMatch(/--backend <b> .*\bnative \(default[^]*\breference\b/);
+    // --float-ops names the ops with int8 kernels and the float32-only ones from the schema's lists.
+    const floatOpsHelp = /^ {2}--float-ops <op,op>[^]*?(?=\n {2}--)/m.exec(r.out)?.[0] ?? '';
+    for (const line of floatOpsHelp.split('\n')) expect(line.length, line).toBeLessThanOrEqual(80);
+    expect(floatOpsHelp.replace(/\s+/g, ' ')).toContain(`int8 kernels are ${[...QUANTIZABLE_OPS].join(', ')};`);
+    expect(floatOpsHelp.replace(/\s+/g, ' ')).toContain(`(${[...FLOAT_ONLY_OPS].join(', ')}) stay float32`);
   });
 });

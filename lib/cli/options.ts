@@ -52,6 +52,24 @@ export function builderFlags(): Record<string, FlagSpec> {
   return out;
 }
 
+/**
+ * A help row: `flag`, then `text` broken at spaces into lines in the description
+ * column (28), at most 80 columns wide (for descriptions that name generated lists).
+ */
+export function helpRow(flag: string, text: string): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line !== '' && 28 + line.length + 1 + word.length > 80) {
+      lines.push(line);
+      line = '';
+    }
+    line = line === '' ? word : `${line} ${word}`;
+  }
+  lines.push(line);
+  return lines.map((l, i) => `${i === 0 ? `  ${flag}`.padEnd(28) : ' '.repeat(28)}${l}`).join('\n');
+}
+
 /** Help lines of `--arch` and the builder flags. */
 export function builderHelp(): string {
   const rows: Array<[string, string]> = [['--arch <a>', `${ARCHITECTURES.join(' | ')} (default: recognized from the weights)`]];

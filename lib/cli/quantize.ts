@@ -1,6 +1,6 @@
 /**
  * `mobilenet quantize <weights> <out> --calibration <dir> [--images N] [--float-classifier|--int8-classifier]
- *   [--equalization off|free|all] [--backend native|reference]
+ *   [--float-layers a,b] [--float-ops op,op] [--equalization off|free|all] [--backend native|reference]
  *   [--resize crop|squash] [--arch v1|v2|v3-small|v3-large --alpha A ... for weights-only inputs]`
  */
 import path from 'node:path';
@@ -9,9 +9,12 @@ import { RESIZE_MODES } from '../image.js';
 import { RANGE_METHODS } from '../quantize/calibrate.js';
 import { quantizeModel } from '../quantize/index.js';
 import { defaultQuantizeBackend, EQUALIZATIONS } from '../quantize/pipeline.js';
+import type { QOp } from '../quantize/qgraph.js';
+import { FLOAT_ONLY_OPS, QUANTIZABLE_OPS } from '../quantize/quantize.js';
+import { OP_NAMES } from '../schema.js';
 import { UsageError } from '../errors.js';
 import type { CliIO } from './io.js';
-import { builderFlags, builderHelp, loadModelWithFlags, oneOf, parseBuilderFlags, parseCommandArgs, positiveInt } from './options.js';
+import { builderFlags, builderHelp, helpRow, loadModelWithFlags, oneOf, parseBuilderFlags, parseCommandArgs, positiveInt } from './options.js';
 
 const HELP = `Usage: mobilenet quantize <weights> <output-dir> --calibration <dir> [options]
 
@@ -40,6 +43,10 @@ Options:
                             rounding
   --float-layers <a,b>      keep these layers (Keras layer names, e.g. conv1) in
                             float32
+${helpRow(
+  '--float-ops <op,op>',
+  `keep these ops in float32 instead of the ones the backend has no int8 kernel for (replaces that list); the ops with int8 kernels are ${[...QUANTIZABLE_OPS].join(', ')}; the op schema's float32-only ops (${[...FLOAT_ONLY_OPS].join(', ')}) stay float32 anyway`,
+)}
   --equalization <e>        activation range equalization: free (default) rescales
                             the channels of activations read only by depthwise or
                             float32 layers so each spans its tensor's int8 range;
@@ -64,6 +71,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     'float-classifier': { type: 'boolean' },
     'no-bias-correction': { type: 'boolean' },
     'float-layers': { type: 'string' },
+    'float-ops': { type: 'string' },
     method: { type: 'string' },
     equalization: { type: 'string' },
     backend: { type: 'string' },
@@ -86,6 +94,8 @@ export async function run(args: string[], io: CliIO): Promise<number> {
   const equalization = oneOf(values.equalization, 'equalization', EQUALIZATIONS);
   const backend = oneOf(values.backend, 'backend', BACKENDS) ?? defaultQuantizeBackend();
   const resize = oneOf(values.resize, 'resize', RESIZE_MODES);
+  // Each name checked against the list quantizeModel checks floatOps against (checkInt8Options: the schema's op names).
+  const floatOps = values['float-ops']?.split(',').map((op): QOp => oneOf(op.trim(), 'float-ops', OP_NAMES)!);
   const request = parseBuilderFlags(values as Record<string, string | boolean | undefined>);
   if (values['int8-classifier'] && values['float-classifier']) throw new UsageError(`--int8-classifier and --float-classifier exclude each other\n\n${HELP}`);
   const progress = io.stderr.isTTY === true;
@@ -98,6 +108,7 @@ export async function run(args: string[], io: CliIO): Promise<number> {
     ...(values['int8-classifier'] ? { floatHead: false } : values['float-classifier'] ? { floatHead: true } : {}),
     biasCorrection: !values['no-bias-correction'],
     ...(values['float-layers'] ? { floatLayers: values['float-layers'].split(',').map((x) => x.trim()).filter(Boolean) } : {}),
+    ...(floatOps === undefined ? {} : { floatOps }),
     method,
     ...(equalization === undefined ? {} : { equalization }),
     backend,
