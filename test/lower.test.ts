@@ -387,6 +387,30 @@ describe('weight matching errors', () => {
     expect(lowerModel(analysis, weights, { allowNonFinite: true }).graph.nodes.length).toBeGreaterThan(10);
   });
 
+  it('a weight the lowering needs but the analysis does not list (so matchWeights did not check it) is a WeightMismatchError naming the model file, layer and weight', () => {
+    const c = model('lost', [
+      ['InputLayer', 'in', { batch_input_shape: [null, 4, 4, 2] }, []],
+      ['Conv2D', 'c', { filters: 3, kernel_size: [1, 1], use_bias: false }, ['in']],
+    ]);
+    const lowerError = (file?: string): WeightMismatchError => {
+      const analysis = analyzeModel(c, file === undefined ? {} : { file });
+      const weights = randomWeights(analysis, 2);
+      // An analysis that no longer lists the kernel, and weights without it: matchWeights finds nothing missing.
+      analysis.layers[1]!.weights = [];
+      weights.delete('c/kernel');
+      try {
+        lowerModel(analysis, weights, file === undefined ? {} : { file });
+      } catch (e) {
+        expect(e).toBeInstanceOf(WeightMismatchError);
+        return e as WeightMismatchError;
+      }
+      throw new Error('lowerModel did not throw');
+    };
+    const sentence = "Weights do not match model: layer 'c' (Conv2D) needs weight c/kernel, which is missing. Load the model with the weights file saved with it.";
+    expect(lowerError('/models/lost/model.json').message).toBe(`/models/lost/model.json: ${sentence}`);
+    expect(lowerError().message).toBe(sentence);
+  });
+
   it('unsupported layer options name the layer and class', () => {
     const c = model('bad', [
       ['InputLayer', 'in', { batch_input_shape: [null, 4, 4, 2] }, []],

@@ -123,8 +123,16 @@ export class NodeBuilder {
   weight(layer: AnalyzedLayer, short: string): WeightTensor {
     const full = layer.weights.find((w) => w.name === short)?.fullName ?? `${layer.name}/${short}`;
     const t = this.weights.get(full);
-    if (t === undefined) throw new WeightMismatchError(`Missing weight ${full}`);
+    if (t === undefined) {
+      // matchWeights has checked every weight the analysis lists: this one the layer's lowering needs but its analysis does not list.
+      throw this.mismatch(`Weights do not match model: layer '${layer.name}' (${layer.className}) needs weight ${full}, which is missing. Load the model with the weights file saved with it.`);
+    }
     return t;
+  }
+
+  /** A WeightMismatchError whose message starts with `<file>: ` when the model came from a file (as matchWeights's). */
+  mismatch(message: string): WeightMismatchError {
+    return new WeightMismatchError(`${this.file === undefined ? '' : `${this.file}: `}${message}`);
   }
 
   /** The weight when the layer's specs list it, else null (e.g. a bias with use_bias false). */

@@ -22,7 +22,7 @@ import {
 } from './config.js';
 import { UNBOUNDED, type LConv, type LNode, type NodeBuilder } from './nodes.js';
 import type { AnalyzedLayer, WeightSpec } from './types.js';
-import { ModelFormatError, UnsupportedLayerError, WeightMismatchError } from '../errors.js';
+import { ModelFormatError, UnsupportedLayerError } from '../errors.js';
 import { CHUNK, float32ArraySteps, runSteps, type Steps } from '../cooperative.js';
 
 /** What one layer does, given its input shapes. */
@@ -257,20 +257,19 @@ const batchNormalization: LayerEntry = {
     const n = mean.length;
     const scale = new Float32Array(n);
     const shift = new Float32Array(n);
-    const where = b.file === undefined ? '' : `${b.file}: `;
     for (let i = 0; i < n; i++) {
       // A negative variance (a corrupt file) would make every output NaN.
       const v = (variance[i] as number) + eps;
       if (!(v > 0)) {
-        throw new WeightMismatchError(`${where}Weight ${layer.name}/moving_variance holds ${variance[i]} at index ${i}: variance + epsilon (${eps}) must be > 0`);
+        throw b.mismatch(`Weight ${layer.name}/moving_variance holds ${variance[i]} at index ${i}: variance + epsilon (${eps}) must be > 0`);
       }
       // Computed in double, as one multiply-add per element at run time.
       const s = (gamma ? (gamma[i] as number) : 1) / Math.sqrt(v);
       scale[i] = s;
       shift[i] = (beta ? (beta[i] as number) : 0) - (mean[i] as number) * s;
       if (!Number.isFinite(scale[i] as number) || !Number.isFinite(shift[i] as number)) {
-        throw new WeightMismatchError(
-          `${where}Weights of ${layer.name} at index ${i} (gamma ${gamma?.[i] ?? 1}, beta ${beta?.[i] ?? 0}, moving_mean ${mean[i]}, moving_variance ${variance[i]}) ` +
+        throw b.mismatch(
+          `Weights of ${layer.name} at index ${i} (gamma ${gamma?.[i] ?? 1}, beta ${beta?.[i] ?? 0}, moving_mean ${mean[i]}, moving_variance ${variance[i]}) ` +
             `normalize to scale ${scale[i]}, shift ${shift[i]}: not finite in float32`,
         );
       }
