@@ -9,10 +9,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { main } from '../lib/cli/index.js';
 import { defaultModelPath } from '../lib/default-model.js';
+import { runCli } from './helpers/cli-io.js';
 import { hasShared, referenceAccuracy, repoRoot, shared } from './helpers/shared.js';
 
 interface Line {
@@ -22,24 +21,12 @@ interface Line {
 }
 
 async function classifyDir(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; lines: Line[]; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.on('data', (d: Buffer) => out.push(d.toString()));
-  stderr.on('data', (d: Buffer) => err.push(d.toString()));
-  const code = await main(['classify', shared('images', 'imagenet-sample'), '--json', '--batch', '10', ...args], {
-    stdout,
-    stderr,
-    env,
-    cwd: repoRoot,
-  });
-  const text = out.join('');
-  const lines = text
+  const r = await runCli(['classify', shared('images', 'imagenet-sample'), '--json', '--batch', '10', ...args], { env, cwd: repoRoot });
+  const lines = r.out
     .split('\n')
     .filter((l) => l.length > 0)
     .map((l) => JSON.parse(l) as Line);
-  return { code, lines, stderr: err.join('') };
+  return { code: r.code, lines, stderr: r.err };
 }
 
 function score(lines: Line[]): { n: number; top1: number; top5: number } {
@@ -97,15 +84,8 @@ describe.skipIf(!hasShared)('accuracy on the 250 labelled ImageNet sample images
   it('models/default is what `mobilenet convert --quantize float16` makes of the shared 0.75 model, and PROVENANCE.md lists its sha256s', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mobilenet-default-'));
     try {
-      const stdout = new PassThrough();
-      const stderr = new PassThrough();
-      const code = await main(['convert', shared('models', 'mobilenet_v1_0.75_224', 'model.json'), out, '--quantize', 'float16'], {
-        stdout,
-        stderr,
-        env: {},
-        cwd: repoRoot,
-      });
-      expect(code).toBe(0);
+      const r = await runCli(['convert', shared('models', 'mobilenet_v1_0.75_224', 'model.json'), out, '--quantize', 'float16'], { cwd: repoRoot });
+      expect(r.code, r.err).toBe(0);
       const dir = path.dirname(defaultModelPath());
       const shipped = fs.readdirSync(dir).filter((f) => f !== 'PROVENANCE.md').sort();
       expect(fs.readdirSync(out).sort()).toEqual(shipped);

@@ -2,36 +2,18 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../lib/cli/index.js';
+import { captureIO, type CapturedIO } from './helpers/cli-io.js';
 import { hasShared, referenceOutput, repoRoot, shared, sharedLabel } from './helpers/shared.js';
 import { LOG_PROB_TOL } from './helpers/compare.js';
 import { pngHeaderBomb } from './helpers/png.js';
 
 const run = promisify(execFile);
 
-interface FakeIO {
-  io: { stdout: PassThrough & { isTTY?: boolean }; stderr: PassThrough & { isTTY?: boolean }; env: NodeJS.ProcessEnv; cwd: string };
-  out: () => string;
-  err: () => string;
-}
-
-function fakeIO(cwd: string, env: NodeJS.ProcessEnv = {}, tty = false): FakeIO {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdout = new PassThrough() as PassThrough & { isTTY?: boolean };
-  const stderr = new PassThrough() as PassThrough & { isTTY?: boolean; columns?: number };
-  if (tty) {
-    stderr.isTTY = true;
-    stderr.columns = 100;
-  }
-  stdout.on('data', (d: Buffer) => out.push(d.toString()));
-  stderr.on('data', (d: Buffer) => err.push(d.toString()));
-  return { io: { stdout, stderr, env, cwd }, out: () => out.join(''), err: () => err.join('') };
-}
+const fakeIO = (cwd: string, env: NodeJS.ProcessEnv = {}, tty = false): CapturedIO => captureIO({ cwd, env, tty });
 
 interface Line {
   file: string;

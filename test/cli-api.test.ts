@@ -11,36 +11,21 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classify } from '../lib/classify.js';
-import { main } from '../lib/cli/index.js';
-import type { CliIO } from '../lib/cli/io.js';
 import { nearestOption } from '../lib/cli/options.js';
 import { defaultModelPath } from '../lib/default-model.js';
 import { NotAClassifierError, WeightMismatchError } from '../lib/errors.js';
 import { loadModel, Model } from '../lib/model.js';
+import { failingStream, runCli } from './helpers/cli-io.js';
 import { hasShared, repoRoot, shared } from './helpers/shared.js';
 
 const exec = promisify(execFile);
 const jack = path.join(repoRoot, 'examples', 'jack-o-lantern.jpg');
 
-function fakeIO(cwd = repoRoot, stdin?: NodeJS.ReadableStream): { io: CliIO; out: () => string; err: () => string } {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.on('data', (d: Buffer) => out.push(d.toString()));
-  stderr.on('data', (d: Buffer) => err.push(d.toString()));
-  return { io: { stdout, stderr, env: {}, cwd, ...(stdin ? { stdin } : {}) }, out: () => out.join(''), err: () => err.join('') };
-}
-
-async function cli(args: string[], cwd = repoRoot, stdin?: NodeJS.ReadableStream): Promise<{ code: number; out: string; err: string }> {
-  const f = fakeIO(cwd, stdin);
-  const code = await main(args, f.io);
-  return { code, out: f.out(), err: f.err() };
-}
+const cli = (args: string[], cwd = repoRoot, stdin?: NodeJS.ReadableStream): ReturnType<typeof runCli> => runCli(args, { cwd, stdin });
 
 interface Line {
   file: string;
@@ -132,10 +117,9 @@ describe('wrong or misleading output', () => {
     expect(j).toMatchObject({ format: 'tfjs', file: defaultModelPath(), architecture: 'v1', alpha: 0.75, outputShape: [1000] });
     // MOBILENET_WEIGHTS is honoured like classify does.
     if (hasShared) {
-      const f = fakeIO();
-      f.io.env = { MOBILENET_WEIGHTS: shared('models', 'mobilenet_v1_0.25_224', 'model.json') };
-      expect(await main(['info', '--json'], f.io)).toBe(0);
-      expect(JSON.parse(f.out())).toMatchObject({ alpha: 0.25 });
+      const r = await runCli(['info', '--json'], { cwd: repoRoot, env: { MOBILENET_WEIGHTS: shared('models', 'mobilenet_v1_0.25_224', 'model.json') } });
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.out)).toMatchObject({ alpha: 0.25 });
     }
   });
 });
@@ -232,16 +216,9 @@ describe('features', () => {
   });
 
   it('a stdout that fails (not EPIPE) exits 1 with a message instead of 0 with every result lost', async () => {
-    const full = new Writable({
-      write(_chunk, _enc, cb) {
-        cb(Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }));
-      },
-    });
-    const f = fakeIO();
-    f.io.stdout = full;
-    const code = await main(['classify', jack, '--json'], f.io);
-    expect(code).toBe(1);
-    expect(f.err()).toBe('mobilenet classify: cannot write the results to standard output (ENOSPC: no space left on device); results were lost\n');
+    const r = await runCli(['classify', jack, '--json'], { cwd: repoRoot, stdout: failingStream('ENOSPC') });
+    expect(r.code).toBe(1);
+    expect(r.err).toBe('mobilenet classify: cannot write the results to standard output (ENOSPC: no space left on device); results were lost\n');
   });
 
   it.skipIf(!fs.existsSync('/dev/full'))('the same for a real process writing to /dev/full', async () => {
@@ -289,21 +266,13 @@ describe('features', () => {
   });
 
   it('embed: a stdout that fails (not EPIPE) exits 1 with a message; EPIPE stops quietly', async () => {
-    const failing = (code: string): Writable =>
-      new Writable({
-        write(_chunk, _enc, cb) {
-          cb(Object.assign(new Error(code === 'EPIPE' ? 'broken pipe' : 'no space left on device'), { code }));
-        },
-      });
-    const f = fakeIO();
-    f.io.stdout = failing('ENOSPC');
-    expect(await main(['embed', jack, '--json'], f.io)).toBe(1);
-    expect(f.err()).toBe('mobilenet embed: cannot write the results to standard output (ENOSPC: no space left on device); results were lost\n');
-    const g = fakeIO();
-    g.io.stdout = failing('EPIPE');
+    const full = await runCli(['embed', jack, '--json'], { cwd: repoRoot, stdout: failingStream('ENOSPC') });
+    expect(full.code).toBe(1);
+    expect(full.err).toBe('mobilenet embed: cannot write the results to standard output (ENOSPC: no space left on device); results were lost\n');
+    const pipe = await runCli(['embed', jack, '--json'], { cwd: repoRoot, stdout: failingStream('EPIPE') });
     // The reader went away: no message, no summary, exit 0 (as classify).
-    expect(await main(['embed', jack, '--json'], g.io)).toBe(0);
-    expect(g.err()).toBe('');
+    expect(pipe.code).toBe(0);
+    expect(pipe.err).toBe('');
   });
 
   it.skipIf(!fs.existsSync('/dev/full'))('embed in a real process writing to /dev/full exits 1 with the message', async () => {

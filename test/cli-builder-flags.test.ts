@@ -19,23 +19,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasShared, shared } from './helpers/shared.js';
 import { maxAbsDiff } from './helpers/tfjs.js';
-import { main } from '../lib/cli/index.js';
+import { runCli } from './helpers/cli-io.js';
 import { BUILDER_OPTIONS } from '../lib/architectures/options.js';
 import { loadModel } from '../lib/model.js';
 import { ModelFormatError } from '../lib/errors.js';
 
-async function cli(args: string[], cwd = process.cwd()): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (to: string[]): Writable & { isTTY: false } =>
-    Object.assign(new Writable({ write: (c, _e, cb) => (to.push(String(c)), cb()) }), { isTTY: false as const });
-  const code = await main(args, { stdout: sink(out), stderr: sink(err), env: {}, cwd });
-  return { code, out: out.join(''), err: err.join('') };
-}
+const cli = (args: string[], cwd = process.cwd()): ReturnType<typeof runCli> => runCli(args, { cwd });
 
 describe('the one list of builder flags', () => {
   it.each(['classify', 'embed', 'info', 'convert', 'quantize', 'serve', 'worker'])('`mobilenet %s --help` lists --arch and every builder flag', async (command) => {

@@ -50,6 +50,10 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
+/**
+ * A minimal writable (a `write` function, no events) on purpose, not test/helpers/cli-io.ts's
+ * streams: main() accepts one (lib/cli/output.ts OutputWatch), and these tests are where it runs.
+ */
 function capture(): { io: CliIO; out: () => string; err: () => string } {
   let out = '';
   let err = '';

@@ -17,46 +17,29 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PassThrough, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { classify, classifyBatch } from '../lib/classify.js';
-import { main } from '../lib/cli/index.js';
 import { builderHelp } from '../lib/cli/options.js';
 import { ImageDecodeError, NotAClassifierError } from '../lib/errors.js';
 import { decodeImage } from '../lib/image.js';
 import { loadModel } from '../lib/model.js';
+import { failingStream, runCli } from './helpers/cli-io.js';
 import { hasShared, repoRoot, shared } from './helpers/shared.js';
 
 const exec = promisify(execFile);
 const jack = path.join(repoRoot, 'examples', 'jack-o-lantern.jpg');
 const svg = path.join(repoRoot, 'examples', 'jack-o-lantern.svg');
 
-async function cli(args: string[], stdout?: NodeJS.WritableStream): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const o = new PassThrough();
-  const e = new PassThrough();
-  o.on('data', (d: Buffer) => out.push(d.toString()));
-  e.on('data', (d: Buffer) => err.push(d.toString()));
-  const code = await main(args, { stdout: stdout ?? o, stderr: e, env: {}, cwd: repoRoot });
-  return { code, out: out.join(''), err: err.join('') };
-}
-
-const failing = (code: string): Writable =>
-  new Writable({
-    write(_chunk, _enc, cb) {
-      cb(Object.assign(new Error(code === 'EPIPE' ? 'broken pipe' : 'no space left on device'), { code }));
-    },
-  });
+const cli = (args: string[], stdout?: NodeJS.WritableStream): ReturnType<typeof runCli> => runCli(args, { cwd: repoRoot, stdout });
 
 describe('a failing stdout is never an uncaught error', () => {
   it.each([[['download', '--list']], [['--help']], [['download', '--help']]])('%j: ENOSPC exits 1 with a message, EPIPE is a quiet 0', async (args) => {
-    const full = await cli(args, failing('ENOSPC'));
+    const full = await cli(args, failingStream('ENOSPC'));
     expect(full.code).toBe(1);
     const name = args[0] === '--help' ? '' : ` ${args[0]}`;
     expect(full.err).toBe(`mobilenet${name}: cannot write to standard output (ENOSPC: no space left on device); output was lost\n`);
-    const pipe = await cli(args, failing('EPIPE'));
+    const pipe = await cli(args, failingStream('EPIPE'));
     expect(pipe.code).toBe(0);
     expect(pipe.err).toBe('');
   });

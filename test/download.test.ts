@@ -3,12 +3,12 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import zlib from 'node:zlib';
 import { spawn } from 'node:child_process';
 import { main } from '../lib/cli/index.js';
 import { writeH5 } from '../lib/formats/h5.js';
+import { captureIO, type CapturedIO } from './helpers/cli-io.js';
 import { hasShared, repoRoot, shared } from './helpers/shared.js';
 import {
   allWeightFiles,
@@ -310,15 +310,7 @@ describe('downloadWeights into the Keras cache', () => {
   });
 });
 
-function fakeIO(env: NodeJS.ProcessEnv = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.on('data', (d: Buffer) => out.push(d.toString()));
-  stderr.on('data', (d: Buffer) => err.push(d.toString()));
-  return { io: { stdout, stderr, env, cwd: dir }, out: () => out.join(''), err: () => err.join('') };
-}
+const fakeIO = (env: NodeJS.ProcessEnv = {}): CapturedIO => captureIO({ env, cwd: dir });
 
 describe('mobilenet download (CLI, in process)', () => {
   it('downloads into KERAS_HOME and prints the path on stdout', async () => {

@@ -25,7 +25,7 @@ import { analyzeModel } from '../lib/keras/layers.js';
 import { randomWeights } from '../lib/keras/random.js';
 import { ModelFormatError } from '../lib/errors.js';
 import type { KerasModelConfig } from '../lib/keras/types.js';
-import { main } from '../lib/cli/index.js';
+import { runCli } from './helpers/cli-io.js';
 
 const SAMPLE = hasShared ? shared('images', 'imagenet-sample') : '';
 const FILES = hasShared
@@ -163,17 +163,9 @@ describe.skipIf(!hasShared)('embeddings of the shared V1 models against TensorFl
   });
 
   it('`mobilenet embed --json` prints one vector per line, equal to the API', async () => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const io = {
-      stdout: Object.assign(new (await import('node:stream')).Writable({ write: (c, _e, cb) => (out.push(String(c)), cb()) }), { isTTY: false }),
-      stderr: Object.assign(new (await import('node:stream')).Writable({ write: (c, _e, cb) => (err.push(String(c)), cb()) }), { isTTY: false }),
-      env: {},
-      cwd: SAMPLE,
-    };
-    const code = await main(['embed', '--json', '--normalize', '--weights', shared('models', 'mobilenet_v1_0.25_224'), ...FILES.map((f) => path.basename(f)), 'missing.jpg'], io);
-    expect(code).toBe(2);
-    const lines = out.join('').trim().split('\n').map((l) => JSON.parse(l) as { file: string; embedding?: number[]; error?: string });
+    const r = await runCli(['embed', '--json', '--normalize', '--weights', shared('models', 'mobilenet_v1_0.25_224'), ...FILES.map((f) => path.basename(f)), 'missing.jpg'], { cwd: SAMPLE });
+    expect(r.code).toBe(2);
+    const lines = r.out.trim().split('\n').map((l) => JSON.parse(l) as { file: string; embedding?: number[]; error?: string });
     expect(lines.map((l) => l.file)).toEqual([...FILES.map((f) => path.basename(f)), 'missing.jpg']);
     expect(lines[4]!.error).toMatch(/missing\.jpg|no such file|not found/i);
     for (const [i, f] of FILES.entries()) {

@@ -7,35 +7,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { main, type CliIO } from '../lib/cli/index.js';
+import { runCli } from './helpers/cli-io.js';
 import { hasShared, shared } from './helpers/shared.js';
 import { buildArchitecture } from '../lib/architectures/index.js';
 import { analyzeModel } from '../lib/keras/layers.js';
 import type { Architecture } from '../lib/keras/types.js';
 
-function fakeIO(): { io: CliIO; out: () => string; err: () => string } {
-  const chunks = { out: [] as string[], err: [] as string[] };
-  const sink = (into: string[]): Writable =>
-    new Writable({
-      write(chunk: Buffer | string, _enc, cb) {
-        into.push(chunk.toString());
-        cb();
-      },
-    });
-  return {
-    io: { stdout: sink(chunks.out), stderr: sink(chunks.err), env: {}, cwd: process.cwd() },
-    out: () => chunks.out.join(''),
-    err: () => chunks.err.join(''),
-  };
-}
-
-async function info(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const f = fakeIO();
-  const code = await main(['info', ...args], f.io);
-  return { code, out: f.out(), err: f.err() };
-}
+const info = (...args: string[]): ReturnType<typeof runCli> => runCli(['info', ...args]);
 
 async function infoJson(...args: string[]): Promise<Record<string, unknown>> {
   const r = await info(...args, '--json');

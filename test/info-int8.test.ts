@@ -13,9 +13,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main, type CliIO } from '../lib/cli/index.js';
+import { runCli } from './helpers/cli-io.js';
 import { tinyNetConfig, writeNoisePngs, writeTinyNet } from './helpers/tiny-net.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mobilenet-info-int8-'));
@@ -27,23 +26,7 @@ const otherDir = path.join(tmp, 'int8-other');
 
 const config = tinyNetConfig('info_int8_net', 5);
 
-function fakeIO(): { io: CliIO; out: () => string; err: () => string } {
-  const chunks = { out: [] as string[], err: [] as string[] };
-  const sink = (into: string[]): Writable =>
-    new Writable({
-      write(chunk: Buffer | string, _enc, cb) {
-        into.push(chunk.toString());
-        cb();
-      },
-    });
-  return { io: { stdout: sink(chunks.out), stderr: sink(chunks.err), env: {}, cwd: tmp }, out: () => chunks.out.join(''), err: () => chunks.err.join('') };
-}
-
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const f = fakeIO();
-  const code = await main(args, f.io);
-  return { code, out: f.out(), err: f.err() };
-}
+const cli = (...args: string[]): ReturnType<typeof runCli> => runCli(args, { cwd: tmp });
 
 async function infoJson(...args: string[]): Promise<Record<string, unknown>> {
   const r = await cli('info', ...args, '--json');

@@ -11,7 +11,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../lib/keras/layers.js';
 import { lowerModel } from '../lib/keras/lower.js';
@@ -20,9 +19,9 @@ import { MAX_MODEL_NESTING } from '../lib/keras/model-config.js';
 import { randomWeights, mulberry32 } from '../lib/keras/random.js';
 import { buildArchitecture } from '../lib/architectures/index.js';
 import { loadModel } from '../lib/model.js';
-import { main } from '../lib/cli/index.js';
 import { convertModel } from '../lib/formats/convert.js';
 import { ModelFormatError, UnsupportedLayerError, WeightMismatchError } from '../lib/errors.js';
+import { runCli } from './helpers/cli-io.js';
 import { hasShared, shared } from './helpers/shared.js';
 import type { KerasLayerConfig, KerasModelConfig, NamedWeights } from '../lib/keras/types.js';
 import type { Graph } from '../lib/graph.js';
@@ -408,12 +407,9 @@ describe('one nested-model inliner for analysis (info, convert) and loading', ()
 
   it('`mobilenet info` on models nested too deep names the file in the error (it passed no file to the analysis)', async () => {
     const over = writeModelJson(path.join(tmp, 'nest-over-info'), nestedText(MAX_MODEL_NESTING + 1));
-    const err: string[] = [];
-    const stderr = new PassThrough();
-    stderr.on('data', (d: Buffer) => err.push(d.toString()));
-    const code = await main(['info', over], { stdout: new PassThrough(), stderr, env: {}, cwd: tmp });
-    expect(code).toBe(1);
-    expect(err.join('')).toBe(`mobilenet info: ModelFormatError: ${over}: models are nested more than ${MAX_MODEL_NESTING} deep (at 'n1')\n`);
+    const r = await runCli(['info', over], { cwd: tmp });
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`mobilenet info: ModelFormatError: ${over}: models are nested more than ${MAX_MODEL_NESTING} deep (at 'n1')\n`);
   });
 
   it('config values nested 100,000 deep: ModelFormatError naming the file (was an untyped stack overflow)', async () => {

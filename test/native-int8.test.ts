@@ -26,8 +26,7 @@ import { analyzeModel } from '../lib/keras/layers.js';
 import { randomWeights } from '../lib/keras/random.js';
 import type { KerasModelConfig } from '../lib/keras/types.js';
 import { writeTfjs } from '../lib/formats/tfjs-write.js';
-import { main } from '../lib/cli/index.js';
-import { PassThrough } from 'node:stream';
+import { runCli } from './helpers/cli-io.js';
 import { Model, loadModel } from '../lib/model.js';
 import { quantizeModel } from '../lib/quantize/index.js';
 import { classify } from '../lib/classify.js';
@@ -308,13 +307,8 @@ describe(`ops this build (${info.source}) has no int8 kernel for: one choice for
         await sharp(Buffer.from(x.map((v) => Math.round((v + 1) * 127.5))), { raw: { width: 12, height: 12, channels: 3 } }).png().toFile(path.join(calDir, `${i}.png`));
       }
       const cliOut = path.join(tmp, 'cli');
-      const stdout = new PassThrough();
-      const stderr = new PassThrough();
-      const text: string[] = [];
-      stdout.on('data', (d: Buffer) => text.push(d.toString()));
-      stderr.on('data', (d: Buffer) => text.push(d.toString()));
-      const code = await main(['quantize', path.join(modelDir, 'model.json'), cliOut, '--calibration', calDir], { stdout, stderr, env: {}, cwd: tmp });
-      expect(code, text.join('')).toBe(0);
+      const r = await runCli(['quantize', path.join(modelDir, 'model.json'), cliOut, '--calibration', calDir], { cwd: tmp });
+      expect(r.code, r.err).toBe(0);
       const viaLoad = await loadModel(path.join(modelDir, 'model.json'), { precision: 'int8', calibration: samples, threads: 1 });
       expect(viaLoad.quantization?.floatOps).toEqual(want);
       for (const dir of [saved, cliOut]) {

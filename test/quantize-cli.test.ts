@@ -16,16 +16,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildArchitecture } from '../lib/architectures/index.js';
-import { main } from '../lib/cli/index.js';
 import { builderHelp } from '../lib/cli/options.js';
 import { run as quantizeCommand } from '../lib/cli/quantize.js';
 import { UsageError } from '../lib/errors.js';
 import { writeH5 } from '../lib/formats/h5.js';
 import { analyzeModel } from '../lib/keras/layers.js';
 import { randomWeights } from '../lib/keras/random.js';
+import { captureIO, runCli } from './helpers/cli-io.js';
 import { tinyNetConfig, writeNoisePngs, writeTinyNet } from './helpers/tiny-net.js';
 import { loadQuantizedModel, quantizeModel, type QuantizeOptions } from '../lib/quantize/index.js';
 import { FLOAT_ONLY_OPS, QUANTIZABLE_OPS } from '../lib/quantize/quantize.js';
@@ -45,16 +44,7 @@ beforeAll(async () => {
   await writeNoisePngs(calDir, 20, 11);
 });
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: string[] = [];
-  const err: string[] = [];
-  stdout.on('data', (d: Buffer) => out.push(d.toString()));
-  stderr.on('data', (d: Buffer) => err.push(d.toString()));
-  const code = await main(['quantize', ...args], { stdout, stderr, env: {}, cwd: tmp });
-  return { code, out: out.join(''), err: err.join('') };
-}
+const cli = (args: string[]): ReturnType<typeof runCli> => runCli(['quantize', ...args], { cwd: tmp });
 
 interface Saved {
   json: { quantization: { equalization?: string; floatOps?: string[] }; graph: { tensors: Array<{ dtype: string }>; nodes: Array<{ op: string; output: number }> } };
@@ -198,7 +188,6 @@ describe('mobilenet quantize: builder flags for weights-only files (the list cla
 });
 
 describe('mobilenet quantize: bad --equalization / --backend / --resize / --method / --float-ops values', () => {
-  const io = (): Parameters<typeof quantizeCommand>[1] => ({ stdout: new PassThrough(), stderr: new PassThrough(), env: {}, cwd: tmp });
   const cases: Array<[string[], string]> = [
     [['--equalization', 'none'], 'Expected one of off, free, all for --equalization but received "none"'],
     [['--equalization', 'Free'], 'Expected one of off, free, all for --equalization but received "Free"'],
@@ -217,7 +206,7 @@ describe('mobilenet quantize: bad --equalization / --backend / --resize / --meth
   it('a UsageError with the parameter template, before anything is read or written', async () => {
     for (const [flags, message] of cases) {
       const out = path.join(tmp, 'bad');
-      const err = await quantizeCommand([modelJson, out, '--calibration', calDir, ...flags], io()).catch((e: unknown) => e);
+      const err = await quantizeCommand([modelJson, out, '--calibration', calDir, ...flags], captureIO({ cwd: tmp }).io).catch((e: unknown) => e);
       expect(err, flags.join(' ')).toBeInstanceOf(UsageError);
       expect((err as Error).message).toBe(message);
       // Through main: exit code 1 and the message on stderr.

@@ -15,7 +15,6 @@ import fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Graph, type Tensor } from '../lib/graph.js';
 import { Model } from '../lib/model.js';
@@ -27,7 +26,7 @@ import { headStart, quantizeGraph, quantizeWeights, qint8Params } from '../lib/q
 import { loadQuantizedModel, quantizeModel, QuantizedModel } from '../lib/quantize/index.js';
 import { loadImageTensor } from '../lib/image.js';
 import { mulberry32 } from '../lib/keras/random.js';
-import { main } from '../lib/cli/index.js';
+import { runCli } from './helpers/cli-io.js';
 import { checkInt8Nodes } from './helpers/int8.js';
 import { hasShared, repoRoot, shared } from './helpers/shared.js';
 
@@ -371,14 +370,9 @@ describe.skipIf(!hasShared)('int8 V1 0.25 (real weights)', () => {
     for (const f of calibrationFiles().slice(0, 3)) fs.copyFileSync(f, path.join(calDir, path.basename(f)));
     fs.writeFileSync(path.join(calDir, 'notes.txt'), 'not an image, skipped by extension');
     const out = path.join(tmp, 'cli-int8');
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    const text: string[] = [];
-    stdout.on('data', (d: Buffer) => text.push(d.toString()));
-    stderr.on('data', (d: Buffer) => text.push(d.toString()));
-    const code = await main(['quantize', modelJson(), out, '--calibration', calDir, '--images', '2'], { stdout, stderr, env: {}, cwd: repoRoot });
-    expect(code, text.join('')).toBe(0);
-    expect(text.join('')).toMatch(/2 calibration images/);
+    const r = await runCli(['quantize', modelJson(), out, '--calibration', calDir, '--images', '2'], { cwd: repoRoot });
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/2 calibration images/);
     const cli = await loadQuantizedModel(out);
     const api = await quantizeModel(modelJson(), { calibration: calibrationFiles().slice(0, 2) });
     expect(cli.graph.tensors.map((t) => [t.scale, t.zeroPoint])).toEqual(api.graph.tensors.map((t) => [t.scale, t.zeroPoint]));

@@ -19,10 +19,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import fsp from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { hasShared, shared, repoRoot } from './helpers/shared.js';
+import { runCli } from './helpers/cli-io.js';
 import { maxAbsDiff, preprocessTf, tfjsLoad, tfjsRun } from './helpers/tfjs.js';
 import { compareProbs, formatProbDiff, probsClose } from './helpers/compare.js';
 import { fitSoftmax, objective, predictSoftmax } from '../lib/train/softmax.js';
@@ -33,7 +33,6 @@ import { mulberry32 } from '../lib/keras/random.js';
 import { ModelFormatError, OutputExistsError, TrainingDataError, WeightMismatchError } from '../lib/errors.js';
 import { writeTfjs } from '../lib/formats/tfjs-write.js';
 import type { KerasModelConfig } from '../lib/keras/types.js';
-import { main } from '../lib/cli/index.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mobilenet-train-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -305,37 +304,23 @@ describe.skipIf(!hasShared)('saved classifiers (backbone: shared V1 0.25)', () =
 
   it('`mobilenet train` prints the report and `mobilenet classify --weights <out>` prints the user\'s labels', async () => {
     const out = path.join(tmp, 'cli-model');
-    const io = capture(tmp);
-    const code = await main(['train', dir, '--out', out, '--weights', backbone, '--epochs', '50', '--threads', '2'], io);
-    expect(io.err()).toMatch(/broken\.jpg: error: /);
-    expect(io.err()).toMatch(/notes\.txt: skipped: not an image file extension/);
-    expect(code).toBe(2); // saved, with a skipped image
-    expect(io.out()).toMatch(/classes: animal \(\d+ train, \d+ validation\), object/);
-    expect(io.out()).toMatch(/confusion matrix/);
-    expect(io.out()).toMatch(/precision\s+recall/);
+    const trained = await runCli(['train', dir, '--out', out, '--weights', backbone, '--epochs', '50', '--threads', '2'], { cwd: tmp });
+    expect(trained.err).toMatch(/broken\.jpg: error: /);
+    expect(trained.err).toMatch(/notes\.txt: skipped: not an image file extension/);
+    expect(trained.code).toBe(2); // saved, with a skipped image
+    expect(trained.out).toMatch(/classes: animal \(\d+ train, \d+ validation\), object/);
+    expect(trained.out).toMatch(/confusion matrix/);
+    expect(trained.out).toMatch(/precision\s+recall/);
     expect(fs.existsSync(path.join(out, 'model.json'))).toBe(true);
-    const io2 = capture(tmp);
-    expect(await main(['classify', '--json', '--weights', out, probe[3]!], io2)).toBe(0);
-    const line = JSON.parse(io2.out().trim()) as { predictions: Array<{ label: string; probability: number }> };
+    const classified = await runCli(['classify', '--json', '--weights', out, probe[3]!], { cwd: tmp });
+    expect(classified.code).toBe(0);
+    const line = JSON.parse(classified.out.trim()) as { predictions: Array<{ label: string; probability: number }> };
     expect(line.predictions.map((p) => p.label).sort()).toEqual(['animal', 'object']);
-    const io3 = capture(tmp);
-    expect(await main(['train', dir, '--out', out, '--weights', backbone], io3)).toBe(1);
-    expect(io3.err()).toMatch(/already exists/);
+    const again = await runCli(['train', dir, '--out', out, '--weights', backbone], { cwd: tmp });
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/already exists/);
   }, 120_000);
 });
-
-function capture(cwd: string): { stdout: Writable & { isTTY: boolean }; stderr: Writable & { isTTY: boolean }; env: NodeJS.ProcessEnv; cwd: string; out: () => string; err: () => string } {
-  const o: string[] = [];
-  const e: string[] = [];
-  return {
-    stdout: Object.assign(new Writable({ write: (c, _x, cb) => (o.push(String(c)), cb()) }), { isTTY: false }),
-    stderr: Object.assign(new Writable({ write: (c, _x, cb) => (e.push(String(c)), cb()) }), { isTTY: false }),
-    env: {},
-    cwd,
-    out: () => o.join(''),
-    err: () => e.join(''),
-  };
-}
 
 describe.skipIf(!hasShared)('bad training input', () => {
   const backbone = hasShared ? shared('models', 'mobilenet_v1_0.25_224') : '';
