@@ -1,8 +1,14 @@
 /**
  * The HDF5 reader worker (started by `./h5.ts`): h5wasm (the HDF5 C library
- * compiled to WebAssembly) runs here, on its own thread, so that a corrupt
- * file that sends the C library into an endless loop can be stopped by
- * terminating the worker.
+ * compiled to WebAssembly) runs here, in a child process of its own, so that
+ * a corrupt file that sends the C library into an endless loop can be
+ * stopped by killing it, and so that the memory the WebAssembly module and
+ * its compilation take (about 20 MB that a worker thread left resident in
+ * the caller's process after it stopped) goes away with the process.
+ * Requests and replies travel over the IPC channel (advanced serialization:
+ * Uint8Arrays are copied as bytes). The process exits when the channel
+ * closes, and a watchdog thread kills it if its parent dies while the HDF5
+ * library is busy (an endless loop never returns to the event loop).
  *
  * Two requests, each on one file:
  * - `tree`: every group, attribute and dataset *description* (shape, dtype,
@@ -30,7 +36,7 @@
 // (tsc copies it, allowJs), with no TypeScript loader in the worker.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parentPort } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 
 /** @typedef {{ op: 'tree', id: number, file: string, maxNodes: number, maxAttrBytes: number }} TreeRequest */
 /** @typedef {{ op: 'read', id: number, file: string, paths: string[], maxBytes: number }} ReadRequest */
@@ -246,7 +252,6 @@ function readValues(f, req) {
     metas.push([p, md]);
   }
   const values = {};
-  const transfer = [];
   for (const [p, md] of metas) {
     const nbytes = bytesOf(md);
     if (md.shape === null || nbytes === 0) {
@@ -263,7 +268,6 @@ function readValues(f, req) {
       if (typeof status !== 'number' || status < 0) throw new Error(`the HDF5 library failed to read it (status ${String(status)})`);
       const bytes = Module.HEAPU8.slice(ptr, ptr + nbytes);
       values[p] = bytes;
-      transfer.push(bytes.buffer);
     } catch (e) {
       if (refusedOpen !== null) {
         throw new Error(`dataset ${p} stores its values in an external file (${refusedOpen}): external storage is refused (Keras never writes it)`);
@@ -273,10 +277,10 @@ function readValues(f, req) {
       Module._free(ptr);
     }
   }
-  return { values, transfer };
+  return values;
 }
 
-parentPort?.on('message', (req) => {
+process.on('message', (req) => {
   void (async () => {
     let f = null;
     refusedOpen = null;
@@ -288,17 +292,16 @@ parentPort?.on('message', (req) => {
       opened = true;
       if (f.file_id === undefined || BigInt(f.file_id) < 0n) throw new Error('HDF5 library cannot open the file (corrupt or truncated HDF5)');
       if (req.op === 'tree') {
-        parentPort?.postMessage({ id: req.id, tree: tree(f, req) });
+        reply({ id: req.id, tree: tree(f, req) });
       } else {
-        const { values, transfer } = readValues(f, req);
-        parentPort?.postMessage({ id: req.id, values }, transfer);
+        reply({ id: req.id, values: readValues(f, req) });
       }
     } catch (e) {
       let error = msg(e);
       if (refusedOpen !== null && !/refused/.test(error)) {
         error = `it refers to another file (${refusedOpen}): external storage, external links and virtual datasets are refused (Keras never writes them)`;
       }
-      parentPort?.postMessage({ id: req.id, error, diagnostics: diagnostics.trim().slice(-500) });
+      reply({ id: req.id, error, diagnostics: diagnostics.trim().slice(-500) });
     } finally {
       try {
         f?.close();
@@ -310,3 +313,26 @@ parentPort?.on('message', (req) => {
     }
   })();
 });
+
+// ------------------------------------------------------------ process lifetime
+
+/** @param {unknown} m */
+function reply(m) {
+  // The parent may be gone (its timeout killed the request's wait, or it exited): nothing to deliver then.
+  if (process.connected) process.send?.(m);
+}
+
+// The parent closed the channel (it stopped this reader, or it exited): nothing more will come.
+process.on('disconnect', () => process.exit(0));
+
+// A watchdog on its own thread: if the parent dies while the HDF5 library loops (so that 'disconnect' is never
+// handled), this process is orphaned (its parent pid changes) and kills itself.
+{
+  const parent = process.ppid;
+  const watchdog = new Worker(
+    `const { workerData } = require('node:worker_threads');
+     setInterval(() => { if (process.ppid !== workerData) process.kill(process.pid, 'SIGKILL'); }, 500);`,
+    { eval: true, workerData: parent, stdout: true, stderr: true },
+  );
+  watchdog.unref();
+}

@@ -25,24 +25,27 @@
  * `block_1_expand/kernel`).
  *
  * Robustness: the file must be a regular file within the byte budget and
- * carry the HDF5 signature before h5wasm sees it. Reading runs on a worker
- * thread (`./h5-worker.ts`): the HDF5 C library can loop forever on a
+ * carry the HDF5 signature before h5wasm sees it. Reading runs in a child
+ * process (`./h5-worker.js`): the HDF5 C library can loop forever on a
  * corrupt file (found by the fuzz test: one flipped byte in a
  * variable-length string reference), so each read has a time limit after
- * which the worker is terminated and replaced. The worker first describes
+ * which the worker is killed and replaced; and the WebAssembly module's
+ * memory leaves with the process (on a worker thread about 20 MB stayed
+ * resident in the caller's process after the thread stopped). The worker first describes
  * the file (no values, links not followed, external links and virtual
  * datasets refused), then reads only the datasets `layer_names` /
  * `weight_names` reference, budgeted from their declared shapes and
  * element sizes; it can open no file but this one (external raw storage is
  * refused). HDF5's diagnostics never reach stderr; every failure becomes a
  * ModelFormatError naming the file. An idle worker is stopped (50 ms after
- * the last request), giving its memory back. Writing (our own data) runs on the main
+ * the last request). Writing (our own data) runs on the main
  * thread.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { ModelFormatError, WeightMismatchError } from '../errors.js';
 import { checkClassNames, parseClassNames } from './class-names.js';
 import { flattenConfig } from '../keras/model-config.js';
@@ -111,7 +114,7 @@ export interface H5ReadOptions {
   /**
    * Longest time the HDF5 library may take on one file (default 120 s). A
    * corrupt file can send the HDF5 C library into an endless loop; it runs
-   * on a worker thread, which is terminated when the time is up.
+   * in a worker process, which is killed when the time is up.
    */
   timeoutMs?: number;
   /** Most bytes of weights the load may allocate (default `DEFAULT_MAX_MODEL_BYTES`, 1 GiB). */
@@ -133,9 +136,23 @@ export function treeGet(node: H5TreeNode, rel: string): H5TreeNode | undefined {
   return cur;
 }
 
-/** The worker is `h5-worker.js` beside this module (plain JavaScript: in lib/ and, copied by tsc, in dist/). */
-function startWorker(options: WorkerOptions): Worker {
-  return new Worker(new URL('./h5-worker.js', import.meta.url), options);
+type Worker = ChildProcess;
+
+/**
+ * The worker is `h5-worker.js` beside this module (plain JavaScript: in lib/
+ * and, copied by tsc, in dist/), run by this Node.js binary without the
+ * caller's Node.js options (an `--inspect` port, a TypeScript loader) and
+ * with no terminal: HDF5's diagnostics go into the replies.
+ */
+function startWorker(): Worker {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  return fork(fileURLToPath(new URL('./h5-worker.js', import.meta.url)), [], {
+    execArgv: [],
+    env,
+    serialization: 'advanced',
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+  });
 }
 
 interface Pending {
@@ -168,8 +185,7 @@ function failAll(w: Worker, message: string): void {
 
 function getWorker(): Worker {
   if (worker !== null) return worker;
-  // The worker keeps HDF5's diagnostics (fd 2, console.error, process.stderr) to itself.
-  const w = startWorker({});
+  const w = startWorker();
   w.on('message', (m: WorkerReply) => {
     const p = pending.get(m.id);
     if (p === undefined) return;
@@ -180,13 +196,13 @@ function getWorker(): Worker {
     if (worker === w) worker = null;
     failAll(w, `the HDF5 library failed on this file: ${errText(e)}`);
   });
-  w.on('exit', (code) => {
+  w.on('exit', (code, signal) => {
     if (worker === w) worker = null;
-    failAll(w, `the HDF5 reader stopped (exit code ${code})`);
+    failAll(w, `the HDF5 reader stopped (${signal === null ? `exit code ${code}` : `signal ${signal}`})`);
   });
-  // After the listeners (adding a 'message' listener refs the worker's port again):
-  // an idle reader must not keep the process alive.
+  // An idle reader must not keep the process alive (a pending request's timer does).
   w.unref();
+  w.channel?.unref();
   worker = w;
   return w;
 }
@@ -202,7 +218,7 @@ function request(file: string, body: Record<string, unknown>, options: H5ReadOpt
         if (!pending.has(id)) return;
         pending.delete(id);
         if (worker === w) worker = null;
-        void w.terminate();
+        w.kill('SIGKILL');
         reject(new ModelFormatError(`the HDF5 library did not finish reading within ${timeoutMs} ms (corrupt file?)`, file));
       }, timeoutMs);
       pending.set(id, {
@@ -220,7 +236,14 @@ function request(file: string, body: Record<string, unknown>, options: H5ReadOpt
           reject(e);
         },
       });
-      w.postMessage({ ...body, id, file });
+      w.send({ ...body, id, file }, (err) => {
+        // The worker exited between its last reply and this request: 'exit' has not been handled yet.
+        if (err === null || !pending.has(id)) return;
+        pending.delete(id);
+        clearTimeout(timer);
+        if (worker === w) worker = null;
+        reject(new ModelFormatError(`the HDF5 reader could not be reached: ${errText(err)}`, file));
+      });
     });
   active++;
   const result = queue.then(run, run).finally(() => {
@@ -246,7 +269,8 @@ function scheduleIdleStop(): void {
   setTimeout(() => {
     if (active !== 0 || worker !== w) return;
     worker = null;
-    void w.terminate();
+    // Closing the channel ends it (it exits on 'disconnect').
+    w.disconnect();
   }, IDLE_STOP_MS).unref();
 }
 
